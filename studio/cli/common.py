@@ -1,0 +1,88 @@
+"""What every headless generation shares: progress on stderr, run, save, print paths."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from studio.core.history import History
+from studio.core.requests import Request
+from studio.core.results import Preview, Progress, Result
+from studio.core.settings import Settings
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    settings = Settings.load()
+    out = getattr(args, "out", None)
+    if out:
+        settings.output_dir = str(Path(out).expanduser().resolve())
+    return settings
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="model id: builtin:… or a path")
+    parser.add_argument("--prompt", default="", help="what to make")
+    parser.add_argument("--seed", default="-1", help="-1 draws a random seed (recorded)")
+    parser.add_argument("--out", default=None, help="output folder (default: from settings)")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def run_request(
+    request: Request,
+    args: argparse.Namespace,
+    on_preview=None,
+) -> tuple[Result, list[Path]]:
+    """Validate, generate with progress on stderr, save, index; Ctrl+C cancels cleanly."""
+    from studio.engines.base import Events
+    from studio.engines.runner import Runner
+
+    request.validate()  # before any import of torch: bad input fails fast
+    settings = settings_for(args)
+    quiet = getattr(args, "quiet", False)
+
+    class CliEvents(Events):
+        def on_progress(self, p: Progress) -> None:
+            if not quiet:
+                eta = f", ETA {p.eta_s:.0f}s" if p.eta_s else ""
+                rate = f" {p.it_per_s:.2f} it/s" if p.it_per_s else ""
+                print(f"\r{p.step}/{p.total}{rate}{eta}   ", end="", file=sys.stderr, flush=True)
+                if p.step >= p.total:
+                    print(file=sys.stderr)
+
+        def on_status(self, text: str) -> None:
+            if not quiet:
+                print(text, file=sys.stderr, flush=True)
+
+        def on_preview(self, preview: Preview) -> None:
+            if on_preview is not None:
+                on_preview(preview)
+
+        def wants_previews(self) -> bool:
+            return on_preview is not None
+
+    cancel = threading.Event()
+    events = CliEvents(cancel)
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    try:
+        runner = Runner(settings)
+        result = runner.generate(request, events)
+        events.check_cancelled()
+        history = History.open_default()
+        try:
+            paths = runner.save(result, history)
+        finally:
+            history.close()
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous)
+    return result, paths
+
+
+def print_paths(paths: list[Path]) -> None:
+    for path in paths:
+        print(path)

@@ -1,0 +1,85 @@
+"""One job from request to files: the pipeline shared by the GUI worker and the CLI.
+
+resolve seeds → pick device → get the engine from the cache (loading it once)
+→ generate with events → save atomically → index in history.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from studio.core.errors import ModelError, StudioError
+from studio.core.history import History
+from studio.core.outputs import save_result
+from studio.core.requests import Request
+from studio.core.results import Result
+from studio.core.settings import Settings
+from studio.engines.base import Events, LoadSpec
+from studio.engines.cache import ModelCache
+from studio.engines.registry import engine_class_for
+
+log = logging.getLogger(__name__)
+
+
+class Runner:
+    """Owns the model cache; runs one request at a time (not thread-safe by design)."""
+
+    def __init__(self, settings: Settings, cache: ModelCache | None = None) -> None:
+        self.settings = settings
+        self.cache = cache or ModelCache()
+
+    def spec_for(self, request: Request) -> LoadSpec:
+        from studio.engines.devices import default_dtype, pick_device
+
+        device = pick_device(self.settings.device)
+        return LoadSpec(request.model, device, default_dtype(device))
+
+    def generate(self, request: Request, events: Events) -> Result:
+        """Validate, resolve seeds, load (cached) and generate. Raises StudioError/Cancelled."""
+        request.validate()
+        request = request.resolved()
+        cls = engine_class_for(request)
+        spec = self.spec_for(request)
+
+        def load():
+            events.status(f"Loading {Path(request.model).name or request.model}…")
+            try:
+                return cls.load(spec, self.settings, events)
+            except StudioError:
+                raise
+            except Exception as exc:  # a broken file must say which file and why
+                log.exception("loading %s failed", request.model)
+                raise ModelError(f"Could not load {request.model}: {one_line(exc)}") from exc
+
+        engine = self.cache.get(spec, load)
+        events.check_cancelled()
+        return engine.generate(request, events)
+
+    def save(self, result: Result, history: History | None) -> list[Path]:
+        paths = save_result(result, self.settings.output_path)
+        if history is not None:
+            for path in paths:
+                history.add_output(path, result)
+        return paths
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message, trimmed, with its type when it says little."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, StudioError) and text:
+        return text
+    if len(text) > 300:
+        text = text[:297] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def failure_message(exc: BaseException) -> str:
+    """One sentence for the user about why a job failed."""
+    if isinstance(exc, StudioError):
+        return one_line(exc)
+    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+        return (
+            "Out of memory: try a smaller size or batch, or unload other models, then try again."
+        )
+    return f"Generation failed: {one_line(exc)}"

@@ -1,0 +1,1 @@
+"""Qt plumbing without widgets: the worker thread, the job queue, previews as signals."""

@@ -1,0 +1,26 @@
+"""Test-wide setup: headless Qt, offline hub, a null sound card, a private Studio home."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# sounddevice lists devices once, at import: point ALSA at a null device first.
+_ALSA = Path(__file__).parent / "data" / "asound-null.conf"
+os.environ["ALSA_CONFIG_PATH"] = str(_ALSA)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own Studio home (settings, history, outputs)."""
+    home = tmp_path / "studio-home"
+    home.mkdir()
+    monkeypatch.setenv("STUDIO_HOME", str(home))
+    return home
