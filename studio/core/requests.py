@@ -75,7 +75,12 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
             if isinstance(value, float) and value.is_integer():
                 return int(value)
             if isinstance(value, str):
-                return int(value.strip())
+                text = value.strip()
+                try:
+                    return int(text)
+                except ValueError:
+                    number = float(text)  # "20.0" from a form or a recipe is still 20
+                    return int(number) if number.is_integer() else number
             return value
         if tp is float:
             if isinstance(value, (int, str)) and not isinstance(value, bool):
@@ -88,7 +93,10 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
                 return value.strip().lower() in ("1", "true", "yes", "on")
             return bool(value)
     except ValueError as exc:
-        raise RequestError(f"{name}: {exc}.") from None
+        label = name.replace("_", " ").capitalize()
+        if name.endswith("seed"):
+            raise RequestError(f"{label}: {exc}.") from None
+        raise RequestError(f"{label} must be a number, not {value!r}.") from None
     return value
 
 
@@ -118,7 +126,8 @@ class Request:
         }
         return dataclasses.replace(self, **changes) if changes else self
 
-    def _draws(self, name: str) -> bool:  # noqa: ARG002 - overridden where a seed is optional
+    def _draws(self, name: str) -> bool:
+        """Whether a -1 in this seed field should be drawn (overridden where optional)."""
         return True
 
     def replace(self, **changes: Any) -> Request:

@@ -104,7 +104,7 @@ class Engine(ABC):
         """Bytes this engine holds (parameters and buffers); used by the memory budget."""
         return 0
 
-    def unload(self) -> None:
+    def unload(self) -> None:  # noqa: B027 - optional hook; most engines need nothing
         """Drop references so memory can be reclaimed."""
 
     def describe(self) -> dict[str, Any]:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from studio.core.errors import ModelError, StudioError
-from studio.core.history import History
 from studio.core.outputs import save_result
 from studio.core.requests import Request
 from studio.core.results import Result
@@ -18,6 +18,9 @@ from studio.core.settings import Settings
 from studio.engines.base import Events, LoadSpec
 from studio.engines.cache import ModelCache
 from studio.engines.registry import engine_class_for
+
+if TYPE_CHECKING:
+    from studio.core.history import History
 
 log = logging.getLogger(__name__)
 

@@ -11,15 +11,19 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from studio.core.errors import Cancelled, RequestError
-from studio.core.history import History
 from studio.core.requests import Request
 from studio.core.results import Preview, Progress
 from studio.core.settings import Settings
+from studio.engines.base import Events
 from studio.runtime.jobs import Job, JobStore, Lane
+
+if TYPE_CHECKING:
+    from studio.core.history import History
 
 log = logging.getLogger(__name__)
 
@@ -28,61 +32,57 @@ TEXT_FLUSH_INTERVAL = 0.05  # s: text chunks are coalesced to ~20 updates a seco
 PROGRESS_INTERVAL = 0.05  # s
 
 
-class WorkerEvents:
+class WorkerEvents(Events):
     """Bridges an engine's Events to the worker's signals, with throttling."""
 
-    @staticmethod
-    def make(worker: Worker, job: Job):
-        from studio.engines.base import Events
+    def __init__(self, worker: Worker, job: Job) -> None:
+        super().__init__(job.cancel)
+        self.worker = worker
+        self.job = job
+        self._last_image = 0.0
+        self._last_progress = 0.0
+        self._text: list[str] = []
+        self._text_meta: Preview | None = None
+        self._last_text = 0.0
 
-        class _Events(Events):
-            def __init__(self) -> None:
-                super().__init__(job.cancel)
-                self._last_image = 0.0
-                self._last_progress = 0.0
-                self._text: list[str] = []
-                self._text_meta: Preview | None = None
-                self._last_text = 0.0
+    def wants_previews(self) -> bool:
+        return self.worker.settings.live_previews or self.job.lane == "explore"
 
-            def wants_previews(self) -> bool:
-                return worker.settings.live_previews or job.lane == "explore"
+    def on_progress(self, progress: Progress) -> None:
+        now = time.perf_counter()
+        edge = progress.step >= progress.total or progress.step <= 1
+        if edge or now - self._last_progress >= PROGRESS_INTERVAL:
+            self._last_progress = now
+            self.worker.job_progress.emit(self.job.id, progress)
 
-            def on_progress(self, progress: Progress) -> None:
-                now = time.perf_counter()
-                last = progress.step >= progress.total or progress.step <= 1
-                if last or now - self._last_progress >= PROGRESS_INTERVAL:
-                    self._last_progress = now
-                    worker.job_progress.emit(job.id, progress)
+    def on_preview(self, preview: Preview) -> None:
+        now = time.perf_counter()
+        if preview.kind == "text":
+            self._text.append(preview.data)
+            self._text_meta = preview
+            if now - self._last_text >= TEXT_FLUSH_INTERVAL:
+                self.flush()
+            return
+        if preview.kind == "image":
+            final = preview.total and preview.step >= preview.total
+            if not final and now - self._last_image < IMAGE_PREVIEW_INTERVAL:
+                return
+            self._last_image = now
+        self.worker.job_preview.emit(self.job.id, preview)
 
-            def on_preview(self, preview: Preview) -> None:
-                now = time.perf_counter()
-                if preview.kind == "text":
-                    self._text.append(preview.data)
-                    self._text_meta = preview
-                    if now - self._last_text >= TEXT_FLUSH_INTERVAL:
-                        self.flush()
-                    return
-                if preview.kind == "image":
-                    final = preview.total and preview.step >= preview.total
-                    if not final and now - self._last_image < IMAGE_PREVIEW_INTERVAL:
-                        return
-                    self._last_image = now
-                worker.job_preview.emit(job.id, preview)
+    def on_status(self, text: str) -> None:
+        self.worker.job_status.emit(self.job.id, text)
 
-            def on_status(self, text: str) -> None:
-                worker.job_status.emit(job.id, text)
-
-            def flush(self) -> None:
-                if self._text and self._text_meta is not None:
-                    meta = self._text_meta
-                    chunk = "".join(self._text)
-                    self._text.clear()
-                    self._last_text = time.perf_counter()
-                    worker.job_preview.emit(
-                        job.id, Preview("text", chunk, meta.step, meta.total, info=meta.info)
-                    )
-
-        return _Events()
+    def flush(self) -> None:
+        """Send coalesced text that is still waiting (called before the job ends)."""
+        if self._text and self._text_meta is not None:
+            meta = self._text_meta
+            chunk = "".join(self._text)
+            self._text.clear()
+            self._last_text = time.perf_counter()
+            self.worker.job_preview.emit(
+                self.job.id, Preview("text", chunk, meta.step, meta.total, info=meta.info)
+            )
 
 
 class Worker(QObject):
@@ -134,7 +134,7 @@ class Worker(QObject):
             job.state = "cancelled"
             self.job_cancelled.emit(job.id)
             return
-        events = WorkerEvents.make(self, job)
+        events = WorkerEvents(self, job)
         self.job_started.emit(job.id, job.request)
         loaded_before = runner.cache.loads
         try:
@@ -270,7 +270,8 @@ class JobQueue(QObject):
         return self.worker.current
 
     def is_busy(self) -> bool:
-        return self.worker.current is not None or bool(self.store.pending())
+        """True until every submitted job has reported its end to the GUI thread."""
+        return bool(self.jobs)
 
     def shutdown(self, timeout_ms: int = 5000) -> None:
         """Cancel everything and stop the thread (waits at most timeout_ms)."""

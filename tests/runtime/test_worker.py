@@ -1,0 +1,158 @@
+"""The worker and job queue with real signals, a real thread and a small real engine."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from studio.core.errors import RequestError
+from studio.core.requests import ImageRequest
+from studio.core.settings import Settings
+from studio.engines import registry
+from studio.runtime.worker import JobQueue
+from tests.runtime import step_engine
+
+
+@pytest.fixture
+def jobs(qtbot, monkeypatch, tmp_path):
+    monkeypatch.setattr(
+        registry,
+        "ROUTES",
+        [("image", "test:", "tests.runtime.step_engine:StepEngine"),
+         ("explore", "test:", "tests.runtime.step_engine:StepEngine"), *registry.ROUTES],
+    )
+    step_engine.LOADS.clear()
+    settings = Settings(output_dir=str(tmp_path / "out"), device="cpu")
+    queue = JobQueue(settings, None)
+    yield queue
+    queue.shutdown()
+
+
+def req(**kw) -> ImageRequest:
+    base = dict(model="test:a", prompt="fox", seed=1, steps=5, width=64, height=64)
+    base.update(kw)
+    return ImageRequest(**base)
+
+
+def test_job_runs_and_reports_in_order(qtbot, jobs):
+    progress, previews = [], []
+    jobs.job_progress.connect(lambda i, p: progress.append(p.step))
+    jobs.job_preview.connect(lambda i, p: previews.append(p.step))
+    with qtbot.waitSignal(jobs.job_finished, timeout=10000) as sig:
+        job_id = jobs.submit(req(steps=8), save=False)
+    fid, result, paths = sig.args
+    assert fid == job_id and paths == []
+    assert result.images[0].shape == (64, 64, 3)
+    assert result.request.seed == 1
+    assert progress == sorted(progress) and progress[-1] == 8
+    assert previews == sorted(previews) and previews[-1] == 8  # the last one is never dropped
+
+
+def test_random_seed_is_drawn_and_recorded(qtbot, jobs):
+    with qtbot.waitSignal(jobs.job_finished, timeout=10000) as sig:
+        jobs.submit(req(seed=-1), save=False)
+    assert sig.args[1].request.seed >= 0
+
+
+def test_image_previews_are_throttled(qtbot, jobs):
+    step_engine.StepEngine.step_seconds = 0.005
+    previews = []
+    jobs.job_preview.connect(lambda i, p: previews.append(p.step))
+    try:
+        with qtbot.waitSignal(jobs.job_finished, timeout=10000):
+            jobs.submit(req(steps=100), save=False)
+    finally:
+        step_engine.StepEngine.step_seconds = 0.01
+    # 100 steps over ~0.5 s: at most a few previews a second get through (+ the final one)
+    assert 1 <= len(previews) <= 6
+
+
+def test_invalid_request_is_refused_at_submit(jobs):
+    with pytest.raises(RequestError, match="multiple of 8"):
+        jobs.submit(req(width=100))
+    assert jobs.pending() == []
+
+
+def test_cancel_mid_job_is_prompt_and_writes_nothing(qtbot, jobs, tmp_path):
+    started = []
+    jobs.job_progress.connect(lambda i, p: started.append(p.step))
+    job_id = jobs.submit(req(steps=500))
+    qtbot.waitUntil(lambda: len(started) > 2, timeout=10000)
+    t0 = time.perf_counter()
+    with qtbot.waitSignal(jobs.job_cancelled, timeout=5000) as sig:
+        jobs.cancel(job_id)
+    assert sig.args == [job_id]
+    assert time.perf_counter() - t0 < 1.0
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.png"))
+
+
+def test_engine_error_fails_that_job_only(qtbot, jobs):
+    failures, finished = [], []
+    jobs.job_failed.connect(lambda i, m: failures.append((i, m)))
+    jobs.job_finished.connect(lambda i, r, p: finished.append(i))
+    bad = jobs.submit(req(prompt="boom"), save=False)
+    good = jobs.submit(req(), save=False)
+    qtbot.waitUntil(lambda: finished == [good], timeout=10000)
+    assert [i for i, _ in failures] == [bad]
+    message = failures[0][1]
+    assert "\n" not in message and "exploded" in message and "Traceback" not in message
+
+
+def test_missing_model_is_a_clear_failure(qtbot, jobs):
+    with qtbot.waitSignal(jobs.job_failed, timeout=10000) as sig:
+        jobs.submit(req(model="test:missing"), save=False)
+    assert sig.args[1] == "No model at test:missing."
+
+
+def test_model_is_loaded_once_and_cached(qtbot, jobs):
+    done = []
+    jobs.job_finished.connect(lambda i, r, p: done.append(i))
+    for _ in range(3):
+        jobs.submit(req(), save=False)
+    qtbot.waitUntil(lambda: len(done) == 3, timeout=10000)
+    assert step_engine.LOADS == ["test:a"]
+
+
+def test_queue_is_fifo_and_queued_jobs_can_be_removed(qtbot, jobs):
+    order = []
+    jobs.job_started.connect(lambda i, r: order.append(i))
+    first = jobs.submit(req(steps=30), save=False)
+    second = jobs.submit(req(), save=False)
+    third = jobs.submit(req(), save=False)
+    assert jobs.remove(second)
+    qtbot.waitUntil(lambda: not jobs.is_busy(), timeout=10000)
+    assert order == [first, third]
+
+
+def test_cancel_all_clears_the_queue(qtbot, jobs):
+    cancelled = []
+    jobs.job_cancelled.connect(cancelled.append)
+    ids = [jobs.submit(req(steps=200), save=False) for _ in range(4)]
+    qtbot.waitUntil(lambda: jobs.running() is not None, timeout=10000)
+    jobs.cancel_all()
+    qtbot.waitUntil(lambda: sorted(cancelled) == sorted(ids), timeout=10000)
+    assert not jobs.is_busy()
+
+
+def test_explore_lane_is_latest_wins(qtbot, jobs):
+    """100 pad moves in about a second run only a handful of jobs; the last one wins."""
+    started, finished = [], []
+    jobs.job_started.connect(lambda i, r: started.append(r.seed))
+    jobs.job_finished.connect(lambda i, r, p: finished.append(r.request.seed))
+    for seed in range(100):
+        jobs.submit(req(seed=seed, steps=3), lane="explore", save=False)
+        qtbot.wait(10)
+    qtbot.waitUntil(lambda: not jobs.is_busy(), timeout=10000)
+    assert finished[-1] == 99
+    assert len(started) < 50
+
+
+def test_unload_empties_the_cache(qtbot, jobs):
+    with qtbot.waitSignal(jobs.models_changed, timeout=10000) as sig:
+        jobs.submit(req(), save=False)
+    assert [m["model"] for m in sig.args[0]] == ["test:a"]
+    qtbot.waitUntil(lambda: not jobs.is_busy(), timeout=10000)
+    with qtbot.waitSignal(jobs.models_changed, timeout=10000) as sig:
+        jobs.unload(None)
+    assert sig.args[0] == []
