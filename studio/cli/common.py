@@ -8,7 +8,6 @@ import sys
 import threading
 from pathlib import Path
 
-from studio.core.history import History
 from studio.core.requests import Request
 from studio.core.results import Preview, Progress, Result
 from studio.core.settings import Settings
@@ -27,7 +26,9 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", default="", help="what to make")
     parser.add_argument("--seed", default="-1", help="-1 draws a random seed (recorded)")
     parser.add_argument("--out", default=None, help="output folder (default: from settings)")
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress on stderr (the default when not a terminal)"
+    )
 
 
 def run_request(
@@ -41,7 +42,8 @@ def run_request(
 
     request.validate()  # before any import of torch: bad input fails fast
     settings = settings_for(args)
-    quiet = getattr(args, "quiet", False)
+    # Progress is for people at a terminal; scripts get only paths and one-line errors.
+    quiet = getattr(args, "quiet", False) or not sys.stderr.isatty()
 
     class CliEvents(Events):
         def on_progress(self, p: Progress) -> None:
@@ -72,6 +74,8 @@ def run_request(
         runner = Runner(settings)
         result = runner.generate(request, events)
         events.check_cancelled()
+        from studio.core.history import History
+
         history = History.open_default()
         try:
             paths = runner.save(result, history)

@@ -1,43 +1,116 @@
 """Atomic file writing: write to a temporary name in the same folder, fsync, rename.
 
-A crash or a full disk never leaves a partial file under the final name.
+A crash or a full disk never leaves a partial file under the final name. With
+`overwrite=False` an existing file is never replaced: the finished temporary file is
+hard-linked into place (which fails if the name is taken); on file systems without
+hard links (FAT, some network shares) the name is claimed with O_EXCL first.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None], *, overwrite: bool = True) -> Path:
-    """Call `write(f)` on a temp file beside `path`, then move it into place.
+def _read_umask() -> int:
+    """The process umask without the racy os.umask() set-and-restore dance."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
-    With overwrite=False the final step is a hard link, which fails if `path` exists,
-    so an existing file is never replaced (FileExistsError).
+
+# mkstemp makes 0600 files; outputs should get the permissions any new file would.
+_FILE_MODE = 0o666 & ~_read_umask()
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable (POSIX); harmless to skip where unsupported."""
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def temp_file(folder: Path, write: Callable[[BinaryIO], None], name: str = "out") -> Iterator[Path]:
+    """Write a finished, fsynced temporary file in `folder`; yield its path; always clean up.
+
+    The body of the `with` moves it into place (see `claim`); if it does not, or anything
+    raises, the temporary file is removed, so no partial file is ever left behind.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name[:64]}.", suffix=".part", dir=folder)
+    tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, _FILE_MODE)
+        yield tmp
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def claim(tmp: Path, path: Path) -> Path:
+    """Move a finished temporary file to `path` unless `path` exists (FileExistsError)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EACCES, errno.ENOTSUP, errno.EOPNOTSUPP,
+                             errno.ENOSYS, errno.EXDEV, errno.EMLINK, errno.EINVAL):
+            raise
+        # No hard links here: reserve the name exclusively, then replace our own placeholder.
+        placeholder = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        os.close(placeholder)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            raise
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None], *, overwrite: bool = True) -> Path:
+    """Call `write(f)` on a temp file beside `path`, then move it into place.
+
+    With overwrite=False an existing `path` is never replaced (FileExistsError).
+    """
+    path = Path(path)
+    with temp_file(path.parent, write, path.name) as tmp:
         if overwrite:
             os.replace(tmp, path)
-        else:
-            os.link(tmp, path)
-            os.unlink(tmp)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+            _fsync_dir(path.parent)
+            return path
+        return claim(tmp, path)
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = True) -> Path:

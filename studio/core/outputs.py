@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime as _dt
 import importlib
 import re
+import threading
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from studio.core.atomic import atomic_write, atomic_write_bytes
+from studio.core.atomic import atomic_write_bytes, claim, temp_file
 from studio.core.errors import StudioError
 from studio.core.results import Result
 
@@ -28,15 +29,27 @@ WRITERS: dict[str, str] = {
     "image": "studio.core.formats.png:save_images",
     "text": "studio.core.formats.text:save_text",
     "music": "studio.core.formats.audio:save_audio",
+    "explore": "studio.core.formats.video:save_walk",
 }
 
 
 def slugify(prompt: str, max_len: int = SLUG_MAX) -> str:
-    """A file-name-safe slug for any prompt in any script ("untitled" when nothing is left)."""
+    """A file-name-safe slug for any prompt in any script ("untitled" when nothing is left).
+
+    Letters, digits and combining marks of every script are kept (so Devanagari or Thai
+    words stay whole); everything else (spaces, punctuation, slashes, dots, emoji) becomes
+    a single dash, so `../` tricks or separators can never reach the file name.
+    """
     text = unicodedata.normalize("NFKC", prompt or "").lower()
-    text = re.sub(r"[^\w]+", "-", text, flags=re.UNICODE).strip("-_")
-    text = text[:max_len].rstrip("-_")
-    return text or "untitled"
+    chars: list[str] = []
+    for c in text:
+        kind = unicodedata.category(c)[0]
+        if kind in "LN" or (kind == "M" and chars and chars[-1] != "-"):
+            chars.append(c)  # a mark only when it belongs to a kept letter (not to an emoji)
+        elif chars and chars[-1] != "-":
+            chars.append("-")
+    kept = "".join(chars)[:max_len].strip("-")
+    return kept or "untitled"
 
 
 def day_folder(out_dir: Path, when: _dt.datetime | None = None) -> Path:
@@ -54,6 +67,11 @@ def _next_number(folder: Path) -> int:
     return best + 1
 
 
+# Numbers are picked and claimed under this lock so that threads of one process never
+# share a number (names already never collide: a taken name is never replaced).
+_NAME_LOCK = threading.Lock()
+
+
 def write_new_output(
     out_dir: Path,
     seed: int,
@@ -62,16 +80,22 @@ def write_new_output(
     write: Callable[[BinaryIO], None],
     when: _dt.datetime | None = None,
 ) -> Path:
-    """Write a new output under a fresh name (never overwriting) and return its path."""
+    """Write a new output under a fresh name (never overwriting) and return its path.
+
+    The data is written and fsynced under a temporary name first (outside the lock, so
+    slow encoders run in parallel); only picking the number and linking it into place
+    is serialised. If `write` raises, nothing is left behind.
+    """
     folder = day_folder(out_dir, when)
     slug = slugify(prompt)
-    number = _next_number(folder)
-    for _attempt in range(10000):
-        path = folder / f"{number:05d}-{seed}-{slug}{suffix}"
-        try:
-            return atomic_write(path, write, overwrite=False)
-        except FileExistsError:
-            number += 1
+    with temp_file(folder, write, f"{slug}{suffix}") as tmp, _NAME_LOCK:
+        number = _next_number(folder)
+        for _attempt in range(10000):
+            path = folder / f"{number:05d}-{seed}-{slug}{suffix}"
+            try:
+                return claim(tmp, path)
+            except FileExistsError:
+                number += 1
     raise StudioError(f"Could not find a free file name in {folder}.")
 
 
@@ -90,4 +114,5 @@ def save_result(result: Result, out_dir: Path) -> list[Path]:
     try:
         return writer(result, Path(out_dir))
     except OSError as exc:
-        raise StudioError(f"Could not save the output in {out_dir}: {exc.strerror or exc}.") from exc
+        reason = exc.strerror or exc
+        raise StudioError(f"Could not save the output in {out_dir}: {reason}.") from exc

@@ -252,3 +252,5 @@ def register_request_type(cls: type[Request]) -> type[Request]:
     REQUEST_TYPES[cls.kind] = cls
     return cls
 
+
+import studio.core.explore  # noqa: E402, F401  (registers the explorer's "explore" kind)

@@ -15,8 +15,12 @@ def parse_seed(value: object) -> int:
         raise ValueError("a seed must be a whole number")
     if isinstance(value, int):
         return value
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        raise ValueError(f"seed {value!r} is not a whole number")
     text = str(value).strip()
-    if text == "":
+    if text == "" or text.lower() in ("random", "-1"):
         return -1
     try:
         return int(text)

@@ -11,6 +11,7 @@ from typing import Any
 
 from studio.core import paths
 from studio.core.atomic import atomic_write_bytes
+from studio.core.errors import StudioError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,10 @@ class Settings:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Settings:
         defaults = cls()
+        if not isinstance(data, dict):  # e.g. a settings file holding a list or a string
+            log.warning("settings: expected a JSON object, got %s; using defaults",
+                        type(data).__name__)
+            return defaults
         kwargs: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             if f.name not in data:
@@ -70,4 +75,10 @@ class Settings:
 
     def save(self, path: Path | None = None) -> None:
         path = path or paths.settings_path()
-        atomic_write_bytes(path, json.dumps(self.to_dict(), indent=2).encode("utf-8"))
+        data = json.dumps(self.to_dict(), indent=2, ensure_ascii=False).encode("utf-8")
+        try:
+            atomic_write_bytes(path, data)
+        except OSError as exc:
+            raise StudioError(
+                f"Could not save the settings to {path}: {exc.strerror or exc}."
+            ) from exc

@@ -1,0 +1,484 @@
+"""Metadata written beside every output and read back from other apps' files.
+
+- AUTOMATIC1111 "infotext" (the `parameters` text every SD tool and site understands),
+  written exactly as A1111 writes it and parsed with A1111's own rules;
+- our own JSON record (the whole request, so an output can be replayed exactly);
+- an XMP packet marking the file as made by a trained algorithm (IPTC DigitalSourceType),
+  which is how provenance-aware tools recognise AI-generated media.
+
+Plain Python: no torch, no Qt, no Pillow.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from studio import __version__
+from studio.core.requests import MAX_SIDE
+from studio.core.seeds import MAX_SEED
+
+APP_NAME = "Studio"
+RECORD_FORMAT = 1  # version of our JSON record layout
+DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+
+# A1111's parameter pattern (modules/infotext_utils.py) and its WxH value pattern.
+RE_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+RE_IMAGESIZE = re.compile(r"^(\d+)x(\d+)$")
+
+# The keys we write, in A1111's order; extras go between "Clip skip" and "Version".
+KEY_ORDER: tuple[str, ...] = (
+    "Steps",
+    "Sampler",
+    "Schedule type",
+    "CFG scale",
+    "Seed",
+    "Size",
+    "Model hash",
+    "Model",
+    "VAE",
+    "Variation seed",
+    "Variation seed strength",
+    "Denoising strength",
+    "Clip skip",
+)
+
+# Our scheduler names → (A1111 sampler, A1111 schedule type or None).
+# Plain "DPM++ 2M" needs "Uniform": since A1111 1.9 its "Automatic" schedule means Karras.
+TO_A1111: dict[str, tuple[str, str | None]] = {
+    "Euler a": ("Euler a", None),
+    "Euler": ("Euler", None),
+    "DPM++ 2M": ("DPM++ 2M", "Uniform"),
+    "DPM++ 2M Karras": ("DPM++ 2M", "Karras"),
+    "DDIM": ("DDIM", None),
+    "UniPC": ("UniPC", None),
+    "LCM": ("LCM", None),
+}
+DEFAULT_SCHEDULER = "Euler a"
+
+# A1111 schedule types that mean "the sampler's own, plain schedule" for our samplers.
+_PLAIN_SCHEDULES = {"", "automatic", "uniform", "normal", "simple", "ddim", "sgm uniform"}
+
+# A1111 keys that change the picture but that we cannot honour: a note says so on import.
+_UNSUPPORTED_KEYS: dict[str, str] = {
+    "Hires upscale": "hires fix",
+    "Hires resize-1": "hires fix",
+    "Denoising strength": "img2img",
+    "Hypernet": "a hypernetwork",
+    "Refiner": "the SDXL refiner",
+    "VAE": "a separate VAE",
+    "Lora hashes": "LoRAs",
+    "TI hashes": "textual inversions",
+    "ControlNet 0": "ControlNet",
+}
+
+
+def app_version() -> str:
+    """What we write as the software name in every file (e.g. "Studio 0.1.0")."""
+    return f"{APP_NAME} {__version__}"
+
+
+# ─── A1111 infotext: writing ──────────────────────────────────────────────────────────
+
+
+def quote(value: object) -> str:
+    """A1111's quoting: JSON-quote a value that holds a comma, a colon or a newline."""
+    text = str(value)
+    if "," not in text and "\n" not in text and ":" not in text:
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def unquote(text: str) -> str:
+    """The inverse of `quote` (A1111 leaves a value as is when it is not valid JSON)."""
+    if len(text) < 2 or text[0] != '"' or text[-1] != '"':
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, str) else text
+
+
+def format_number(value: float | int) -> str:
+    """Numbers as A1111 shows them: 7.0 → "7", 7.5 → "7.5", 0.1 → "0.1"."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer():
+            return str(int(value))
+        return repr(value)
+    return str(value)
+
+
+def _value_text(value: object) -> str | None:
+    """A value as infotext shows it, or None when it should be dropped."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        text = format_number(value)
+    else:
+        text = str(value)
+    return text if text.strip() else None
+
+
+def scheduler_to_a1111(name: str) -> tuple[str, str | None]:
+    """Our scheduler name → (A1111 Sampler, Schedule type or None)."""
+    return TO_A1111.get(name, (name, None))
+
+
+def model_display_name(model: str) -> str:
+    """The model name other apps show: a file or folder name, or a built-in id."""
+    if not model:
+        return ""
+    if model.startswith("builtin:"):
+        return model
+    return Path(model).name or model
+
+
+def format_infotext(
+    request: Any,
+    *,
+    seed: int | None = None,
+    model_name: str | None = None,
+    model_hash: str | None = None,
+    extras: Mapping[str, Any] | None = None,
+) -> str:
+    """AUTOMATIC1111 infotext for one image, byte for byte as A1111 writes it.
+
+    `request` is an ImageRequest (fields another image request lacks are skipped).
+    `seed` overrides the request's seed (per-image seeds of a batch). `extras` holds
+    further "Key: value" pairs; a standard key there (e.g. "VAE", "Clip skip") lands in
+    its A1111 position, others go after "Clip skip" and before "Version".
+    """
+    extras = dict(extras or {})
+    params: dict[str, Any] = {}
+
+    params["Steps"] = getattr(request, "steps", None)
+    scheduler = getattr(request, "scheduler", None)
+    if scheduler:
+        params["Sampler"], params["Schedule type"] = scheduler_to_a1111(scheduler)
+    params["CFG scale"] = getattr(request, "guidance", None)
+    params["Seed"] = getattr(request, "seed", None) if seed is None else seed
+    width, height = getattr(request, "width", None), getattr(request, "height", None)
+    if width and height:
+        params["Size"] = f"{width}x{height}"
+    params["Model hash"] = model_hash
+    model = getattr(request, "model", "") or ""
+    params["Model"] = model_name if model_name is not None else model_display_name(model)
+    strength = getattr(request, "variation_strength", 0) or 0
+    if strength > 0:
+        params["Variation seed"] = getattr(request, "variation_seed", None)
+        params["Variation seed strength"] = strength
+    params["Denoising strength"] = getattr(request, "denoising_strength", None)
+    clip_skip = getattr(request, "clip_skip", None)
+    params["Clip skip"] = clip_skip if isinstance(clip_skip, int) and clip_skip > 1 else None
+
+    for key in KEY_ORDER:  # standard keys given as extras fill their own slot
+        if key in extras:
+            value = extras.pop(key)
+            if key == "Clip skip" and not (isinstance(value, int) and value > 1):
+                value = None
+            params[key] = value
+    version = extras.pop("Version", app_version())
+
+    ordered = [(key, params.get(key)) for key in KEY_ORDER]
+    ordered += list(extras.items())
+    ordered.append(("Version", version))
+
+    parts = []
+    for key, value in ordered:
+        text = _value_text(value)
+        if text is not None:
+            parts.append(key if key == text else f"{key}: {quote(text)}")
+    prompt = getattr(request, "prompt", "") or ""
+    negative = getattr(request, "negative", "") or ""
+    negative_text = f"\nNegative prompt: {negative}" if negative else ""
+    return f"{prompt}{negative_text}\n{', '.join(parts)}".strip()
+
+
+# ─── A1111 infotext: reading ──────────────────────────────────────────────────────────
+
+
+def parse_infotext(text: str) -> dict[str, str]:
+    """Parse infotext with A1111's own rules (parse_generation_parameters).
+
+    The last line holds the parameters only when RE_PARAM matches it at least 3 times;
+    otherwise it is part of the prompt. Lines are stripped; lines from "Negative prompt:"
+    on form the negative prompt. Quoted values are unquoted; "WxH" values become
+    "<Key>-1" and "<Key>-2". Values stay text, as in A1111. Unlike A1111 no defaults
+    are filled in for missing keys (a missing key stays missing).
+    """
+    result: dict[str, str] = {}
+    prompt = ""
+    negative = ""
+    done_with_prompt = False
+
+    *lines, lastline = (text or "").strip().split("\n")
+    if len(RE_PARAM.findall(lastline)) < 3:
+        lines.append(lastline)
+        lastline = ""
+
+    for raw_line in lines:
+        line = raw_line.strip()
+        if line.startswith("Negative prompt:"):
+            done_with_prompt = True
+            line = line[16:].strip()
+        if done_with_prompt:
+            negative += ("" if negative == "" else "\n") + line
+        else:
+            prompt += ("" if prompt == "" else "\n") + line
+
+    result["Prompt"] = prompt
+    result["Negative prompt"] = negative
+
+    for key, value in RE_PARAM.findall(lastline):
+        if not value:  # A1111 fails on v[0] and skips the key
+            continue
+        if value[0] == '"' and value[-1] == '"':
+            value = unquote(value)
+        m = RE_IMAGESIZE.match(value)
+        if m is not None:
+            result[f"{key}-1"] = m.group(1)
+            result[f"{key}-2"] = m.group(2)
+        else:
+            result[key] = value
+    return result
+
+
+def a1111_to_scheduler(sampler: str | None, schedule_type: str | None) -> tuple[str, str | None]:
+    """A1111 Sampler + Schedule type → (our scheduler name, a note when it is not exact).
+
+    Like A1111 it understands old combined names ("DPM++ 2M Karras" as the sampler). A
+    missing schedule type is read as infotext from before A1111 1.9, where "DPM++ 2M"
+    meant the plain schedule; "Automatic" is read as 1.9+ does (Karras for DPM++ 2M).
+    """
+    name = (sampler or "").strip()
+    schedule = (schedule_type or "").strip()
+    if not name:
+        return DEFAULT_SCHEDULER, None
+    if name.lower().endswith(" karras") and schedule.lower() in ("", "automatic"):
+        name, schedule = name[: -len(" karras")].rstrip(), "Karras"
+    known = {k.lower(): k for k in ("Euler a", "Euler", "DPM++ 2M", "DDIM", "UniPC", "LCM")}
+    base = known.get(name.lower())
+    if base is None:
+        note = f"Sampler {name!r} is not available here; using {DEFAULT_SCHEDULER}."
+        return DEFAULT_SCHEDULER, note
+    key = schedule.lower()
+    if base == "DPM++ 2M":
+        if key in ("karras", "automatic"):
+            return "DPM++ 2M Karras", None
+        if key in _PLAIN_SCHEDULES:
+            return "DPM++ 2M", None
+        return "DPM++ 2M", f"Schedule type {schedule!r} is not available here; using DPM++ 2M."
+    if key in _PLAIN_SCHEDULES:
+        return base, None
+    return base, f"Schedule type {schedule!r} is not available for {base} here; using {base}."
+
+
+def as_int(value: Any) -> int | None:
+    """A whole number from text or a number (None when it is not one)."""
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return int(number) if math.isfinite(number) and number.is_integer() else None
+
+
+def as_float(value: Any) -> float | None:
+    """A finite number from text or a number (None when it is not one)."""
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def fit_seed(seed: int, label: str, notes: list[str]) -> int:
+    """Seeds beyond our range (ComfyUI and Fooocus allow 64 bits) are folded into it."""
+    if seed == -1 or 0 <= seed <= MAX_SEED:
+        return seed
+    folded = seed % (MAX_SEED + 1)
+    notes.append(f"{label} {seed} is beyond 32 bits; using {folded} (the picture will differ).")
+    return folded
+
+
+def fit_side(value: int, label: str, notes: list[str]) -> int:
+    """Sizes must be multiples of 8 between 64 and 4096 here."""
+    fitted = min(max(64, value - value % 8), MAX_SIDE)
+    if fitted != value:
+        notes.append(f"{label} {value} is not usable here; using {fitted}.")
+    return fitted
+
+
+def infotext_to_request_dict(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Parsed infotext (see `parse_infotext`) → our ImageRequest fields.
+
+    Only what is present is set; the rest keeps the request's defaults. Anything that
+    cannot be honoured exactly (an unknown sampler, hires fix, a LoRA...) is listed in
+    the "notes" entry (a list of sentences; Request.from_dict ignores it).
+    """
+    notes: list[str] = []
+    out: dict[str, Any] = {
+        "kind": "image",
+        "prompt": str(params.get("Prompt", "") or ""),
+        "negative": str(params.get("Negative prompt", "") or ""),
+    }
+
+    steps = as_int(params.get("Steps"))
+    if steps is not None:
+        out["steps"] = steps
+    cfg = as_float(params.get("CFG scale"))
+    if cfg is not None:
+        out["guidance"] = cfg
+    seed = as_int(params.get("Seed"))
+    if seed is not None:
+        out["seed"] = fit_seed(seed, "Seed", notes)
+    for key, field in (("Size-1", "width"), ("Size-2", "height")):
+        side = as_int(params.get(key))
+        if side is not None:
+            out[field] = fit_side(side, field.capitalize(), notes)
+    if "Sampler" in params:
+        out["scheduler"], note = a1111_to_scheduler(params.get("Sampler"),
+                                                    params.get("Schedule type"))
+        if note:
+            notes.append(note)
+    model = str(params.get("Model") or params.get("Model hash") or "").strip()
+    if model:
+        out["model"] = model
+    strength = as_float(params.get("Variation seed strength"))
+    variation = as_int(params.get("Variation seed"))
+    if strength and strength > 0 and variation is not None:
+        out["variation_seed"] = fit_seed(variation, "Variation seed", notes)
+        out["variation_strength"] = min(max(strength, 0.0), 1.0)
+
+    clip_skip = as_int(params.get("Clip skip"))
+    if clip_skip is not None and clip_skip > 1:
+        notes.append(f"Clip skip {clip_skip} is not supported here; the picture will differ.")
+    missing: list[str] = []
+    for key, what in _UNSUPPORTED_KEYS.items():
+        if key == "Denoising strength" and "hires fix" in missing:
+            continue  # with hires fix, the denoising strength belongs to it
+        value = str(params.get(key) or "").strip().lower()
+        if value in ("", "0", "none", "automatic") or value.startswith("default"):
+            continue
+        if what not in missing:
+            missing.append(what)
+    if re.search(r"<(lora|lyco):", out["prompt"], flags=re.IGNORECASE) and "LoRAs" not in missing:
+        missing.append("LoRAs")
+    if missing:
+        listed = ", ".join(missing[:-1]) + (" and " if len(missing) > 1 else "") + missing[-1]
+        notes.append(f"The original used {listed}, which this recipe does not reproduce.")
+    if notes:
+        out["notes"] = notes
+    return out
+
+
+# ─── XMP provenance ───────────────────────────────────────────────────────────────────
+
+# Characters XML 1.0 forbids even when escaped.
+_XML_INVALID = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_text(text: str) -> str:
+    return escape(_XML_INVALID.sub("", text))
+
+
+def _xml_attr(text: str) -> str:
+    return quoteattr(_XML_INVALID.sub("", text), {"\n": "&#10;", "\r": "&#13;", "\t": "&#9;"})
+
+
+def build_xmp(
+    prompt: str,
+    *,
+    software: str | None = None,
+    model_name: str | None = None,
+    created: _dt.datetime | None = None,
+) -> str:
+    """An XMP packet saying "made by a trained algorithm" (IPTC DigitalSourceType).
+
+    dc:description holds the prompt; xmp:CreatorTool the software; the IPTC 2025 AI
+    properties name the model and the prompt. Everything is XML-escaped.
+    """
+    software = software or app_version()
+    created = created or _dt.datetime.now().astimezone()
+    attrs = [
+        ("Iptc4xmpExt:DigitalSourceType", DIGITAL_SOURCE_TYPE),
+        ("xmp:CreatorTool", software),
+        ("xmp:CreateDate", created.isoformat(timespec="seconds")),
+    ]
+    if model_name:
+        attrs.append(("Iptc4xmpExt:AISystemUsed", model_name))
+    attr_text = "".join(f"\n    {name}={_xml_attr(value)}" for name, value in attrs)
+    description = ""
+    if prompt:
+        description = (
+            "\n   <dc:description>\n    <rdf:Alt>\n"
+            f'     <rdf:li xml:lang="x-default">{_xml_text(prompt)}</rdf:li>\n'
+            "    </rdf:Alt>\n   </dc:description>"
+            f"\n   <Iptc4xmpExt:AIPromptInformation>{_xml_text(prompt)}"
+            "</Iptc4xmpExt:AIPromptInformation>"
+        )
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
+        ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+        '  <rdf:Description rdf:about=""\n'
+        '    xmlns:dc="http://purl.org/dc/elements/1.1/"\n'
+        '    xmlns:xmp="http://ns.adobe.com/xap/1.0/"\n'
+        '    xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"'
+        f"{attr_text}>"
+        f"{description}\n"
+        "  </rdf:Description>\n"
+        " </rdf:RDF>\n"
+        "</x:xmpmeta>\n"
+        '<?xpacket end="r"?>'
+    )
+
+
+# ─── Our own record ───────────────────────────────────────────────────────────────────
+
+
+def json_safe(info: Mapping[str, Any], max_chars: int = 20000) -> dict[str, Any]:
+    """The entries of `info` that survive JSON (numpy arrays and the like are dropped)."""
+    safe: dict[str, Any] = {}
+    for key, value in info.items():
+        try:
+            text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError):
+            continue
+        if len(text) <= max_chars:
+            safe[str(key)] = value
+    return safe
+
+
+def studio_record(request: Any, modality: str, **extra: Any) -> dict[str, Any]:
+    """Our JSON record for one output: the whole request (ready for Request.from_dict),
+    the modality and the app version, plus any extra facts (batch position, info)."""
+    record: dict[str, Any] = {
+        "app": APP_NAME,
+        "app_version": __version__,
+        "format": RECORD_FORMAT,
+        "modality": modality,
+        "request": request.to_dict() if hasattr(request, "to_dict") else dict(request),
+    }
+    record.update(extra)
+    return record
+
+
+def record_request(record: Any) -> dict[str, Any] | None:
+    """The request dict inside a record written by `studio_record` (or a bare request)."""
+    if not isinstance(record, dict):
+        return None
+    request = record.get("request")
+    if isinstance(request, dict) and "kind" in request:
+        return request
+    if "kind" in record and "model" in record:  # a bare request dict
+        return record
+    return None
