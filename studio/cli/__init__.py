@@ -23,6 +23,8 @@ COMMANDS = ("gen", "info", "explore", "models")
 
 def setup_environment() -> None:
     """Offline by default: the hub is read only when the user asks for a download."""
+    if "HF_HUB_OFFLINE" not in os.environ:  # ours, not the user's: a download they ask for may go
+        os.environ["STUDIO_HUB_OFFLINE_DEFAULT"] = "1"  # online (studio/core/downloads.py)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("DISABLE_TELEMETRY", "1")
@@ -78,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("studio: cancelled", file=sys.stderr)
         return EXIT_CANCELLED
+    except BrokenPipeError:  # `studio models | head`: the reader left, that is fine
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except StudioError as exc:
         print(f"studio: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

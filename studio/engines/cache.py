@@ -1,60 +1,104 @@
 """The model cache: load each (model, device, dtype) once, evict the least recently used.
 
+One memory budget covers every loaded model (image, music and text alike).
+Before a load, the size the new model will take (estimated from its files) is
+made room for by unloading the least recently used models; after the load, the
+real size is checked again. An out-of-memory error while loading unloads every
+other model and tries once more.
+
 Plain Python so the worker, the CLI and the benchmarks share it. It is used
 from one thread at a time (the worker's); the GUI only sees snapshots via signals.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 
 from studio.engines.base import Engine, LoadSpec
+from studio.engines.memory import free_memory, is_out_of_memory, release_exception
 
 log = logging.getLogger(__name__)
+
+Estimate = int | Callable[[], int] | None
 
 
 class ModelCache:
     def __init__(self, budget_bytes: int = 0) -> None:
-        self._engines: OrderedDict[LoadSpec, Engine] = OrderedDict()
+        self._engines: OrderedDict[LoadSpec, Engine] = OrderedDict()  # oldest use first
         self.budget_bytes = budget_bytes  # 0 = unlimited
         self.loads = 0  # how many times a model was actually loaded (tests, status)
+        self.evicted: list[LoadSpec] = []  # every spec unloaded to make room, in order
 
-    def get(self, spec: LoadSpec, load: Callable[[], Engine]) -> Engine:
-        """The cached engine for spec, or `load()` it, evicting LRU models over budget."""
+    def get(self, spec: LoadSpec, load: Callable[[], Engine], estimate: Estimate = None) -> Engine:
+        """The cached engine for spec, or `load()` it after making room for `estimate` bytes.
+
+        `estimate` may be a callable: it is only called on a miss (it reads files).
+        """
         engine = self._engines.get(spec)
         if engine is not None:
             self._engines.move_to_end(spec)
             return engine
-        engine = load()
+        needed = estimate() if callable(estimate) else int(estimate or 0)
+        if needed > 0:
+            self.make_room(needed)
+        retry = False
+        try:
+            engine = load()
+        except Exception as exc:
+            if not (is_out_of_memory(exc) and self._engines):
+                raise
+            log.warning("out of memory loading %s; unloading other models and retrying",
+                        spec.model)
+            release_exception(exc)
+            retry = True
+        if retry:  # outside the except block, so the failed attempt's memory is gone
+            for other in list(self._engines):
+                self._evict(other)
+            free_memory()
+            engine = load()
         self.loads += 1
         self._engines[spec] = engine
         self.enforce_budget(keep=spec)
         return engine
 
-    def enforce_budget(self, keep: LoadSpec | None = None) -> list[LoadSpec]:
-        """Unload least recently used engines until the total fits the budget."""
+    def make_room(self, needed: int, keep: LoadSpec | None = None) -> list[LoadSpec]:
+        """Unload least recently used engines until `needed` more bytes fit the budget."""
         evicted: list[LoadSpec] = []
         if self.budget_bytes <= 0:
             return evicted
         for spec in list(self._engines):
-            if self.used_bytes() <= self.budget_bytes:
+            if self.used_bytes() + needed <= self.budget_bytes:
                 break
             if spec == keep:
                 continue
-            self.unload(spec)
+            self._evict(spec)
             evicted.append(spec)
+        if needed > self.budget_bytes:
+            log.warning("a model of ~%d MB is larger than the memory budget (%d MB)",
+                        needed >> 20, self.budget_bytes >> 20)
         return evicted
+
+    def enforce_budget(self, keep: LoadSpec | None = None) -> list[LoadSpec]:
+        """Unload least recently used engines until the total fits the budget."""
+        return self.make_room(0, keep=keep)
+
+    def _evict(self, spec: LoadSpec) -> None:
+        self.evicted.append(spec)
+        self.unload(spec)
 
     def unload(self, spec: LoadSpec) -> None:
         engine = self._engines.pop(spec, None)
         if engine is not None:
             log.info("unloading %s", spec.model)
-            engine.unload()
+            try:
+                engine.unload()
+            except Exception:  # a faulty unload must not keep the memory pinned
+                log.exception("unloading %s failed", spec.model)
             del engine
-            _free_memory()
+            free_memory()
 
     def unload_model(self, model: str) -> None:
         """Unload every cached variant (device/dtype) of one model."""
@@ -69,10 +113,25 @@ class ModelCache:
         return sum(e.memory_bytes() for e in self._engines.values())
 
     def loaded(self) -> list[dict]:
-        """Snapshot for the status bar and the Models view (plain data)."""
+        """Snapshot for the status bar and the Models view (plain data), oldest use first.
+
+        Each item: model (id), name (short), device, dtype, bytes (this model),
+        used_bytes (all models) and budget_bytes (0 = unlimited), so one list says
+        everything a status line needs.
+        """
+        sizes = [(s, e.memory_bytes()) for s, e in self._engines.items()]
+        used = sum(b for _s, b in sizes)
         return [
-            {"model": s.model, "device": s.device, "dtype": s.dtype, "bytes": e.memory_bytes()}
-            for s, e in self._engines.items()
+            {
+                "model": s.model,
+                "name": short_name(s.model),
+                "device": s.device,
+                "dtype": s.dtype,
+                "bytes": b,
+                "used_bytes": used,
+                "budget_bytes": self.budget_bytes,
+            }
+            for s, b in sizes
         ]
 
     def __contains__(self, spec: LoadSpec) -> bool:
@@ -82,12 +141,12 @@ class ModelCache:
         return len(self._engines)
 
 
-def _free_memory() -> None:
-    gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:  # pragma: no cover - torch is a hard dependency
-        pass
+def short_name(model: str) -> str:
+    """What a status bar shows for a model id: the built-in name or the last path part."""
+    if model.startswith("builtin:"):
+        return model.removeprefix("builtin:")
+    parts = Path(model).parts
+    if "snapshots" in parts:  # an HF cache snapshot: models--org--name/snapshots/<rev>
+        repo = parts[parts.index("snapshots") - 1]
+        return repo.removeprefix("models--").replace("--", "/", 1)
+    return Path(model).name or model

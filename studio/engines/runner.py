@@ -17,6 +17,14 @@ from studio.core.results import Result
 from studio.core.settings import Settings
 from studio.engines.base import Events, LoadSpec
 from studio.engines.cache import ModelCache
+from studio.engines.memory import (
+    OOM_MESSAGE,
+    budget_bytes,
+    estimate_load_bytes,
+    free_memory,
+    is_out_of_memory,
+    release_exception,
+)
 from studio.engines.registry import engine_class_for
 
 if TYPE_CHECKING:
@@ -55,15 +63,25 @@ class Runner:
                 log.exception("loading %s failed", request.model)
                 raise ModelError(f"Could not load {request.model}: {one_line(exc)}") from exc
 
-        engine = self.cache.get(spec, load)
-        events.check_cancelled()
-        return engine.generate(request, events)
+        self.cache.budget_bytes = budget_bytes(self.settings, spec.device)  # 0 in settings = auto
+        try:
+            engine = self.cache.get(spec, load, estimate=lambda: estimate_load_bytes(spec))
+            events.check_cancelled()
+            return engine.generate(request, events)
+        except Exception as exc:
+            if is_out_of_memory(exc):  # free what the job held before the next one runs
+                release_exception(exc)
+                free_memory()
+            raise
 
     def save(self, result: Result, history: History | None) -> list[Path]:
         paths = save_result(result, self.settings.output_path)
         if history is not None:
             for path in paths:
-                history.add_output(path, result)
+                try:
+                    history.add_output(path, result)
+                except StudioError:  # the file is safe on disk; the index can be rebuilt
+                    log.exception("could not index %s in the history", path)
         return paths
 
 
@@ -79,10 +97,8 @@ def one_line(exc: BaseException) -> str:
 
 def failure_message(exc: BaseException) -> str:
     """One sentence for the user about why a job failed."""
+    if is_out_of_memory(exc):  # also a ModelError raised from an OOM while loading
+        return OOM_MESSAGE
     if isinstance(exc, StudioError):
         return one_line(exc)
-    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
-        return (
-            "Out of memory: try a smaller size or batch, or unload other models, then try again."
-        )
     return f"Generation failed: {one_line(exc)}"

@@ -50,7 +50,7 @@ class AppContext(QObject):
         self.catalog_changed.emit(entries)
 
     def models_for(self, modality: str) -> list[ModelEntry]:
-        return catalog.for_modality(self.models, modality)
+        return catalog.for_modality(self.models, modality, self.settings)  # no refused pickles
 
     def use_recipe(self, request: Request) -> None:
         self.recipe_requested.emit(request)
