@@ -1,0 +1,101 @@
+"""`studio gen music` with a tiny real MusicGen; `studio info` reads the recipe back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import pytest
+
+from studio.cli import EXIT_BAD_INPUT, main
+from tests.tiny_musicgen import cached_tiny_musicgen
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models are fastest on one thread, especially on a shared 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return cached_tiny_musicgen(tmp_path_factory)
+
+
+def test_gen_music_prints_the_written_wav_and_info_reads_it(tiny, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["gen", "music", "--model", str(tiny), "--prompt", "a calm piano",
+                 "--seconds", "1.5", "--seed", "77", "--temperature", "0.9",
+                 "--guidance", "2", "--top-k", "40", "--out", str(out), "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    paths = [Path(line) for line in captured.out.splitlines()]
+    assert len(paths) == 1 and paths[0].suffix == ".wav" and paths[0].is_file()
+    assert paths[0].is_relative_to(out)
+    with wave.open(str(paths[0])) as w:
+        assert w.getnframes() / w.getframerate() == pytest.approx(1.5)
+    assert main(["info", str(paths[0])]) == 0
+    recipe = json.loads(capsys.readouterr().out)
+    assert recipe["source"] == "studio" and recipe["modality"] == "music"
+    request = recipe["request"]
+    assert (request["kind"], request["model"], request["prompt"]) == (
+        "music", str(tiny), "a calm piano")
+    assert (request["seed"], request["duration"], request["temperature"], request["top_k"],
+            request["guidance"]) == (77, 1.5, 0.9, 40, 2.0)
+    # the same command again gives the same samples under a new name
+    assert main(["gen", "music", "--model", str(tiny), "--prompt", "a calm piano",
+                 "--seconds", "1.5", "--seed", "77", "--temperature", "0.9",
+                 "--guidance", "2", "--top-k", "40", "--out", str(out), "--quiet"]) == 0
+    again = Path(capsys.readouterr().out.strip())
+    assert again != paths[0]
+    with wave.open(str(paths[0])) as a, wave.open(str(again)) as b:
+        assert a.readframes(a.getnframes()) == b.readframes(b.getnframes())
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--seconds", "0"], "Duration"),
+        (["--seconds", "forever"], "Duration"),
+        (["--temperature", "-1"], "Temperature"),
+        (["--top-k", "1.5"], "Top-k"),
+        (["--top-p", "2"], "Top-p"),
+        (["--guidance", "inf"], "finite"),
+        (["--seed", "many"], "seed"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, needle, capsys, tmp_path):
+    code = main(["gen", "music", "--model", "m", *args, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT
+    assert err.count("\n") == 1 and err.startswith("studio: ") and needle in err
+    assert not any(tmp_path.rglob("*.wav"))
+
+
+def test_a_missing_model_is_one_line_naming_where_it_looked(capsys, tmp_path):
+    missing = tmp_path / "no-such-musicgen"
+    code = main(["gen", "music", "--model", str(missing), "--seconds", "1",
+                 "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT
+    assert err.count("\n") == 1 and str(missing) in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_input_fails_before_importing_torch(tmp_path):
+    code = (
+        "import sys; from studio.cli import main; "
+        f"rc = main(['gen', 'music', '--model', 'm', '--seconds', '0', '--out', "
+        f"{str(tmp_path)!r}]); print('torch' in sys.modules, rc)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.split() == ["False", "2"]
