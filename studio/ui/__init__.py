@@ -1,0 +1,1 @@
+"""Qt widgets: the main window, one panel per modality, the gallery, settings."""

@@ -1,0 +1,343 @@
+"""The main window: one tab per modality, the gallery and models, a queue dock, a status bar.
+
+It wires panels to the shared AppContext and routes cross-panel requests
+("use these settings", a dropped file's recipe, "send to Art") to the right tab.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QUrl, Signal
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QTabWidget,
+    QWidget,
+)
+
+from studio import __version__ as _version
+from studio.core import paths
+from studio.core.errors import StudioError
+from studio.core.requests import ImageRequest, Request
+from studio.runtime.tasks import run_in_pool
+from studio.ui.art_panel import ArtPanel
+from studio.ui.explore_panel import ExplorePanel
+from studio.ui.gallery import GalleryPanel
+from studio.ui.images import app_icon
+from studio.ui.models_view import ModelsView
+from studio.ui.music_panel import MusicPanel
+from studio.ui.queue_dock import QueueDock
+from studio.ui.settings_dialog import SettingsDialog
+from studio.ui.status_bar import StatusBar
+from studio.ui.text_panel import TextPanel
+from studio.ui.widgets import guarded
+
+log = logging.getLogger(__name__)
+
+#: request kind → tab key; kinds registered later (explorer) fall back to "explore"
+KIND_TO_TAB = {"image": "art", "music": "music", "text": "text", "explore": "explore"}
+TABS = (("art", "Art"), ("music", "Music"), ("text", "Text"), ("explore", "Explore"),
+        ("gallery", "Gallery"), ("models", "Models"))
+
+
+def window_state_store() -> QSettings:
+    """Window geometry lives beside settings.json (so tests with their own home stay apart)."""
+    return QSettings(str(paths.studio_home() / "window.ini"), QSettings.Format.IniFormat)
+
+
+class MainWindow(QMainWindow):
+    """Studio's window. Construct with an AppContext; closing it shuts the context down."""
+
+    recipe_loaded = Signal(object)  # the Request a dropped file filled a panel with
+    drop_failed = Signal(str)  # the sentence shown when a dropped file holds no recipe
+
+    def __init__(self, ctx, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self._closed = False
+        self.setWindowTitle("Studio")
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
+                            | QMainWindow.DockOption.AllowTabbedDocks)
+
+        self.art = ArtPanel(ctx)
+        self.music = MusicPanel(ctx)
+        self.text = TextPanel(ctx)
+        self.explore = ExplorePanel(ctx)
+        self.gallery = GalleryPanel(ctx)
+        self.models = ModelsView(ctx)
+        self.pages: dict[str, QWidget] = {
+            "art": self.art, "music": self.music, "text": self.text,
+            "explore": self.explore, "gallery": self.gallery, "models": self.models,
+        }
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.setObjectName("mainTabs")
+        self._frames: dict[str, QScrollArea] = {}
+        for key, title in TABS:
+            # a page wider or taller than the window scrolls instead of growing the window
+            frame = QScrollArea()
+            frame.setObjectName("pageFrame")
+            frame.setWidgetResizable(True)
+            frame.setFrameShape(QScrollArea.Shape.NoFrame)
+            frame.setWidget(self.pages[key])
+            self._frames[key] = frame
+            self.tabs.addTab(frame, title)
+        self.setCentralWidget(self.tabs)
+
+        self.queue = QueueDock(ctx, self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.queue)
+        self.resizeDocks([self.queue], [250], Qt.Orientation.Horizontal)
+        self.status = StatusBar(ctx, self)
+        self.setStatusBar(self.status)
+        self._build_menus()
+
+        # text boxes accept dropped files as text; a file dropped anywhere loads its recipe
+        self._drop_types = (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop)
+        QApplication.instance().installEventFilter(self)
+
+        ctx.recipe_requested.connect(self.route_request)
+        ctx.prompt_for_art.connect(self.send_prompt_to_art)
+        self.gallery.play_requested.connect(self._play)
+        self.resize(1280, 820)
+        self.restore_state()
+
+    # ------------------------------------------------------------------ menus
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.open_output_action = QAction("Open output folder", self)
+        self.open_output_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        self.open_output_action.triggered.connect(self.open_output_folder)
+        file_menu.addAction(self.open_output_action)
+        self.settings_action = QAction("Settings…", self)
+        self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        self.settings_action.triggered.connect(self.open_settings)
+        file_menu.addAction(self.settings_action)
+        rescan = QAction("Rescan model folders", self)
+        rescan.triggered.connect(self.ctx.rescan_models)
+        file_menu.addAction(rescan)
+        file_menu.addSeparator()
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+
+        view = bar.addMenu("&View")
+        for n, (key, title) in enumerate(TABS, start=1):
+            action = QAction(title, self)
+            action.setShortcut(QKeySequence(f"Ctrl+{n}"))
+            action.triggered.connect(lambda _c=False, k=key: self.show_tab(k))
+            view.addAction(action)
+        view.addSeparator()
+        queue_action = self.queue.toggleViewAction()
+        queue_action.setText("Queue")
+        queue_action.setShortcut(QKeySequence("Ctrl+Shift+Q"))
+        view.addAction(queue_action)
+
+        help_menu = bar.addMenu("&Help")
+        shortcuts = QAction("Keyboard shortcuts", self)
+        shortcuts.triggered.connect(self.show_shortcuts)
+        help_menu.addAction(shortcuts)
+        about = QAction("About Studio", self)
+        about.setMenuRole(QAction.MenuRole.AboutRole)
+        about.triggered.connect(self.show_about)
+        help_menu.addAction(about)
+
+    def show_tab(self, key: str) -> None:
+        self.tabs.setCurrentWidget(self._frames[key])
+
+    def current_tab(self) -> str:
+        frame = self.tabs.currentWidget()
+        return next(k for k, w in self._frames.items() if w is frame)
+
+    def open_output_folder(self) -> None:
+        folder = self.ctx.settings.output_path
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    def open_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self.ctx, self)
+        dialog.open()
+        return dialog
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self, "About Studio",
+            f"<h3>Studio {_version}</h3>"
+            "<p>Pictures, music and text from models on your own machine. "
+            "Nothing leaves your computer.</p>"
+            "<p>Every output carries its recipe: drop a file on the window "
+            "to load its settings again.</p>")
+
+    def show_shortcuts(self) -> None:
+        QMessageBox.information(
+            self, "Keyboard shortcuts",
+            "Ctrl+Enter\tGenerate\nEsc\tCancel the panel's jobs\n"
+            "Ctrl+1 … Ctrl+6\tSwitch tabs\nCtrl+Shift+Q\tShow or hide the queue\n"
+            "Ctrl+,\tSettings\nCtrl+Shift+O\tOpen the output folder\nCtrl+Q\tQuit")
+
+    # ------------------------------------------------------------------ routing
+    def route_request(self, request: Request) -> None:
+        """Fill the panel that makes this kind of output and bring it to the front."""
+        key = KIND_TO_TAB.get(request.kind, "explore")
+        page = self.pages[key]
+        model = getattr(request, "model", "")
+        if model and not any(e.id == model for e in self.ctx.models):
+            # other apps record "sd15.safetensors", not our path: find what is installed
+            from studio.core.recipes import match_model
+
+            found = match_model(model, self.ctx.models)
+            if found:
+                request = request.replace(model=found)
+        try:
+            page.apply_request(request)
+        except StudioError as exc:
+            self.status.notify(str(exc))
+            return
+        self.show_tab(key)
+        self.status.notify(f"Loaded a {request.kind} recipe into {key.title()}.")
+
+    def send_prompt_to_art(self, text: str) -> None:
+        self.art.set_prompt(text)
+        self.show_tab("art")
+
+    def _play(self, path: str) -> None:
+        """The gallery's play button: the Music panel plays it when it knows how."""
+        player = getattr(self.music, "play_file", None)
+        if callable(player):
+            self.show_tab("music")
+            try:
+                player(path)
+            except Exception:  # a player problem is one line in the status bar, not a crash
+                log.exception("playing %s failed", path)
+                self.status.notify(f"Could not play {Path(path).name}.")
+        else:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+
+    # ------------------------------------------------------------------ drag & drop
+    @staticmethod
+    def _dropped_files(event: QDragEnterEvent | QDropEvent) -> list[Path]:
+        mime = event.mimeData()
+        if not mime.hasUrls():
+            return []
+        return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        """Files dragged over any widget of this window (a prompt box included) are ours."""
+        if event.type() not in self._drop_types or obj is self:
+            return False
+        if not isinstance(obj, QWidget) or obj.window() is not self:
+            return False
+        if not self._dropped_files(event):  # plain text drags go to the text boxes
+            return False
+        if event.type() == QEvent.Type.Drop:
+            self.dropEvent(event)
+        else:
+            event.acceptProposedAction()
+        return True
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
+        if self._dropped_files(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt API
+        if self._dropped_files(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
+        files = self._dropped_files(event)
+        if not files:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.load_recipe_file(files[0])
+
+    def load_recipe_file(self, path: Path) -> None:
+        """Read a file's recipe on the pool, then fill the right panel (or say why not)."""
+        path = Path(path)
+        self.status.notify(f"Reading the recipe in {path.name}…")
+
+        def read() -> Request | str:
+            from studio.core.recipes import read_recipe
+
+            try:
+                return read_recipe(path).to_request()
+            except StudioError as exc:
+                return str(exc).strip().splitlines()[0] if str(exc).strip() else (
+                    f"{path.name} holds no recipe Studio can read.")
+            except Exception:  # any other failure is still one sentence, never a traceback
+                log.debug("reading a recipe from %s failed", path, exc_info=True)
+                return f"{path.name} holds no recipe Studio can read."
+
+        run_in_pool(read, guarded(self, self._recipe_read),
+                    on_failed=guarded(self, lambda _m: self._recipe_read(
+                        f"{path.name} holds no recipe Studio can read.")))
+
+    def _recipe_read(self, value: Request | str) -> None:
+        if isinstance(value, Request):
+            self.route_request(value)
+            self.recipe_loaded.emit(value)
+        else:
+            self.status.notify(str(value))
+            self.drop_failed.emit(str(value))
+
+    # ------------------------------------------------------------------ state
+    def restore_state(self) -> None:
+        store = window_state_store()
+        geometry = store.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = store.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        tab = store.value("window/tab")
+        if isinstance(tab, str) and tab in self.pages:
+            self.show_tab(tab)
+        art = store.value("art/request")
+        if isinstance(art, str) and art:
+            try:
+                request = Request.from_dict(json.loads(art))
+            except (ValueError, StudioError):
+                request = None
+            if isinstance(request, ImageRequest):
+                self.art.apply_request(request)
+                self.art.message.clear_message()
+
+    def save_state(self) -> None:
+        store = window_state_store()
+        store.setValue("window/geometry", self.saveGeometry())
+        store.setValue("window/state", self.saveState())
+        store.setValue("window/tab", self.current_tab())
+        store.setValue("art/request", json.dumps(self.art.request().to_dict()))
+        store.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        if not self._closed:
+            self._closed = True
+            QApplication.instance().removeEventFilter(self)
+            try:
+                self.save_state()
+            except Exception:  # a read-only home must not stop Studio from closing
+                log.warning("could not save the window state", exc_info=True)
+            self.ctx.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,682 @@
+"""Small widgets every panel shares: image view, seed field, progress row, model picker...
+
+They hold no models and do no tensor maths; they show plain data the worker sends.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import shiboken6
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QIcon,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPalette,
+    QPen,
+    QPixmap,
+    QRegularExpressionValidator,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.catalog import ModelEntry
+from studio.core.results import Progress
+
+
+def guarded(owner, fn: Callable[..., object]) -> Callable[..., None]:
+    """Wrap a callback so it does nothing once `owner` (a widget) has been deleted:
+    background tasks may finish after their window closed."""
+
+    def call(*args: object) -> None:
+        if shiboken6.isValid(owner):
+            fn(*args)
+
+    return call
+
+
+# ---------------------------------------------------------------- drawn icons
+
+
+def _icon(draw: Callable[[QPainter, float], None], size: int = 32,
+          color: QColor | None = None) -> QIcon:
+    """A crisp monochrome icon drawn with QPainter (no icon theme needed)."""
+    icon = QIcon()
+    for s in (16, 24, 32, 48):
+        pm = QPixmap(s, s)
+        pm.fill(Qt.GlobalColor.transparent)
+        p = QPainter(pm)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        pen = QPen(color or QColor(220, 222, 230), max(1.4, s / 14))
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+        p.setPen(pen)
+        draw(p, float(s))
+        p.end()
+        icon.addPixmap(pm)
+    return icon
+
+
+def dice_icon() -> QIcon:
+    def draw(p: QPainter, s: float) -> None:
+        p.drawRoundedRect(QRectF(s * 0.16, s * 0.16, s * 0.68, s * 0.68), s * 0.14, s * 0.14)
+        p.setBrush(p.pen().color())
+        r = s * 0.055
+        for x, y in ((0.34, 0.34), (0.66, 0.66), (0.5, 0.5), (0.66, 0.34), (0.34, 0.66)):
+            p.drawEllipse(QPointF(s * x, s * y), r, r)
+
+    return _icon(draw)
+
+
+def reuse_icon() -> QIcon:
+    def draw(p: QPainter, s: float) -> None:
+        rect = QRectF(s * 0.2, s * 0.2, s * 0.6, s * 0.6)
+        p.drawArc(rect, 60 * 16, 270 * 16)
+        tip = QPointF(s * 0.5 + s * 0.3 * math.cos(math.radians(60)),
+                      s * 0.5 - s * 0.3 * math.sin(math.radians(60)))
+        p.drawLine(tip, tip + QPointF(-s * 0.2, -s * 0.02))
+        p.drawLine(tip, tip + QPointF(s * 0.0, s * 0.2))
+
+    return _icon(draw)
+
+
+def folder_icon() -> QIcon:
+    def draw(p: QPainter, s: float) -> None:
+        path = QPainterPath()
+        path.moveTo(s * 0.12, s * 0.3)
+        path.lineTo(s * 0.4, s * 0.3)
+        path.lineTo(s * 0.47, s * 0.38)
+        path.lineTo(s * 0.88, s * 0.38)
+        path.lineTo(s * 0.88, s * 0.78)
+        path.lineTo(s * 0.12, s * 0.78)
+        path.closeSubpath()
+        p.drawPath(path)
+
+    return _icon(draw)
+
+
+def copy_icon() -> QIcon:
+    def draw(p: QPainter, s: float) -> None:
+        p.drawRoundedRect(QRectF(s * 0.3, s * 0.3, s * 0.5, s * 0.55), s * 0.06, s * 0.06)
+        p.drawPolyline([QPointF(s * 0.2, s * 0.7), QPointF(s * 0.2, s * 0.15),
+                        QPointF(s * 0.62, s * 0.15)])
+
+    return _icon(draw)
+
+
+def close_icon() -> QIcon:
+    def draw(p: QPainter, s: float) -> None:
+        p.drawLine(QPointF(s * 0.3, s * 0.3), QPointF(s * 0.7, s * 0.7))
+        p.drawLine(QPointF(s * 0.7, s * 0.3), QPointF(s * 0.3, s * 0.7))
+
+    return _icon(draw)
+
+
+def play_icon() -> QIcon:
+    def draw(p: QPainter, s: float) -> None:
+        p.setBrush(p.pen().color())
+        path = QPainterPath()
+        path.moveTo(s * 0.32, s * 0.2)
+        path.lineTo(s * 0.8, s * 0.5)
+        path.lineTo(s * 0.32, s * 0.8)
+        path.closeSubpath()
+        p.drawPath(path)
+
+    return _icon(draw)
+
+
+def refresh_icon() -> QIcon:
+    def draw(p: QPainter, s: float) -> None:
+        rect = QRectF(s * 0.2, s * 0.2, s * 0.6, s * 0.6)
+        p.drawArc(rect, 90 * 16, 290 * 16)
+        top = QPointF(s * 0.5, s * 0.2)
+        p.drawLine(top, top + QPointF(s * 0.16, -s * 0.1))
+        p.drawLine(top, top + QPointF(s * 0.14, s * 0.12))
+
+    return _icon(draw)
+
+
+# ---------------------------------------------------------------- image view
+
+
+class ImageView(QWidget):
+    """Shows one image fitted to the widget; wheel zooms at the cursor, drag pans,
+    double-click toggles between fit and 100 %."""
+
+    def __init__(self, placeholder: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._pixmap: QPixmap | None = None
+        self._scaled: QPixmap | None = None  # the pixmap at its on-screen size (fit mode)
+        self._image = QImage()
+        self._placeholder = placeholder
+        self._caption = ""
+        self._fit = True
+        self._zoom = 1.0
+        self._offset = QPointF(0, 0)
+        self._drag: QPointF | None = None
+        self.setMinimumSize(240, 200)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMouseTracking(False)
+        self.setObjectName("ImageView")
+
+    # public -----------------------------------------------------------------
+    def set_image(self, image: QImage | None, caption: str = "") -> None:
+        """Show image (None clears). Keeps the zoom when the size is unchanged (live previews)."""
+        old = self._image.size() if not self._image.isNull() else None
+        self._image = QImage() if image is None else image
+        self._pixmap = None if self._image.isNull() else QPixmap.fromImage(self._image)
+        self._scaled = None
+        self._caption = caption
+        if self._image.isNull() or old != self._image.size():
+            self.reset_zoom()
+        self.update()
+
+    def image(self) -> QImage:
+        return self._image
+
+    def has_image(self) -> bool:
+        return self._pixmap is not None
+
+    def set_caption(self, caption: str) -> None:
+        self._caption = caption
+        self.update()
+
+    def caption(self) -> str:
+        return self._caption
+
+    def set_placeholder(self, text: str) -> None:
+        self._placeholder = text
+        self.update()
+
+    def reset_zoom(self) -> None:
+        self._fit = True
+        self._offset = QPointF(0, 0)
+        self.update()
+
+    def scale(self) -> float:
+        """The current on-screen scale of the image (fit or zoomed)."""
+        if self._pixmap is None:
+            return 1.0
+        if not self._fit:
+            return self._zoom
+        w, h = self._pixmap.width(), self._pixmap.height()
+        avail_w, avail_h = max(1, self.width() - 16), max(1, self.height() - 16)
+        return min(avail_w / w, avail_h / h)
+
+    # painting ---------------------------------------------------------------
+    def _target(self) -> QRectF:
+        assert self._pixmap is not None
+        s = self.scale()
+        w, h = self._pixmap.width() * s, self._pixmap.height() * s
+        x = (self.width() - w) / 2 + self._offset.x()
+        y = (self.height() - h) / 2 + self._offset.y()
+        return QRectF(x, y, w, h)
+
+    def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt API
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        pal = self.palette()
+        p.fillRect(self.rect(), pal.color(pal.ColorRole.Base).darker(115))
+        if self._pixmap is None:
+            p.setPen(pal.color(pal.ColorRole.PlaceholderText))
+            f = QFont(self.font())
+            f.setPointSizeF(f.pointSizeF() * 1.1)
+            p.setFont(f)
+            p.drawText(self.rect().adjusted(24, 24, -24, -24),
+                       int(Qt.AlignmentFlag.AlignCenter) | int(Qt.TextFlag.TextWordWrap),
+                       self._placeholder)
+            return
+        target = self._target()
+        # a soft shadow frame so the picture sits on the canvas
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(0, 0, 0, 70))
+        p.drawRoundedRect(target.adjusted(-3, -2, 3, 5), 4, 4)
+        smooth = self.scale() < 4.0
+        size = target.size().toSize()
+        if size.width() <= self.width() and size.height() <= self.height():
+            # scale once per picture and size, then every repaint is a plain copy
+            if self._scaled is None or self._scaled.size() != size:
+                mode = (Qt.TransformationMode.SmoothTransformation if smooth
+                        else Qt.TransformationMode.FastTransformation)
+                self._scaled = self._pixmap.scaled(size, Qt.AspectRatioMode.IgnoreAspectRatio,
+                                                   mode)
+            p.drawPixmap(target.topLeft().toPoint(), self._scaled)
+        else:  # zoomed in past the widget: let the painter transform only what shows
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+            p.drawPixmap(target, self._pixmap, QRectF(self._pixmap.rect()))
+        if self._caption:
+            f = QFont(self.font())
+            p.setFont(f)
+            fm = p.fontMetrics()
+            text = fm.elidedText(self._caption, Qt.TextElideMode.ElideRight, self.width() - 40)
+            w = fm.horizontalAdvance(text) + 16
+            h = fm.height() + 8
+            box = QRectF(12, self.height() - h - 12, w, h)
+            p.setBrush(QColor(0, 0, 0, 150))
+            p.drawRoundedRect(box, 6, 6)
+            p.setPen(QColor(235, 235, 240))
+            p.drawText(box, int(Qt.AlignmentFlag.AlignCenter), text)
+
+    # interaction ------------------------------------------------------------
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt API
+        if self._pixmap is None:
+            return
+        old = self.scale()
+        factor = 1.25 if event.angleDelta().y() > 0 else 1 / 1.25
+        new = max(0.05, min(32.0, old * factor))
+        # keep the point under the cursor still
+        pos = event.position()
+        center = QPointF(self.width() / 2, self.height() / 2) + self._offset
+        self._offset += (pos - center) * (1 - new / old)
+        self._fit = False
+        self._zoom = new
+        self.update()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        if event.button() == Qt.MouseButton.LeftButton and self._pixmap is not None:
+            self._drag = event.position()
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        if self._drag is not None:
+            self._offset += event.position() - self._drag
+            self._drag = event.position()
+            self.update()
+
+    def mouseReleaseEvent(self, _event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        self._drag = None
+        self.unsetCursor()
+
+    def mouseDoubleClickEvent(self, _event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        if self._pixmap is None:
+            return
+        if self._fit:
+            self._fit, self._zoom = False, 1.0
+        else:
+            self._fit = True
+        self._offset = QPointF(0, 0)
+        self.update()
+
+
+# ---------------------------------------------------------------- seed field
+
+
+class SeedField(QWidget):
+    """A seed box: empty or -1 means random; the dice makes it random, reuse puts back
+    the seed of the last finished job."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None, *, allow_reuse: bool = True) -> None:
+        super().__init__(parent)
+        self._last: int | None = None
+        self.edit = QLineEdit()
+        self.edit.setPlaceholderText("Random")
+        self.edit.setValidator(QRegularExpressionValidator(r"^(-1|\d{0,10})$"))
+        self.edit.setClearButtonEnabled(False)
+        self.edit.textChanged.connect(lambda _t: self.changed.emit())
+        self.dice = QToolButton()
+        self.dice.setIcon(dice_icon())
+        self.dice.setToolTip("Random seed (-1): a new picture every time")
+        self.dice.clicked.connect(self.randomize)
+        self.reuse = QToolButton()
+        self.reuse.setIcon(reuse_icon())
+        self.reuse.setToolTip("Reuse the seed of the last result")
+        self.reuse.setEnabled(False)
+        self.reuse.clicked.connect(self.reuse_last)
+        self.reuse.setVisible(allow_reuse)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(4)
+        row.addWidget(self.edit, 1)
+        row.addWidget(self.dice)
+        row.addWidget(self.reuse)
+
+    def value(self) -> int:
+        """-1 for random, else the typed seed (range is checked by the request)."""
+        text = self.edit.text().strip()
+        return -1 if text in ("", "-1") else int(text)
+
+    def set_value(self, seed: int) -> None:
+        self.edit.setText("" if seed == -1 else str(seed))
+
+    def randomize(self) -> None:
+        self.set_value(-1)
+
+    def set_last_seed(self, seed: int) -> None:
+        self._last = seed
+        self.reuse.setEnabled(True)
+        self.reuse.setToolTip(f"Reuse the seed of the last result ({seed})")
+
+    def last_seed(self) -> int | None:
+        return self._last
+
+    def reuse_last(self) -> None:
+        if self._last is not None:
+            self.set_value(self._last)
+
+
+# ---------------------------------------------------------------- progress row
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, sec = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}:{sec:02d}"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{sec:02d}"
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that shortens itself with "…" instead of widening its window."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(20)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt API
+        super().setText(text)
+        self.setToolTip(text if self.fontMetrics().horizontalAdvance(text) > self.width() else "")
+
+    def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt API
+        p = QPainter(self)
+        group = QPalette.ColorGroup.Active if self.isEnabled() else QPalette.ColorGroup.Disabled
+        p.setPen(self.palette().color(group, self.foregroundRole()))
+        rect = self.contentsRect()
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight,
+                                             rect.width())
+        p.drawText(rect, int(self.alignment()), text)
+
+
+class ProgressRow(QWidget):
+    """A slim bar with a status line on the left and step · it/s · ETA on the right."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bar = QProgressBar()
+        self.bar.setTextVisible(False)
+        self.bar.setFixedHeight(6)
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.status = ElidedLabel("Ready")
+        self.status.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.status.setObjectName("muted")
+        self.stats = QLabel("")
+        self.stats.setObjectName("muted")
+        self.stats.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.status, 1)
+        top.addWidget(self.stats)
+        col = QVBoxLayout(self)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(4)
+        col.addLayout(top)
+        col.addWidget(self.bar)
+
+    def start(self, text: str = "Starting…") -> None:
+        self.bar.setRange(0, 0)  # busy until the first step
+        self.status.setText(text)
+        self.stats.setText("")
+
+    def set_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def set_progress(self, progress: Progress) -> None:
+        total = max(1, progress.total)
+        self.bar.setRange(0, total)
+        self.bar.setValue(min(progress.step, total))
+        parts = [f"Step {progress.step}/{progress.total}"]
+        if progress.it_per_s > 0:
+            rate = progress.it_per_s
+            parts.append(f"{rate:.2f} it/s" if rate < 10 else f"{rate:.0f} it/s")
+        if progress.eta_s > 0 and progress.step < progress.total:
+            parts.append(f"ETA {format_duration(progress.eta_s)}")
+        self.stats.setText("  ·  ".join(parts))
+        if progress.text:
+            self.status.setText(progress.text)
+        elif self.status.text().endswith("…") and progress.step >= 1:
+            self.status.setText("Generating…")
+
+    def finish(self, text: str) -> None:
+        self.bar.setRange(0, 1)
+        self.bar.setValue(1)
+        self.status.setText(text)
+
+    def reset(self, text: str = "Ready") -> None:
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.status.setText(text)
+        self.stats.setText("")
+
+
+# ---------------------------------------------------------------- model picker
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit in ("B", "KB") else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+class ModelPicker(QComboBox):
+    """Models of one modality from the catalog; follows ctx.catalog_changed and keeps
+    the current choice across rescans."""
+
+    model_changed = Signal(str)
+
+    def __init__(self, ctx, modality: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.modality = modality
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(18)
+        self.refresh(ctx.models_for(modality))
+        ctx.catalog_changed.connect(lambda _entries: self.refresh(ctx.models_for(modality)))
+        self.currentIndexChanged.connect(lambda _i: self.model_changed.emit(self.current_model()))
+
+    def refresh(self, entries: list[ModelEntry]) -> None:
+        """Rebuild the list: built-ins, a separator, then models found on disk."""
+        before = self.current_model()
+        self.blockSignals(True)
+        try:
+            self.clear()
+            builtins = [e for e in entries if e.format == "builtin"]
+            others = [e for e in entries if e.format != "builtin"]
+            for group in (builtins, others):
+                if group and self.count():
+                    self.insertSeparator(self.count())
+                for e in group:
+                    self.addItem(e.name, e.id)
+                    tip = f"{e.family} · {e.format}\n{e.location}"
+                    if e.size_bytes:
+                        tip += f"\n{human_bytes(e.size_bytes)}"
+                    self.setItemData(self.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+            if not entries:
+                self.addItem(f"No {self.modality} models found: add a folder in Settings", "")
+            if before:
+                self.set_model(before)
+        finally:
+            self.blockSignals(False)
+        if self.current_model() != before:
+            self.model_changed.emit(self.current_model())
+
+    def current_model(self) -> str:
+        data = self.currentData()
+        return data if isinstance(data, str) else ""
+
+    def model_ids(self) -> list[str]:
+        return [self.itemData(i) for i in range(self.count()) if self.itemData(i)]
+
+    def set_model(self, model: str) -> None:
+        """Select model; an id the catalog does not know is shown as "(not found)" and
+        kept selected (also across rescans), so a recipe from elsewhere says what it needs."""
+        index = self.findData(model)
+        if index < 0 and model:
+            if self.count() == 1 and not self.itemData(0):
+                self.clear()
+            name = model.rstrip("/").replace("\\", "/").rsplit("/", 1)[-1]
+            self.addItem(f"{name} (not found)", model)
+            index = self.count() - 1
+            self.setItemData(index, f"Not in your model folders:\n{model}",
+                             Qt.ItemDataRole.ToolTipRole)
+        if index >= 0:
+            self.setCurrentIndex(index)
+
+
+# ---------------------------------------------------------------- small pieces
+
+
+class CollapsibleSection(QWidget):
+    """A titled section that folds away (rarely used controls stay out of sight)."""
+
+    def __init__(self, title: str, content: QWidget, expanded: bool = False,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.toggle = QToolButton()
+        self.toggle.setText(title)
+        self.toggle.setCheckable(True)
+        self.toggle.setChecked(expanded)
+        self.toggle.setObjectName("sectionToggle")
+        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
+        self.toggle.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.content = content
+        content.setVisible(expanded)
+        self.toggle.toggled.connect(self.set_expanded)
+        col = QVBoxLayout(self)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(6)
+        col.addWidget(self.toggle)
+        col.addWidget(content)
+
+    def set_expanded(self, on: bool) -> None:
+        self.toggle.setChecked(on)
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+        self.content.setVisible(on)
+
+    def is_expanded(self) -> bool:
+        return self.toggle.isChecked()
+
+
+class MessageLabel(QLabel):
+    """One sentence under the buttons: an error in red or a quiet notice."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setObjectName("message")
+        self.hide()
+
+    def show_error(self, text: str) -> None:
+        self.setProperty("level", "error")
+        self._show(text)
+
+    def show_info(self, text: str) -> None:
+        self.setProperty("level", "info")
+        self._show(text)
+
+    def _show(self, text: str) -> None:
+        self.style().unpolish(self)
+        self.style().polish(self)
+        self.setText(text)
+        self.setVisible(bool(text))
+
+    def clear_message(self) -> None:
+        self.setText("")
+        self.hide()
+
+
+class StarRating(QWidget):
+    """Five clickable stars; clicking the current rating clears it."""
+
+    rating_changed = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._rating = 0
+        self._hover = 0
+        self.setMouseTracking(True)
+        self.setFixedSize(QSize(5 * 22 + 4, 24))
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setToolTip("Rate this output")
+
+    def rating(self) -> int:
+        return self._rating
+
+    def set_rating(self, n: int) -> None:
+        self._rating = max(0, min(5, int(n or 0)))
+        self.update()
+
+    def _star_at(self, x: float) -> int:
+        return max(0, min(5, int(x // 22) + 1))
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        self._hover = self._star_at(event.position().x())
+        self.update()
+
+    def leaveEvent(self, _event) -> None:  # noqa: N802 - Qt API
+        self._hover = 0
+        self.update()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        n = self._star_at(event.position().x())
+        self.set_rating(0 if n == self._rating else n)
+        self.rating_changed.emit(self._rating)
+
+    def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt API
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        shown = self._hover or self._rating
+        for i in range(5):
+            path = QPainterPath()
+            cx, cy, r_out, r_in = 11 + i * 22, 12, 9.5, 4.0
+            for k in range(10):
+                ang = math.pi / 5 * k - math.pi / 2
+                r = r_out if k % 2 == 0 else r_in
+                pt = QPointF(cx + r * math.cos(ang), cy + r * math.sin(ang))
+                path.moveTo(pt) if k == 0 else path.lineTo(pt)
+            path.closeSubpath()
+            on = i < shown
+            p.setPen(QPen(QColor(255, 196, 61) if on else QColor(120, 120, 130), 1.2))
+            p.setBrush(QColor(255, 196, 61) if on else Qt.BrushStyle.NoBrush)
+            p.drawPath(path)
+
+
+def hline() -> QFrame:
+    line = QFrame()
+    line.setFrameShape(QFrame.Shape.HLine)
+    line.setObjectName("separator")
+    return line
+
+
+def section_label(text: str) -> QLabel:
+    """A small caps-ish heading over a group of fields."""
+    label = QLabel(text)
+    label.setObjectName("sectionLabel")
+    return label

@@ -1,0 +1,105 @@
+"""Shared pieces for the UI tests (no conftest: each module imports what it uses).
+
+- tiny_sd: a session-wide tiny Stable Diffusion folder (tests/tiny.build_tiny_sd)
+- SlowEngine: a real Engine with controllable timing for queue/cancel tests
+- make_ctx / close_ctx: an AppContext over a private history, shut down cleanly
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from studio.core.requests import ImageRequest
+from studio.core.results import Preview, Result
+from studio.engines.base import Engine, Events, LoadSpec
+
+
+@pytest.fixture(scope="session")
+def tiny_sd(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny SD pipeline saved once per session (imports diffusers in the test process)."""
+    from tests.tiny import build_tiny_sd
+
+    return build_tiny_sd(tmp_path_factory.mktemp("models"))
+
+
+class SlowEngine(Engine):
+    """Paints a flat colour step by step; `slow:<ms>` in the model id sets the step time."""
+
+    kinds = ("image",)
+
+    @classmethod
+    def load(cls, spec: LoadSpec, settings, events: Events) -> SlowEngine:
+        return cls(spec)
+
+    def generate(self, request: ImageRequest, events: Events) -> Result:
+        ms = float(request.model.split(":", 1)[1] or 10)
+        seeds = [request.seed + i for i in range(request.batch_size)]
+        rngs = [np.random.default_rng(s) for s in seeds]
+        images = [np.zeros((request.height, request.width, 3), np.uint8) for _ in seeds]
+        for step in range(1, request.steps + 1):
+            time.sleep(ms / 1000)
+            for image, rng in zip(images, rngs, strict=True):
+                image[:] = rng.integers(0, 255, 3, dtype=np.uint8)
+            events.progress(step, request.steps)
+            if events.wants_previews():
+                events.preview(Preview("image", [i.copy() for i in images], step, request.steps))
+        return Result(request, "image", images=images, info={"seeds": seeds})
+
+    def memory_bytes(self) -> int:
+        return 4096
+
+
+def use_slow_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Route `slow:` model ids to SlowEngine for this test."""
+    from studio.engines import registry
+
+    monkeypatch.setattr(registry, "ROUTES",
+                        [("image", "slow:", "tests.ui:SlowEngine"), *registry.ROUTES])
+
+
+def make_ctx(tmp_path: Path, model_dirs: list[str] | None = None, **settings):
+    """An AppContext with outputs under tmp_path, the history in this test's Studio home."""
+    from studio.core.history import History
+    from studio.core.settings import Settings
+    from studio.runtime.context import AppContext
+
+    s = Settings(output_dir=str(tmp_path / "outputs"), model_dirs=model_dirs or [],
+                 device="cpu", **settings)
+    return AppContext(s, History.open_default())
+
+
+def close_ctx(ctx, qtbot) -> None:
+    """Stop the worker and wait for its thread, then close the history."""
+    ctx.shutdown()
+    qtbot.waitUntil(ctx.jobs._thread.isFinished, timeout=20000)
+    ctx.history.close()
+
+
+def scan(ctx, qtbot) -> None:
+    """Rescan the model folders and wait for the catalog."""
+    with qtbot.waitSignal(ctx.catalog_changed, timeout=20000):
+        ctx.rescan_models()
+
+
+class PanelJobs:
+    """The ids a panel submitted, so tests wait for its own jobs' signals and not for
+    jobs other panels start by themselves (the explorer renders when it opens)."""
+
+    def __init__(self, panel) -> None:
+        self.ids: list[int] = []
+        panel.submitted.connect(self.ids.append)
+
+    def mine(self, job_id: int, *_args) -> bool:
+        return job_id in self.ids
+
+
+def image_jobs_waiting(ctx) -> list:
+    return [j for j in ctx.jobs.pending() if j.lane == "generate"]
+
+
+def output_files(folder: Path, suffix: str = ".png") -> list[Path]:
+    return sorted(folder.rglob(f"*{suffix}")) if folder.exists() else []

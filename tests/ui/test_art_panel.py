@@ -1,0 +1,205 @@
+"""The Art panel with a real tiny Stable Diffusion pipeline, real clicks and keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from studio.core.recipes import read_recipe
+from studio.core.requests import ImageRequest
+from studio.ui.art_panel import ArtPanel
+from studio.ui.main_window import MainWindow
+from tests.ui import (  # noqa: F401 - tiny_sd is a fixture
+    PanelJobs,
+    close_ctx,
+    image_jobs_waiting,
+    make_ctx,
+    output_files,
+    scan,
+    tiny_sd,
+    use_slow_engine,
+)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, tiny_sd):  # noqa: F811 - the fixture imported above
+    ctx = make_ctx(tmp_path, model_dirs=[str(tiny_sd.parent)])
+    w = MainWindow(ctx)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    scan(ctx, qtbot)
+    yield w
+    w.close()
+    close_ctx(ctx, qtbot)
+
+
+def type_number(qtbot, box, value: int) -> None:
+    """Select the spin box's text, type a number and press Return (which commits it)."""
+    box.setFocus()
+    box.selectAll()
+    qtbot.keyClicks(box, str(value))
+    qtbot.keyClick(box, Qt.Key.Key_Return)
+
+
+def fill_form(qtbot, art, model: str, prompt: str, *, steps: int, side: int = 64) -> None:
+    """Type into the form the way a person would."""
+    art.model.set_model(model)
+    art.prompt.setFocus()
+    qtbot.keyClicks(art.prompt, prompt)
+    for box, value in ((art.width_box, side), (art.height_box, side), (art.steps, steps)):
+        type_number(qtbot, box, value)
+    art.seed.edit.setFocus()
+    qtbot.keyClicks(art.seed.edit, "12345")
+
+
+def test_generate_with_tiny_sd_previews_saves_and_shows_in_gallery(window, qtbot, tiny_sd):  # noqa: F811
+    art, ctx = window.art, window.ctx
+    assert str(tiny_sd) in art.model.model_ids()
+    fill_form(qtbot, art, str(tiny_sd), "a red fox", steps=4)
+    assert (art.request().width, art.request().height, art.request().steps) == (64, 64, 4)
+    jobs = PanelJobs(art)
+    previews = []
+    ctx.jobs.job_preview.connect(lambda i, p: previews.append(p) if jobs.mine(i) else None)
+    captions = []
+    ctx.jobs.job_preview.connect(
+        lambda i, _p: captions.append(art.view.caption()) if jobs.mine(i) else None)
+    with qtbot.waitSignal(ctx.jobs.job_finished, timeout=120000,
+                          check_params_cb=jobs.mine) as sig:
+        qtbot.mouseClick(art.generate_button, Qt.MouseButton.LeftButton)
+    _job, _result, paths = sig.args
+    # previews arrived and were shown in the view while it ran
+    assert previews and all(p.kind == "image" for p in previews)
+    assert any(c.startswith("Preview · step") for c in captions)
+    # the final picture is in the view and on disk, with its recipe
+    assert art.view.has_image()
+    assert (art.view.image().width(), art.view.image().height()) == (64, 64)
+    assert len(paths) == 1 and paths[0].exists() and paths[0].suffix == ".png"
+    recipe = read_recipe(paths[0])
+    assert recipe.request["prompt"] == "a red fox" and recipe.request["seed"] == 12345
+    assert recipe.request["steps"] == 4
+    assert art.progress.status.text().startswith("Done in")
+    assert "seed 12345" in art.progress.status.text()
+    assert art.strip.count() == 1
+    # "reuse last seed" puts the seed back after the dice cleared it
+    qtbot.mouseClick(art.seed.dice, Qt.MouseButton.LeftButton)
+    assert art.seed.value() == -1
+    qtbot.mouseClick(art.seed.reuse, Qt.MouseButton.LeftButton)
+    assert art.seed.value() == 12345
+    # the gallery picked it up
+    qtbot.waitUntil(lambda: window.gallery.item_count() == 1, timeout=10000)
+    assert Path(str(window.gallery.items()[0].path)) == paths[0]
+    # copy recipe: A1111 text read back from the PNG
+    QApplication.clipboard().clear()
+    qtbot.mouseClick(art.copy_recipe_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Steps: 4" in QApplication.clipboard().text(), timeout=5000)
+    assert QApplication.clipboard().text().startswith("a red fox")
+    assert "Seed: 12345" in QApplication.clipboard().text()
+
+
+@pytest.mark.parametrize("how", ["escape", "button"])
+def test_cancel_mid_job_writes_no_file(window, qtbot, tiny_sd, how):  # noqa: F811
+    art, ctx = window.art, window.ctx
+    fill_form(qtbot, art, str(tiny_sd), "a slow fox", steps=400)
+    jobs = PanelJobs(art)
+    steps = []
+    ctx.jobs.job_progress.connect(lambda i, p: steps.append(p.step) if jobs.mine(i) else None)
+    with qtbot.waitSignal(ctx.jobs.job_started, timeout=60000, check_params_cb=jobs.mine):
+        qtbot.mouseClick(art.generate_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(steps), timeout=120000)
+    with qtbot.waitSignal(ctx.jobs.job_cancelled, timeout=30000, check_params_cb=jobs.mine):
+        if how == "escape":
+            art.prompt.setFocus()
+            qtbot.keyClick(art.prompt, Qt.Key.Key_Escape)
+        else:
+            qtbot.mouseClick(art.cancel_button, Qt.MouseButton.LeftButton)
+    assert max(steps) < 400
+    assert art.progress.status.text() == "Cancelled."
+    assert not art.cancel_button.isEnabled()
+    assert output_files(Path(ctx.settings.output_dir)) == []
+    assert list(ctx.history.search("", limit=10)) == []
+
+
+def test_bad_input_shows_one_sentence_and_queues_nothing(window, qtbot, tiny_sd):  # noqa: F811
+    art, ctx = window.art, window.ctx
+    art.model.set_model(str(tiny_sd))
+    qtbot.keyClicks(art.prompt, "a fox")
+    type_number(qtbot, art.width_box, 100)
+    assert art.size_preset.currentText() == "Custom"
+    qtbot.mouseClick(art.generate_button, Qt.MouseButton.LeftButton)
+    assert art.message.isVisible()
+    assert art.message.text() == "Width must be a multiple of 8, not 100."
+    assert image_jobs_waiting(ctx) == [] and not art.busy()
+    # a seed beyond the range: also one sentence
+    art.width_box.setValue(64)
+    art.seed.edit.setText("99999999999")
+    qtbot.mouseClick(art.generate_button, Qt.MouseButton.LeftButton)
+    assert "seed" in art.message.text() and "\n" not in art.message.text()
+    assert image_jobs_waiting(ctx) == [] and not art.busy()
+
+
+def test_no_model_is_one_sentence(window, qtbot):
+    ctx = window.ctx
+    ctx.models = []  # a catalog with nothing in it (not even the built-ins)
+    art = ArtPanel(ctx)
+    qtbot.addWidget(art)
+    art.show()
+    assert art.model.current_model() == ""
+    assert art.model.currentText().startswith("No image models found")
+    qtbot.mouseClick(art.generate_button, Qt.MouseButton.LeftButton)
+    assert art.message.text() == "Choose a model first."
+
+
+def test_ctrl_enter_generates_and_repeated_clicks_queue(window, qtbot, monkeypatch):
+    use_slow_engine(monkeypatch)
+    art, ctx = window.art, window.ctx
+    art.model.set_model("slow:30")
+    art.width_box.setValue(64)
+    art.height_box.setValue(64)
+    art.steps.setValue(30)
+    art.prompt.setFocus()
+    qtbot.keyClicks(art.prompt, "first")
+    jobs = PanelJobs(art)
+    with qtbot.waitSignal(ctx.jobs.job_started, timeout=60000, check_params_cb=jobs.mine):
+        qtbot.keyClick(art.prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert art.prompt.toPlainText() == "first"  # Ctrl+Enter did not type a newline
+    qtbot.mouseClick(art.generate_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(art.generate_button, Qt.MouseButton.LeftButton)
+    assert len(image_jobs_waiting(ctx)) == 2 and len(jobs.ids) == 3
+    assert art.generate_button.text() == "Generate  (+2 queued)"
+    qtbot.waitUntil(lambda: len(window.queue.rows) == 3)
+    finished = []
+    ctx.jobs.job_finished.connect(lambda i, *a: finished.append(i) if jobs.mine(i) else None)
+    qtbot.waitUntil(lambda: len(finished) == 3, timeout=20000)
+    assert art.generate_button.text() == "Generate"
+    assert len(output_files(Path(ctx.settings.output_dir))) == 3
+
+
+def test_batch_shows_a_sheet_then_each_picture(window, qtbot, monkeypatch):
+    use_slow_engine(monkeypatch)
+    art, ctx = window.art, window.ctx
+    art.apply_request(ImageRequest(model="slow:1", prompt="many", seed=5, steps=2,
+                                   width=64, height=64, batch_size=3))
+    assert art.message.text() == "Settings loaded from the recipe."
+    jobs = PanelJobs(art)
+    with qtbot.waitSignal(ctx.jobs.job_finished, timeout=60000,
+                          check_params_cb=jobs.mine) as sig:
+        qtbot.mouseClick(art.generate_button, Qt.MouseButton.LeftButton)
+    assert sig.args[1].request.seed == 5 and len(sig.args[2]) == 3
+    # "All" (the contact sheet) first, then one thumbnail per picture, labelled by seed
+    assert [art.strip.item(i).text() for i in range(art.strip.count())] == ["All", "5", "6", "7"]
+    assert art.view.image().width() > 64
+    rect = art.strip.visualItemRect(art.strip.item(2))
+    qtbot.mouseClick(art.strip.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert art.view.image().width() == 64 and art.view.caption().startswith("Seed 6")
+    assert art.selected_result().path == sig.args[2][1]
+
+
+def test_apply_request_of_another_kind_is_refused_politely(window):
+    from studio.core.requests import TextRequest
+
+    window.art.apply_request(TextRequest(model="builtin:smollm2", prompt="hi"))
+    assert "not for pictures" in window.art.message.text()

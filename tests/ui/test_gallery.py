@@ -1,0 +1,214 @@
+"""The Gallery over a real history index: thumbnails, search, filters, details, actions."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from studio.core.outputs import save_result
+from studio.core.requests import ImageRequest, MusicRequest, TextRequest
+from studio.core.results import Result
+from studio.ui.gallery import GalleryModel
+from studio.ui.main_window import MainWindow
+from tests.ui import close_ctx, make_ctx
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    ctx = make_ctx(tmp_path)
+    w = MainWindow(ctx)
+    qtbot.addWidget(w)
+    w.show()
+    w.show_tab("gallery")
+    qtbot.waitExposed(w)
+    yield w
+    w.close()
+    close_ctx(ctx, qtbot)
+
+
+def add_outputs(ctx) -> dict[str, Path]:
+    """One picture (saved by the real PNG writer), one text and one music file, indexed."""
+    out = ctx.settings.output_path
+    image_req = ImageRequest(model="builtin:faces", prompt="a smiling face", seed=31,
+                             width=64, height=64, steps=1)
+    pixels = np.zeros((64, 64, 3), np.uint8)
+    pixels[:, :, 0] = np.arange(64, dtype=np.uint8)[None, :] * 4
+    image_result = Result(image_req, "image", images=[pixels], info={"seeds": [31]})
+    (image,) = save_result(image_result, out)
+    ctx.history.add_output(image, image_result)
+
+    text_req = TextRequest(model="builtin:smollm2", prompt="a poem about rain", seed=32)
+    text = out / "poem.md"
+    text.write_text("# Rain\n\nSoft rain on the roof, all night long.\n", encoding="utf-8")
+    ctx.history.add_output(text, Result(text_req, "text", text="Soft rain on the roof"))
+
+    music_req = MusicRequest(model="builtin:composer", prompt="calm piano", seed=33,
+                             duration=0.5)
+    music = out / "piano.wav"
+    with wave.open(str(music), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(np.zeros(4000, np.int16).tobytes())
+    audio = np.zeros((1, 4000), np.float32)
+    ctx.history.add_output(music, Result(music_req, "music", audio=audio, sample_rate=8000))
+    return {"image": image, "text": text, "music": music}
+
+
+def refresh(gallery, qtbot) -> int:
+    with qtbot.waitSignal(gallery.refreshed, timeout=10000) as sig:
+        gallery.refresh()
+    return sig.args[0]
+
+
+def click_row(gallery, qtbot, row: int) -> None:
+    rect = gallery.grid.visualRect(gallery.model.index(row))
+    qtbot.mouseClick(gallery.grid.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def row_of(gallery, path: Path) -> int:
+    return next(r for r, it in enumerate(gallery.items()) if Path(it.path) == path)
+
+
+def test_gallery_lists_every_kind_with_thumbnails(window, qtbot):
+    gallery = window.gallery
+    assert refresh(gallery, qtbot) == 0
+    assert gallery.empty_label.isVisible()
+    files = add_outputs(window.ctx)
+    assert refresh(gallery, qtbot) == 3
+    assert not gallery.empty_label.isVisible()
+    assert gallery.count_label.text() == "3 items"
+    # thumbnails are decoded on the pool and land in the cache
+    for r in range(3):
+        gallery.model.data(gallery.model.index(r), Qt.ItemDataRole.DecorationRole)
+    qtbot.waitUntil(lambda: not gallery.model.thumbs.is_loading(), timeout=10000)
+    for kind, path in files.items():
+        icon = gallery.model.data(gallery.model.index(row_of(gallery, path)),
+                                  Qt.ItemDataRole.DecorationRole)
+        assert not icon.isNull(), kind
+    # the picture's thumbnail is the picture itself (red ramp), not a drawn tile
+    icon = gallery.model.thumbs.get(str(files["image"]))
+    img = icon.pixmap(64, 64).toImage()
+    assert img.pixelColor(img.width() - 2, img.height() // 2).red() > 200
+
+
+def test_search_and_modality_filter(window, qtbot):
+    gallery = window.gallery
+    add_outputs(window.ctx)
+    assert refresh(gallery, qtbot) == 3
+    qtbot.keyClicks(gallery.search, "rain")  # debounced: one query after typing stops
+    qtbot.waitUntil(lambda: gallery.item_count() == 1, timeout=10000)
+    assert gallery.items()[0].modality == "text"
+    gallery.search.clear()
+    qtbot.waitUntil(lambda: gallery.item_count() == 3, timeout=5000)
+    gallery.modality.setCurrentIndex(gallery.modality.findData("music"))
+    qtbot.waitUntil(lambda: gallery.item_count() == 1, timeout=10000)
+    assert gallery.items()[0].modality == "music"
+    qtbot.keyClicks(gallery.search, "nothing like this")
+    qtbot.waitUntil(lambda: gallery.item_count() == 0, timeout=10000)
+    assert gallery.empty_label.text() == "No outputs match."
+
+
+def test_details_and_use_these_settings_fill_the_art_panel(window, qtbot):
+    gallery, art = window.gallery, window.art
+    files = add_outputs(window.ctx)
+    refresh(gallery, qtbot)
+    click_row(gallery, qtbot, row_of(gallery, files["image"]))
+    details = gallery.details
+    assert details.prompt.text() == "a smiling face"
+    assert details.fields["Seed"].text() == "31"
+    assert details.fields["Size"].text() == "64 × 64"
+    assert details.fields["Model"].text() == "Faces (built-in GAN, 64²)"  # the catalog's name
+    assert details.fields["Model"].toolTip() == "builtin:faces"
+    assert details.fields["File"].text() == files["image"].name
+    qtbot.waitUntil(details.view.has_image, timeout=5000)
+    assert not details.play_button.isVisible()
+    qtbot.mouseClick(details.use_button, Qt.MouseButton.LeftButton)
+    assert window.current_tab() == "art"
+    assert art.prompt.toPlainText() == "a smiling face"
+    assert art.seed.value() == 31
+    assert art.model.current_model() == "builtin:faces"
+    assert (art.width_box.value(), art.height_box.value()) == (64, 64)
+
+
+def test_music_item_offers_play_and_text_item_shows_a_snippet(window, qtbot):
+    gallery = window.gallery
+    files = add_outputs(window.ctx)
+    refresh(gallery, qtbot)
+    click_row(gallery, qtbot, row_of(gallery, files["music"]))
+    details = gallery.details
+    assert details.play_button.isVisible()
+    assert details.fields["Size"].text() == "0.5 s"
+    with qtbot.waitSignal(gallery.play_requested, timeout=2000) as sig:
+        qtbot.mouseClick(details.play_button, Qt.MouseButton.LeftButton)
+    assert Path(sig.args[0]) == files["music"]
+    assert window.current_tab() == "music"  # the main window hands it to the Music panel
+    window.show_tab("gallery")
+    click_row(gallery, qtbot, row_of(gallery, files["text"]))
+    assert not details.play_button.isVisible()
+    assert details.prompt.text() == "a poem about rain"
+    assert details.view.has_image()  # the text snippet tile
+
+
+def test_missing_file_shows_a_placeholder_not_a_crash(window, qtbot):
+    gallery = window.gallery
+    files = add_outputs(window.ctx)
+    files["image"].unlink()
+    refresh(gallery, qtbot)
+    row = row_of(gallery, files["image"])
+    gallery.model.data(gallery.model.index(row), Qt.ItemDataRole.DecorationRole)
+    qtbot.waitUntil(lambda: not gallery.model.thumbs.is_loading(), timeout=5000)
+    click_row(gallery, qtbot, row)
+    details = gallery.details
+    assert "(file missing)" in details.fields["File"].text()
+    assert details.message.text() == "This file is missing: it was moved or deleted."
+    assert not details.open_button.isEnabled()
+    assert details.use_button.isEnabled()  # the recipe is in the index, still usable
+
+
+def test_rating_is_saved_in_the_history(window, qtbot):
+    gallery = window.gallery
+    files = add_outputs(window.ctx)
+    refresh(gallery, qtbot)
+    click_row(gallery, qtbot, row_of(gallery, files["image"]))
+    stars = gallery.details.rating
+    qtbot.mouseClick(stars, Qt.MouseButton.LeftButton, pos=QPoint(22 * 3 + 11, 12))
+    assert stars.rating() == 4
+    item = gallery.selected_item()
+    assert window.ctx.history.get(item.id).rating == 4
+    # clicking the same star again clears it
+    qtbot.mouseClick(stars, Qt.MouseButton.LeftButton, pos=QPoint(22 * 3 + 11, 12))
+    assert window.ctx.history.get(item.id).rating == 0
+
+
+def test_model_roles_expose_item_and_path(window, qtbot):
+    gallery = window.gallery
+    files = add_outputs(window.ctx)
+    refresh(gallery, qtbot)
+    index = gallery.model.index(row_of(gallery, files["text"]))
+    assert Path(gallery.model.data(index, GalleryModel.PathRole)) == files["text"]
+    assert gallery.model.data(index, GalleryModel.ItemRole).prompt == "a poem about rain"
+    assert gallery.model.data(index, Qt.ItemDataRole.DisplayRole) == "a poem about rain"
+
+
+def test_new_outputs_arrive_on_top_and_keep_the_selection(window, qtbot):
+    gallery = window.gallery
+    files = add_outputs(window.ctx)
+    refresh(gallery, qtbot)
+    click_row(gallery, qtbot, row_of(gallery, files["music"]))
+    chosen = gallery.selected_item()
+    req = ImageRequest(model="builtin:eyes", prompt="green eyes", seed=40, width=64, height=64)
+    result = Result(req, "image", images=[np.zeros((64, 64, 3), np.uint8)], info={"seeds": [40]})
+    (newest,) = save_result(result, window.ctx.settings.output_path)
+    window.ctx.history.add_output(newest, result)
+    inserted = []
+    gallery.model.rowsInserted.connect(lambda _p, first, last: inserted.append((first, last)))
+    assert refresh(gallery, qtbot) == 4
+    assert inserted == [(0, 0)]  # an insert on top, not a reset
+    assert Path(gallery.items()[0].path) == newest
+    assert gallery.selected_item().path == chosen.path
+    assert gallery.grid.currentIndex().row() == row_of(gallery, files["music"])
