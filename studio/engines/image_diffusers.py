@@ -1,0 +1,560 @@
+"""Text-to-image with diffusers: SD 1.x/2.x, SDXL, Turbo and LCM, as folders or single files.
+
+A model is either a diffusers pipeline folder (with model_index.json) or one checkpoint
+file in the original Stable Diffusion layout. Single files are loaded offline with the
+config folders shipped in models/configs/<family>/ (JSON configs and CLIP tokenizer
+files, no weights); the family is read from the checkpoint's key names.
+
+Noise is drawn on the CPU from the seed (seed+i for batch item i, like A1111), so a seed
+gives the same picture on any device; the sampler is rebuilt for each job from the
+model's own scheduler config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import os
+import pickle
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from studio.core import paths
+from studio.core.atomic import atomic_write_bytes
+from studio.core.catalog import model_dirs
+from studio.core.errors import ModelError, RequestError, StudioError
+from studio.core.requests import ImageRequest
+from studio.core.results import Preview, Result
+from studio.core.seeds import MAX_SEED
+from studio.core.settings import Settings
+from studio.engines.base import Engine, Events, LoadSpec
+from studio.engines.devices import module_bytes, torch_dtype
+from studio.engines.latents import seed_noise, seeded_noise, slerp
+from studio.engines.previews import (
+    LinearPreview,
+    PreviewThrottle,
+    TaesdPreview,
+    X0Tap,
+    find_taesd,
+    preview_payload,
+)
+from studio.engines.schedulers import build_scheduler
+
+# Offline by default. huggingface_hub reads these when first imported, and nothing above
+# imports it: diffusers is imported lazily, after this line.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+log = logging.getLogger(__name__)
+
+FAMILY_NAMES = {"sd1": "SD 1.x", "sd2": "SD 2.x", "sdxl": "SDXL"}
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+SINGLE_FILE_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
+UNET = "model.diffusion_model."
+# SD 2.x: 768-v models have a much wider spread in this bias than 512 epsilon models
+# (the heuristic ComfyUI uses; the key layout alone cannot tell them apart).
+SD2_V_PROBE = UNET + "output_blocks.11.1.transformer_blocks.0.norm1.bias"
+FEW_STEP_NAMES = re.compile(r"turbo|lightning|hyper", re.IGNORECASE)
+HOW_TO_GET = (
+    "put a diffusers folder (with model_index.json) or a .safetensors checkpoint in the "
+    "models folder, or choose a models folder in Settings"
+)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a single-file checkpoint's keys say about it."""
+
+    family: str  # "sd1" | "sd2" | "sdxl"
+    prediction_type: str | None = None  # override of the config's, when the file tells
+
+
+# ---------------------------------------------------------------------------------------
+# finding and classifying models
+
+
+def resolve_model_path(model: str, settings: Settings) -> Path:
+    """The file or folder a model id names: an absolute path, or a name in a models folder."""
+    raw = Path(model).expanduser()
+    if raw.is_absolute():
+        candidates = [raw]
+    else:
+        candidates = [Path.cwd() / raw] + [folder / raw for folder in model_dirs(settings)]
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    places = ", ".join(str(c) for c in candidates)
+    raise ModelError(f"Image model {model!r} was not found (looked in {places}); {HOW_TO_GET}.")
+
+
+def configs_dir() -> Path:
+    """Where the offline diffusers config folders for single-file checkpoints live."""
+    return paths.bundled_models_dir() / "configs"
+
+
+def detect_checkpoint(
+    name: str, keys: set[str], shape: Callable[[str], tuple[int, ...]],
+    tensor: Callable[[str], torch.Tensor],
+) -> Checkpoint:
+    """Tell SD 1.x / 2.x / SDXL apart from original-layout key names (and one tensor)."""
+    if not any(k.startswith(UNET) for k in keys):
+        raise ModelError(
+            f"{name} holds no diffusion model (it may be a LoRA, a VAE or an embedding); "
+            "choose a full checkpoint."
+        )
+    conv_in = UNET + "input_blocks.0.0.weight"
+    if conv_in in keys and shape(conv_in)[1] != 4:
+        raise ModelError(
+            f"{name} is an inpainting or image-editing model ({shape(conv_in)[1]} input "
+            "channels); text-to-image needs a regular checkpoint."
+        )
+    if any(k.startswith("conditioner.embedders.1.") for k in keys):
+        family = "sdxl"
+    elif any(k.startswith("conditioner.embedders.0.model.") for k in keys):
+        raise ModelError(
+            f"{name} is an SDXL refiner, which improves finished images; choose an SDXL base model."
+        )
+    elif any(k.startswith("cond_stage_model.model.") for k in keys):
+        family = "sd2"
+    elif any(k.startswith("cond_stage_model.transformer.") for k in keys):
+        family = "sd1"
+    else:
+        raise ModelError(
+            f"{name} has no text encoder inside, so it cannot be loaded as one file; "
+            "use the model's diffusers folder instead."
+        )
+    prediction = None
+    if "v_pred" in keys:
+        prediction = "v_prediction"
+    elif family == "sd2" and SD2_V_PROBE in keys:
+        spread = float(tensor(SD2_V_PROBE).float().std(unbiased=False))
+        prediction = "v_prediction" if spread > 0.09 else "epsilon"
+    return Checkpoint(family, prediction)
+
+
+def read_checkpoint(path: Path, allow_pickle: bool) -> Checkpoint:
+    """Classify a single-file checkpoint, reading only its keys (safetensors) when possible."""
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                keys = set(f.keys())
+                return detect_checkpoint(
+                    path.name, keys,
+                    lambda k: tuple(f.get_slice(k).get_shape()),
+                    f.get_tensor,
+                )
+        except StudioError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"{path.name} is not a readable safetensors file ({exc}).") from exc
+    if suffix not in PICKLE_SUFFIXES:
+        raise ModelError(
+            f"{path.name}: Studio reads .safetensors checkpoints and diffusers folders, "
+            f"not {suffix or 'files without an extension'}."
+        )
+    if not allow_pickle:
+        raise ModelError(
+            f"{path.name} is a pickled checkpoint, which can run code when opened; convert it "
+            "to .safetensors, or allow pickled checkpoints in Settings (they are then read "
+            "as plain weights only)."
+        )
+    state = load_pickled_weights(path)
+    return detect_checkpoint(
+        path.name, set(state), lambda k: tuple(state[k].shape), lambda k: state[k]
+    )
+
+
+def load_pickled_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A pickled checkpoint's state dict, read with weights_only (no code runs)."""
+    try:
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:  # legacy (non-zip) files cannot be memory-mapped
+            if "mmap" not in str(exc):
+                raise
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ModelError(
+            f"{path.name} contains more than plain weights (loading it would run code), "
+            "so Studio will not open it."
+        ) from exc
+    except Exception as exc:
+        raise ModelError(f"{path.name} could not be read as a checkpoint ({exc}).") from exc
+    while isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
+        data = data["state_dict"]
+    if not isinstance(data, dict):
+        raise ModelError(f"{path.name} does not hold a state dict of weights.")
+    return {k: v for k, v in data.items() if isinstance(v, torch.Tensor)}
+
+
+def folder_family(pipe: Any) -> str:
+    """sd1 / sd2 / sdxl for a loaded pipeline (decides the preview colours)."""
+    if "XL" in type(pipe).__name__ or hasattr(pipe, "text_encoder_2"):
+        return "sdxl"
+    cross = getattr(pipe.unet.config, "cross_attention_dim", 768)
+    return "sd2" if cross == 1024 else "sd1"
+
+
+def _folder_is_pickled(folder: Path, index: dict[str, Any]) -> bool:
+    """True when some weighted component of a pipeline folder has only pickled weights."""
+    for name, value in index.items():
+        sub = folder / name
+        if name.startswith("_") or not isinstance(value, list) or not sub.is_dir():
+            continue
+        has_safe = any(sub.glob("*.safetensors"))
+        has_pickle = any(p.suffix in PICKLE_SUFFIXES for p in sub.iterdir())
+        if has_pickle and not has_safe:
+            return True
+    return False
+
+
+def _folder_variant(folder: Path) -> str | None:
+    """'fp16' when the UNet only comes as an fp16 variant (common in downloaded folders)."""
+    unet = folder / "unet"
+    if not unet.is_dir():
+        return None
+    names = [p.name for p in unet.iterdir()]
+    plain = any(re.fullmatch(r"diffusion_pytorch_model\.(safetensors|bin)", n) for n in names)
+    fp16 = any(".fp16." in n for n in names)
+    return "fp16" if fp16 and not plain else None
+
+
+def model_hash(path: Path) -> str:
+    """A1111's short model hash (first 10 hex digits of the file's SHA-256), cached by
+    path, size and modification time so each checkpoint is read for it only once."""
+    stat = path.stat()
+    key = str(path.resolve())
+    stamp = [stat.st_size, stat.st_mtime_ns]
+    cache_file = paths.cache_dir() / "model-hashes.json"
+    try:
+        cache = json.loads(cache_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cache = {}
+    entry = cache.get(key) if isinstance(cache, dict) else None
+    if isinstance(entry, dict) and entry.get("stamp") == stamp:
+        return str(entry["sha256"])[:10]
+    with path.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    cache = cache if isinstance(cache, dict) else {}
+    cache[key] = {"stamp": stamp, "sha256": digest}
+    try:
+        atomic_write_bytes(cache_file, json.dumps(cache, indent=1).encode("utf-8"))
+    except OSError:
+        log.warning("could not write %s", cache_file, exc_info=True)
+    return digest[:10]
+
+
+# ---------------------------------------------------------------------------------------
+# the engine
+
+
+class DiffusersImageEngine(Engine):
+    """One loaded diffusers text-to-image pipeline."""
+
+    kinds = ("image", "explore")  # "explore": the latent explorer (studio.engines.explore)
+    #: previews at most this often (s) and at most this share of the job's time
+    preview_interval = 0.2
+    preview_budget = 0.03
+
+    def __init__(self, spec: LoadSpec, pipe: Any, family: str, name: str, *,
+                 scheduler_config: dict[str, Any], taesd: torch.nn.Module | None = None,
+                 source: str = "", hash_: str | None = None) -> None:
+        super().__init__(spec)
+        self.pipe = pipe
+        self.family = family
+        self.name = name
+        self.scheduler_config = scheduler_config
+        self.taesd = taesd
+        self.source = source  # "diffusers folder" | "single file"
+        self.model_hash = hash_  # A1111's short hash, for single files
+        self._call_params = set(inspect.signature(type(pipe).__call__).parameters)
+
+    # loading ---------------------------------------------------------------------------
+    @classmethod
+    def load(cls, spec: LoadSpec, settings: Settings, events: Events) -> DiffusersImageEngine:
+        path = resolve_model_path(spec.model, settings)
+        dtype = torch_dtype(spec.dtype)
+        import diffusers
+
+        diffusers.utils.logging.disable_progress_bar()
+        scheduler_extra: dict[str, Any] = {}
+        hash_ = None
+        if path.is_dir():
+            pipe = _load_folder(path, dtype, settings.allow_pickle)
+            family, source, name = folder_family(pipe), "diffusers folder", path.name
+        else:
+            checkpoint = read_checkpoint(path, settings.allow_pickle)
+            events.check_cancelled()
+            pipe = _load_single_file(path, checkpoint, dtype)
+            family, source, name = checkpoint.family, "single file", path.stem
+            if checkpoint.prediction_type:
+                scheduler_extra["prediction_type"] = checkpoint.prediction_type
+            if FEW_STEP_NAMES.search(path.name):
+                scheduler_extra["timestep_spacing"] = "trailing"
+            hash_ = model_hash(path)  # the file was just read: this pass hits the page cache
+        pipe.set_progress_bar_config(disable=True)
+        if getattr(pipe, "safety_checker", None) is not None:
+            pipe.safety_checker = None
+        pipe.to(spec.device)
+        scheduler_config = {**dict(pipe.scheduler.config), **scheduler_extra}
+        taesd = _load_taesd(family, settings, spec.device, dtype)
+        log.info("loaded %s (%s, %s) on %s/%s%s", name, FAMILY_NAMES[family], source,
+                 spec.device, spec.dtype, " with TAESD previews" if taesd else "")
+        return cls(spec, pipe, family, name, scheduler_config=scheduler_config, taesd=taesd,
+                   source=source, hash_=hash_)
+
+    # generating ------------------------------------------------------------------------
+    def generate(self, request: ImageRequest, events: Events) -> Result:
+        if request.kind == "explore":  # same loaded pipeline, driven from given latents
+            from studio.engines.explore import explore_diffusers
+
+            return explore_diffusers(self, request, events)
+        if not isinstance(request, ImageRequest):
+            raise RequestError("The image engine needs an image request.")
+        if self.pipe is None:
+            raise ModelError(f"{self.name} was unloaded; run the job again to reload it.")
+        if "LatentConsistency" in type(self.pipe).__name__ and request.scheduler != "LCM":
+            raise RequestError(f"{self.name} is an LCM pipeline, which samples only with the "
+                               "LCM scheduler; choose LCM.")
+        events.check_cancelled()
+        t_start = time.perf_counter()
+        pipe = self.pipe
+        scheduler = build_scheduler(request.scheduler, self.scheduler_config)
+        pipe.scheduler = scheduler
+        want_previews = events.wants_previews()
+        tap = X0Tap(scheduler) if want_previews else None
+        previewer = self._previewer() if want_previews else None
+        throttle = PreviewThrottle(self.preview_interval, self.preview_budget)
+
+        batch = request.batch_size
+        seeds = [(request.seed + i) % (MAX_SEED + 1) for i in range(batch)]
+        strength = float(request.variation_strength)
+        variation_seeds = (
+            [(request.variation_seed + i) % (MAX_SEED + 1) for i in range(batch)]
+            if strength > 0 else []
+        )
+        latents, generators = self._initial_noise(request, seeds, variation_seeds, strength)
+
+        steps = request.steps
+        marks: dict[str, float] = {}
+        preview_info = {"decoder": getattr(previewer, "name", None), "width": request.width,
+                        "height": request.height, "batch": batch}
+
+        def on_step_end(pipeline: Any, i: int, _t: Any, _kwargs: dict) -> dict:
+            now = time.perf_counter()
+            marks.setdefault("first", now)
+            marks["last"] = now
+            total = getattr(pipeline, "_num_timesteps", None) or steps
+            try:
+                events.progress(i + 1, total)  # raises Cancelled: diffusers stops, no decode
+                if previewer is not None and throttle.due():
+                    started = time.perf_counter()
+                    x0 = tap.estimate()
+                    images = previewer(x0) if x0 is not None else None
+                    if images:
+                        events.preview(Preview("image", preview_payload(images), i + 1, total,
+                                               info=preview_info))
+                    throttle.record(started)
+            finally:
+                marks["callbacks"] = marks.get("callbacks", 0.0) + time.perf_counter() - now
+            return {}
+
+        kwargs: dict[str, Any] = {
+            "prompt": request.prompt,
+            "negative_prompt": request.negative or None,
+            "num_inference_steps": steps,
+            "guidance_scale": float(request.guidance),
+            "height": request.height,
+            "width": request.width,
+            "num_images_per_prompt": batch,
+            "generator": generators,
+            "latents": latents,
+            "output_type": "np",
+            "callback_on_step_end": on_step_end,
+            "callback_on_step_end_tensor_inputs": ["latents"],
+        }
+        ignored = [k for k in ("negative_prompt",) if kwargs[k] and k not in self._call_params]
+        kwargs = {k: v for k, v in kwargs.items() if k in self._call_params}
+        output = pipe(**kwargs)
+        events.check_cancelled()
+        t_end = time.perf_counter()
+
+        images = _to_uint8(output.images)
+        info: dict[str, Any] = {
+            "seeds": seeds,
+            "model_name": self.name,
+            "family": FAMILY_NAMES[self.family],
+            "scheduler": request.scheduler,
+            "device": self.spec.device,
+            "dtype": self.spec.dtype,
+            "preview_decoder": preview_info["decoder"],
+            "timings": _timings(t_start, marks, t_end, steps),
+        }
+        if self.model_hash:
+            info["model_hash"] = self.model_hash
+        if variation_seeds:
+            info["variation_seeds"] = variation_seeds
+        if ignored:
+            info["ignored"] = [k.replace("_", " ") for k in ignored]
+        return Result(request=request, modality="image", images=images, info=info)
+
+    def _initial_noise(
+        self, request: ImageRequest, seeds: list[int], variation_seeds: list[int], strength: float
+    ) -> tuple[torch.Tensor, list[torch.Generator]]:
+        """Per-item CPU noise (slerped toward the variation seed's) and the generators to
+        continue with for the sampler's own noise."""
+        factor = self.pipe.vae_scale_factor
+        shape = (1, self.pipe.unet.config.in_channels,
+                 request.height // factor, request.width // factor)
+        noises, generators = [], []
+        for i, seed in enumerate(seeds):
+            noise, generator = seeded_noise(seed, shape)
+            if variation_seeds:
+                noise = slerp(noise, seed_noise(variation_seeds[i], shape), strength)
+            noises.append(noise)
+            generators.append(generator)
+        latents = torch.cat(noises).to(device=self.spec.device, dtype=self.pipe.unet.dtype)
+        return latents, generators  # the pipeline scales them by init_noise_sigma
+
+    def _previewer(self) -> LinearPreview | TaesdPreview:
+        if self.taesd is not None:
+            return TaesdPreview(self.taesd)
+        return LinearPreview(self.family, self.spec.device, self.pipe.unet.dtype)
+
+    # bookkeeping -----------------------------------------------------------------------
+    def memory_bytes(self) -> int:
+        if self.pipe is None:
+            return 0
+        modules = [m for m in self.pipe.components.values() if isinstance(m, torch.nn.Module)]
+        return module_bytes(*modules, self.taesd)
+
+    def unload(self) -> None:
+        self.pipe = None
+        self.taesd = None
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "family": FAMILY_NAMES[self.family], "source": self.source,
+                "previews": "taesd" if self.taesd is not None else "linear"}
+
+
+# ---------------------------------------------------------------------------------------
+# loaders
+
+
+def _load_folder(folder: Path, dtype: torch.dtype, allow_pickle: bool) -> Any:
+    from diffusers import AutoPipelineForText2Image
+
+    index_path = folder / "model_index.json"
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(
+            f"{folder} is a folder without model_index.json, so it is not a diffusers pipeline; "
+            f"{HOW_TO_GET}."
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{index_path} could not be read ({exc}).") from exc
+    if _folder_is_pickled(folder, index) and not allow_pickle:
+        raise ModelError(
+            f"{folder.name} only has pickled .bin weights, which can run code when opened; "
+            "allow pickled checkpoints in Settings to load it as plain weights."
+        )
+    kwargs: dict[str, Any] = {"dtype": dtype, "local_files_only": True}
+    if not allow_pickle:
+        kwargs["use_safetensors"] = True
+    variant = _folder_variant(folder)
+    if variant:
+        kwargs["variant"] = variant
+    if "safety_checker" in index:
+        kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    try:
+        pipe = AutoPipelineForText2Image.from_pretrained(str(folder), **kwargs)
+    except ValueError as exc:
+        if "AutoPipeline" in str(exc) or "not supported" in str(exc):
+            raise ModelError(
+                f"{folder.name} is a {index.get('_class_name', 'unknown')} pipeline, which is "
+                "not a text-to-image model Studio can run."
+            ) from exc
+        raise
+    if not hasattr(pipe, "unet") or not hasattr(pipe, "vae"):
+        raise ModelError(
+            f"{folder.name} is a {type(pipe).__name__}; Studio's image engine runs Stable "
+            "Diffusion 1.x/2.x, SDXL, Turbo and LCM pipelines."
+        )
+    return pipe
+
+
+def _load_single_file(path: Path, checkpoint: Checkpoint, dtype: torch.dtype) -> Any:
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    config = configs_dir() / checkpoint.family
+    if not (config / "model_index.json").is_file():
+        raise ModelError(
+            f"The offline configuration for {FAMILY_NAMES[checkpoint.family]} checkpoints is "
+            f"missing (looked in {config}); reinstall Studio or use a diffusers folder."
+        )
+    kwargs: dict[str, Any] = {"config": str(config), "local_files_only": True,
+                              "dtype": dtype}
+    if checkpoint.family == "sdxl":
+        cls = StableDiffusionXLPipeline
+    else:
+        cls = StableDiffusionPipeline
+        kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    return cls.from_single_file(str(path), **kwargs)
+
+
+def _load_taesd(family: str, settings: Settings, device: str,
+                dtype: torch.dtype) -> torch.nn.Module | None:
+    """The tiny preview decoder for this family, if one is installed (never fails a load)."""
+    folder = find_taesd(family, model_dirs(settings))
+    if folder is None:
+        return None
+    try:
+        from diffusers import AutoencoderTiny
+
+        vae = AutoencoderTiny.from_pretrained(str(folder), dtype=dtype,
+                                              local_files_only=True)
+        return vae.to(device).eval()
+    except Exception:  # a broken preview decoder must not stop generation
+        log.warning("could not load the preview decoder in %s; using linear previews",
+                    folder, exc_info=True)
+        return None
+
+
+def _to_uint8(images: Any) -> list[np.ndarray]:
+    """The pipeline's float images in [0, 1] → uint8 arrays, rounding like diffusers' to_pil."""
+    array = np.asarray(images, dtype=np.float32)
+    if np.isnan(array).any():
+        raise ModelError(
+            "The model produced an empty (NaN) image, which usually means half precision "
+            "overflowed; try the CPU or float32, or another VAE."
+        )
+    array = (np.clip(array, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    return [np.ascontiguousarray(a) for a in array]
+
+
+def _timings(t_start: float, marks: dict[str, float], t_end: float, steps: int) -> dict:
+    first, last = marks.get("first", t_end), marks.get("last", t_end)
+    step_time = last - first
+    rate = (steps - 1) / step_time if steps > 1 and step_time > 0 else 0.0
+    return {
+        "total_s": round(t_end - t_start, 4),
+        "to_first_step_s": round(first - t_start, 4),
+        "steps_s": round(step_time, 4),
+        "decode_s": round(t_end - last, 4),
+        "it_per_s": round(rate, 3),
+        # time spent in Studio's per-step callback (progress, cancel check, previews)
+        "callbacks_s": round(marks.get("callbacks", 0.0), 4),
+    }
