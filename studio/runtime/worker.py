@@ -144,6 +144,7 @@ class Worker(QObject):
             paths: list[Path] = runner.save(result, self.history) if job.save else []
         except Cancelled:
             job.state = "cancelled"
+            events.flush()  # text made before the cancel stays visible (not held back)
             self.job_cancelled.emit(job.id)
         except Exception as exc:  # one job's failure never stops the worker
             log.exception("job %s failed", job.id)
