@@ -27,7 +27,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", default="-1", help="-1 draws a random seed (recorded)")
     parser.add_argument("--out", default=None, help="output folder (default: from settings)")
     parser.add_argument(
-        "--quiet", action="store_true", help="no progress on stderr (the default when not a terminal)"
+        "--quiet", action="store_true", help="no progress on stderr (default when not a terminal)"
     )
 
 

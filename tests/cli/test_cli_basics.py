@@ -46,7 +46,8 @@ def test_bad_input_is_one_line_and_exit_2(args, needle, capsys, tmp_path):
 def test_bad_input_fails_before_importing_torch(tmp_path):
     code = (
         "import sys; from studio.cli import main; "
-        f"rc = main(['gen', 'image', '--model', 'm', '--width', '12', '--out', {str(tmp_path)!r}]); "
+        "rc = main(['gen', 'image', '--model', 'm', '--width', '12', "
+        f"'--out', {str(tmp_path)!r}]); "
         "print('torch' in sys.modules, rc)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
