@@ -48,8 +48,9 @@ from PySide6.QtWidgets import (
 
 from studio.core.errors import StudioError
 from studio.core.requests import MAX_BATCH, MAX_SIDE, SCHEDULERS, ImageRequest, Request
-from studio.core.results import Preview, Progress, Result
+from studio.core.results import Preview, Result
 from studio.runtime.tasks import run_in_pool
+from studio.runtime.tracker import JobTracker
 from studio.ui.images import contact_sheet, qimage_from_array
 from studio.ui.widgets import (
     CollapsibleSection,
@@ -142,8 +143,7 @@ class ArtPanel(QWidget):
     def __init__(self, ctx, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self._mine: list[int] = []  # job ids this panel submitted, oldest first
-        self._current: int | None = None
+        self.jobs = JobTracker(ctx.jobs, self)  # this panel's jobs and their signals
         self._started_at = 0.0
         self._results: list[ResultItem] = []
         self._build()
@@ -374,15 +374,15 @@ class ArtPanel(QWidget):
         return box
 
     def _connect(self) -> None:
-        jobs = self.ctx.jobs
-        jobs.job_started.connect(self._on_started)
-        jobs.job_status.connect(self._on_status)
-        jobs.job_progress.connect(self._on_progress)
-        jobs.job_preview.connect(self._on_preview)
-        jobs.job_finished.connect(self._on_finished)
-        jobs.job_failed.connect(self._on_failed)
-        jobs.job_cancelled.connect(self._on_cancelled)
-        jobs.queue_changed.connect(self._update_buttons)
+        jobs = self.jobs
+        jobs.started.connect(self._on_started)
+        jobs.status.connect(lambda _id, text: self.progress.set_status(text))
+        jobs.progress.connect(lambda _id, progress: self.progress.set_progress(progress))
+        jobs.preview.connect(self._on_preview)
+        jobs.finished.connect(self._on_finished)
+        jobs.failed.connect(self._on_failed)
+        jobs.cancelled.connect(self._on_cancelled)
+        jobs.changed.connect(self._update_buttons)
         self.generate_button.clicked.connect(self.generate)
         self.cancel_button.clicked.connect(self.cancel)
         self.size_preset.activated.connect(self._preset_chosen)
@@ -492,7 +492,7 @@ class ArtPanel(QWidget):
     def generate(self) -> int | None:
         """Queue the form as a job; a bad field is reported under the buttons."""
         try:
-            job_id = self.ctx.jobs.submit(self.request())
+            job_id = self.jobs.submit(self.request())
         except StudioError as exc:
             self.message.show_error(str(exc))
             return None
@@ -500,45 +500,30 @@ class ArtPanel(QWidget):
             self.message.show_error(str(exc).splitlines()[0])
             return None
         self.message.clear_message()
-        self._mine.append(job_id)
         self.submitted.emit(job_id)
-        if self._current is None:
+        if self.jobs.current is None:
             self.progress.start("Queued…")
-        self._update_buttons()
         return job_id
 
     def cancel(self) -> None:
         """Stop this panel's running job and drop the ones waiting behind it."""
-        for job_id in list(reversed(self._mine)):
-            self.ctx.jobs.cancel(job_id)
+        self.jobs.cancel_all()
 
     def busy(self) -> bool:
-        return bool(self._mine)
+        return self.jobs.busy()
 
     def _update_buttons(self) -> None:
-        waiting = len([j for j in self._mine if j != self._current])
-        self.cancel_button.setEnabled(bool(self._mine))
+        waiting = self.jobs.waiting
+        self.cancel_button.setEnabled(self.jobs.busy())
         self.generate_button.setText(f"Generate  (+{waiting} queued)" if waiting else "Generate")
 
     # ------------------------------------------------------------------ job signals
     def _on_started(self, job_id: int, request: Request) -> None:
-        if job_id not in self._mine:
-            return
-        self._current = job_id
         self._started_at = time.perf_counter()
         self.progress.start("Starting…")
-        self._update_buttons()
-
-    def _on_status(self, job_id: int, text: str) -> None:
-        if job_id == self._current:
-            self.progress.set_status(text)
-
-    def _on_progress(self, job_id: int, progress: Progress) -> None:
-        if job_id == self._current:
-            self.progress.set_progress(progress)
 
     def _on_preview(self, job_id: int, preview: Preview) -> None:
-        if job_id != self._current or preview.kind != "image":
+        if preview.kind != "image":
             return
         data = preview.data if isinstance(preview.data, list) else [preview.data]
         try:
@@ -549,9 +534,6 @@ class ArtPanel(QWidget):
         self.view.set_image(image, caption)
 
     def _on_finished(self, job_id: int, result: Result, paths: list) -> None:
-        if job_id not in self._mine:
-            return
-        self._forget(job_id)
         request = result.request
         images = [qimage_from_array(a) for a in result.images]
         paths = [Path(p) for p in paths]
@@ -569,33 +551,17 @@ class ArtPanel(QWidget):
         where = f" · saved {paths[0].name}" if paths else ""
         count = f"{len(images)} pictures" if len(images) > 1 else "Done"
         self.progress.finish(f"{count} in {took:.1f} s · seed {seed}{where}")
-        self._update_buttons()
         self.generated.emit(paths)
 
     def _on_failed(self, job_id: int, message: str) -> None:
-        if job_id not in self._mine:
-            return
-        self._forget(job_id)
         self.progress.reset("Failed.")
         self.message.show_error(message)
-        self._update_buttons()
 
-    def _on_cancelled(self, job_id: int) -> None:
-        if job_id not in self._mine:
-            return
-        was_current = job_id == self._current
-        self._forget(job_id)
-        if was_current or not self._mine:
+    def _on_cancelled(self, job_id: int, was_running: bool) -> None:
+        if was_running or not self.jobs.busy():
             self.progress.reset("Cancelled.")
             if self.view.caption().startswith("Preview"):
                 self.view.set_caption("Cancelled: nothing was saved")
-        self._update_buttons()
-
-    def _forget(self, job_id: int) -> None:
-        if job_id in self._mine:
-            self._mine.remove(job_id)
-        if job_id == self._current:
-            self._current = None
 
     # ------------------------------------------------------------------ results
     def _set_results(self, items: list[ResultItem], request: Request, paths: list[Path]) -> None:

@@ -41,6 +41,7 @@ from studio.core.errors import StudioError
 from studio.core.requests import MusicRequest, Request
 from studio.core.results import Preview, Progress, Result
 from studio.runtime.tasks import run_in_pool
+from studio.runtime.tracker import JobTracker
 from studio.ui.art_panel import FormScroll
 from studio.ui.audio import AudioPlayer
 from studio.ui.waveform import SpectrogramView, WaveformView
@@ -100,8 +101,7 @@ class MusicPanel(QWidget):
     def __init__(self, ctx, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self._mine: list[int] = []  # job ids this panel submitted, oldest first
-        self._current: int | None = None  # the running one
+        self.jobs = JobTracker(ctx.jobs, self)  # this panel's jobs and their signals
         self._shown: int | None = None  # the job whose audio the player holds
         self._piece: Piece | None = None
         self._started_at = 0.0
@@ -301,15 +301,15 @@ class MusicPanel(QWidget):
         outer.addWidget(splitter)
 
     def _connect(self) -> None:
-        jobs = self.ctx.jobs
-        jobs.job_started.connect(self._on_started)
-        jobs.job_status.connect(self._on_status)
-        jobs.job_progress.connect(self._on_progress)
-        jobs.job_preview.connect(self._on_preview)
-        jobs.job_finished.connect(self._on_finished)
-        jobs.job_failed.connect(self._on_failed)
-        jobs.job_cancelled.connect(self._on_cancelled)
-        jobs.queue_changed.connect(self._update_buttons)
+        jobs = self.jobs
+        jobs.started.connect(self._on_started)
+        jobs.status.connect(lambda _id, text: self.progress.set_status(text))
+        jobs.progress.connect(self._on_progress)
+        jobs.preview.connect(self._on_preview)
+        jobs.finished.connect(self._on_finished)
+        jobs.failed.connect(self._on_failed)
+        jobs.cancelled.connect(self._on_cancelled)
+        jobs.changed.connect(self._update_buttons)
         self.generate_button.clicked.connect(self.generate)
         self.cancel_button.clicked.connect(self.cancel)
         self.play_button.clicked.connect(self.toggle_play)
@@ -376,7 +376,7 @@ class MusicPanel(QWidget):
     def generate(self) -> int | None:
         """Queue the form as a job; a bad field is reported under the buttons."""
         try:
-            job_id = self.ctx.jobs.submit(self.request())
+            job_id = self.jobs.submit(self.request())
         except StudioError as exc:
             self.message.show_error(str(exc))
             return None
@@ -384,19 +384,16 @@ class MusicPanel(QWidget):
             self.message.show_error(str(exc).splitlines()[0])
             return None
         self.message.clear_message()
-        self._mine.append(job_id)
-        if self._current is None:
+        if self.jobs.current is None:
             self.progress.start("Queued…")
-        self._update_buttons()
         return job_id
 
     def cancel(self) -> None:
         """Stop this panel's running job and drop the ones waiting behind it."""
-        for job_id in list(reversed(self._mine)):
-            self.ctx.jobs.cancel(job_id)
+        self.jobs.cancel_all()
 
     def busy(self) -> bool:
-        return bool(self._mine)
+        return self.jobs.busy()
 
     def toggle_play(self) -> None:
         if self.player.is_playing:
@@ -505,14 +502,14 @@ class MusicPanel(QWidget):
         self._update_transport()
 
     def _update_buttons(self) -> None:
-        waiting = len([j for j in self._mine if j != self._current])
-        self.cancel_button.setEnabled(bool(self._mine))
+        waiting = self.jobs.waiting
+        self.cancel_button.setEnabled(self.jobs.busy())
         self.generate_button.setText(f"Generate  (+{waiting} queued)" if waiting else "Generate")
 
     def _maybe_autoplay(self) -> None:
         """Start early playback once generating the rest takes less than what is buffered."""
         if (not self.autoplay.isChecked() or self._autoplayed or self.player.is_playing
-                or self._shown is None or self._shown != self._current):
+                or self._shown is None or self._shown != self.jobs.current):
             return
         buffered = self.player.duration - self.player.position()
         if self._eta is not None and buffered > 0 and self._eta + AUTOPLAY_MARGIN_S <= buffered:
@@ -520,9 +517,6 @@ class MusicPanel(QWidget):
 
     # ------------------------------------------------------------------ job signals
     def _on_started(self, job_id: int, request: Request) -> None:
-        if job_id not in self._mine:
-            return
-        self._current = job_id
         self._started_at = time.perf_counter()
         self._eta = None
         self._autoplayed = False
@@ -531,15 +525,8 @@ class MusicPanel(QWidget):
         expected = float(getattr(request, "duration", 0.0) or 0.0)
         self.waveform.set_expected_duration(expected)
         self.spectrogram.set_expected_duration(expected)
-        self._update_buttons()
-
-    def _on_status(self, job_id: int, text: str) -> None:
-        if job_id == self._current:
-            self.progress.set_status(text)
 
     def _on_progress(self, job_id: int, progress: Progress) -> None:
-        if job_id != self._current:
-            return
         self.progress.set_progress(progress)
         if progress.step >= progress.total:
             self._eta = 0.0
@@ -548,7 +535,7 @@ class MusicPanel(QWidget):
         self._maybe_autoplay()
 
     def _on_preview(self, job_id: int, preview: Preview) -> None:
-        if job_id != self._shown or preview.kind != "audio" or job_id not in self._mine:
+        if job_id != self._shown or preview.kind != "audio":
             return
         chunk = np.asarray(preview.data, dtype=np.float32)
         if chunk.ndim == 1:
@@ -562,9 +549,6 @@ class MusicPanel(QWidget):
         self._maybe_autoplay()
 
     def _on_finished(self, job_id: int, result: Result, paths: list) -> None:
-        if job_id not in self._mine:
-            return
-        self._forget(job_id)
         paths = [Path(p) for p in paths]
         wav = next((p for p in paths if p.suffix.lower() in (".wav", ".flac")), None)
         request = result.request
@@ -591,23 +575,17 @@ class MusicPanel(QWidget):
         took = time.perf_counter() - self._started_at
         where = f" · saved {wav.name}" if wav is not None else ""
         self.progress.finish(f"Done in {took:.1f} s · seed {seed}{where}")
-        self._update_buttons()
         self._update_transport()
         self.generated.emit(paths)
 
     def _on_failed(self, job_id: int, message: str) -> None:
-        if job_id not in self._mine:
-            return
         self._end_job(job_id)
         self.progress.reset("Failed.")
         self.message.show_error(message)
 
-    def _on_cancelled(self, job_id: int) -> None:
-        if job_id not in self._mine:
-            return
-        was_current = job_id == self._current
+    def _on_cancelled(self, job_id: int, was_running: bool) -> None:
         self._end_job(job_id)
-        if was_current or not self._mine:
+        if was_running or not self.jobs.busy():
             self.progress.reset("Cancelled: nothing was saved.")
 
     def _end_job(self, job_id: int) -> None:
@@ -615,15 +593,7 @@ class MusicPanel(QWidget):
             self.player.end_stream()
             self.waveform.set_expected_duration(0)
             self.spectrogram.set_expected_duration(0)
-        self._forget(job_id)
-        self._update_buttons()
         self._update_transport()
-
-    def _forget(self, job_id: int) -> None:
-        if job_id in self._mine:
-            self._mine.remove(job_id)
-        if job_id == self._current:
-            self._current = None
 
     # ------------------------------------------------------------------ pieces list
     def _remember(self, path: Path, title: str, seconds: float, *, at_top: bool = True) -> None:
