@@ -1,0 +1,236 @@
+"""Sampling bars of events from the composer network under the token grammar.
+
+Each step masks every token the grammar forbids: a position must move
+forward inside the bar of the chosen metre, leaving at most a beat of
+silence; a bar ends only when its notes sound to its end; a pitch is
+followed by its duration; chord notes go downwards; the first bar starts on
+its downbeat with notes of the tonic triad in the asked register. Then
+temperature / top-k / top-p apply and a seeded CPU generator draws, so the
+same seed gives the same notes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from studio.engines.composer.model import ComposerLM, KVCache
+from studio.engines.composer.tokens import (
+    PITCH_MAX,
+    PITCH_MIN,
+    PREFIX_LEN,
+    TICKS_PER_QUARTER,
+    Note,
+    Piece,
+    Vocab,
+    bar_ticks,
+    beat_quarters,
+)
+
+NEG = float("-inf")
+
+
+@dataclass
+class SamplingParams:
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 0.0
+    max_chord: int = 4  # notes per onset
+    max_tokens_per_bar: int = 160
+
+
+def filter_logits(logits: torch.Tensor, p: SamplingParams) -> torch.Tensor:
+    """Top-k then top-p (nucleus) on one row of logits; masked entries stay -inf."""
+    if p.top_k and 0 < p.top_k < logits.numel():
+        kth = torch.topk(logits, p.top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, NEG)
+    if 0.0 < p.top_p < 1.0:
+        sorted_logits, idx = torch.sort(logits, descending=True)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        cum = probs.cumsum(-1)
+        drop = cum - probs > p.top_p  # keep the smallest set whose mass reaches top_p
+        sorted_logits = sorted_logits.masked_fill(drop, NEG)
+        logits = torch.full_like(logits, NEG).scatter(0, idx, sorted_logits)
+    return logits
+
+
+class Grammar:
+    """Which tokens may come next, given the bar/position/chord state."""
+
+    def __init__(self, vocab: Vocab, ts: str, params: SamplingParams,
+                 mode: str = "major", first_top: tuple[int, int] | None = None) -> None:
+        self.v = vocab
+        self.bar_len = bar_ticks(ts)
+        self.beat = round(beat_quarters(ts) * TICKS_PER_QUARTER)
+        self.sounding_until = 0  # absolute tick where the last note so far ends
+        self.params = params
+        n = len(vocab)
+        self.bar = -1
+        self.pos = -1
+        self.last = vocab.bar
+        self.last_pitch = 1000
+        self.chord = 0
+        self.tokens_in_bar = 0
+        lo, hi = vocab.pos_range
+        self.pos_ids = torch.arange(lo, hi)
+        self.only_bar = self._mask([vocab.bar])
+        self.pitch_mask = torch.full((n,), NEG)
+        self.pitch_mask[vocab.pitch_range[0]:vocab.pitch_range[1]] = 0.0
+        self.dur_mask = torch.full((n,), NEG)
+        self.dur_mask[vocab.dur_range[0]:vocab.dur_range[1]] = 0.0
+        # the opening onset sounds the tonic triad (C is the tonic of every piece)
+        triad = (0, 4 if mode == "major" else 3, 7)
+        self.triad_mask = torch.full((n,), NEG)
+        for p in range(PITCH_MIN, PITCH_MAX + 1):
+            if p % 12 in triad:
+                self.triad_mask[vocab.pitch_id(p)] = 0.0
+        # ...and its top note lies in the register asked for (the model drifts little after)
+        self.first_mask = self.triad_mask.clone()
+        if first_top is not None:
+            lo, hi = max(PITCH_MIN, first_top[0]), min(PITCH_MAX, first_top[1])
+            keep = self.first_mask[vocab.pitch_id(lo):vocab.pitch_id(hi) + 1].clone()
+            self.first_mask.fill_(NEG)
+            self.first_mask[vocab.pitch_id(lo):vocab.pitch_id(hi) + 1] = keep
+            if not torch.isfinite(self.first_mask).any():
+                self.first_mask = self.triad_mask
+
+    def _mask(self, allowed: list[int]) -> torch.Tensor:
+        m = torch.full((len(self.v),), NEG)
+        m[allowed] = 0.0
+        return m
+
+    def _pos_mask(self, after: int) -> torch.Tensor:
+        """Onsets after `after` in this bar, leaving at most a beat of silence."""
+        m = torch.full((len(self.v),), NEG)
+        lo = self.v.pos_range[0]
+        latest = min(self.bar_len - 1, self.sounding_until - self.bar * self.bar_len + self.beat)
+        latest = min(self.bar_len - 1, max(latest, after + 1))  # never a dead end
+        m[lo + after + 1: lo + latest + 1] = 0.0
+        return m
+
+    def bar_is_full(self) -> bool:
+        """Notes sound to the end of the bar (a bar line never cuts a phrase short)."""
+        return self.sounding_until >= (self.bar + 1) * self.bar_len
+
+    def mask(self) -> torch.Tensor:
+        v = self.v
+        if self.last == v.bar:
+            if self.bar == 0:
+                return self._mask([v.pos_id(0)])  # no pickup: the music starts at once
+            return self._pos_mask(-1)
+        if v.is_pos(self.last):
+            return self.first_mask if self.bar == 0 and self.pos == 0 else self.pitch_mask
+        if v.is_pitch(self.last):
+            return self.dur_mask
+        # after a duration: another chord note (lower), a later onset, or the next bar
+        if self.tokens_in_bar >= self.params.max_tokens_per_bar:
+            return self.only_bar
+        m = self._pos_mask(self.pos)
+        if self.bar_is_full():
+            m[v.bar] = 0.0
+        if self.chord < self.params.max_chord and self.last_pitch > PITCH_MIN:
+            lo = v.pitch_range[0]
+            top = min(v.pitch_range[1], lo + self.last_pitch - PITCH_MIN)  # below the last
+            m[lo:top] = 0.0
+            if self.bar == 0 and self.pos == 0:
+                m[lo:top] += self.triad_mask[lo:top]
+        return m
+
+    def push(self, tok: int) -> None:
+        v = self.v
+        self.tokens_in_bar += 1
+        if tok == v.bar:
+            self.bar += 1
+            self.pos = -1
+            self.tokens_in_bar = 0
+        elif v.is_pos(tok):
+            self.pos = v.value(tok)
+            self.chord = 0
+            self.last_pitch = 1000
+        elif v.is_pitch(tok):
+            self.last_pitch = v.value(tok)
+            self.chord += 1
+        elif v.is_dur(tok):
+            end = self.bar * self.bar_len + self.pos + v.value(tok)
+            self.sounding_until = max(self.sounding_until, end)
+        self.last = tok
+
+
+@torch.no_grad()
+def compose(
+    model: ComposerLM,
+    vocab: Vocab,
+    piece: Piece,
+    n_bars: int,
+    params: SamplingParams,
+    generator: torch.Generator,
+    on_bar: Callable[[int, list[Note]], None] | None = None,
+    check: Callable[[], None] | None = None,
+    first_top: tuple[int, int] | None = None,
+) -> list[Note]:
+    """Sample `n_bars` bars after the piece's conditioning; returns their notes.
+
+    on_bar(i, notes) is called when bar i is complete (its notes in hand);
+    check() is called every token and may raise to cancel; first_top bounds the
+    (tonic-normalised) top note of the opening chord.
+    """
+    model.eval()
+    max_len = model.cfg.max_len
+    params = SamplingParams(**{**params.__dict__, "max_tokens_per_bar": min(
+        params.max_tokens_per_bar, (max_len - PREFIX_LEN) // 2 - 1)})
+    prefix = vocab.encode(piece.prefix())
+    body: list[int] = [vocab.bar]
+    grammar = Grammar(vocab, piece.ts, params, piece.mode, first_top)
+    grammar.push(vocab.bar)
+    notes: list[Note] = []
+    bar_notes: list[Note] = []
+    pitch: int | None = None
+
+    def prefill(tokens: list[int]) -> tuple[torch.Tensor, KVCache]:
+        logits, cache = model(torch.tensor([tokens], dtype=torch.long))
+        return logits[0, -1], cache
+
+    logits, cache = prefill(prefix + body)
+    length = len(prefix) + len(body)
+    if n_bars <= 0:
+        return notes
+    while True:
+        if check is not None:
+            check()
+        mask = grammar.mask()
+        scores = logits.float() + mask
+        if params.temperature <= 0:
+            tok = int(torch.argmax(scores))
+        else:
+            scores = filter_logits(scores / params.temperature, params)
+            probs = torch.softmax(scores, dim=-1)
+            tok = int(torch.multinomial(probs, 1, generator=generator))
+        if tok == vocab.bar:
+            notes.extend(bar_notes)
+            if on_bar is not None:
+                on_bar(grammar.bar, list(bar_notes))
+            bar_notes = []
+            if grammar.bar + 1 >= n_bars:
+                break
+        elif vocab.is_pitch(tok):
+            pitch = vocab.value(tok)
+        elif vocab.is_dur(tok) and pitch is not None:
+            bar_notes.append(Note(grammar.bar, grammar.pos, pitch, vocab.value(tok)))
+            pitch = None
+        grammar.push(tok)
+        body.append(tok)
+        if length + 1 > max_len:
+            # slide the window: conditioning + the most recent whole bars, half a context
+            bars = [i for i, t in enumerate(body) if t == vocab.bar]
+            keep = next((i for i in bars if len(body) - i <= (max_len - PREFIX_LEN) // 2),
+                        bars[-1])
+            body = body[keep:]
+            logits, cache = prefill(prefix + body)
+            length = len(prefix) + len(body)
+        else:
+            out, cache = model(torch.tensor([[tok]], dtype=torch.long), cache)
+            logits = out[0, -1]
+            length += 1
+    return notes

@@ -1,0 +1,278 @@
+"""Prompt → composer controls: style, dance form, key and mode, metre, tempo, instruments.
+
+The composer cannot read free text, so the prompt is scanned for words it
+knows ("bach chorale in D minor", "lively irish jig on fiddle with guitar",
+"slow chinese folk song, 70 bpm, koto"). Whatever the prompt leaves open is
+drawn from the seed, so a prompt plus a seed is still a whole recipe.
+Plain Python (no torch): the panel may use it to show what it understood.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from studio.engines.composer.tokens import STYLES, TIME_SIGNATURES, beat_quarters
+
+PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+_LETTER_PC = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+
+# (words, weight): the style with the highest total wins; ties go to the earlier style.
+STYLE_WORDS: dict[str, tuple[tuple[str, float], ...]] = {
+    "chorale": (("bach", 3), ("chorale", 3), ("choral", 2), ("hymn", 3), ("baroque", 2),
+                ("church", 2), ("sacred", 2), ("four-part", 2), ("four part", 2),
+                ("cantata", 2), ("lutheran", 2), ("counterpoint", 1), ("harmonized", 1)),
+    "fiddle": (("irish", 2), ("celtic", 2), ("fiddle", 2), ("jig", 3), ("reel", 3),
+               ("hornpipe", 3), ("strathspey", 3), ("polka", 2), ("ceili", 2), ("session", 1),
+               ("trad", 1), ("dance", 1), ("scottish", 1), ("bluegrass", 2), ("country", 1),
+               ("american", 1), ("march", 1)),
+    "air": (("air", 2), ("airs", 2), ("lament", 2), ("slow air", 3), ("aird", 3),
+            ("pastoral", 1), ("scottish air", 3), ("highland", 1), ("fife", 2),
+            ("northumbrian", 2), ("melody", 0.5), ("lullaby", 1)),
+    "folksong": (("folk song", 3), ("folksong", 3), ("folk", 1), ("german", 3),
+                 ("volkslied", 3), ("lied", 2), ("children", 2), ("nursery", 2),
+                 ("kinder", 2), ("essen", 3), ("ballad", 2), ("european", 1), ("song", 1),
+                 ("singalong", 1), ("sing-along", 1)),
+    "chinese": (("chinese", 6), ("china", 6), ("pentatonic", 2), ("han", 1), ("erhu", 2),
+                ("guzheng", 2), ("pipa", 2), ("dizi", 2), ("east asian", 2), ("asian", 1)),
+}
+
+FORM_WORDS: tuple[tuple[str, str], ...] = (
+    ("slip jig", "slip_jig"), ("slip-jig", "slip_jig"), ("slipjig", "slip_jig"),
+    ("hop jig", "slip_jig"), ("jig", "jig"), ("reel", "reel"), ("hornpipe", "hornpipe"),
+    ("clog", "hornpipe"), ("strathspey", "strathspey"), ("fling", "strathspey"),
+    ("march", "march"), ("waltz", "waltz"), ("polka", "polka"),
+)
+
+# Longest names first so "church organ" wins over "organ". GM programs are 0-based.
+INSTRUMENTS: tuple[tuple[str, int], ...] = tuple(sorted((
+    ("piano", 0), ("grand piano", 0), ("acoustic piano", 0), ("bright piano", 1),
+    ("honky-tonk", 3), ("electric piano", 4), ("rhodes", 4), ("harpsichord", 6),
+    ("clavinet", 7), ("celesta", 8), ("glockenspiel", 9), ("music box", 10),
+    ("vibraphone", 11), ("vibes", 11), ("marimba", 12), ("xylophone", 13), ("bells", 14),
+    ("dulcimer", 15), ("hammered dulcimer", 15), ("organ", 19), ("church organ", 19),
+    ("pipe organ", 19), ("hammond", 16), ("reed organ", 20), ("harmonium", 20),
+    ("accordion", 21), ("concertina", 21), ("harmonica", 22), ("bandoneon", 23),
+    ("guitar", 24), ("acoustic guitar", 24), ("nylon guitar", 24), ("classical guitar", 24),
+    ("steel guitar", 25), ("electric guitar", 27), ("bouzouki", 25), ("mandolin", 25),
+    ("bass", 32), ("double bass", 43), ("violin", 40), ("fiddle", 40), ("viola", 41),
+    ("cello", 42), ("contrabass", 43), ("pizzicato", 45), ("harp", 46), ("timpani", 47),
+    ("strings", 48), ("string", 48), ("string quartet", 48), ("string ensemble", 48),
+    ("orchestra", 48), ("choir", 52), ("chorus", 52), ("voices", 52), ("vocal", 52),
+    ("voice", 53), ("trumpet", 56), ("trombone", 57), ("tuba", 58), ("horn", 60),
+    ("french horn", 60), ("brass", 61), ("saxophone", 65), ("sax", 65), ("oboe", 68),
+    ("english horn", 69), ("bassoon", 70), ("clarinet", 71), ("piccolo", 72), ("flute", 73),
+    ("dizi", 73), ("recorder", 74), ("pan flute", 75), ("panpipes", 75), ("shakuhachi", 77),
+    ("whistle", 78), ("tin whistle", 78), ("penny whistle", 78), ("ocarina", 79),
+    ("sitar", 104), ("banjo", 105), ("shamisen", 106), ("koto", 107), ("guzheng", 107),
+    ("pipa", 107), ("kalimba", 108), ("bagpipe", 109), ("bagpipes", 109), ("pipes", 109),
+    ("erhu", 110), ("synth", 80),
+), key=lambda kv: -len(kv[0])))
+
+TEMPO_WORDS: tuple[tuple[str, float], ...] = (
+    ("very slow", 0.6), ("very fast", 1.4), ("grave", 0.55), ("largo", 0.6), ("lento", 0.62),
+    ("adagio", 0.7), ("slowly", 0.75), ("slow", 0.75), ("calm", 0.85), ("gentle", 0.85),
+    ("peaceful", 0.85), ("relaxed", 0.85), ("andante", 0.85), ("moderato", 0.95),
+    ("moderate", 1.0), ("allegretto", 1.08), ("allegro", 1.18), ("lively", 1.2),
+    ("spirited", 1.2), ("upbeat", 1.2), ("brisk", 1.2), ("quick", 1.2), ("fast", 1.25),
+    ("energetic", 1.25), ("vivace", 1.28), ("presto", 1.4),
+)
+
+MODE_WORDS: tuple[tuple[str, str], ...] = (
+    ("minor", "minor"), ("major", "major"), ("dorian", "minor"), ("aeolian", "minor"),
+    ("phrygian", "minor"), ("mixolydian", "major"), ("ionian", "major"), ("lydian", "major"),
+    ("sad", "minor"), ("melancholy", "minor"), ("melancholic", "minor"), ("dark", "minor"),
+    ("mournful", "minor"), ("sorrowful", "minor"), ("happy", "major"), ("joyful", "major"),
+    ("bright", "major"), ("cheerful", "major"), ("sunny", "major"),
+)
+
+# Defaults per style: where the tune starts (MIDI pitch range of its first top note, the
+# 10th-90th percentile of the corpus), tempo in quarter notes per minute, melody and
+# accompaniment programs (None: no accompaniment), likely tonics, how often it is major.
+STYLE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "chorale": {"register": (64, 74), "qpm": 76, "program": 19, "accomp": None, "ts": "4/4",
+                "tonics": (7, 2, 9, 5, 0, 10, 4), "major": 0.55},
+    "fiddle": {"register": (62, 77), "qpm": 180, "program": 40, "accomp": 24, "ts": "4/4",
+               "tonics": (2, 7, 9, 4, 11), "major": 0.75},
+    "air": {"register": (62, 78), "qpm": 84, "program": 73, "accomp": 46, "ts": "3/4",
+            "tonics": (7, 2, 5, 0, 9), "major": 0.7},
+    "folksong": {"register": (60, 72), "qpm": 104, "program": 0, "accomp": 0, "ts": "4/4",
+                 "tonics": (7, 5, 0, 2, 9), "major": 0.75},
+    "chinese": {"register": (67, 78), "qpm": 84, "program": 73, "accomp": None, "ts": "2/4",
+                "tonics": (0, 2, 5, 7), "major": 0.85},
+}
+# Forms set the metre and their own tempo (quarter notes per minute at a moderate pace).
+# The metres are those of the training data, whose 16th-note fiddle tunes were rewritten
+# in 8th notes (a reel is 2/2 in 8ths, a strathspey 4/2).
+FORM_DEFAULTS: dict[str, tuple[str, float]] = {
+    "reel": ("2/2", 200), "jig": ("6/8", 180), "slip_jig": ("9/8", 180),
+    "hornpipe": ("2/2", 160), "strathspey": ("4/2", 150), "march": ("4/4", 130),
+    "waltz": ("3/4", 150), "polka": ("2/4", 140),
+}
+FORM_STYLES = ("fiddle", "air")  # styles whose training data has dance forms
+# Forms the network has seen enough of; the others (waltz, polka) still set metre and tempo.
+TRAINED_FORMS = ("none", "reel", "jig", "slip_jig", "hornpipe", "strathspey", "march")
+
+
+def model_form(form: str | None) -> str:
+    """The form token to condition on (an untrained form token would be noise)."""
+    return form if form in TRAINED_FORMS else "none"
+
+
+@dataclass(frozen=True)
+class Controls:
+    """What the composer is asked for; None means "not said" before `resolve`."""
+
+    style: str | None = None
+    form: str | None = None
+    tonic: int | None = None  # pitch class 0-11
+    mode: str | None = None
+    ts: str | None = None
+    qpm: float | None = None  # quarter notes per minute
+    bpm: float | None = None  # beats per minute as written in the prompt
+    tempo_factor: float = 1.0
+    program: int | None = None  # GM program of the melody (0-based)
+    accomp_program: int | None = None
+    accompaniment: bool | None = None
+    instrument: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.tonic is not None:
+            data["key"] = f"{PITCH_NAMES[self.tonic]} {self.mode or ''}".strip()
+        return data
+
+
+def _has(text: str, word: str) -> bool:
+    return re.search(rf"(?<![a-z]){re.escape(word)}(?![a-z])", text) is not None
+
+
+_ACC = r"(?:\s*(#|♯|-?sharp|b|♭|-?flat)(?![a-z]))?"
+_MODE = r"(major|minor|maj|min|dorian|mixolydian|aeolian|ionian|phrygian|lydian)"
+_KEY_PATTERNS = (
+    re.compile(rf"\b(?:in|key of|key)\s+([A-Ga-g]){_ACC}\s*{_MODE}?(?![a-z])", re.I),
+    re.compile(rf"\b([A-Ga-g]){_ACC}\s*{_MODE}(?![a-z])", re.I),
+    re.compile(r"\b([A-G])(#|b)?m\b"),
+)
+
+
+def parse_key(prompt: str) -> tuple[int | None, str | None]:
+    """("D minor" → (2, "minor"), "in G" → (7, None), "in a lively mood" → (None, None))."""
+    for i, pattern in enumerate(_KEY_PATTERNS):
+        for m in pattern.finditer(prompt):
+            letter = m.group(1)
+            acc = (m.group(2) or "").lower()
+            mode_word = (m.group(3) or "").lower() if i < 2 else "minor"
+            if i == 0 and not mode_word and not letter.isupper():
+                continue  # "in a lively mood": a lowercase letter needs a mode word
+            if i == 0 and letter.lower() == "a" and not acc and not mode_word:
+                # "in A" is a key only when nothing word-like follows it
+                rest = prompt[m.end():].lstrip()
+                if rest[:1].isalpha():
+                    continue
+            pc = _LETTER_PC[letter.lower()]
+            if acc in ("#", "♯", "sharp", "-sharp"):
+                pc += 1
+            elif acc in ("b", "♭", "flat", "-flat"):
+                pc -= 1
+            mode = None
+            if mode_word:
+                mode = "major" if mode_word in ("major", "maj", "ionian", "mixolydian",
+                                                "lydian") else "minor"
+            return pc % 12, mode
+    return None, None
+
+
+def parse_prompt(prompt: str) -> Controls:
+    """Everything the prompt says; unknown words are ignored."""
+    text = " " + prompt.lower().replace("’", "'") + " "
+    scores = {s: sum(w for word, w in STYLE_WORDS[s] if _has(text, word)) for s in STYLES}
+    form = next((f for word, f in FORM_WORDS if _has(text, word)), None)
+    tonic, mode = parse_key(prompt)
+    if mode is None:
+        mode = next((m for word, m in MODE_WORDS if _has(text, word)), None)
+    ts = next((t for t in TIME_SIGNATURES if _has(text, t)), None)
+    bpm = None
+    m = re.search(r"(\d{2,3}(?:\.\d+)?)\s*(?:bpm|beats per minute|beats a minute)", text)
+    m = m or re.search(r"(?:tempo|♩|q)\s*[=:]?\s*(\d{2,3}(?:\.\d+)?)\b", text)
+    if m:
+        bpm = min(300.0, max(20.0, float(m.group(1))))
+    factor = 1.0
+    for word, f in TEMPO_WORDS:
+        if _has(text, word):
+            factor = f
+            break
+    # instruments: the first named plays the tune; one after "with"/"and" accompanies
+    found: list[tuple[int, str, int]] = []
+    taken: list[tuple[int, int]] = []
+    for name, program in INSTRUMENTS:
+        for hit in re.finditer(rf"(?<![a-z]){re.escape(name)}(?![a-z])", text):
+            span = (hit.start(), hit.end())
+            if any(a < span[1] and span[0] < b for a, b in taken):
+                continue
+            taken.append(span)
+            found.append((hit.start(), name, program))
+    found.sort()
+    program = accomp_program = None
+    instrument = None
+    if found:
+        instrument, program = found[0][1], found[0][2]
+        for start, _name, prog in found[1:]:
+            if re.search(r"(with|and|&|\+|over)\s+(a\s+|an\s+|the\s+)?$", text[:start]):
+                accomp_program = prog
+                break
+    hinted = _instrument_style(program)
+    if hinted is not None and scores[hinted] > 0:
+        scores[hinted] += 1  # "hymn for organ": the instrument confirms the style
+    style = max(STYLES, key=lambda s: scores[s]) if max(scores.values()) > 0 else None
+    accompaniment: bool | None = None
+    if re.search(r"\b(solo|unaccompanied|alone|a cappella|monophonic)\b", text):
+        accompaniment = False
+    elif accomp_program is not None or re.search(r"\b(accompanied|with chords|"
+                                                 r"accompaniment)\b", text):
+        accompaniment = True
+    return Controls(style=style, form=form, tonic=tonic, mode=mode, ts=ts, bpm=bpm,
+                    tempo_factor=factor, program=program, accomp_program=accomp_program,
+                    accompaniment=accompaniment, instrument=instrument)
+
+
+def _instrument_style(program: int | None) -> str | None:
+    return {19: "chorale", 20: "chorale", 52: "chorale", 40: "fiddle", 110: "fiddle",
+            109: "fiddle", 78: "air", 107: "chinese", 106: "chinese"}.get(program or -1)
+
+
+def resolve(controls: Controls, seed: int) -> Controls:
+    """Fill every open control from style defaults and the seed (deterministic)."""
+    rng = random.Random(f"composer-controls-{seed}")
+    style = controls.style or _instrument_style(controls.program)
+    if style is None:
+        style = "fiddle" if controls.form else rng.choice(STYLES)
+    defaults = STYLE_DEFAULTS[style]
+    form = controls.form if style in FORM_STYLES else None
+    if form is not None and style == "air" and form != "waltz":
+        style, defaults = "fiddle", STYLE_DEFAULTS["fiddle"]
+    form = form or "none"
+    ts = controls.ts or (FORM_DEFAULTS[form][0] if form in FORM_DEFAULTS else defaults["ts"])
+    qpm = FORM_DEFAULTS[form][1] if form in FORM_DEFAULTS else defaults["qpm"]
+    if controls.bpm is not None:
+        qpm = controls.bpm * beat_quarters(ts)
+    else:
+        qpm *= controls.tempo_factor
+    qpm = float(min(400.0, max(30.0, qpm)))
+    tonic = controls.tonic if controls.tonic is not None else rng.choice(defaults["tonics"])
+    mode = controls.mode or ("major" if rng.random() < defaults["major"] else "minor")
+    program = controls.program if controls.program is not None else defaults["program"]
+    accompaniment = controls.accompaniment
+    if accompaniment is None:
+        accompaniment = defaults["accomp"] is not None and style != "chorale"
+    accomp_program = None
+    if accompaniment:
+        accomp_program = controls.accomp_program
+        if accomp_program is None:
+            accomp_program = defaults["accomp"] if defaults["accomp"] is not None else 0
+    return Controls(style=style, form=form, tonic=tonic, mode=mode, ts=ts, qpm=round(qpm, 2),
+                    bpm=controls.bpm, tempo_factor=controls.tempo_factor, program=program,
+                    accomp_program=accomp_program, accompaniment=bool(accompaniment),
+                    instrument=controls.instrument)
