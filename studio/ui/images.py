@@ -24,7 +24,7 @@ from PySide6.QtGui import (
     QPixmap,
 )
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
 TEXT_SUFFIXES = {".md", ".txt"}
 
