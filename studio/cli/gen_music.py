@@ -16,6 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", default="250", help="sample among the k likeliest (0 = off)")
     p.add_argument("--top-p", default="0", help="nucleus sampling mass (0 = off)")
     p.add_argument("--guidance", default="3.0", help="classifier-free guidance (≤ 1 = off)")
+    p.add_argument("--blend-prompt", default="", metavar="TEXT",
+                   help="a second prompt to blend the conditioning toward")
+    p.add_argument("--blend", default="0",
+                   help="how far toward --blend-prompt, 0 (only --prompt) to 1 (only it)")
     p.set_defaults(handler=run)
 
 
@@ -31,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
             "top_k": args.top_k,
             "top_p": args.top_p,
             "guidance": args.guidance,
+            "blend_prompt": args.blend_prompt,
+            "blend": args.blend,
         }
     )
     _result, paths = run_request(request, args)

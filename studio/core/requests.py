@@ -230,6 +230,9 @@ class MusicRequest(Request):
     top_k: int = 250
     top_p: float = 0.0
     guidance: float = 3.0
+    # Latent blend: 0 conditions on `prompt` only, 1 on `blend_prompt` only.
+    blend_prompt: str = ""
+    blend: float = 0.0
 
     def validate(self) -> None:
         super().validate()
@@ -238,6 +241,11 @@ class MusicRequest(Request):
         _check_int("Top-k", self.top_k, 0, 100000)
         _check_number("Top-p", self.top_p, 0.0, 1.0)
         _check_number("Guidance", self.guidance, 0.0, 50.0)
+        if not isinstance(self.blend_prompt, str):
+            raise RequestError("The blend prompt must be text.")
+        _check_number("Blend", self.blend, 0.0, 1.0)
+        if self.blend > 0 and not self.blend_prompt.strip():
+            raise RequestError("Write a prompt to blend toward, or set the blend to 0.")
 
 
 REQUEST_TYPES: dict[str, type[Request]] = {

@@ -341,6 +341,61 @@ class MusicGenEngine(Engine):
         return {"input_ids": encoded["input_ids"].to(device),
                 "attention_mask": encoded["attention_mask"].to(device)}
 
+    def encode_text(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(hidden states (1, L, H), mask (1, L)) of one prompt; "" is the null condition."""
+        device = self.model.device
+        if not prompt.strip():
+            uncond = self.model.get_unconditional_inputs(num_samples=1)
+            return uncond.encoder_outputs[0].to(device), uncond.attention_mask.to(device)
+        tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        encoded = tokenizer([prompt], return_tensors="pt")
+        ids = encoded["input_ids"].to(device)
+        mask = encoded["attention_mask"].to(device)
+        with torch.inference_mode():
+            hidden = self.model.get_encoder()(input_ids=ids, attention_mask=mask,
+                                              return_dict=True).last_hidden_state
+        return hidden, mask
+
+    def blended_inputs(self, request: MusicRequest, guidance: float) -> dict[str, Any]:
+        """generate() inputs whose text condition is a lerp of two prompts' encodings.
+
+        The two encodings are zero-padded to one length. Strictly between the ends the
+        cross-attention sees every token either prompt has (the union of the masks: a
+        padded slot then holds the other prompt's state, scaled by its weight); at the
+        ends only the mask of the prompt that has all the weight is used, so blend 1 is
+        the blend prompt alone. Precomputed `encoder_outputs` skip transformers' own
+        classifier-free-guidance setup, so the null half (zero states, zero mask) is
+        appended here exactly as transformers would, and a one-row dummy `input_ids`
+        keeps generate's batch size at 1 (it would otherwise count the null row).
+        """
+        from transformers.modeling_outputs import BaseModelOutput
+
+        a, mask_a = self.encode_text(request.prompt)
+        b, mask_b = self.encode_text(request.blend_prompt)
+        length = max(a.shape[1], b.shape[1])
+
+        def pad(x: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.pad(x, (0, 0, 0, length - x.shape[1]))
+
+        def pad_mask(m: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.pad(m, (0, length - m.shape[1]))
+
+        a, b, mask_a, mask_b = pad(a), pad(b.to(a.dtype)), pad_mask(mask_a), pad_mask(mask_b)
+        weight = float(request.blend)
+        hidden = torch.lerp(a, b, weight)  # exact at both ends
+        if weight >= 1.0:
+            mask = mask_b
+        elif weight <= 0.0:
+            mask = mask_a
+        else:
+            mask = torch.maximum(mask_a, mask_b)
+        if guidance > 1:
+            hidden = torch.cat([hidden, torch.zeros_like(hidden)], dim=0)
+            mask = torch.cat([mask, torch.zeros_like(mask)], dim=0)
+        dummy = torch.full((1, 1), -100, dtype=torch.long, device=hidden.device)
+        return {"input_ids": dummy, "attention_mask": mask,
+                "encoder_outputs": BaseModelOutput(last_hidden_state=hidden)}
+
     def decode_codes(self, codes: torch.Tensor) -> np.ndarray:
         """Codes (rows, n) → float32 audio (channels, n * hop) with the model's EnCodec."""
         encoder = self.model.audio_encoder
@@ -366,10 +421,13 @@ class MusicGenEngine(Engine):
         window = WindowDecoder(self.decode_codes, self.hop, self.frame_rate, frames, samples)
         hook = StreamHook(self.layout, window, events, steps, self.sample_rate,
                           previews=events.wants_previews())
-        inputs = self.inputs(request)
         kwargs = self.sampling_kwargs(request)
-        if not request.prompt.strip():
-            kwargs["guidance_scale"] = 1.0  # the condition is the null condition already
+        if request.blend > 0 and request.blend_prompt.strip():
+            inputs = self.blended_inputs(request, kwargs["guidance_scale"])
+        else:
+            inputs = self.inputs(request)
+            if not request.prompt.strip():
+                kwargs["guidance_scale"] = 1.0  # the condition is the null condition already
         events.check_cancelled()
         t0 = time.perf_counter()
         torch.manual_seed(request.seed)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
@@ -165,6 +166,29 @@ class MusicPanel(QWidget):
         sgrid.addWidget(self.top_p, 2, 1)
         self.sampling = CollapsibleSection("Sampling", sampling)
 
+        self.blend_prompt = QLineEdit()
+        self.blend_prompt.setPlaceholderText("A second prompt, e.g. fast rock guitar")
+        self.blend_prompt.setToolTip(
+            "Blend the prompt's conditioning toward this prompt's: MusicGen lerps the two "
+            "text encodings; the composer lerps its style/mode/metre conditioning, takes "
+            "key, metre and instrument from the heavier prompt and moves the tempo between")
+        self.blend = QSlider(Qt.Orientation.Horizontal)
+        self.blend.setRange(0, 100)
+        self.blend.setValue(0)
+        self.blend.setToolTip("0 % is only the prompt, 100 % only the blend prompt")
+        self.blend_label = QLabel("0 %")
+        self.blend_label.setMinimumWidth(40)
+        self.blend.valueChanged.connect(lambda v: self.blend_label.setText(f"{v} %"))
+        blending = QWidget()
+        bgrid = QGridLayout(blending)
+        bgrid.setContentsMargins(14, 0, 0, 0)
+        bgrid.addWidget(QLabel("Toward"), 0, 0)
+        bgrid.addWidget(self.blend_prompt, 0, 1, 1, 2)
+        bgrid.addWidget(QLabel("Blend"), 1, 0)
+        bgrid.addWidget(self.blend, 1, 1)
+        bgrid.addWidget(self.blend_label, 1, 2)
+        self.blending = CollapsibleSection("Blend toward", blending)
+
         self.generate_button = QPushButton("Generate")
         self.generate_button.setObjectName("primary")
         self.generate_button.setToolTip("Generate (Ctrl+Enter). Clicking again queues more.")
@@ -200,6 +224,7 @@ class MusicPanel(QWidget):
         col.addLayout(grid)
         col.addSpacing(6)
         col.addWidget(self.sampling)
+        col.addWidget(self.blending)
         col.addSpacing(10)
         buttons = QHBoxLayout()
         buttons.setSpacing(8)
@@ -349,6 +374,8 @@ class MusicPanel(QWidget):
             top_k=self.top_k.value(),
             top_p=round(self.top_p.value(), 3),
             guidance=round(self.guidance.value(), 2),
+            blend_prompt=self.blend_prompt.text().strip(),
+            blend=self.blend.value() / 100,
         )
 
     def apply_request(self, request: Request) -> None:
@@ -370,6 +397,10 @@ class MusicPanel(QWidget):
         changed = (request.temperature, request.top_k, request.top_p) != (
             defaults.temperature, defaults.top_k, defaults.top_p)
         self.sampling.set_expanded(changed or self.sampling.is_expanded())
+        self.blend_prompt.setText(request.blend_prompt)
+        self.blend.setValue(round(request.blend * 100))
+        blended = bool(request.blend_prompt) or request.blend > 0
+        self.blending.set_expanded(blended or self.blending.is_expanded())
         self.message.show_info("Settings loaded from the recipe.")
 
     # ------------------------------------------------------------------ actions

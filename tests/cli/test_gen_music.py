@@ -99,3 +99,32 @@ def test_bad_input_fails_before_importing_torch(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
     assert done.stdout.split() == ["False", "2"]
+
+
+def test_gen_music_blend_reaches_the_recipe(tiny, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["gen", "music", "--model", str(tiny), "--prompt", "a calm piano",
+                 "--blend-prompt", "fast rock guitar", "--blend", "0.5",
+                 "--seconds", "1", "--seed", "3", "--out", str(out), "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    path = Path(captured.out.strip())
+    assert main(["info", str(path)]) == 0
+    request = json.loads(capsys.readouterr().out)["request"]
+    assert (request["prompt"], request["blend_prompt"], request["blend"]) == (
+        "a calm piano", "fast rock guitar", 0.5)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--blend", "0.5"], "blend toward"),
+        (["--blend-prompt", "jazz", "--blend", "2"], "Blend must be between 0 and 1"),
+        (["--blend-prompt", "jazz", "--blend", "half"], "Blend"),
+    ],
+)
+def test_bad_blend_is_one_line_and_exit_2(args, needle, capsys, tmp_path):
+    code = main(["gen", "music", "--model", "m", *args, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT
+    assert err.count("\n") == 1 and needle in err

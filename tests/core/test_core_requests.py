@@ -161,3 +161,27 @@ def test_draw_and_resolve_seed_range() -> None:
         assert 0 <= draw_seed() <= MAX_SEED
     assert resolve_seed(5) == 5
     assert 0 <= resolve_seed(-1) <= MAX_SEED
+
+
+def test_music_blend_fields_validate_and_round_trip() -> None:
+    plain = MusicRequest("m", "calm", 3)
+    assert plain.blend_prompt == "" and plain.blend == 0.0
+    plain.validate()
+    blended = MusicRequest(model="m", prompt="calm", seed=3, blend_prompt="lively jig", blend=0.25)
+    blended.validate()
+    again = Request.from_dict(blended.to_dict())
+    assert again == blended
+    assert Request.from_dict({**blended.to_dict(), "blend": "0.5"}).blend == 0.5
+    # old recipes without the fields still load, with no blend
+    old = {k: v for k, v in blended.to_dict().items() if k not in ("blend", "blend_prompt")}
+    assert Request.from_dict(old).blend == 0.0
+    for bad, message in (
+        (MusicRequest(model="m", blend_prompt="x", blend=1.5), "Blend must be between 0 and 1"),
+        (MusicRequest(model="m", blend_prompt="x", blend=-0.1), "Blend must be between 0 and 1"),
+        (MusicRequest(model="m", blend_prompt="x", blend=math.nan), "Blend must be a finite"),
+        (MusicRequest(model="m", blend_prompt="  ", blend=0.5), "Write a prompt to blend toward"),
+    ):
+        with pytest.raises(RequestError, match=message):
+            bad.validate()
+    # a blend prompt with a zero blend is fine (the slider is simply at 0 %)
+    MusicRequest(model="m", blend_prompt="jig", blend=0.0).validate()

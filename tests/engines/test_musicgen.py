@@ -235,3 +235,71 @@ def test_a_model_name_is_found_in_the_model_folders(tiny):
     assert engine.folder == tiny and engine.memory_bytes() > 0
     engine.unload()
     assert engine.memory_bytes() == 0
+
+
+# -- blending two prompts' text conditions ----------------------------------------------
+
+CALM, ROCK = "a calm piano melody", "fast rock guitar with loud drums"
+
+
+@pytest.fixture(scope="module")
+def conditioned(tiny) -> MusicGenEngine:
+    """The tiny model with its text path turned up: at random init (std 0.02) the
+    cross-attention barely moves the logits, so every prompt samples the same codes and
+    a blend test would prove nothing. Scaling the projection and cross-attention makes
+    the prompt change the music, as it does in a trained model."""
+    engine = MusicGenEngine.load(LoadSpec(str(tiny), "cpu", "float32"), Settings(), Events())
+    with torch.no_grad():
+        engine.model.enc_to_dec_proj.weight.mul_(30)
+        for layer in engine.model.decoder.model.decoder.layers:
+            layer.encoder_attn.v_proj.weight.mul_(10)
+            layer.encoder_attn.out_proj.weight.mul_(10)
+    return engine
+
+
+def test_blend_zero_is_the_plain_prompt(conditioned, tiny):
+    plain = conditioned.generate(music(tiny, prompt=CALM), Recorder(previews=False)).audio
+    zero = conditioned.generate(music(tiny, prompt=CALM, blend_prompt=ROCK, blend=0.0),
+                           Recorder(previews=False)).audio
+    assert np.array_equal(plain, zero)
+
+
+@pytest.mark.parametrize("guidance", [3.0, 1.0])
+def test_blend_one_is_the_blend_prompt_alone(conditioned, tiny, guidance):
+    """Blend 1 goes through precomputed encoder states (with our own null half for
+    guidance), yet matches generating from the blend prompt's tokens: the states are
+    the same, torch.lerp is exact at 1, and the longer prompt's extra slots are masked."""
+    alone = conditioned.generate(music(tiny, prompt=ROCK, guidance=guidance),
+                            Recorder(previews=False)).audio
+    one = conditioned.generate(music(tiny, prompt=CALM, blend_prompt=ROCK, blend=1.0,
+                                guidance=guidance), Recorder(previews=False)).audio
+    np.testing.assert_allclose(one, alone, atol=1e-5)
+    # and the other way round (the blend prompt is the shorter one)
+    short = conditioned.generate(music(tiny, prompt="jazz", guidance=guidance),
+                            Recorder(previews=False)).audio
+    one = conditioned.generate(music(tiny, prompt=ROCK, blend_prompt="jazz", blend=1.0,
+                                guidance=guidance), Recorder(previews=False)).audio
+    np.testing.assert_allclose(one, short, atol=1e-5)
+
+
+def test_half_blend_differs_from_both_and_is_deterministic(conditioned, tiny):
+    calm = conditioned.generate(music(tiny, prompt=CALM), Recorder(previews=False)).audio
+    rock = conditioned.generate(music(tiny, prompt=ROCK), Recorder(previews=False)).audio
+    half = music(tiny, prompt=CALM, blend_prompt=ROCK, blend=0.5)
+    assert not np.allclose(calm, rock, atol=1e-4)  # the prompt matters to this model
+    first = conditioned.generate(half, Recorder(previews=False)).audio
+    second = conditioned.generate(half, Recorder(previews=True)).audio
+    assert np.array_equal(first, second)
+    assert first.shape == calm.shape
+    assert not np.allclose(first, calm, atol=1e-4)
+    assert not np.allclose(first, rock, atol=1e-4)
+    # a prompt blended with itself is that prompt (lerp of equal states, same mask)
+    same = conditioned.generate(music(tiny, prompt=CALM, blend_prompt=CALM, blend=0.5),
+                           Recorder(previews=False)).audio
+    np.testing.assert_allclose(same, calm, atol=1e-5)
+
+
+def test_blend_from_an_empty_prompt_starts_at_the_null_condition(conditioned, tiny):
+    audio = conditioned.generate(music(tiny, prompt="", blend_prompt=ROCK, blend=0.3),
+                            Recorder(previews=False)).audio
+    assert audio.shape == (1, 3 * RATE) and np.isfinite(audio).all()

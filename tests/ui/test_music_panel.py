@@ -213,3 +213,37 @@ def test_spectrogram_puts_a_tone_in_the_right_row(qtbot):
     assert view.columns().max() > 200  # a half-scale sine is near the top of the scale
     view.resize(300, 120)
     view.grab()
+
+
+def test_blend_toward_reaches_the_submitted_request(panel, qtbot, tiny):
+    ctx = panel.ctx
+    assert not panel.blending.is_expanded()  # folded away until wanted
+    assert panel.request().blend == 0.0 and panel.request().blend_prompt == ""
+    qtbot.mouseClick(panel.blending.toggle, Qt.MouseButton.LeftButton)
+    assert panel.blend_prompt.isVisible() and panel.blend.isVisible()
+    fill(qtbot, panel, tiny, "a calm piano melody", 1.0, 77)
+    qtbot.keyClicks(panel.blend_prompt, "fast rock guitar")
+    panel.blend.setValue(35)
+    assert panel.blend_label.text() == "35 %"
+    submitted: list[MusicRequest] = []
+    ctx.jobs.job_started.connect(lambda _id, request: submitted.append(request))
+    with qtbot.waitSignal(ctx.jobs.job_finished, timeout=60000) as sig:
+        qtbot.mouseClick(panel.generate_button, Qt.MouseButton.LeftButton)
+    request = submitted[0]
+    assert (request.prompt, request.blend_prompt, request.blend) == (
+        "a calm piano melody", "fast rock guitar", 0.35)
+    assert sig.args[1].request.blend == 0.35
+    # a blend with no second prompt is refused in one sentence, before any job starts
+    panel.blend_prompt.clear()
+    qtbot.mouseClick(panel.generate_button, Qt.MouseButton.LeftButton)
+    assert "blend toward" in panel.message.text()
+
+
+def test_apply_request_fills_and_opens_the_blend(panel, tiny):
+    request = MusicRequest(model=str(tiny), prompt="sad strings", seed=9,
+                           blend_prompt="happy synth", blend=0.6)
+    panel.apply_request(request)
+    assert panel.request() == request
+    assert panel.blending.is_expanded() and panel.blend_label.text() == "60 %"
+    panel.apply_request(request.replace(blend_prompt="", blend=0.0))
+    assert panel.request().blend == 0.0 and panel.request().blend_prompt == ""

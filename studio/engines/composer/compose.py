@@ -169,12 +169,15 @@ def compose(
     on_bar: Callable[[int, list[Note]], None] | None = None,
     check: Callable[[], None] | None = None,
     first_top: tuple[int, int] | None = None,
+    prefix_embeds: torch.Tensor | None = None,
 ) -> list[Note]:
     """Sample `n_bars` bars after the piece's conditioning; returns their notes.
 
     on_bar(i, notes) is called when bar i is complete (its notes in hand);
     check() is called every token and may raise to cancel; first_top bounds the
-    (tonic-normalised) top note of the opening chord.
+    (tonic-normalised) top note of the opening chord; prefix_embeds (PREFIX_LEN,
+    d_model), when given, is fed instead of the embeddings of the piece's own
+    conditioning tokens (see `blend_prefix`), while the grammar follows `piece`.
     """
     model.eval()
     max_len = model.cfg.max_len
@@ -189,7 +192,13 @@ def compose(
     pitch: int | None = None
 
     def prefill(tokens: list[int]) -> tuple[torch.Tensor, KVCache]:
-        logits, cache = model(torch.tensor([tokens], dtype=torch.long))
+        ids = torch.tensor([tokens], dtype=torch.long)
+        if prefix_embeds is None:
+            logits, cache = model(ids)
+        else:
+            rest = model.tok(ids[:, len(prefix):])
+            embeds = torch.cat([prefix_embeds[None].to(rest.dtype), rest], dim=1)
+            logits, cache = model(None, embeds=embeds)
         return logits[0, -1], cache
 
     logits, cache = prefill(prefix + body)
@@ -234,3 +243,19 @@ def compose(
             logits = out[0, -1]
             length += 1
     return notes
+
+
+@torch.no_grad()
+def blend_prefix(model: ComposerLM, vocab: Vocab, a: Piece, b: Piece,
+                 weight: float) -> torch.Tensor:
+    """Embeddings (PREFIX_LEN, d_model) of a's conditioning tokens lerped toward b's.
+
+    Every piece's prefix is the same five slots (BOS, style, form, mode, metre), so
+    slot i of one prompt blends with slot i of the other; torch.lerp is exact at
+    weight 0 and 1, so the ends are the two prompts' own conditioning.
+    """
+    ids_a = torch.tensor(vocab.encode(a.prefix()), dtype=torch.long)
+    ids_b = torch.tensor(vocab.encode(b.prefix()), dtype=torch.long)
+    if ids_a.shape != ids_b.shape:
+        raise ValueError("conditioning prefixes of different lengths cannot be blended")
+    return torch.lerp(model.tok(ids_a), model.tok(ids_b), float(weight))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from studio.core.results import Preview, Result
 from studio.core.settings import Settings
 from studio.engines.base import Engine, Events, LoadSpec
 from studio.engines.composer import arrange
-from studio.engines.composer.compose import SamplingParams, compose
+from studio.engines.composer.compose import SamplingParams, blend_prefix, compose
 from studio.engines.composer.model import WEIGHTS, ComposerLM, load_pretrained
 from studio.engines.composer.prompt import (
     PITCH_NAMES,
@@ -122,6 +123,9 @@ class ComposerEngine(Engine):
         t0 = time.perf_counter()
         said = parse_prompt(request.prompt)
         c = resolve(said, request.seed)
+        blend = self._blend(request, c)
+        if blend is not None:
+            c = blend[0]
         assert c.style and c.form and c.ts and c.mode and c.tonic is not None and c.qpm
         n_bars, qpm = plan_bars(request.duration, c.ts, c.qpm)
         total_s = float(request.duration)
@@ -173,6 +177,10 @@ class ComposerEngine(Engine):
             events.progress(bar + 1, n_bars, f"bar {bar + 1} of {n_bars}")
 
         piece = Piece(c.style, model_form(c.form), c.mode, c.ts)
+        prefix_embeds = None
+        if blend is not None:
+            prefix_embeds = blend_prefix(self.model, self.vocab, blend[1], blend[2],
+                                         request.blend)
         lo, hi = STYLE_DEFAULTS[c.style]["register"]
         shift = arrange.tonic_offset(c.tonic)
         first_top = (lo - shift, hi - shift)  # the register is for the sounding key
@@ -181,7 +189,8 @@ class ComposerEngine(Engine):
         try:
             with torch.inference_mode(), one_thread():
                 notes = compose(self.model, self.vocab, piece, n_bars - 1, params, generator,
-                                on_bar=play, check=events.check_cancelled, first_top=first_top)
+                                on_bar=play, check=events.check_cancelled, first_top=first_top,
+                                prefix_embeds=prefix_embeds)
             ending = arrange.cadence(notes, n_bars - 1, c.ts, c.mode, chordal)
             play(n_bars - 1, ending, final=True)
         finally:
@@ -192,8 +201,30 @@ class ComposerEngine(Engine):
                           names={0: GM_NAMES.get(programs[0], "melody"),
                                  1: GM_NAMES.get(programs.get(1, 0), "accompaniment")})
         info = self._info(said, c, n_bars, qpm, written, renderer, time.perf_counter() - t0)
+        if blend is not None:
+            info["blend"] = {"toward": request.blend_prompt, "weight": request.blend}
         return Result(request=request, modality="music", audio=audio, sample_rate=SAMPLE_RATE,
                       extras={".mid": midi}, info=info)
+
+    @staticmethod
+    def _blend(request: MusicRequest, a: Controls) -> tuple[Controls, Piece, Piece] | None:
+        """(controls to play, prompt's piece, blend prompt's piece), or None for no blend.
+
+        The conditioning tokens are blended in embedding space (see `blend_prefix`); the
+        discrete choices (style, key, metre, instruments) cannot be, so they come from
+        the prompt with the larger weight (the first prompt at exactly 0.5), and the
+        tempo is interpolated, as a number of quarter notes a minute.
+        """
+        w = float(request.blend)
+        if w <= 0 or not request.blend_prompt.strip():
+            return None
+        b = resolve(parse_prompt(request.blend_prompt), request.seed)
+        assert a.qpm and b.qpm
+        chosen = b if w > 0.5 else a
+        qpm = (1.0 - w) * a.qpm + w * b.qpm  # exactly a's at 0 and b's at 1
+        pieces = [Piece(x.style or "", model_form(x.form), x.mode or "", x.ts or "")
+                  for x in (a, b)]
+        return replace(chosen, qpm=round(qpm, 2)), pieces[0], pieces[1]
 
     def _info(self, said: Controls, c: Controls, n_bars: int, qpm: float, notes: list[Note],
               renderer: StreamRenderer, seconds: float) -> dict[str, Any]:

@@ -108,14 +108,20 @@ class ComposerLM(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def forward(
-        self, ids: torch.Tensor, past: KVCache | None = None
+        self, ids: torch.Tensor | None, past: KVCache | None = None,
+        embeds: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, KVCache]:
+        """`embeds` (batch, t, d_model) replaces `self.tok(ids)`: blended conditioning."""
         start = past[0][0].shape[2] if past else 0
-        t = ids.shape[1]
+        if embeds is None:
+            if ids is None:
+                raise ValueError("forward needs ids or embeds")
+            embeds = self.tok(ids)
+        t = embeds.shape[1]
         if start + t > self.cfg.max_len:
             raise ValueError(f"sequence of {start + t} tokens exceeds the context")
-        pos = torch.arange(start, start + t, device=ids.device)
-        x = self.drop(self.tok(ids) + self.pos(pos)[None])
+        pos = torch.arange(start, start + t, device=embeds.device)
+        x = self.drop(embeds + self.pos(pos)[None])
         cache: KVCache = []
         for i, block in enumerate(self.blocks):
             x, kv = block(x, past[i] if past else None)
