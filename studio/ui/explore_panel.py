@@ -1125,33 +1125,28 @@ class ExplorePanel(QWidget):
         self._pump()
 
     def _job_failed(self, job_id: int, message: str) -> None:
-        kind = self._jobs.pop(job_id, None)
-        if kind is None:
-            return
-        self._submitted.pop(job_id, None)
-        if job_id == self._inflight:
-            self._inflight = None
-            self._inflight_request = None
-        if kind == "walk":
-            self._walk_job = None
-            self.walk_progress.finish("Failed")
-            self._walk_buttons()
-        self.message.show_error(message)
-        self._pump()
+        if self._job_ended(job_id, "Failed"):
+            self.message.show_error(message)
+            self._pump()
 
     def _job_cancelled(self, job_id: int) -> None:
+        if self._job_ended(job_id, "Cancelled"):
+            self._pump()
+
+    def _job_ended(self, job_id: int, walk_status: str) -> bool:
+        """Forget a job that ended without a result; False if it was not this panel's."""
         kind = self._jobs.pop(job_id, None)
         if kind is None:
-            return
+            return False
         self._submitted.pop(job_id, None)
         if job_id == self._inflight:
             self._inflight = None
             self._inflight_request = None
         if kind == "walk":
             self._walk_job = None
-            self.walk_progress.finish("Cancelled")
+            self.walk_progress.finish(walk_status)
             self._walk_buttons()
-        self._pump()
+        return True
 
     def _job_preview(self, job_id: int, preview: Preview) -> None:
         if self._jobs.get(job_id) != "frame" or preview.kind != "image":
