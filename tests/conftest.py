@@ -16,6 +16,8 @@ os.environ["ALSA_CONFIG_PATH"] = str(_ALSA)
 
 import pytest  # noqa: E402
 
+pytest_plugins = ["tests.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

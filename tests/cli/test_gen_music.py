@@ -11,23 +11,8 @@ from pathlib import Path
 import pytest
 
 from studio.cli import EXIT_BAD_INPUT, main
-from tests.tiny_musicgen import cached_tiny_musicgen
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models are fastest on one thread, especially on a shared 2-core machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    return cached_tiny_musicgen(tmp_path_factory)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/fixtures.py
 
 
 def test_gen_music_prints_the_written_wav_and_info_reads_it(tiny, tmp_path, capsys):

@@ -27,7 +27,6 @@ from studio.core.settings import Settings
 from studio.engines.base import Events, LoadSpec
 from studio.engines.explore import ExploreEngine
 from studio.engines.gan import GanEngine
-from tests.ui import tiny_sd  # noqa: F401 - the session fixture
 
 FACES = "builtin:faces"
 
@@ -297,7 +296,7 @@ def test_save_walk_falls_back_to_numbered_pngs_without_an_encoder(tmp_path):
 
 
 @pytest.mark.slow
-def test_diffusers_explore_matches_images_previews_fast_and_walks_exactly(tiny_sd):  # noqa: F811
+def test_diffusers_explore_matches_images_previews_fast_and_walks_exactly(tiny_sd):
     from studio.engines.runner import Runner
 
     runner = Runner(Settings(device="cpu"))

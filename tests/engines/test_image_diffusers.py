@@ -26,22 +26,8 @@ from studio.engines.image_diffusers import DiffusersImageEngine, resolve_model_p
 from studio.engines.latents import seed_noise, variation_noise
 from studio.engines.previews import PreviewThrottle, X0Tap, derive_x0
 from studio.engines.schedulers import SCHEDULER_MAP, build_scheduler
-from tests.tiny import build_tiny_sd
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models gain nothing from threads, and on a busy machine OpenMP's spinning
-    threads make each small op 10-30x slower; restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def tiny_sd(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_sd(tmp_path_factory.mktemp("tiny-sd"))
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/fixtures.py
 
 
 @pytest.fixture(scope="module")

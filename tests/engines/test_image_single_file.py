@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,8 @@ from studio.engines.image_diffusers import (
     detect_checkpoint,
     read_checkpoint,
 )
-from tests.tiny import build_tiny_sd
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/fixtures.py
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "models" / "configs"
 
@@ -227,21 +227,6 @@ def build_tiny_sdxl(root: Path, tiny_sd: Path) -> Path:
 
 
 # ─── fixtures ───────────────────────────────────────────────────────────────────────────
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models gain nothing from threads, and on a busy machine OpenMP's spinning
-    threads make each small op 10-30x slower; restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def tiny_sd(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_sd(tmp_path_factory.mktemp("tiny-sd"))
 
 
 def _as_single_file(folder: Path, root: Path, family: str) -> Path:

@@ -19,21 +19,9 @@ from studio.engines.musicgen import CodeLayout, MusicGenEngine, WindowDecoder
 from studio.engines.runner import Runner
 from tests.tiny_musicgen import cached_tiny_musicgen
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/fixtures.py
+
 RATE = 16000  # the tiny model's EnCodec sample rate (50 frames a second)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models are fastest on one thread, especially on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    return cached_tiny_musicgen(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -18,14 +18,6 @@ from studio.core.results import Preview, Result
 from studio.engines.base import Engine, Events, LoadSpec
 
 
-@pytest.fixture(scope="session")
-def tiny_sd(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny SD pipeline saved once per session (imports diffusers in the test process)."""
-    from tests.tiny import build_tiny_sd
-
-    return build_tiny_sd(tmp_path_factory.mktemp("models"))
-
-
 class SlowEngine(Engine):
     """Paints a flat colour step by step; `slow:<ms>` in the model id sets the step time."""
 

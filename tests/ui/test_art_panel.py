@@ -12,20 +12,19 @@ from studio.core.recipes import read_recipe
 from studio.core.requests import ImageRequest
 from studio.ui.art_panel import ArtPanel
 from studio.ui.main_window import MainWindow
-from tests.ui import (  # noqa: F401 - tiny_sd is a fixture
+from tests.ui import (
     PanelJobs,
     close_ctx,
     image_jobs_waiting,
     make_ctx,
     output_files,
     scan,
-    tiny_sd,
     use_slow_engine,
 )
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, tiny_sd):  # noqa: F811 - the fixture imported above
+def window(qtbot, tmp_path, tiny_sd):
     ctx = make_ctx(tmp_path, model_dirs=[str(tiny_sd.parent)])
     w = MainWindow(ctx)
     qtbot.addWidget(w)
@@ -56,7 +55,7 @@ def fill_form(qtbot, art, model: str, prompt: str, *, steps: int, side: int = 64
     qtbot.keyClicks(art.seed.edit, "12345")
 
 
-def test_generate_with_tiny_sd_previews_saves_and_shows_in_gallery(window, qtbot, tiny_sd):  # noqa: F811
+def test_generate_with_tiny_sd_previews_saves_and_shows_in_gallery(window, qtbot, tiny_sd):
     art, ctx = window.art, window.ctx
     assert str(tiny_sd) in art.model.model_ids()
     fill_form(qtbot, art, str(tiny_sd), "a red fox", steps=4)
@@ -101,7 +100,7 @@ def test_generate_with_tiny_sd_previews_saves_and_shows_in_gallery(window, qtbot
 
 
 @pytest.mark.parametrize("how", ["escape", "button"])
-def test_cancel_mid_job_writes_no_file(window, qtbot, tiny_sd, how):  # noqa: F811
+def test_cancel_mid_job_writes_no_file(window, qtbot, tiny_sd, how):
     art, ctx = window.art, window.ctx
     fill_form(qtbot, art, str(tiny_sd), "a slow fox", steps=400)
     jobs = PanelJobs(art)
@@ -123,7 +122,7 @@ def test_cancel_mid_job_writes_no_file(window, qtbot, tiny_sd, how):  # noqa: F8
     assert list(ctx.history.search("", limit=10)) == []
 
 
-def test_bad_input_shows_one_sentence_and_queues_nothing(window, qtbot, tiny_sd):  # noqa: F811
+def test_bad_input_shows_one_sentence_and_queues_nothing(window, qtbot, tiny_sd):
     art, ctx = window.art, window.ctx
     art.model.set_model(str(tiny_sd))
     qtbot.keyClicks(art.prompt, "a fox")

@@ -16,7 +16,7 @@ from PySide6.QtTest import QTest
 from studio.core.explore import DirectionNames, ExploreRequest, grid_child_seed
 from studio.core.recipes import read_recipe
 from studio.ui.explore_panel import ExplorePanel
-from tests.ui import close_ctx, make_ctx, output_files, scan, tiny_sd  # noqa: F401
+from tests.ui import close_ctx, make_ctx, output_files, scan
 
 WAIT = 60000
 
@@ -302,7 +302,7 @@ def test_bad_input_is_one_sentence_not_a_crash(panel, qtbot):
 
 
 @pytest.mark.slow
-def test_diffusion_drag_previews_fast_then_renders_full(qtbot, tmp_path, tiny_sd):  # noqa: F811
+def test_diffusion_drag_previews_fast_then_renders_full(qtbot, tmp_path, tiny_sd):
     ctx = make_ctx(tmp_path, model_dirs=[str(tiny_sd.parent)])
     p = ExplorePanel(ctx)
     qtbot.addWidget(p)

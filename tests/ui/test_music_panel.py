@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PySide6.QtCore import QPoint, Qt
 
 from studio.core.formats.audio import save_audio
@@ -17,24 +16,11 @@ from studio.core.requests import MusicRequest
 from studio.core.results import Result
 from studio.ui.music_panel import MusicPanel
 from studio.ui.waveform import BLOCK, SpectrogramView, WaveformView
-from tests.tiny_musicgen import cached_tiny_musicgen
 from tests.ui import close_ctx, make_ctx, output_files, scan
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/fixtures.py
+
 RATE = 16000
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models are fastest on one thread, especially on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    return cached_tiny_musicgen(tmp_path_factory)
 
 
 @pytest.fixture
