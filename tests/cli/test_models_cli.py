@@ -77,7 +77,7 @@ def test_models_catalog(bundled, capsys):
 @pytest.fixture
 def online(monkeypatch):
     monkeypatch.setenv(downloads.DEFAULT_OFFLINE_MARKER, "1")  # Studio set HF_HUB_OFFLINE
-    monkeypatch.setattr(downloads, "CHUNK", 8 * 1024)
+    monkeypatch.setattr(downloads.install, "CHUNK", 8 * 1024)
 
 
 def test_download_shows_progress_and_prints_the_folder(bundled, tmp_path, capsys, online):

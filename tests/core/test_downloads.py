@@ -76,7 +76,7 @@ def online(monkeypatch):
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home")  # no token file
-    monkeypatch.setattr(downloads, "CHUNK", 8 * 1024)
+    monkeypatch.setattr(downloads.install, "CHUNK", 8 * 1024)
 
 
 def gpt2_item(**changes) -> CatalogItem:

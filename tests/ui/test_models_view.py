@@ -41,7 +41,7 @@ def bundled(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("STUDIO_MODELS", str(folder))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
     monkeypatch.setenv(downloads.DEFAULT_OFFLINE_MARKER, "1")  # Studio set HF_HUB_OFFLINE
-    monkeypatch.setattr(downloads, "CHUNK", 16 * 1024)
+    monkeypatch.setattr(downloads.install, "CHUNK", 16 * 1024)
     return folder
 
 
