@@ -232,7 +232,11 @@ def save_audio(result: Result, out_dir: Path) -> list[Path]:
     data = wav_for_result(result)  # fail before anything is written
     seed = getattr(result.request, "seed", -1)
     prompt = getattr(result.request, "prompt", "") or ""
-    main = write_new_output(Path(out_dir), seed, prompt, ".wav", lambda f: f.write(data))
+
+    def write(f: BinaryIO) -> None:
+        f.write(data)
+
+    main = write_new_output(Path(out_dir), seed, prompt, ".wav", write)
     paths = [main]
     for suffix, extra in result.extras.items():
         suffix = suffix if suffix.startswith(".") else f".{suffix}"
@@ -385,7 +389,8 @@ def read_recipe(path: Path) -> Any:
                 comments = flac_comments(f)
                 raw = {"format": "FLAC",
                        "comments": {k: v for k, v in comments.items() if k != FLAC_RECIPE_KEY}}
-                texts, keys = comments, (FLAC_RECIPE_KEY, "COMMENT", "DESCRIPTION")
+                texts = comments
+                keys: tuple[str, ...] = (FLAC_RECIPE_KEY, "COMMENT", "DESCRIPTION")
             elif magic == b"RIFF":
                 info, facts = riff_metadata(f)
                 raw = {**facts, "info": {k: v for k, v in info.items() if k != RECIPE_INFO_ID}}

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -145,8 +145,11 @@ def save_walk(result: Result, out_dir: Path, *, encoder: bool | None = None) -> 
     comment = recipe_json(result)
     seed = getattr(request, "seed", -1)
     data = gif_bytes(frames, fps, comment)
-    gif = write_new_output(Path(out_dir), seed, _slug_text(result), ".gif",
-                           lambda f: f.write(data))
+
+    def write(f: BinaryIO) -> None:
+        f.write(data)
+
+    gif = write_new_output(Path(out_dir), seed, _slug_text(result), ".gif", write)
     paths = [gif]
     exe = ffmpeg_exe() if encoder is not False else None
     if exe is not None:
@@ -218,7 +221,7 @@ def read_recipe(path: Path) -> Recipe:
     except ValueError:
         record = None
     request = metadata.record_request(record)
-    if request is None:
+    if request is None or not isinstance(record, dict):
         raise RecipeError(f"{path.name} holds no recipe (no generation settings were found in it).")
     modality = str(record.get("modality") or request.get("kind") or "explore")
     return Recipe("studio", modality, dict(request), "", {"format": suffix.lstrip(".").upper()})
