@@ -1,19 +1,18 @@
 """The Models tab: what is on this computer, what is loaded, and what can be downloaded.
 
 It shows plain data: the catalog (ctx.models, refreshed by ctx.rescan_models on a
-pool thread), the worker's models_changed snapshots, and download progress sent
-from a pool thread. It never loads a model, never blocks the GUI thread and never
-reaches the network unless the user presses Download.
+pool thread), the worker's models_changed snapshots, and the progress signals of
+runtime.downloads (which runs the transfers). It never loads a model, never blocks
+the GUI thread and never reaches the network unless the user presses Download.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QObject, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -36,7 +35,8 @@ from PySide6.QtWidgets import (
 from studio.core import catalog, downloads
 from studio.core.catalog import ModelEntry, format_size
 from studio.core.downloads import CatalogItem, DownloadProgress
-from studio.core.errors import Cancelled, StudioError
+from studio.core.errors import StudioError
+from studio.runtime.downloads import Downloads
 
 log = logging.getLogger(__name__)
 
@@ -50,40 +50,6 @@ CATALOG_COLUMNS = ("Model", "Kind", "Size", "Licence", "Status", "")
 RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
-class _DownloadRelay(QObject):
-    """Carries a pool thread's download events to the GUI thread (queued signals)."""
-
-    progress = Signal(str, object)  # item id, DownloadProgress
-    finished = Signal(str, str)  # item id, folder
-    failed = Signal(str, str)  # item id, one sentence
-    cancelled = Signal(str, str)  # item id, one sentence
-
-
-class _DownloadTask(QRunnable):
-    def __init__(self, item: CatalogItem, dest: Path, relay: _DownloadRelay,
-                 cancel: threading.Event, endpoint: str | None, probe: bool) -> None:
-        super().__init__()
-        self.item, self.dest, self.relay, self.cancel = item, dest, relay, cancel
-        self.endpoint, self.probe = endpoint, probe
-
-    def run(self) -> None:
-        item_id = self.item.id
-        try:
-            folder = downloads.download(
-                self.item, self.dest, endpoint=self.endpoint, cancel=self.cancel, probe=self.probe,
-                on_progress=lambda p: self.relay.progress.emit(item_id, p),
-            )
-        except Cancelled as exc:
-            self.relay.cancelled.emit(item_id, str(exc))
-        except StudioError as exc:
-            self.relay.failed.emit(item_id, str(exc))
-        except Exception as exc:  # never a traceback in the window; the log has it
-            log.exception("download of %s failed", item_id)
-            self.relay.failed.emit(item_id, f"The download of {self.item.name} failed: {exc}.")
-        else:
-            self.relay.finished.emit(item_id, str(folder))
-
-
 @dataclass
 class _Row:
     """One catalog row's widgets and download state."""
@@ -93,7 +59,6 @@ class _Row:
     status: QLabel
     bar: QProgressBar
     button: QPushButton
-    cancel: threading.Event | None = None
     last: DownloadProgress | None = field(default=None)
 
 
@@ -108,13 +73,11 @@ class ModelsView(QWidget):
         self._loaded: dict[str, dict] = {}
         self._entries: list[ModelEntry] = list(ctx.models)
         self._rows: dict[str, _Row] = {}
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(2)
-        self._relay = _DownloadRelay(self)
-        self._relay.progress.connect(self._on_progress)
-        self._relay.finished.connect(self._on_finished)
-        self._relay.failed.connect(self._on_failed)
-        self._relay.cancelled.connect(self._on_cancelled)
+        self.downloads = Downloads(self)
+        self.downloads.progress.connect(self._on_progress)
+        self.downloads.finished.connect(self._on_finished)
+        self.downloads.failed.connect(self._on_failed)
+        self.downloads.cancelled.connect(self._on_cancelled)
         self._build()
         ctx.catalog_changed.connect(self.set_entries)
         ctx.jobs.models_changed.connect(self.set_loaded)
@@ -398,7 +361,7 @@ class ModelsView(QWidget):
         except StudioError as exc:
             items = []
             self._show_message(str(exc), error=True)
-        running = {k: r for k, r in self._rows.items() if r.cancel is not None}
+        running = {k: r for k, r in self._rows.items() if self.downloads.is_running(k)}
         self.table.setRowCount(0)
         self._rows = {}
         root = downloads.download_root(self.ctx.settings)
@@ -435,13 +398,13 @@ class ModelsView(QWidget):
             r = _Row(item, row, status, bar, button)
             old = running.get(item.id)
             if old is not None:
-                r.cancel, r.last = old.cancel, old.last
+                r.last = old.last
             self._rows[item.id] = r
         self._refresh_catalog_status()
 
     def _refresh_catalog_status(self) -> None:
         for r in self._rows.values():
-            if r.cancel is not None:
+            if self.downloads.is_running(r.item.id):
                 self._show_running(r)
                 continue
             r.bar.setVisible(False)
@@ -466,7 +429,7 @@ class ModelsView(QWidget):
         r.status.setVisible(False)
         r.bar.setVisible(True)
         r.button.setText("Cancel")
-        r.button.setEnabled(not r.cancel.is_set())
+        r.button.setEnabled(not self.downloads.is_cancelling(r.item.id))
         p = r.last
         if p is None or p.state == "connecting" or not p.bytes_total:
             r.bar.setRange(0, 0)  # busy
@@ -484,50 +447,41 @@ class ModelsView(QWidget):
         r = self._rows.get(item_id)
         if r is None:
             return
-        if r.cancel is not None:
+        if self.downloads.is_running(item_id):
             self.cancel_download(item_id)
         else:
             self.start_download(item_id)
 
     def start_download(self, item_id: str) -> None:
-        """Download a catalog item on a pool thread; progress comes back as signals."""
+        """Start downloading a catalog item (runtime.downloads runs it; signals come back)."""
         r = self._rows.get(item_id)
-        if r is None or r.cancel is not None:
+        if r is None or self.downloads.is_running(item_id):
             return
-        r.cancel = threading.Event()
         r.last = None
         self._show_message("")
-        self._show_running(r)
         dest = downloads.download_root(self.ctx.settings)
-        self._pool.start(_DownloadTask(r.item, dest, self._relay, r.cancel, self.endpoint,
-                                       self.probe_network))
+        self.downloads.start(r.item, dest, endpoint=self.endpoint, probe=self.probe_network)
+        self._show_running(r)
 
     def cancel_download(self, item_id: str) -> None:
         r = self._rows.get(item_id)
-        if r is not None and r.cancel is not None:
-            r.cancel.set()
+        if r is not None and self.downloads.cancel(item_id):
             r.button.setEnabled(False)
             r.bar.setFormat("Stopping…")
 
     def is_downloading(self) -> bool:
-        return any(r.cancel is not None for r in self._rows.values())
+        return self.downloads.is_running()
 
     def _on_progress(self, item_id: str, progress: DownloadProgress) -> None:
         r = self._rows.get(item_id)
-        if r is None or r.cancel is None:
+        if r is None:
             return
         r.last = progress
-        if not r.cancel.is_set():
+        if not self.downloads.is_cancelling(item_id):
             self._show_running(r)
 
-    def _finish(self, item_id: str) -> _Row | None:
-        r = self._rows.get(item_id)
-        if r is not None:
-            r.cancel = None
-        return r
-
     def _on_finished(self, item_id: str, folder: str) -> None:
-        r = self._finish(item_id)
+        r = self._rows.get(item_id)
         name = r.item.name if r is not None else item_id
         self._show_message(f"{name} is ready in {folder}.")
         self.ctx.message.emit(f"Downloaded {name}.")
@@ -535,13 +489,11 @@ class ModelsView(QWidget):
         self.ctx.rescan_models()
 
     def _on_failed(self, item_id: str, message: str) -> None:
-        self._finish(item_id)
         self._refresh_catalog_status()
         self._show_message(message, error=True)
         self.ctx.message.emit(message)
 
     def _on_cancelled(self, item_id: str, message: str) -> None:
-        self._finish(item_id)
         self._refresh_catalog_status()
         self._show_message(message)
 
@@ -553,10 +505,7 @@ class ModelsView(QWidget):
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Cancel running downloads (they resume next time) and wait for their threads."""
-        for r in self._rows.values():
-            if r.cancel is not None:
-                r.cancel.set()
-        return self._pool.waitForDone(timeout_ms)
+        return self.downloads.shutdown(timeout_ms)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         self.shutdown(2000)

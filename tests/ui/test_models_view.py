@@ -141,7 +141,7 @@ def test_download_shows_progress_then_installs_and_rescans(qtbot, ctx, view, hub
     row = view.row_for("tiny")
     assert row.button.text() == "Download" and "~781.2 KB" in view.table.item(0, 2).text()
     formats: list[str] = []
-    view._relay.progress.connect(lambda _i, _p: formats.append(row.bar.format()))
+    view.downloads.progress.connect(lambda _i, _p: formats.append(row.bar.format()))
     started = time.perf_counter()
     qtbot.mouseClick(row.button, Qt.MouseButton.LeftButton)
     assert time.perf_counter() - started < 0.2
