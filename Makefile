@@ -45,8 +45,12 @@ $(VENV)/.installed: pyproject.toml requirements-nodeps.txt
 	$(PIP) install -q --no-deps -r requirements-nodeps.txt
 	touch $@
 
+# ruff, then the room contracts (import-linter, [tool.importlinter]), then the type checker
+# ([tool.mypy]); see docs/ARCHITECTURE.md.
 lint: setup
 	$(VENV)/bin/ruff check studio tests benchmarks models
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 bench: setup
 	for b in benchmarks/*.py; do echo "== $$b"; QT_QPA_PLATFORM=offscreen $(PY) $$b; done
@@ -55,4 +59,4 @@ screenshot: setup
 	xvfb-run -a -s "-screen 0 1400x900x24" $(PY) tools/screenshot.py assets/screenshot.png
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .import_linter_cache .grimp_cache
