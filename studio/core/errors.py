@@ -23,8 +23,3 @@ class Cancelled(StudioError):  # noqa: N818 - it is a signal, not a failure
     def __init__(self, message: str = "Cancelled.") -> None:
         super().__init__(message)
 
-
-def first_line(exc: BaseException) -> str:
-    """The one line to show for an exception: its first line of text, else its type's name."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

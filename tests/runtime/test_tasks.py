@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from studio.core.errors import Cancelled, StudioError, first_line
+from studio.core.errors import Cancelled, StudioError
 from studio.runtime.tasks import Task, run_in_pool
 
 
@@ -99,7 +99,3 @@ def test_run_in_pool_reports_a_cancel_as_a_failure(qtbot):
     qtbot.waitUntil(lambda: len(done) + len(failed) == 2, timeout=5000)
     assert done == ["value"] and failed == ["Cancelled."]
 
-
-def test_first_line():
-    assert first_line(ValueError("  one\ntwo  ")) == "one"
-    assert first_line(OSError()) == "OSError"
