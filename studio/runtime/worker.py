@@ -250,7 +250,16 @@ class JobQueue(QObject):
         self.queue_changed.emit()
         return True
 
+    def cancel_current(self) -> int | None:
+        """Stop the running job only (A1111's Interrupt): the queued ones go on; its id or None."""
+        current = self.worker.current
+        if current is None or current.request is None:  # idle, or a control job (unload)
+            return None
+        self.cancel(current.id)
+        return current.id
+
     def cancel_all(self) -> None:
+        """Stop the running job and drop every queued one."""
         for job in self.store.clear():
             self.jobs.pop(job.id, None)
             self.job_cancelled.emit(job.id)

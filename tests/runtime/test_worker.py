@@ -156,3 +156,16 @@ def test_unload_empties_the_cache(qtbot, jobs):
     with qtbot.waitSignal(jobs.models_changed, timeout=10000) as sig:
         jobs.unload(None)
     assert sig.args[0] == []
+
+
+def test_cancel_current_stops_the_running_job_and_the_queue_goes_on(qtbot, jobs):
+    cancelled, finished = [], []
+    jobs.job_cancelled.connect(cancelled.append)
+    jobs.job_finished.connect(lambda i, r, p: finished.append(i))
+    assert jobs.cancel_current() is None  # idle: nothing to stop
+    first = jobs.submit(req(steps=500), save=False)
+    rest = [jobs.submit(req(), save=False) for _ in range(2)]
+    qtbot.waitUntil(lambda: jobs.running() is not None, timeout=10000)
+    assert jobs.cancel_current() == first
+    qtbot.waitUntil(lambda: not jobs.is_busy(), timeout=10000)
+    assert cancelled == [first] and finished == rest
