@@ -23,6 +23,7 @@ def jobs(qtbot, monkeypatch, tmp_path):
          ("explore", "test:", "tests.runtime.step_engine:StepEngine"), *registry.ROUTES],
     )
     step_engine.LOADS.clear()
+    step_engine.LOAD_STARTS.clear()
     settings = Settings(output_dir=str(tmp_path / "out"), device="cpu")
     queue = JobQueue(settings, None)
     yield queue
@@ -169,3 +170,70 @@ def test_cancel_current_stops_the_running_job_and_the_queue_goes_on(qtbot, jobs)
     assert jobs.cancel_current() == first
     qtbot.waitUntil(lambda: not jobs.is_busy(), timeout=10000)
     assert cancelled == [first] and finished == rest
+
+
+def test_a_load_is_announced_and_its_end_is_reported_before_the_job_ends(qtbot, jobs):
+    """The status bar can say "Loading X…" and then "Loaded X" while the job still runs."""
+    events = []
+    jobs.model_loading.connect(lambda model, device: events.append(("loading", model, device)))
+    jobs.models_changed.connect(lambda loaded: events.append(
+        ("loaded", [m["model"] for m in loaded])))
+    jobs.job_finished.connect(lambda i, r, p: events.append(("finished",)))
+    for _ in range(2):
+        jobs.submit(req(), save=False)
+    qtbot.waitUntil(lambda: events.count(("finished",)) == 2, timeout=10000)
+    # one load (the second job finds it cached); "loaded" comes before the first job ends
+    assert events == [("loading", "test:a", "cpu"), ("loaded", ["test:a"]),
+                      ("finished",), ("finished",)]
+
+
+def test_cancel_during_an_uninterruptible_load_is_reported_at_once(qtbot, jobs, tmp_path):
+    """A load that ignores the flag (one long from_pretrained) does not hold the cancel back:
+    the job is cancelled at once, the load finishes alone, nothing is saved, the queue goes on."""
+    after, finished = [], []
+    jobs.job_finished.connect(lambda i, r, p: finished.append(i))
+    with qtbot.waitSignal(jobs.model_loading, timeout=10000):
+        slow = jobs.submit(req(model="test:slow"))
+    for name in ("job_progress", "job_preview", "job_status", "job_finished", "job_failed"):
+        getattr(jobs, name).connect(lambda i, *_a, n=name: after.append((n, i)) if i == slow
+                                    else None)
+    t0 = time.perf_counter()
+    with qtbot.waitSignal(jobs.job_cancelled, timeout=5000) as sig:
+        jobs.cancel(slow)
+    assert sig.args == [slow]
+    assert time.perf_counter() - t0 < 1.0  # was the whole load (3 s here, 27 s seen)
+    assert step_engine.LOADS == []  # the load is still running: the job was given up
+    qtbot.waitUntil(lambda: not jobs.is_busy(), timeout=500)
+    assert jobs.running() is None
+    nxt = jobs.submit(req(), save=False)
+    with qtbot.waitSignal(jobs.models_changed, timeout=10000,
+                          check_params_cb=lambda loaded: any(m["model"] == "test:slow"
+                                                             for m in loaded)):
+        pass  # the finished load is reported: the status bar never keeps "Loading…"
+    qtbot.waitUntil(lambda: finished == [nxt], timeout=10000)
+    assert after == []  # nothing more was said about the given-up job
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.png"))
+
+
+def test_cancel_during_a_load_that_checks_the_flag_stops_it(qtbot, jobs):
+    with qtbot.waitSignal(jobs.model_loading, timeout=10000):
+        job_id = jobs.submit(req(model="test:slow-checks"), save=False)
+    t0 = time.perf_counter()
+    with qtbot.waitSignal(jobs.job_cancelled, timeout=5000):
+        jobs.cancel(job_id)
+    assert time.perf_counter() - t0 < 1.0
+    with qtbot.waitSignal(jobs.job_finished, timeout=5000):
+        jobs.submit(req(), save=False)
+    assert time.perf_counter() - t0 < 2.0  # the engine was free again, not 3 s later
+    assert step_engine.LOADS == ["test:a"]  # the stopped load left nothing behind
+
+
+def test_shutdown_during_a_load_returns_within_a_second(qtbot, jobs):
+    with qtbot.waitSignal(jobs.model_loading, timeout=10000):
+        jobs.submit(req(model="test:slow"), save=False)
+        jobs.submit(req(), save=False)
+    t0 = time.perf_counter()
+    jobs.shutdown()
+    assert time.perf_counter() - t0 < 1.0  # was 5 s ("worker still busy at shutdown")
+    assert jobs._thread.isFinished()
+    assert step_engine.LOAD_STARTS == ["test:slow"]  # the queued job never started
