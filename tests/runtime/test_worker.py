@@ -237,3 +237,41 @@ def test_shutdown_during_a_load_returns_within_a_second(qtbot, jobs):
     assert time.perf_counter() - t0 < 1.0  # was 5 s ("worker still busy at shutdown")
     assert jobs._thread.isFinished()
     assert step_engine.LOAD_STARTS == ["test:slow"]  # the queued job never started
+
+
+EXIT_DURING_LOAD = """
+import sys, time
+from PySide6.QtCore import QCoreApplication
+from studio.core.requests import ImageRequest
+from studio.core.settings import Settings
+from studio.engines import registry
+from studio.runtime.worker import JobQueue
+from tests.runtime import step_engine
+
+registry.ROUTES.insert(0, ("image", "test:", "tests.runtime.step_engine:StepEngine"))
+step_engine.StepEngine.load_seconds = 30.0
+app = QCoreApplication([])
+jobs = JobQueue(Settings(output_dir=sys.argv[1], device="cpu"), None)
+jobs.submit(ImageRequest(model="test:slow", prompt="fox", seed=1, steps=5, width=64, height=64))
+while not step_engine.LOAD_STARTS:
+    time.sleep(0.01)
+jobs.shutdown()
+print("shut down", flush=True)
+"""
+
+
+def test_the_process_exits_at_once_and_cleanly_while_a_load_runs(tmp_path):
+    """The given-up load (30 s here) neither keeps the process alive nor crashes it at exit."""
+    import subprocess
+    import sys
+
+    from studio.core.paths import REPO_ROOT
+
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", EXIT_DURING_LOAD, str(tmp_path / "out")],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    took = time.perf_counter() - t0
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "shut down"
+    assert "QThread" not in done.stderr and "Traceback" not in done.stderr
+    assert took < 15  # start-up included; the load alone would take 30 s
