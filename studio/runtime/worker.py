@@ -246,6 +246,8 @@ class Worker(QObject):
         cancelled_at: float | None = None
         while not task.done.wait(POLL_INTERVAL):
             if self.store.closed:
+                if events is not None:
+                    events.abandon()  # closing: nothing more is said about this job
                 return False
             if events is None or not events.cancel_flag.is_set():
                 continue
