@@ -275,3 +275,32 @@ def test_the_process_exits_at_once_and_cleanly_while_a_load_runs(tmp_path):
     assert done.stdout.strip() == "shut down"
     assert "QThread" not in done.stderr and "Traceback" not in done.stderr
     assert took < 15  # start-up included; the load alone would take 30 s
+
+
+def test_random_cancels_during_loads_and_steps_end_every_job_exactly_once(qtbot, jobs,
+                                                                          monkeypatch):
+    """A small soak: loads that ignore or check the flag, unloads, cancels at random moments;
+    every job ends once (done, failed or cancelled), none is stuck, the worker stays alive."""
+    import random
+
+    monkeypatch.setattr(step_engine.StepEngine, "load_seconds", 0.3)
+    rng = random.Random(10)
+    ends: dict[int, list[str]] = {}
+    for name in ("job_finished", "job_failed", "job_cancelled"):
+        getattr(jobs, name).connect(lambda i, *_a, n=name: ends.setdefault(i, []).append(n))
+    ids = []
+    for n in range(40):
+        model = rng.choice(["test:a", "test:slow", "test:slow-checks", "test:missing"])
+        ids.append(jobs.submit(req(model=model, steps=rng.randint(1, 30), seed=n), save=False))
+        if rng.random() < 0.2:
+            jobs.unload(None)
+        qtbot.wait(rng.randint(0, 60))
+        if rng.random() < 0.4:
+            jobs.cancel(rng.choice(ids))
+        if rng.random() < 0.1:
+            jobs.cancel_current()
+    qtbot.waitUntil(lambda: not jobs.is_busy(), timeout=60000)
+    assert sorted(ends) == sorted(ids)
+    assert all(len(v) == 1 for v in ends.values()), {i: v for i, v in ends.items() if len(v) > 1}
+    with qtbot.waitSignal(jobs.job_finished, timeout=20000):  # still serving
+        jobs.submit(req(), save=False)
