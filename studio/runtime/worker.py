@@ -184,7 +184,12 @@ class EngineThread:
 
 
 class Worker(QObject):
-    """Runs jobs from a JobStore in its own thread. Talk to it through JobQueue."""
+    """Runs jobs from a JobStore in its own thread. Talk to it through JobQueue.
+
+    Its thread only hands each job to the engine thread and watches: the job's cancel
+    flag (a job still busy CANCEL_GRACE after a cancel is reported cancelled and left to
+    finish alone, the next job waiting for it) and the store closing (then it stops at once).
+    """
 
     job_started = Signal(int, object)  # job id, resolved-or-not request
     job_progress = Signal(int, object)  # job id, Progress
@@ -233,7 +238,7 @@ class Worker(QObject):
         return self.runner
 
     def announce_models(self) -> None:
-        """Send what is in memory now (engine thread, or the worker while it is idle)."""
+        """Send what is in memory now (engine thread only: it owns the cache)."""
         if self.runner is not None:
             self.models_changed.emit(self.runner.cache.loaded())
 
