@@ -128,3 +128,20 @@ def test_the_auto_guess_reads_how_torch_was_built(tmp_path, monkeypatch):
         assert machine.expected_device("cpu") == "cpu"
     finally:
         machine.expected_device.cache_clear()
+
+
+def test_the_models_views_unload_all_button_empties_the_bar(qtbot, ctx, bar):
+    from PySide6.QtCore import Qt
+
+    from studio.ui.models_view import ModelsView
+
+    view = ModelsView(ctx)
+    qtbot.addWidget(view)
+    with qtbot.waitSignal(ctx.jobs.job_finished, timeout=10000):
+        ctx.jobs.submit(req("test:a"), save=False)
+    qtbot.waitUntil(view.unload_all_button.isEnabled, timeout=5000)
+    assert bar.models_label.text().startswith("Loaded: test:a")
+    with qtbot.waitSignal(ctx.jobs.models_changed, timeout=5000):
+        qtbot.mouseClick(view.unload_all_button, Qt.MouseButton.LeftButton)
+    assert bar.models_label.text() == "No model loaded"
+    assert bar.device_label.text() == "Device: cpu"
