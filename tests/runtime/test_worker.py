@@ -192,7 +192,8 @@ def test_cancel_during_an_uninterruptible_load_is_reported_at_once(qtbot, jobs, 
     the job is cancelled at once, the load finishes alone, nothing is saved, the queue goes on."""
     after, finished = [], []
     jobs.job_finished.connect(lambda i, r, p: finished.append(i))
-    with qtbot.waitSignal(jobs.model_loading, timeout=10000):
+    # the runner's "Loading slow…" line follows model_loading: both are said before the cancel
+    with qtbot.waitSignals([jobs.model_loading, jobs.job_status], timeout=10000):
         slow = jobs.submit(req(model="test:slow"))
     for name in ("job_progress", "job_preview", "job_status", "job_finished", "job_failed"):
         getattr(jobs, name).connect(lambda i, *_a, n=name: after.append((n, i)) if i == slow

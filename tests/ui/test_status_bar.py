@@ -72,8 +72,9 @@ def test_a_failed_load_does_not_stay_loading(qtbot, ctx, bar):
     qtbot.waitUntil(lambda: bar.models_label.text() == "No model loaded", timeout=5000)
 
 
-def test_a_cancelled_load_shows_loading_until_it_really_ends(qtbot, ctx, bar):
+def test_a_cancelled_load_shows_loading_until_it_really_ends(qtbot, ctx, bar, monkeypatch):
     """The given-up load goes on in the background: the bar says so, then what it left."""
+    monkeypatch.setattr(step_engine.StepEngine, "load_seconds", 3.0)
     with qtbot.waitSignal(ctx.jobs.model_loading, timeout=5000):
         job_id = ctx.jobs.submit(req(), save=False)
     with qtbot.waitSignal(ctx.jobs.job_cancelled, timeout=2000):
