@@ -106,3 +106,8 @@ class JobStore:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        """True once close() was called (the worker stops waiting for the engine then)."""
+        return self._closed

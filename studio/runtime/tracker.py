@@ -20,7 +20,9 @@ class JobTracker(QObject):
 
     started/status/progress/preview concern the running job; finished, failed and
     cancelled(id, was_running) fire after the id has been forgotten, so `busy()` and
-    `waiting` already describe what is left.
+    `waiting` already describe what is left. After the running job is cancelled, the
+    next job's `started` follows as soon as it runs, so a panel can replace its
+    "Cancelled" line then (and `busy()` in the cancelled handler says one is coming).
     """
 
     started = Signal(int, object)
@@ -50,6 +52,17 @@ class JobTracker(QObject):
         job_id = self.queue.submit(request, **kwargs)
         self.ids.append(job_id)
         self.changed.emit()
+        return job_id
+
+    def cancel_current(self) -> int | None:
+        """Stop this panel's running job (its queued ones go on); returns the id or None.
+
+        When none of this panel's jobs runs yet (another panel's job is in front), its
+        next job is the one the panel shows as current, so that one is dropped.
+        """
+        job_id = self.current if self.current is not None else (self.ids[0] if self.ids else None)
+        if job_id is not None:
+            self.queue.cancel(job_id)
         return job_id
 
     def cancel_all(self) -> None:

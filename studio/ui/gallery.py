@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 from studio.core.errors import StudioError
 from studio.core.requests import Request
 from studio.runtime.tasks import run_in_pool
-from studio.ui.images import kind_of, load_thumbnail, placeholder_image
+from studio.ui.images import fit_square, kind_of, load_thumbnail, placeholder_image
 from studio.ui.queue_dock import model_label, short_model
 from studio.ui.widgets import (
     ImageView,
@@ -128,7 +128,8 @@ class ThumbnailCache:
         if path not in self._pending:
             self._pending.add(path)
             size = self.size
-            run_in_pool(lambda: load_thumbnail(path, size), lambda img: self._done(path, img),
+            run_in_pool(lambda: fit_square(load_thumbnail(path, size), size),
+                        lambda img: self._done(path, img),
                         on_failed=lambda _m: self._done(path, placeholder_image("missing", size)))
         return None
 

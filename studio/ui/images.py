@@ -185,6 +185,24 @@ def load_thumbnail(path: str | Path, size: int = 160) -> QImage:
     return placeholder_image(kind, size)
 
 
+def fit_square(image: QImage, size: int) -> QImage:
+    """The image scaled to fit a size×size tile, centred on transparency (pool-thread safe).
+
+    Grid views lay every item out like the first one: tiles of one size keep each
+    picture's aspect ratio and leave its caption where the view expects it.
+    """
+    tile = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
+    tile.fill(Qt.GlobalColor.transparent)
+    if image.isNull():
+        return tile
+    scaled = image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+                          Qt.TransformationMode.SmoothTransformation)
+    p = QPainter(tile)
+    p.drawImage((size - scaled.width()) // 2, (size - scaled.height()) // 2, scaled)
+    p.end()
+    return tile
+
+
 def _strip_markdown(text: str) -> str:
     """Drop front matter, headings' hashes and comments so a snippet reads as prose."""
     lines = text.splitlines()

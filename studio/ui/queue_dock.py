@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
@@ -28,9 +29,44 @@ from PySide6.QtWidgets import (
 from studio.core.requests import Request
 from studio.core.results import Progress
 from studio.runtime.jobs import Job
+from studio.ui.images import fit_square, qimage_from_array
 from studio.ui.widgets import ElidedLabel, close_icon, format_duration, reuse_icon
 
 KIND_LABELS = {"image": "Art", "music": "Music", "text": "Text", "explore": "Explore"}
+THUMB_PX = 40  # a finished picture job's thumbnail in its row
+
+
+def describe_request(request: object) -> str:
+    """What tells one job from the next with the same prompt: seed, then size / length /
+    token budget ("seed 42 · 512 × 768 · 4 images", "random seed · 10 s", "seed 7 · 256 tokens")."""
+    seed = getattr(request, "seed", -1)
+    parts = ["random seed" if not isinstance(seed, int) or seed < 0 else f"seed {seed}"]
+    kind = getattr(request, "kind", "")
+    if kind == "image":
+        parts.append(f"{getattr(request, 'width', '?')} × {getattr(request, 'height', '?')}")
+        batch = getattr(request, "batch_size", 1)
+        if isinstance(batch, int) and batch > 1:
+            parts.append(f"{batch} images")
+    elif kind == "music":
+        duration = getattr(request, "duration", None)
+        if isinstance(duration, (int, float)):
+            parts.append(f"{duration:g} s")
+    elif kind == "text":
+        tokens = getattr(request, "max_new_tokens", None)
+        if isinstance(tokens, int):
+            parts.append(f"{tokens} tokens")
+    return " · ".join(parts)
+
+
+def result_thumbnail(result: object, size: int = THUMB_PX) -> QImage | None:
+    """The first picture of a finished job as a small square tile; None for sound and text."""
+    images = getattr(result, "images", None) or []
+    if not images:
+        return None
+    try:
+        return fit_square(qimage_from_array(images[0]), size)
+    except ValueError:  # not a picture array
+        return None
 
 
 def short_model(model: str) -> str:
@@ -65,6 +101,11 @@ class JobRow(QWidget):
         bold = self.title.font()
         bold.setBold(True)
         self.title.setFont(bold)
+        self.details = ElidedLabel(describe_request(request))
+        self.details.setObjectName("muted")
+        self.thumb = QLabel()
+        self.thumb.setFixedSize(THUMB_PX, THUMB_PX)
+        self.thumb.hide()
         self.state = QLabel()
         self.state.setObjectName("muted")
         prompt = (getattr(request, "prompt", "") or "").strip().replace("\n", " ")
@@ -86,10 +127,12 @@ class JobRow(QWidget):
         text.setSpacing(2)
         text.addWidget(self.title)
         text.addWidget(self.prompt)
+        text.addWidget(self.details)
         text.addLayout(bottom)
         row = QHBoxLayout(self)
         row.setContentsMargins(10, 7, 4, 7)
         row.setSpacing(6)
+        row.addWidget(self.thumb, 0, Qt.AlignmentFlag.AlignTop)
         row.addLayout(text, 1)
         row.addWidget(self.button, 0, Qt.AlignmentFlag.AlignTop)
 
@@ -120,6 +163,14 @@ class JobRow(QWidget):
         self.button.setToolTip("Load this job's settings again")
         self.title.setEnabled(False)
 
+    def set_thumbnail(self, image: QImage | None) -> None:
+        """Show a finished job's picture beside it (nothing for sound and text)."""
+        if image is None or image.isNull():
+            self.thumb.hide()
+            return
+        self.thumb.setPixmap(QPixmap.fromImage(image))
+        self.thumb.show()
+
     def set_progress(self, progress: Progress) -> None:
         self.bar.setRange(0, max(1, progress.total))
         self.bar.setValue(progress.step)
@@ -135,6 +186,7 @@ class Finished:
     request: Request
     state: str  # "Done · 1.2 s", "Failed", "Cancelled"
     detail: str = ""
+    thumb: QImage | None = None  # its first picture, for image jobs that finished
 
 
 class QueueDock(QDockWidget):
@@ -236,6 +288,7 @@ class QueueDock(QDockWidget):
             for done in reversed(self.recent):
                 row = JobRow(done.job_id, done.request, model_label(self.ctx, done.request.model))
                 row.set_finished(done.state, done.detail)
+                row.set_thumbnail(done.thumb)
                 row.reuse_clicked.connect(self._reuse)
                 self._add_row(row, ("done", done.job_id))
                 self.recent_rows[done.job_id] = row
@@ -270,16 +323,20 @@ class QueueDock(QDockWidget):
     def _on_finished(self, job_id: int, result, _paths: list) -> None:
         took = time.perf_counter() - self._started.get(job_id, time.perf_counter())
         took_text = f"{took:.1f} s" if took < 60 else format_duration(took)
-        self._ended(job_id, f"Done · {took_text}", request=getattr(result, "request", None))
+        request = getattr(result, "request", None)  # with the seed it really used
+        thumb = None
+        if job_id in self._requests and getattr(request, "kind", "") != "explore":
+            thumb = result_thumbnail(result)
+        self._ended(job_id, f"Done · {took_text}", request=request, thumb=thumb)
 
     def _ended(self, job_id: int, state: str, detail: str = "",
-               request: Request | None = None) -> None:
+               request: Request | None = None, thumb: QImage | None = None) -> None:
         request = request or self._requests.get(job_id)
         self._requests.pop(job_id, None)
         self._started.pop(job_id, None)
         if request is None or getattr(request, "kind", "") == "explore":
             return  # not a job this dock listed
-        self.recent.append(Finished(job_id, request, state, detail))
+        self.recent.append(Finished(job_id, request, state, detail, thumb))
         self.rebuild()
 
     # ------------------------------------------------------------------ actions

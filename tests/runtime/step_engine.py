@@ -15,11 +15,17 @@ from studio.core.results import Preview, Result
 from studio.engines.base import Engine, Events, LoadSpec
 
 LOADS: list[str] = []
+LOAD_STARTS: list[str] = []
 
 
 class StepEngine(Engine):
+    """Model ids pick the behaviour: "…missing" fails to load; "…slow…" takes
+    `load_seconds` to load, in small sleeps, like one long `from_pretrained` that no flag
+    can interrupt; "…slow-checks…" looks at the cancel flag between its "components"."""
+
     kinds = ("image", "explore")
     step_seconds = 0.01
+    load_seconds = 3.0
 
     @classmethod
     def load(cls, spec: LoadSpec, settings, events: Events) -> StepEngine:
@@ -27,6 +33,13 @@ class StepEngine(Engine):
             from studio.core.errors import ModelError
 
             raise ModelError(f"No model at {spec.model}.")
+        LOAD_STARTS.append(spec.model)
+        if "slow" in spec.model:
+            deadline = time.perf_counter() + cls.load_seconds
+            while time.perf_counter() < deadline:
+                time.sleep(0.02)
+                if "checks" in spec.model:
+                    events.check_cancelled()
         LOADS.append(spec.model)
         return cls(spec)
 

@@ -23,6 +23,7 @@ def jobs(qtbot, monkeypatch, tmp_path):
          ("explore", "test:", "tests.runtime.step_engine:StepEngine"), *registry.ROUTES],
     )
     step_engine.LOADS.clear()
+    step_engine.LOAD_STARTS.clear()
     settings = Settings(output_dir=str(tmp_path / "out"), device="cpu")
     queue = JobQueue(settings, None)
     yield queue
@@ -156,3 +157,151 @@ def test_unload_empties_the_cache(qtbot, jobs):
     with qtbot.waitSignal(jobs.models_changed, timeout=10000) as sig:
         jobs.unload(None)
     assert sig.args[0] == []
+
+
+def test_cancel_current_stops_the_running_job_and_the_queue_goes_on(qtbot, jobs):
+    cancelled, finished = [], []
+    jobs.job_cancelled.connect(cancelled.append)
+    jobs.job_finished.connect(lambda i, r, p: finished.append(i))
+    assert jobs.cancel_current() is None  # idle: nothing to stop
+    first = jobs.submit(req(steps=500), save=False)
+    rest = [jobs.submit(req(), save=False) for _ in range(2)]
+    qtbot.waitUntil(lambda: jobs.running() is not None, timeout=10000)
+    assert jobs.cancel_current() == first
+    qtbot.waitUntil(lambda: not jobs.is_busy(), timeout=10000)
+    assert cancelled == [first] and finished == rest
+
+
+def test_a_load_is_announced_and_its_end_is_reported_before_the_job_ends(qtbot, jobs):
+    """The status bar can say "Loading X…" and then "Loaded X" while the job still runs."""
+    events = []
+    jobs.model_loading.connect(lambda model, device: events.append(("loading", model, device)))
+    jobs.models_changed.connect(lambda loaded: events.append(
+        ("loaded", [m["model"] for m in loaded])))
+    jobs.job_finished.connect(lambda i, r, p: events.append(("finished",)))
+    for _ in range(2):
+        jobs.submit(req(), save=False)
+    qtbot.waitUntil(lambda: events.count(("finished",)) == 2, timeout=10000)
+    # one load (the second job finds it cached); "loaded" comes before the first job ends
+    assert events == [("loading", "test:a", "cpu"), ("loaded", ["test:a"]),
+                      ("finished",), ("finished",)]
+
+
+def test_cancel_during_an_uninterruptible_load_is_reported_at_once(qtbot, jobs, tmp_path):
+    """A load that ignores the flag (one long from_pretrained) does not hold the cancel back:
+    the job is cancelled at once, the load finishes alone, nothing is saved, the queue goes on."""
+    after, finished = [], []
+    jobs.job_finished.connect(lambda i, r, p: finished.append(i))
+    # the runner's "Loading slow…" line follows model_loading: both are said before the cancel
+    with qtbot.waitSignals([jobs.model_loading, jobs.job_status], timeout=10000):
+        slow = jobs.submit(req(model="test:slow"))
+    for name in ("job_progress", "job_preview", "job_status", "job_finished", "job_failed"):
+        getattr(jobs, name).connect(lambda i, *_a, n=name: after.append((n, i)) if i == slow
+                                    else None)
+    t0 = time.perf_counter()
+    with qtbot.waitSignal(jobs.job_cancelled, timeout=5000) as sig:
+        jobs.cancel(slow)
+    assert sig.args == [slow]
+    assert time.perf_counter() - t0 < 1.0  # was the whole load (3 s here, 27 s seen)
+    assert step_engine.LOADS == []  # the load is still running: the job was given up
+    qtbot.waitUntil(lambda: not jobs.is_busy(), timeout=500)
+    assert jobs.running() is None
+    nxt = jobs.submit(req(), save=False)
+    with qtbot.waitSignal(jobs.models_changed, timeout=10000,
+                          check_params_cb=lambda loaded: any(m["model"] == "test:slow"
+                                                             for m in loaded)):
+        pass  # the finished load is reported: the status bar never keeps "Loading…"
+    qtbot.waitUntil(lambda: finished == [nxt], timeout=10000)
+    assert after == []  # nothing more was said about the given-up job
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.png"))
+
+
+def test_cancel_during_a_load_that_checks_the_flag_stops_it(qtbot, jobs):
+    with qtbot.waitSignal(jobs.model_loading, timeout=10000):
+        job_id = jobs.submit(req(model="test:slow-checks"), save=False)
+    t0 = time.perf_counter()
+    with qtbot.waitSignal(jobs.job_cancelled, timeout=5000):
+        jobs.cancel(job_id)
+    assert time.perf_counter() - t0 < 1.0
+    with qtbot.waitSignal(jobs.job_finished, timeout=5000):
+        jobs.submit(req(), save=False)
+    assert time.perf_counter() - t0 < 2.0  # the engine was free again, not 3 s later
+    assert step_engine.LOADS == ["test:a"]  # the stopped load left nothing behind
+
+
+def test_shutdown_during_a_load_returns_within_a_second(qtbot, jobs):
+    with qtbot.waitSignal(jobs.model_loading, timeout=10000):
+        jobs.submit(req(model="test:slow"), save=False)
+        jobs.submit(req(), save=False)
+    t0 = time.perf_counter()
+    jobs.shutdown()
+    assert time.perf_counter() - t0 < 1.0  # was 5 s ("worker still busy at shutdown")
+    assert jobs._thread.isFinished()
+    assert step_engine.LOAD_STARTS == ["test:slow"]  # the queued job never started
+
+
+EXIT_DURING_LOAD = """
+import sys, time
+from PySide6.QtCore import QCoreApplication
+from studio.core.requests import ImageRequest
+from studio.core.settings import Settings
+from studio.engines import registry
+from studio.runtime.worker import JobQueue
+from tests.runtime import step_engine
+
+registry.ROUTES.insert(0, ("image", "test:", "tests.runtime.step_engine:StepEngine"))
+step_engine.StepEngine.load_seconds = 30.0
+app = QCoreApplication([])
+jobs = JobQueue(Settings(output_dir=sys.argv[1], device="cpu"), None)
+jobs.submit(ImageRequest(model="test:slow", prompt="fox", seed=1, steps=5, width=64, height=64))
+while not step_engine.LOAD_STARTS:
+    time.sleep(0.01)
+jobs.shutdown()
+print("shut down", flush=True)
+"""
+
+
+def test_the_process_exits_at_once_and_cleanly_while_a_load_runs(tmp_path):
+    """The given-up load (30 s here) neither keeps the process alive nor crashes it at exit."""
+    import subprocess
+    import sys
+
+    from studio.core.paths import REPO_ROOT
+
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", EXIT_DURING_LOAD, str(tmp_path / "out")],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    took = time.perf_counter() - t0
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "shut down"
+    assert "QThread" not in done.stderr and "Traceback" not in done.stderr
+    assert took < 15  # start-up included; the load alone would take 30 s
+
+
+def test_random_cancels_during_loads_and_steps_end_every_job_exactly_once(qtbot, jobs,
+                                                                          monkeypatch):
+    """A small soak: loads that ignore or check the flag, unloads, cancels at random moments;
+    every job ends once (done, failed or cancelled), none is stuck, the worker stays alive."""
+    import random
+
+    monkeypatch.setattr(step_engine.StepEngine, "load_seconds", 0.3)
+    rng = random.Random(10)
+    ends: dict[int, list[str]] = {}
+    for name in ("job_finished", "job_failed", "job_cancelled"):
+        getattr(jobs, name).connect(lambda i, *_a, n=name: ends.setdefault(i, []).append(n))
+    ids = []
+    for n in range(40):
+        model = rng.choice(["test:a", "test:slow", "test:slow-checks", "test:missing"])
+        ids.append(jobs.submit(req(model=model, steps=rng.randint(1, 30), seed=n), save=False))
+        if rng.random() < 0.2:
+            jobs.unload(None)
+        qtbot.wait(rng.randint(0, 60))
+        if rng.random() < 0.4:
+            jobs.cancel(rng.choice(ids))
+        if rng.random() < 0.1:
+            jobs.cancel_current()
+    qtbot.waitUntil(lambda: not jobs.is_busy(), timeout=60000)
+    assert sorted(ends) == sorted(ids)
+    assert all(len(v) == 1 for v in ends.values()), {i: v for i, v in ends.items() if len(v) > 1}
+    with qtbot.waitSignal(jobs.job_finished, timeout=20000):  # still serving
+        jobs.submit(req(), save=False)

@@ -212,3 +212,63 @@ def test_new_outputs_arrive_on_top_and_keep_the_selection(window, qtbot):
     assert Path(gallery.items()[0].path) == newest
     assert gallery.selected_item().path == chosen.path
     assert gallery.grid.currentIndex().row() == row_of(gallery, files["music"])
+
+
+def add_pictures(ctx, sizes: list[tuple[int, int]]) -> list[Path]:
+    """Flat red pictures of the given (width, height), saved and indexed like real outputs."""
+    paths = []
+    for i, (w, h) in enumerate(sizes):
+        req = ImageRequest(model="builtin:faces", prompt=f"picture {w}x{h}", seed=50 + i,
+                           width=max(64, w), height=max(64, h), steps=1)
+        pixels = np.zeros((h, w, 3), np.uint8)
+        pixels[..., 0] = 255
+        result = Result(req, "image", images=[pixels], info={"seeds": [50 + i]})
+        (path,) = save_result(result, ctx.settings.output_path)
+        ctx.history.add_output(path, result)
+        paths.append(path)
+    return paths
+
+
+def opaque_box(image) -> tuple[int, int]:
+    """Width and height of the non-transparent part of a thumbnail."""
+    from PySide6.QtGui import QImage
+
+    image = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    ptr = image.constBits()
+    alpha = np.frombuffer(ptr, np.uint8).reshape(image.height(), image.bytesPerLine())
+    alpha = alpha[:, : image.width() * 4].reshape(image.height(), image.width(), 4)[..., 3]
+    rows, cols = np.nonzero(alpha > 0)
+    return int(cols.max() - cols.min() + 1), int(rows.max() - rows.min() + 1)
+
+
+def test_thumbnails_keep_their_aspect_and_every_caption_shows(window, qtbot):
+    from studio.ui.gallery import THUMB
+
+    gallery = window.gallery
+    sizes = [(512, 256), (128, 512), (64, 64)]  # the 64 px one is newest: the grid's first
+    paths = add_pictures(window.ctx, sizes)
+    assert refresh(gallery, qtbot) == 3
+    for r in range(3):
+        gallery.model.data(gallery.model.index(r), Qt.ItemDataRole.DecorationRole)
+    qtbot.waitUntil(lambda: not gallery.model.thumbs.is_loading(), timeout=10000)
+    rects = []
+    for (w, h), path in zip(sizes, paths, strict=True):
+        index = gallery.model.index(row_of(gallery, path))
+        icon = gallery.model.data(index, Qt.ItemDataRole.DecorationRole)
+        # every tile is one size, so the grid lays out the same for all
+        assert icon.actualSize(gallery.grid.iconSize()) == gallery.grid.iconSize()
+        bw, bh = opaque_box(icon.pixmap(THUMB, THUMB).toImage())
+        assert max(bw, bh) >= THUMB - 2  # fills the tile along its long side
+        assert abs(bw / bh - w / h) < 0.05, (w, h, bw, bh)  # not stretched
+        rects.append(gallery.grid.visualRect(index))
+        assert gallery.model.data(index, Qt.ItemDataRole.DisplayRole) == f"picture {w}x{h}"
+    line = gallery.grid.fontMetrics().height()
+    for rect in rects:
+        assert rect.height() >= THUMB + line  # room for the caption under every tile
+    # the caption is painted: the strip under the icon holds text pixels in every tile
+    shot = gallery.grid.viewport().grab().toImage()
+    for rect in rects:
+        strip = [shot.pixelColor(x, y).lightness()
+                 for y in range(rect.top() + THUMB + 2, min(rect.bottom(), shot.height() - 1))
+                 for x in range(rect.left() + 4, rect.right() - 4)]
+        assert strip and max(strip) - min(strip) > 60  # light text on the dark tile
