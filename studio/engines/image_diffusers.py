@@ -29,13 +29,13 @@ import numpy as np
 import torch
 
 from studio.core import paths
-from studio.core.atomic import atomic_write_bytes
 from studio.core.catalog import model_dirs
 from studio.core.errors import ModelError, RequestError, StudioError
 from studio.core.requests import ImageRequest
 from studio.core.results import Preview, Result
 from studio.core.seeds import MAX_SEED
 from studio.core.settings import Settings
+from studio.core.store import Store
 from studio.engines.base import Engine, Events, LoadSpec
 from studio.engines.devices import module_bytes, torch_dtype
 from studio.engines.latents import seed_noise, seeded_noise, slerp
@@ -231,28 +231,26 @@ def _folder_variant(folder: Path) -> str | None:
     return "fp16" if fp16 and not plain else None
 
 
+#: A1111 model hashes by resolved path, with the size and mtime they were computed for
+HASHES = Store()
+HASHES_KEY = "model-hashes.json"
+
+
 def model_hash(path: Path) -> str:
     """A1111's short model hash (first 10 hex digits of the file's SHA-256), cached by
     path, size and modification time so each checkpoint is read for it only once."""
     stat = path.stat()
     key = str(path.resolve())
     stamp = [stat.st_size, stat.st_mtime_ns]
-    cache_file = paths.cache_dir() / "model-hashes.json"
-    try:
-        cache = json.loads(cache_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        cache = {}
-    entry = cache.get(key) if isinstance(cache, dict) else None
+    cache = HASHES.read_json(HASHES_KEY)
+    cache = cache if isinstance(cache, dict) else {}
+    entry = cache.get(key)
     if isinstance(entry, dict) and entry.get("stamp") == stamp:
         return str(entry["sha256"])[:10]
     with path.open("rb") as f:
         digest = hashlib.file_digest(f, "sha256").hexdigest()
-    cache = cache if isinstance(cache, dict) else {}
     cache[key] = {"stamp": stamp, "sha256": digest}
-    try:
-        atomic_write_bytes(cache_file, json.dumps(cache, indent=1).encode("utf-8"))
-    except OSError:
-        log.warning("could not write %s", cache_file, exc_info=True)
+    HASHES.write_json(HASHES_KEY, cache)
     return digest[:10]
 
 
