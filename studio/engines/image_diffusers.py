@@ -2,8 +2,9 @@
 
 A model is either a diffusers pipeline folder (with model_index.json) or one checkpoint
 file in the original Stable Diffusion layout. Single files are loaded offline with the
-config folders shipped in models/configs/<family>/ (JSON configs and CLIP tokenizer
-files, no weights); the family is read from the checkpoint's key names.
+config folders shipped in models/configs/<latent>/ (JSON configs and CLIP tokenizer
+files, no weights), where <latent> is the family's `latent` as the catalog's classifier
+reads it from the checkpoint's key names.
 
 Noise is drawn on the CPU from the seed (seed+i for batch item i, like A1111), so a seed
 gives the same picture on any device; the sampler is rebuilt for each job from the
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from studio.core import paths
+from studio.core import catalog, families, paths
 from studio.core.catalog import model_dirs
 from studio.core.errors import ModelError, RequestError, StudioError
 from studio.core.requests import ImageRequest
@@ -56,13 +57,11 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 log = logging.getLogger(__name__)
 
-FAMILY_NAMES = {"sd1": "SD 1.x", "sd2": "SD 2.x", "sdxl": "SDXL"}
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 SINGLE_FILE_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
-UNET = "model.diffusion_model."
 # SD 2.x: 768-v models have a much wider spread in this bias than 512 epsilon models
 # (the heuristic ComfyUI uses; the key layout alone cannot tell them apart).
-SD2_V_PROBE = UNET + "output_blocks.11.1.transformer_blocks.0.norm1.bias"
+SD2_V_PROBE = catalog.UNET_PREFIX + "output_blocks.11.1.transformer_blocks.0.norm1.bias"
 FEW_STEP_NAMES = re.compile(r"turbo|lightning|hyper", re.IGNORECASE)
 HOW_TO_GET = (
     "put a diffusers folder (with model_index.json) or a .safetensors checkpoint in the "
@@ -74,7 +73,7 @@ HOW_TO_GET = (
 class Checkpoint:
     """What a single-file checkpoint's keys say about it."""
 
-    family: str  # "sd1" | "sd2" | "sdxl"
+    family: str  # its latent format, Family.latent: "sd1" | "sd2" | "sdxl"
     prediction_type: str | None = None  # override of the config's, when the file tells
 
 
@@ -105,33 +104,30 @@ def detect_checkpoint(
     name: str, keys: set[str], shape: Callable[[str], tuple[int, ...]],
     tensor: Callable[[str], torch.Tensor],
 ) -> Checkpoint:
-    """Tell SD 1.x / 2.x / SDXL apart from original-layout key names (and one tensor)."""
-    if not any(k.startswith(UNET) for k in keys):
+    """Tell SD 1.x / 2.x / SDXL apart by the catalog's key rules, refusing in one sentence
+    what text-to-image cannot load; the SD 2.x prediction type is read from one tensor."""
+    if not catalog.has_unet(keys):
         raise ModelError(
             f"{name} holds no diffusion model (it may be a LoRA, a VAE or an embedding); "
             "choose a full checkpoint."
         )
-    conv_in = UNET + "input_blocks.0.0.weight"
+    conv_in = catalog.CONV_IN
     if conv_in in keys and shape(conv_in)[1] != 4:
         raise ModelError(
             f"{name} is an inpainting or image-editing model ({shape(conv_in)[1]} input "
             "channels); text-to-image needs a regular checkpoint."
         )
-    if any(k.startswith("conditioner.embedders.1.") for k in keys):
-        family = "sdxl"
-    elif any(k.startswith("conditioner.embedders.0.model.") for k in keys):
+    found = catalog.text_encoder_family(keys)
+    if found is families.SDXL_REFINER:
         raise ModelError(
             f"{name} is an SDXL refiner, which improves finished images; choose an SDXL base model."
         )
-    elif any(k.startswith("cond_stage_model.model.") for k in keys):
-        family = "sd2"
-    elif any(k.startswith("cond_stage_model.transformer.") for k in keys):
-        family = "sd1"
-    else:
+    if found is None:
         raise ModelError(
             f"{name} has no text encoder inside, so it cannot be loaded as one file; "
             "use the model's diffusers folder instead."
         )
+    family = found.latent
     prediction = None
     if "v_pred" in keys:
         prediction = "v_prediction"
@@ -199,12 +195,22 @@ def load_pickled_weights(path: Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in data.items() if isinstance(v, torch.Tensor)}
 
 
-def folder_family(pipe: Any) -> str:
-    """sd1 / sd2 / sdxl for a loaded pipeline (decides the preview colours)."""
-    if "XL" in type(pipe).__name__ or hasattr(pipe, "text_encoder_2"):
-        return "sdxl"
-    cross = getattr(pipe.unet.config, "cross_attention_dim", 768)
-    return "sd2" if cross == 1024 else "sd1"
+def folder_family(folder: Path) -> str:
+    """sd1 / sd2 / sdxl for a pipeline folder, by the catalog's classifier (it decides the
+    preview colours and the preview decoder)."""
+    entry = catalog.classify_folder(folder)
+    family = entry.descriptor if entry is not None else None
+    if family is None or not family.latent:
+        what = entry.family if entry is not None else "not a model folder Studio knows"
+        raise ModelError(f"{folder.name} is {what}; Studio's image engine runs Stable "
+                         "Diffusion 1.x/2.x, SDXL, Turbo and LCM pipelines.")
+    return family.latent
+
+
+def family_name(latent: str) -> str:
+    """"SD 1.x" for "sd1": the display name of a latent format's base family."""
+    found = families.get(latent)
+    return found.name if found is not None else latent
 
 
 def _folder_is_pickled(folder: Path, index: dict[str, Any]) -> bool:
@@ -291,7 +297,7 @@ class DiffusersImageEngine(Engine):
         hash_ = None
         if path.is_dir():
             pipe = _load_folder(path, dtype, settings.allow_pickle)
-            family, source, name = folder_family(pipe), "diffusers folder", path.name
+            family, source, name = folder_family(path), "diffusers folder", path.name
         else:
             checkpoint = read_checkpoint(path, settings.allow_pickle)
             events.check_cancelled()
@@ -308,7 +314,7 @@ class DiffusersImageEngine(Engine):
         pipe.to(spec.device)
         scheduler_config = {**dict(pipe.scheduler.config), **scheduler_extra}
         taesd = _load_taesd(family, settings, spec.device, dtype)
-        log.info("loaded %s (%s, %s) on %s/%s%s", name, FAMILY_NAMES[family], source,
+        log.info("loaded %s (%s, %s) on %s/%s%s", name, family_name(family), source,
                  spec.device, spec.dtype, " with TAESD previews" if taesd else "")
         return cls(spec, pipe, family, name, scheduler_config=scheduler_config, taesd=taesd,
                    source=source, hash_=hash_)
@@ -393,7 +399,7 @@ class DiffusersImageEngine(Engine):
         info: dict[str, Any] = {
             "seeds": seeds,
             "model_name": self.name,
-            "family": FAMILY_NAMES[self.family],
+            "family": family_name(self.family),
             "scheduler": request.scheduler,
             "device": self.spec.device,
             "dtype": self.spec.dtype,
@@ -443,7 +449,7 @@ class DiffusersImageEngine(Engine):
         self.taesd = None
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "family": FAMILY_NAMES[self.family], "source": self.source,
+        return {**super().describe(), "family": family_name(self.family), "source": self.source,
                 "previews": "taesd" if self.taesd is not None else "linear"}
 
 
@@ -500,7 +506,7 @@ def _load_single_file(path: Path, checkpoint: Checkpoint, dtype: torch.dtype) ->
     config = configs_dir() / checkpoint.family
     if not (config / "model_index.json").is_file():
         raise ModelError(
-            f"The offline configuration for {FAMILY_NAMES[checkpoint.family]} checkpoints is "
+            f"The offline configuration for {family_name(checkpoint.family)} checkpoints is "
             f"missing (looked in {config}); reinstall Studio or use a diffusers folder."
         )
     kwargs: dict[str, Any] = {"config": str(config), "local_files_only": True,

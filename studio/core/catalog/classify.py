@@ -66,9 +66,9 @@ def with_family(entry: ModelEntry, family: Family) -> ModelEntry:
 
 # ------------------------------------------------------------------ original-layout keys
 
-UNET = "model.diffusion_model."
-CONV_IN = UNET + "input_blocks.0.0.weight"
-_ATTN = UNET + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
+UNET_PREFIX = "model.diffusion_model."
+CONV_IN = UNET_PREFIX + "input_blocks.0.0.weight"
+_ATTN = UNET_PREFIX + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
 
 #: the text encoder's key prefix → the family it marks: SD 1.x uses CLIP ViT-L
 #: (`cond_stage_model.transformer`), SD 2.x OpenCLIP ViT-H (`cond_stage_model.model`),
@@ -85,7 +85,7 @@ Shape = Callable[[str], Sequence[int] | None]
 
 def has_unet(keys: Collection[str]) -> bool:
     """Whether a checkpoint holds a Stable Diffusion UNet (original layout)."""
-    return any(k.startswith(UNET) for k in keys)
+    return any(k.startswith(UNET_PREFIX) for k in keys)
 
 
 def text_encoder_family(keys: Collection[str]) -> Family | None:
@@ -106,7 +106,8 @@ def checkpoint_layout(keys: Collection[str], shape: Shape = lambda _k: None,
     and diffusers-layout UNet files.
     """
     if has_unet(keys):
-        if any(k.startswith((UNET + "joint_blocks.", UNET + "double_blocks.")) for k in keys):
+        other = (UNET_PREFIX + "joint_blocks.", UNET_PREFIX + "double_blocks.")
+        if any(k.startswith(other) for k in keys):
             return None  # SD3 / Flux: not something Studio's image engine runs
         found = text_encoder_family(keys)
         if found is not None:
