@@ -21,10 +21,10 @@ import os
 import pickle
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -32,13 +32,16 @@ import torch
 from studio.core import catalog, families, paths
 from studio.core.catalog import model_dirs
 from studio.core.errors import ModelError, RequestError, StudioError
-from studio.core.requests import ImageRequest
+from studio.core.explore import ExploreRequest
+from studio.core.requests import ImageRequest, Request
 from studio.core.results import Preview, Result
 from studio.core.seeds import MAX_SEED
 from studio.core.settings import Settings
 from studio.core.store import Store
-from studio.engines.base import Engine, Events, LoadSpec
+from studio.engines.base import Events, LoadSpec, wrong_kind
 from studio.engines.devices import module_bytes, torch_dtype
+from studio.engines.directions import PrincipalDirections
+from studio.engines.explore import Cond, ExplorableEngine
 from studio.engines.latents import seed_noise, seeded_noise, slerp
 from studio.engines.previews import (
     LinearPreview,
@@ -264,10 +267,10 @@ def model_hash(path: Path) -> str:
 # the engine
 
 
-class DiffusersImageEngine(Engine):
-    """One loaded diffusers text-to-image pipeline."""
+class DiffusersImageEngine(ExplorableEngine):
+    """One loaded diffusers text-to-image pipeline; the explorer drives it too."""
 
-    kinds = ("image", "explore")  # "explore": the latent explorer (studio.engines.explore)
+    kinds = ("image", "explore")
     #: previews at most this often (s) and at most this share of the job's time
     preview_interval = 0.2
     preview_budget = 0.03
@@ -284,6 +287,8 @@ class DiffusersImageEngine(Engine):
         self.source = source  # "diffusers folder" | "single file"
         self.model_hash = hash_  # A1111's short hash, for single files
         self._call_params = set(inspect.signature(type(pipe).__call__).parameters)
+        #: the explorer's encoded prompts, kept with the pipeline that encoded them
+        self.explore_prompt_cache: dict[tuple[str, str, bool], Cond] = {}
 
     # loading ---------------------------------------------------------------------------
     @classmethod
@@ -320,13 +325,14 @@ class DiffusersImageEngine(Engine):
                    source=source, hash_=hash_)
 
     # generating ------------------------------------------------------------------------
-    def generate(self, request: ImageRequest, events: Events) -> Result:
-        if request.kind == "explore":  # same loaded pipeline, driven from given latents
-            from studio.engines.explore import explore_diffusers
+    def explore_backend(self, request: ExploreRequest) -> DiffusersBackend:
+        if self.pipe is None:
+            raise ModelError(f"{request.model} was unloaded; run the job again to reload it.")
+        return DiffusersBackend(self, request)
 
-            return explore_diffusers(self, request, events)
+    def generate_plain(self, request: Request, events: Events) -> Result:
         if not isinstance(request, ImageRequest):
-            raise RequestError("The image engine needs an image request.")
+            raise RequestError(wrong_kind(self.name, request.kind, "image"))
         if self.pipe is None:
             raise ModelError(f"{self.name} was unloaded; run the job again to reload it.")
         if "LatentConsistency" in type(self.pipe).__name__ and request.scheduler != "LCM":
@@ -334,11 +340,7 @@ class DiffusersImageEngine(Engine):
                                "LCM scheduler; choose LCM.")
         events.check_cancelled()
         t_start = time.perf_counter()
-        pipe = self.pipe
-        scheduler = build_scheduler(request.scheduler, self.scheduler_config)
-        pipe.scheduler = scheduler
         want_previews = events.wants_previews()
-        tap = X0Tap(scheduler) if want_previews else None
         previewer = self._previewer() if want_previews else None
         throttle = PreviewThrottle(self.preview_interval, self.preview_budget)
 
@@ -356,46 +358,38 @@ class DiffusersImageEngine(Engine):
         preview_info = {"decoder": getattr(previewer, "name", None), "width": request.width,
                         "height": request.height, "batch": batch}
 
-        def on_step_end(pipeline: Any, i: int, _t: Any, _kwargs: dict) -> dict:
+        def on_step(step: int, total: int, tap: X0Tap | None) -> None:
             now = time.perf_counter()
             marks.setdefault("first", now)
             marks["last"] = now
-            total = getattr(pipeline, "_num_timesteps", None) or steps
             try:
-                events.progress(i + 1, total)  # raises Cancelled: diffusers stops, no decode
-                if previewer is not None and throttle.due():
+                events.progress(step, total)  # raises Cancelled: diffusers stops, no decode
+                if previewer is not None and tap is not None and throttle.due():
                     started = time.perf_counter()
                     x0 = tap.estimate()
                     images = previewer(x0) if x0 is not None else None
                     if images:
-                        events.preview(Preview("image", preview_payload(images), i + 1, total,
+                        events.preview(Preview("image", preview_payload(images), step, total,
                                                info=preview_info))
                     throttle.record(started)
             finally:
                 marks["callbacks"] = marks.get("callbacks", 0.0) + time.perf_counter() - now
-            return {}
 
-        kwargs: dict[str, Any] = {
+        condition: dict[str, Any] = {
             "prompt": request.prompt,
             "negative_prompt": request.negative or None,
-            "num_inference_steps": steps,
-            "guidance_scale": float(request.guidance),
-            "height": request.height,
-            "width": request.width,
             "num_images_per_prompt": batch,
-            "generator": generators,
-            "latents": latents,
-            "output_type": "np",
-            "callback_on_step_end": on_step_end,
-            "callback_on_step_end_tensor_inputs": ["latents"],
         }
-        ignored = [k for k in ("negative_prompt",) if kwargs[k] and k not in self._call_params]
-        kwargs = {k: v for k, v in kwargs.items() if k in self._call_params}
-        output = pipe(**kwargs)
+        ignored = [k for k in ("negative_prompt",)
+                   if condition[k] and k not in self._call_params]
+        output = self.denoise(condition, latents, generators, steps=steps,
+                              guidance=request.guidance, width=request.width,
+                              height=request.height, scheduler=request.scheduler,
+                              on_step=on_step, tap=want_previews)
         events.check_cancelled()
         t_end = time.perf_counter()
 
-        images = _to_uint8(output.images)
+        images = _to_uint8(output)
         info: dict[str, Any] = {
             "seeds": seeds,
             "model_name": self.name,
@@ -413,6 +407,46 @@ class DiffusersImageEngine(Engine):
         if ignored:
             info["ignored"] = [k.replace("_", " ") for k in ignored]
         return Result(request=request, modality="image", images=images, info=info)
+
+    def denoise(
+        self, condition: dict[str, Any], latents: torch.Tensor,
+        generator: torch.Generator | list[torch.Generator], *, steps: int, guidance: float,
+        width: int, height: int, scheduler: str, output_type: str = "np",
+        on_step: Callable[[int, int, X0Tap | None], None] | None = None, tap: bool = True,
+    ) -> Any:
+        """The one denoising loop, for Art-panel images and explorer frames alike.
+
+        A fresh sampler is built from the model's own scheduler config; the pipeline runs
+        from the given initial latents and conditioning (a prompt, or ready prompt
+        embeddings); `on_step(step, total, tap)` runs after every step (progress, cancel,
+        previews from the tap's x0 estimate). Returns the pipeline's float images, or its
+        latents for output_type "latent".
+        """
+        pipe = self.pipe
+        sampler = build_scheduler(scheduler, self.scheduler_config)
+        pipe.scheduler = sampler
+        x0 = X0Tap(sampler) if tap else None
+
+        def on_step_end(pipeline: Any, i: int, _t: Any, _kwargs: dict) -> dict:
+            if on_step is not None:
+                on_step(i + 1, getattr(pipeline, "_num_timesteps", None) or steps, x0)
+            return {}
+
+        kwargs: dict[str, Any] = {
+            **condition,
+            "num_inference_steps": steps,
+            "guidance_scale": float(guidance),
+            "height": height,
+            "width": width,
+            "generator": generator,
+            "latents": latents,
+            "output_type": output_type,
+            "callback_on_step_end": on_step_end,
+            "callback_on_step_end_tensor_inputs": ["latents"],
+        }
+        kwargs = {k: v for k, v in kwargs.items() if k in self._call_params}
+        with torch.inference_mode():
+            return pipe(**kwargs).images
 
     def _initial_noise(
         self, request: ImageRequest, seeds: list[int], variation_seeds: list[int], strength: float
@@ -447,10 +481,157 @@ class DiffusersImageEngine(Engine):
     def unload(self) -> None:
         self.pipe = None
         self.taesd = None
+        self.explore_prompt_cache.clear()
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "family": family_name(self.family), "source": self.source,
                 "previews": "taesd" if self.taesd is not None else "linear"}
+
+
+# ---------------------------------------------------------------------------------------
+# the explorer's view of a loaded pipeline
+
+
+class DiffusersBackend:
+    """The explorer's view of a loaded DiffusersImageEngine (SD 1.x/2.x, SDXL pipelines).
+
+    Latents: the initial noise of each anchor's seed, drawn exactly as the image engine
+    draws it (so an anchor's frame is the Art panel's image for that seed, with a
+    deterministic sampler). Fast previews average-pool that full-size noise down to the
+    preview size and rescale it to unit variance, so the preview starts from the same
+    (coarser) noise as the full render. Conditioning: the prompt embeddings (and SDXL's
+    pooled ones), encoded once per prompt and kept on the engine. Frames are rendered by
+    the engine's own denoising loop (`DiffusersImageEngine.denoise`).
+    """
+
+    conditional = True
+    prompt_label = "Prompt"
+    max_cached_prompts: ClassVar[int] = 32
+
+    def __init__(self, engine: DiffusersImageEngine, request: ExploreRequest) -> None:
+        self.engine = engine
+        self.pipe = engine.pipe
+        self.model = request.model
+        self.family = engine.family
+        self.request = request
+        factor = int(getattr(self.pipe, "vae_scale_factor", 8))
+        self.factor = factor
+        self.channels = int(self.pipe.unet.config.in_channels)
+        self.full = (request.height // factor, request.width // factor)
+        self.size = render_size(request, factor)
+        self._prompt_cache = engine.explore_prompt_cache
+
+    def noise(self, seed: int) -> torch.Tensor:
+        full = seed_noise(seed, (self.channels, *self.full))
+        lh, lw = self.size[0] // self.factor, self.size[1] // self.factor
+        if (lh, lw) == self.full:
+            return full
+        k = self.full[0] // lh
+        pooled = torch.nn.functional.avg_pool2d(full[None], k)[0]
+        return pooled * k  # the mean of k² standard normals has std 1/k
+
+    def conditions(self, prompts: Sequence[str], seeds: Sequence[int],
+                   request: ExploreRequest) -> list[Cond]:
+        cfg = request.guidance > 1.0
+        return [self._encode(p, request.negative, cfg) for p in prompts]
+
+    def _encode(self, prompt: str, negative: str, cfg: bool) -> Cond:
+        key = (prompt, negative, cfg)
+        found = self._prompt_cache.get(key)
+        if found is not None:
+            return found
+        pipe = self.pipe
+        device = pipe._execution_device
+        with torch.inference_mode():
+            if self.family == "sdxl":
+                pe, ne, pp, npool = pipe.encode_prompt(
+                    prompt=prompt, device=device, num_images_per_prompt=1,
+                    do_classifier_free_guidance=cfg, negative_prompt=negative or None,
+                )
+                cond = {"prompt_embeds": pe, "negative_prompt_embeds": ne,
+                        "pooled_prompt_embeds": pp, "negative_pooled_prompt_embeds": npool}
+            else:
+                pe, ne = pipe.encode_prompt(
+                    prompt, device, 1, cfg, negative_prompt=negative or None
+                )
+                cond = {"prompt_embeds": pe, "negative_prompt_embeds": ne}
+        cond = {k: v.detach().clone() for k, v in cond.items() if v is not None}
+        if len(self._prompt_cache) >= self.max_cached_prompts:
+            self._prompt_cache.pop(next(iter(self._prompt_cache)))
+        self._prompt_cache[key] = cond
+        return cond
+
+    def principal(self, events: Events | None) -> PrincipalDirections | None:
+        return None
+
+    def render(self, latents: Sequence[torch.Tensor], conditions: Sequence[Cond] | None,
+               request: ExploreRequest, events: Events) -> list[np.ndarray]:
+        pipe = self.pipe
+        device = pipe._execution_device
+        dtype = pipe.unet.dtype
+        steps = request.preview_steps if request.fast else request.steps
+        height, width = self.size
+        out_size = (request.width, request.height)  # previews are shown at the frame's size
+        linear = LinearPreview(self.family, device, dtype)
+        frames: list[np.ndarray] = []
+        total = len(latents) * steps
+        single = len(latents) == 1
+        for i, z in enumerate(latents):
+            events.check_cancelled()
+            cond = conditions[i] if conditions else {}
+            # ancestral samplers continue the generator of the request's seed (as the
+            # image engine does), so a point at anchor 1 is that seed's own image
+            _noise, generator = seeded_noise(request.seed, (1, self.channels, *self.full))
+            offset = i * steps
+
+            def on_step(step: int, _total: int, tap: X0Tap | None, offset: int = offset) -> None:
+                events.progress(offset + step, total)  # raises Cancelled
+                if single and tap is not None and events.wants_previews():
+                    x0 = tap.estimate()
+                    shown = linear(x0[:1]) if x0 is not None else None
+                    if shown:
+                        events.preview(Preview("image", _upscale(shown[0], *out_size),
+                                               step, steps, info={"fast": request.fast}))
+
+            out = self.engine.denoise(
+                {k: v.to(device=device, dtype=dtype) for k, v in cond.items()},
+                z[None].to(device=device, dtype=dtype), generator, steps=steps,
+                guidance=request.guidance, width=width, height=height,
+                scheduler=request.scheduler, output_type="latent" if request.fast else "np",
+                on_step=on_step,
+            )
+            if request.fast:  # the x0 preview decode: a 4×3 matrix instead of the VAE
+                frames.append(_upscale(linear(out[:1])[0], *out_size))
+            else:  # rounded like the image engine, so anchors match the Art panel's images
+                array = (np.clip(np.asarray(out, dtype=np.float32), 0, 1) * 255).round()
+                frames.extend(np.ascontiguousarray(a) for a in array.astype(np.uint8))
+        return frames
+
+    def info(self) -> dict[str, Any]:
+        return {"family": self.family, "fast": self.request.fast,
+                "render_size": [self.size[1], self.size[0]]}
+
+
+def render_size(request: ExploreRequest, factor: int = 8) -> tuple[int, int]:
+    """(height, width) in pixels: the request's, or the fast preview's smaller size.
+
+    The preview divides both sides by the same whole number, chosen so that the longest
+    side is about preview_size and the latent still divides evenly (for the pooling).
+    """
+    h, w = request.height, request.width
+    if not request.fast or max(h, w) <= request.preview_size:
+        return h, w
+    k = max(1, round(max(h, w) / request.preview_size))
+    while k > 1 and ((h // factor) % k or (w // factor) % k):
+        k -= 1
+    return h // k, w // k
+
+
+def _upscale(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A latent-sized preview (1/8 of the render) blown up to the frame's size (bilinear)."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))
 
 
 # ---------------------------------------------------------------------------------------
