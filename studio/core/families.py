@@ -84,7 +84,8 @@ class Family:
         return field_name in self.fields
 
     def serves(self, kind: str) -> bool:
-        return kind in self.kinds
+        """Whether its engine runs `kind` requests ("explore" also needs a way to explore)."""
+        return kind in self.kinds and (kind != "explore" or self.explorable)
 
 
 @dataclass(frozen=True)

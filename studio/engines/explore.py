@@ -26,7 +26,7 @@ import logging
 import time
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -208,8 +208,6 @@ class ExplorableEngine(Engine):
 class ExploreEngine:
     """Loads the engine that explores a model: the one its family routes to (a GanEngine
     for the built-in GANs, a DiffusersImageEngine for diffusion models)."""
-
-    kinds: ClassVar[tuple[str, ...]] = ("explore", "image")
 
     @classmethod
     def load(cls, spec: LoadSpec, settings: Settings, events: Events) -> ExplorableEngine:
