@@ -44,8 +44,11 @@ STORE = Store("directions")
 class GanShape(Protocol):
     """What GANSpace needs to know about a generator's input (GanSpec has it)."""
 
-    model: str
-    nz: int
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def nz(self) -> int: ...
 
     @property
     def n_labels(self) -> int: ...
@@ -55,8 +58,11 @@ class Generator(Protocol):
     """A loaded GAN as GANSpace sees it (GanEngine is one); a protocol, so this module
     needs no import of the engine that uses it."""
 
-    gan: GanShape
-    net: Any  # a module with .features(z, labels) and .main[0].weight
+    @property
+    def gan(self) -> GanShape: ...
+
+    @property
+    def net(self) -> Any: ...  # a module with .features(z, labels) and .main[0].weight
 
 
 @dataclass

@@ -433,3 +433,11 @@ def test_key_rules_live_once_and_the_layout_ignores_name_hints():
     assert catalog.text_encoder_family({UNET + "x"}) is None
     assert catalog.checkpoint_layout({UNET + "joint_blocks.0.x"}) is None  # SD3: not ours
     assert catalog.checkpoint_layout({ATTN}, lambda _k: (8, 1024)).id == "sd2"
+
+
+def test_a_header_that_is_not_utf8_is_reported_not_raised(tmp_path):
+    bad = tmp_path / "latin1.safetensors"
+    bad.write_bytes(struct.pack("<Q", 4) + b"{\xff\xfe}")
+    issues: list[str] = []
+    assert list(catalog.scan_folder(tmp_path, issues=issues)) == []
+    assert len(issues) == 1 and "not valid JSON" in issues[0] and str(bad) in issues[0]

@@ -34,8 +34,9 @@ def read_safetensors_header(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError("not a safetensors file (no JSON header)")
     try:
         header = json.loads(raw)
-    except ValueError as exc:
-        raise ValueError(f"the safetensors header is not valid JSON ({exc.msg})") from None
+    except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError for non-UTF-8 bytes
+        reason = getattr(exc, "msg", None) or getattr(exc, "reason", None) or str(exc)
+        raise ValueError(f"the safetensors header is not valid JSON ({reason})") from None
     if not isinstance(header, dict):
         raise ValueError("the safetensors header is not a JSON object")
     end = 8 + length
