@@ -280,7 +280,7 @@ class DiffusersImageEngine(ExplorableEngine):
                  source: str = "", hash_: str | None = None) -> None:
         super().__init__(spec)
         self.pipe = pipe
-        self.family = family
+        self.family = family  # its latent format (Family.latent): "sd1" | "sd2" | "sdxl"
         self.name = name
         self.scheduler_config = scheduler_config
         self.taesd = taesd
