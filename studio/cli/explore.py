@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 
 from studio.cli.common import print_paths, run_request
+from studio.core import families
 from studio.core.errors import RequestError
 from studio.core.explore import (
     EASINGS,
@@ -25,9 +26,25 @@ from studio.core.explore import (
 )
 from studio.core.requests import SCHEDULERS
 
-# the built-in GANs' native sides; their frames are saved ×4 unless --size says otherwise
-GAN_SIDES = {"builtin:faces": 64, "builtin:eyes": 128}
-GAN_SAVE_SCALE = 4
+#: frames of a fixed-size family (a GAN) are saved at this multiple of its native size,
+#: unless --size says otherwise; other families default to DEFAULT_SIDE
+FIXED_SIZE_SCALE = 4
+DEFAULT_SIDE = 512
+
+
+def _explorable_builtins() -> list[tuple[str, families.Family]]:
+    """(id, family) of the built-ins the explorer can drive, as the descriptors say."""
+    found = ((b.id, families.of_builtin(b.id)) for b in families.builtins())
+    return [(i, f) for i, f in found if f is not None and f.explorable]
+
+
+def default_size(model: str) -> tuple[int, int]:
+    """(width, height) of a frame when --size is not given."""
+    family = families.of_builtin(model)
+    if family is not None and family.fixed_size and family.native_size:
+        width, height = family.native_size
+        return width * FIXED_SIZE_SCALE, height * FIXED_SIZE_SCALE
+    return DEFAULT_SIDE, DEFAULT_SIDE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,12 +64,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
+    builtins = _explorable_builtins()
+    labelled = "; ".join(f"{f.prompt_label.lower()}s for {i}" for i, f in builtins
+                         if f.conditional and f.prompt_label != "Prompt")
     p.add_argument("--model", required=True,
-                   help="builtin:faces, builtin:eyes or a diffusers model")
+                   help=", ".join(i for i, _f in builtins) + " or a diffusers model")
     p.add_argument("--anchors", action="append", default=None,
                    help="anchor seeds, comma-separated (-1 draws one); 1 to 4")
     p.add_argument("--prompts", nargs="+", default=None,
-                   help="one prompt per anchor (diffusion models; eye colours for builtin:eyes)")
+                   help="one prompt per anchor (diffusion models"
+                        + (f"; {labelled})" if labelled else ")"))
     p.add_argument("--prompt", default="", help="a prompt shared by every anchor")
     p.add_argument("--negative", default="")
     p.add_argument("--weights", default=None, help="blend weights, comma-separated")
@@ -62,7 +83,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variation", action="append", default=[], metavar="SEED:STRENGTH",
                    help="a variation step (what clicking a grid child records)")
     p.add_argument("--size", default=None,
-                   help="frame size N or WxH (default: 4× native for GANs, 512 otherwise)")
+                   help=f"frame size N or WxH (default: {FIXED_SIZE_SCALE}× native for "
+                        f"fixed-size models such as GANs, {DEFAULT_SIDE} otherwise)")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--guidance", type=float, default=7.0)
     p.add_argument("--scheduler", default="Euler", help=", ".join(SCHEDULERS))
@@ -84,8 +106,7 @@ def _numbers(text: str | None, name: str, count: int | None = None) -> list[floa
 
 def _size(text: str | None, model: str) -> tuple[int, int]:
     if text is None:
-        side = GAN_SIDES.get(model)
-        return (side * GAN_SAVE_SCALE,) * 2 if side else (512, 512)
+        return default_size(model)
     parts = text.lower().replace("×", "x").split("x")
     try:
         values = [int(p) for p in parts]

@@ -84,7 +84,8 @@ class Family:
         return field_name in self.fields
 
     def serves(self, kind: str) -> bool:
-        return kind in self.kinds
+        """Whether its engine runs `kind` requests ("explore" also needs a way to explore)."""
+        return kind in self.kinds and (kind != "explore" or self.explorable)
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,9 @@ def _diffusion(id_: str, name: str, latent: str, side: int, *, few_step: bool = 
     )
 
 
-def _component(id_: str, name: str, role: str = "component", modality: str = "image") -> Family:
-    return Family(id_, name, modality, role=role)
+def _component(id_: str, name: str, role: str = "component", modality: str = "image",
+               latent: str = "") -> Family:
+    return Family(id_, name, modality, role=role, latent=latent)
 
 
 _FAMILIES: dict[str, Family] = {}
@@ -202,7 +204,7 @@ SDXL_TURBO = register(_diffusion("sdxl-turbo", "SDXL-Turbo", "sdxl", 512, few_st
 LCM = register(_diffusion("lcm", "LCM", "sd1", 512, few_step=True))
 SDXL_LCM = register(_diffusion("sdxl-lcm", "SDXL-LCM", "sdxl", 1024, few_step=True))
 
-SDXL_REFINER = register(_component("sdxl-refiner", "SDXL Refiner"))
+SDXL_REFINER = register(_component("sdxl-refiner", "SDXL Refiner", latent="sdxl"))
 VAE = register(_component("vae", "VAE"))
 TAESD = register(_component("taesd", "TAESD", role="preview"))
 LORA = register(_component("lora", "LoRA"))

@@ -21,6 +21,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from studio import __version__
+from studio.core import families
 from studio.core.requests import MAX_SIDE
 from studio.core.seeds import MAX_SEED
 
@@ -134,9 +135,13 @@ def scheduler_to_a1111(name: str) -> tuple[str, str | None]:
 
 
 def model_display_name(model: str) -> str:
-    """The model name other apps show: a file or folder name, or a built-in id."""
+    """The model name other apps show: a file or folder name, a built-in's A1111 name
+    (its family's `a1111_model`), or the built-in id."""
     if not model:
         return ""
+    family = families.of_builtin(model)
+    if family is not None and family.a1111_model:
+        return family.a1111_model
     if model.startswith("builtin:"):
         return model
     return Path(model).name or model

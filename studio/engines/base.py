@@ -82,6 +82,19 @@ class LoadSpec:
     dtype: str  # "float32", "float16", "bfloat16"
 
 
+#: what a request kind makes, for sentences ("makes images, not music")
+KIND_NOUNS = {"image": "images", "explore": "explorer frames", "text": "text", "music": "music"}
+
+
+def wrong_kind(model: str, kind: str, makes: str = "") -> str:
+    """The one sentence for a model asked for a kind it does not serve:
+    "builtin:smollm2 makes text, not music." (`makes`: the modality it does serve)."""
+    asked = KIND_NOUNS.get(kind, kind)
+    if not makes:
+        return f"{model} cannot make {asked}."
+    return f"{model} makes {KIND_NOUNS.get(makes, makes)}, not {asked}."
+
+
 class Engine(ABC):
     """One loaded model of one family. Subclasses implement `load` and `generate`."""
 

@@ -3,7 +3,8 @@
 - Principal directions of a GAN (GANSpace, Härkönen et al. 2020): sample many latents,
   run them to an intermediate layer, take the principal components of those features,
   and regress each component back onto z to get a direction in latent space. Computed
-  once per model (a second or two on a CPU) and cached under studio's cache folder.
+  once per model (a second or two on a CPU) and cached in the core store (the engine
+  writes no file itself).
 - Anchor directions (any model): "noise" turns the latent along the great circle
   from anchor 1's noise toward anchor 2's (norm kept); "prompt" moves the conditioning
   along the difference of anchor 2's and anchor 1's (text embeddings, class labels).
@@ -17,21 +18,17 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from studio.core.atomic import atomic_write_bytes
 from studio.core.errors import RequestError
 from studio.core.outputs import slugify
-from studio.core.paths import cache_dir
+from studio.core.store import Store
 from studio.engines.base import Events
 from studio.engines.devices import cpu_generator
 from studio.engines.latents import angle_between, rotate_toward
-
-if TYPE_CHECKING:
-    from studio.engines.gan import GanEngine
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +37,32 @@ N_SAMPLES = 2000
 N_DIRECTIONS = 20
 SIGMA_RANGE = 3.0  # sliders span ±3σ
 ANCHOR_KEYS = ("noise", "prompt")
+#: where computed directions are kept (one .npz per model, weights and method)
+STORE = Store("directions")
+
+
+class GanShape(Protocol):
+    """What GANSpace needs to know about a generator's input (GanSpec has it)."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def nz(self) -> int: ...
+
+    @property
+    def n_labels(self) -> int: ...
+
+
+class Generator(Protocol):
+    """A loaded GAN as GANSpace sees it (GanEngine is one); a protocol, so this module
+    needs no import of the engine that uses it."""
+
+    @property
+    def gan(self) -> GanShape: ...
+
+    @property
+    def net(self) -> Any: ...  # a module with .features(z, labels) and .main[0].weight
 
 
 @dataclass
@@ -140,7 +163,7 @@ def anchor_describe(n_anchors: int, conditional: bool, prompt_label: str = "Prom
 # -- GANSpace ---------------------------------------------------------------------------
 
 
-def _fingerprint(engine: GanEngine, n_samples: int, k: int) -> str:
+def _fingerprint(engine: Generator, n_samples: int, k: int) -> str:
     """Changes when the weights, the method or its settings change."""
     h = hashlib.sha1(f"v{VERSION}:{engine.gan.model}:{n_samples}:{k}".encode())
     first = engine.net.main[0].weight.detach().cpu().contiguous().numpy()
@@ -148,12 +171,16 @@ def _fingerprint(engine: GanEngine, n_samples: int, k: int) -> str:
     return h.hexdigest()[:16]
 
 
-def cache_path(engine: GanEngine, n_samples: int | None = None, k: int | None = None) -> Path:
-    """Where this model's directions are cached (the name changes with weights and method)."""
+def cache_key(engine: Generator, n_samples: int | None = None, k: int | None = None) -> str:
+    """The store key of this model's directions (it changes with weights and method)."""
     n_samples = n_samples or N_SAMPLES
     k = k or N_DIRECTIONS
-    name = f"{slugify(engine.gan.model)}-{_fingerprint(engine, n_samples, k)}.npz"
-    return cache_dir() / "directions" / name
+    return f"{slugify(engine.gan.model)}-{_fingerprint(engine, n_samples, k)}.npz"
+
+
+def cache_path(engine: Generator, n_samples: int | None = None, k: int | None = None) -> Path:
+    """Where the store keeps this model's directions."""
+    return STORE.path(cache_key(engine, n_samples, k))
 
 
 def _top_components(x: torch.Tensor, k: int, gen: torch.Generator,
@@ -177,7 +204,7 @@ def _top_components(x: torch.Tensor, k: int, gen: torch.Generator,
 
 
 def compute_gan_directions(
-    engine: GanEngine, n_samples: int | None = None, k: int | None = None,
+    engine: Generator, n_samples: int | None = None, k: int | None = None,
     events: Events | None = None, seed: int = 0,
 ) -> PrincipalDirections:
     """GANSpace on the first block's features, regressed back onto z (deterministic)."""
@@ -222,17 +249,27 @@ def compute_gan_directions(
     )
 
 
-def save_directions(d: PrincipalDirections, path: Path) -> None:
+def directions_bytes(d: PrincipalDirections) -> bytes:
+    """A set of directions as .npz bytes (what the store keeps)."""
     buf = io.BytesIO()
     np.savez(buf, vectors=d.vectors, variance=d.variance, sigma=d.sigma,
              model=np.array(d.model))
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
 
 
-def load_directions(path: Path) -> PrincipalDirections | None:
-    """A cached set, or None when missing or unreadable (it is then recomputed)."""
+def save_directions(d: PrincipalDirections, key: str) -> bool:
+    """Keep a set in the store under `key`; False when it could not be written."""
+    return STORE.write_bytes(key, directions_bytes(d))
+
+
+def load_directions(source: Path | bytes | None) -> PrincipalDirections | None:
+    """A cached set (a file or its bytes), or None when missing or unreadable (it is then
+    recomputed)."""
+    if source is None:
+        return None
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with np.load(io.BytesIO(source) if isinstance(source, bytes) else source,
+                     allow_pickle=False) as data:
             vectors = np.asarray(data["vectors"], dtype=np.float64)
             variance = np.asarray(data["variance"], dtype=np.float64)
             sigma = np.asarray(data["sigma"], dtype=np.float64)
@@ -240,24 +277,22 @@ def load_directions(path: Path) -> PrincipalDirections | None:
     except FileNotFoundError:
         return None
     except Exception as exc:  # a corrupt cache file is just recomputed
-        log.warning("directions cache %s unreadable (%s); recomputing", path, exc)
+        where = "entry" if isinstance(source, bytes) else str(source)
+        log.warning("directions cache %s unreadable (%s); recomputing", where, exc)
         return None
     if vectors.ndim != 2 or len(variance) != len(vectors) or len(sigma) != len(vectors):
         return None
     return PrincipalDirections(model, vectors, variance, sigma)
 
 
-def gan_directions(engine: GanEngine, events: Events | None = None) -> PrincipalDirections:
-    """The model's principal directions: from the cache, or computed once and cached."""
-    path = cache_path(engine)
-    found = load_directions(path)
+def gan_directions(engine: Generator, events: Events | None = None) -> PrincipalDirections:
+    """The model's principal directions: from the store, or computed once and stored."""
+    key = cache_key(engine)
+    found = load_directions(STORE.read_bytes(key))
     if found is not None and found.vectors.shape[1] == engine.gan.nz:
         return found
     if events is not None:
         events.status("Finding the model's principal directions (once)…")
     d = compute_gan_directions(engine, events=events)
-    try:
-        save_directions(d, path)
-    except OSError as exc:  # the cache is a convenience: work on without it
-        log.warning("could not cache directions in %s: %s", path, exc)
+    save_directions(d, key)  # the cache is a convenience: work on without it
     return d

@@ -5,8 +5,12 @@ prompts → conditioning, latents → frames):
 
 - built-in GANs (studio.engines.gan.GanBackend): z (100 numbers), a class label for the
   eye model; principal directions from GANSpace;
-- diffusers pipelines (DiffusersBackend below): the initial noise and the prompt
-  embeddings, rendered by the pipeline already loaded by DiffusersImageEngine.
+- diffusers pipelines (studio.engines.image_diffusers.DiffusersBackend): the initial
+  noise and the prompt embeddings, rendered by the image engine's own denoising loop.
+
+Exploring is a capability an engine exposes: an `ExplorableEngine` hands out a backend
+for a request (`explore_backend`), and the family descriptor says how a family explores
+(`Family.explore`). This module knows no engine: engines import it, not the other way.
 
 A frame's latent is built in a fixed order, so a recipe replays exactly:
   slerp-blend of the anchors' noise by the weights
@@ -20,8 +24,9 @@ from __future__ import annotations
 
 import logging
 import time
+from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -29,7 +34,7 @@ import torch
 from studio.core.errors import ModelError, RequestError
 from studio.core.explore import GRID_SIZE, ExploreRequest, grid_child_seed
 from studio.core.requests import Request
-from studio.core.results import Preview, Result
+from studio.core.results import Result
 from studio.core.settings import Settings
 from studio.engines.base import Engine, Events, LoadSpec
 from studio.engines.directions import (
@@ -40,6 +45,7 @@ from studio.engines.directions import (
     check_keys,
 )
 from studio.engines.latents import blend, slerp
+from studio.engines.registry import engine_class
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,7 @@ class Backend(Protocol):
 
     model: str
     conditional: bool
+    prompt_label: str  # what its condition is called on the sliders ("Colour" for eyes)
 
     def noise(self, seed: int) -> torch.Tensor: ...
 
@@ -158,8 +165,7 @@ def run_explore(backend: Backend, request: Request, events: Events) -> Result:
     info: dict[str, Any] = backend.info()
     principal = frames.principal.describe() if frames.principal is not None else []
     info["directions"] = principal + anchor_describe(
-        len(request.anchors), backend.conditional,
-        "Colour" if backend.model == "builtin:eyes" else "Prompt",
+        len(request.anchors), backend.conditional, backend.prompt_label,
     )
     info["render_ms"] = round((time.perf_counter() - t0) * 1000, 2)
     if request.mode == "walk":
@@ -174,215 +180,38 @@ def run_explore(backend: Backend, request: Request, events: Events) -> Result:
     return Result(request, "image", images=images, info=info)
 
 
-# -- diffusion models -------------------------------------------------------------------------
+# -- the capability --------------------------------------------------------------------------
 
 
-class DiffusersBackend:
-    """The explorer's view of a loaded DiffusersImageEngine (SD 1.x/2.x, SDXL pipelines).
+class ExplorableEngine(Engine):
+    """An engine whose latent space the explorer can drive.
 
-    Latents: the initial noise of each anchor's seed, drawn exactly as the image engine
-    draws it (so an anchor's frame is the Art panel's image for that seed, with a
-    deterministic sampler). Fast previews average-pool that full-size noise down to the
-    preview size and rescale it to unit variance, so the preview starts from the same
-    (coarser) noise as the full render. Conditioning: the prompt embeddings (and SDXL's
-    pooled ones), encoded once per prompt and kept on the engine.
+    It supplies a Backend for an explore request; every other request goes to
+    `generate_plain`. This is the one place where explore requests are told apart, so
+    one loaded model (one cache entry) answers the Art panel and the explorer alike.
     """
 
-    conditional = True
-    max_cached_prompts: ClassVar[int] = 32
+    @abstractmethod
+    def explore_backend(self, request: ExploreRequest) -> Backend:
+        """The explorer's view of this loaded model for one request."""
 
-    def __init__(self, engine: Any, request: ExploreRequest) -> None:
-        self.engine = engine
-        self.pipe = engine.pipe
-        self.model = request.model
-        self.family = getattr(engine, "family", "sd1")
-        self.request = request
-        factor = int(getattr(self.pipe, "vae_scale_factor", 8))
-        self.factor = factor
-        self.channels = int(self.pipe.unet.config.in_channels)
-        self.full = (request.height // factor, request.width // factor)
-        self.size = render_size(request, factor)
-        cache = getattr(engine, "explore_prompt_cache", None)
-        if cache is None:
-            cache = {}
-            engine.explore_prompt_cache = cache
-        self._prompt_cache: dict[tuple[str, str, bool], Cond] = cache
-
-    def noise(self, seed: int) -> torch.Tensor:
-        from studio.engines.latents import seed_noise
-
-        full = seed_noise(seed, (self.channels, *self.full))
-        lh, lw = self.size[0] // self.factor, self.size[1] // self.factor
-        if (lh, lw) == self.full:
-            return full
-        k = self.full[0] // lh
-        pooled = torch.nn.functional.avg_pool2d(full[None], k)[0]
-        return pooled * k  # the mean of k² standard normals has std 1/k
-
-    def conditions(self, prompts: Sequence[str], seeds: Sequence[int],
-                   request: ExploreRequest) -> list[Cond]:
-        cfg = request.guidance > 1.0
-        return [self._encode(p, request.negative, cfg) for p in prompts]
-
-    def _encode(self, prompt: str, negative: str, cfg: bool) -> Cond:
-        key = (prompt, negative, cfg)
-        found = self._prompt_cache.get(key)
-        if found is not None:
-            return found
-        pipe = self.pipe
-        device = pipe._execution_device
-        with torch.inference_mode():
-            if self.family == "sdxl":
-                pe, ne, pp, npool = pipe.encode_prompt(
-                    prompt=prompt, device=device, num_images_per_prompt=1,
-                    do_classifier_free_guidance=cfg, negative_prompt=negative or None,
-                )
-                cond = {"prompt_embeds": pe, "negative_prompt_embeds": ne,
-                        "pooled_prompt_embeds": pp, "negative_pooled_prompt_embeds": npool}
-            else:
-                pe, ne = pipe.encode_prompt(
-                    prompt, device, 1, cfg, negative_prompt=negative or None
-                )
-                cond = {"prompt_embeds": pe, "negative_prompt_embeds": ne}
-        cond = {k: v.detach().clone() for k, v in cond.items() if v is not None}
-        if len(self._prompt_cache) >= self.max_cached_prompts:
-            self._prompt_cache.pop(next(iter(self._prompt_cache)))
-        self._prompt_cache[key] = cond
-        return cond
-
-    def principal(self, events: Events | None) -> PrincipalDirections | None:
-        return None
-
-    def render(self, latents: Sequence[torch.Tensor], conditions: Sequence[Cond] | None,
-               request: ExploreRequest, events: Events) -> list[np.ndarray]:
-        from studio.engines.latents import seeded_noise
-        from studio.engines.previews import LinearPreview, X0Tap
-        from studio.engines.schedulers import build_scheduler
-
-        pipe = self.pipe
-        device = pipe._execution_device
-        dtype = pipe.unet.dtype
-        steps = request.preview_steps if request.fast else request.steps
-        height, width = self.size
-        out_size = (request.width, request.height)  # previews are shown at the frame's size
-        linear = LinearPreview(self.family, device, dtype)
-        base_config = getattr(self.engine, "scheduler_config", None) or pipe.scheduler.config
-        frames: list[np.ndarray] = []
-        total = len(latents) * steps
-        single = len(latents) == 1
-        for i, z in enumerate(latents):
-            events.check_cancelled()
-            scheduler = build_scheduler(request.scheduler, base_config)
-            pipe.scheduler = scheduler
-            tap = X0Tap(scheduler)
-            cond = conditions[i] if conditions else {}
-            # ancestral samplers continue the generator of the request's seed (as the
-            # image engine does), so a point at anchor 1 is that seed's own image
-            _noise, generator = seeded_noise(request.seed, (1, self.channels, *self.full))
-            offset = i * steps
-
-            def on_step(_pipe, step, _t, kwargs, offset=offset, tap=tap):
-                events.progress(offset + step + 1, total)  # raises Cancelled
-                if single and events.wants_previews():
-                    x0 = tap.estimate()
-                    shown = linear(x0[:1]) if x0 is not None else None
-                    if shown:
-                        events.preview(Preview("image", _upscale(shown[0], *out_size),
-                                               step + 1, steps, info={"fast": request.fast}))
-                return {}
-
-            with torch.inference_mode():
-                out = pipe(
-                    **{k: v.to(device=device, dtype=dtype) for k, v in cond.items()},
-                    latents=z[None].to(device=device, dtype=dtype),
-                    num_inference_steps=steps,
-                    guidance_scale=float(request.guidance),
-                    height=height,
-                    width=width,
-                    generator=generator,
-                    output_type="latent" if request.fast else "np",
-                    callback_on_step_end=on_step,
-                    return_dict=False,
-                )[0]
-            if request.fast:  # the x0 preview decode: a 4×3 matrix instead of the VAE
-                frames.append(_upscale(linear(out[:1])[0], *out_size))
-            else:  # rounded like the image engine, so anchors match the Art panel's images
-                array = (np.clip(np.asarray(out, dtype=np.float32), 0, 1) * 255).round()
-                frames.extend(np.ascontiguousarray(a) for a in array.astype(np.uint8))
-        return frames
-
-    def info(self) -> dict[str, Any]:
-        return {"family": self.family, "fast": self.request.fast,
-                "render_size": [self.size[1], self.size[0]]}
-
-
-def render_size(request: ExploreRequest, factor: int = 8) -> tuple[int, int]:
-    """(height, width) in pixels: the request's, or the fast preview's smaller size.
-
-    The preview divides both sides by the same whole number, chosen so that the longest
-    side is about preview_size and the latent still divides evenly (for the pooling).
-    """
-    h, w = request.height, request.width
-    if not request.fast or max(h, w) <= request.preview_size:
-        return h, w
-    k = max(1, round(max(h, w) / request.preview_size))
-    while k > 1 and ((h // factor) % k or (w // factor) % k):
-        k -= 1
-    return h // k, w // k
-
-
-def _upscale(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """A latent-sized preview (1/8 of the render) blown up to the frame's size (bilinear)."""
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))
-
-
-class ExploreEngine(Engine):
-    """The "explore" route: loads the engine that can drive the model's latent space.
-
-    Built-in GANs load as GanEngine and diffusion models as DiffusersImageEngine; both
-    serve "image" and "explore" jobs, so one loaded model (one cache entry) answers the
-    Art panel and the explorer alike. Should a diffusion engine not take explore jobs
-    itself, this class wraps it and forwards image jobs.
-    """
-
-    kinds: ClassVar[tuple[str, ...]] = ("explore", "image")
-
-    def __init__(self, spec: LoadSpec, inner: Engine) -> None:
-        super().__init__(spec)
-        self.inner = inner
-
-    @classmethod
-    def load(cls, spec: LoadSpec, settings: Settings, events: Events) -> Engine:
-        from studio.engines.gan import GanEngine, is_gan
-
-        if is_gan(spec.model):
-            return GanEngine.load(spec, settings, events)
-        from studio.engines.image_diffusers import DiffusersImageEngine
-
-        inner = DiffusersImageEngine.load(spec, settings, events)
-        return inner if "explore" in inner.kinds else cls(spec, inner)
+    @abstractmethod
+    def generate_plain(self, request: Request, events: Events) -> Result:
+        """Run a request that is not an explore request (an image request, ...)."""
 
     def generate(self, request: Request, events: Events) -> Result:
-        if request.kind != "explore":
-            return self.inner.generate(request, events)
-        return explore_diffusers(self.inner, request, events)
-
-    def memory_bytes(self) -> int:
-        return self.inner.memory_bytes()
-
-    def unload(self) -> None:
-        self.inner.unload()
-
-    def describe(self) -> dict[str, Any]:
-        return self.inner.describe()
+        if isinstance(request, ExploreRequest):
+            return run_explore(self.explore_backend(request), request, events)
+        return self.generate_plain(request, events)
 
 
-def explore_diffusers(engine: Engine, request: Request, events: Events) -> Result:
-    """Run an explorer request on a loaded DiffusersImageEngine (its `pipe`)."""
-    if not isinstance(request, ExploreRequest):
-        raise RequestError(f"The explorer cannot run a {request.kind} request.")
-    if getattr(engine, "pipe", None) is None:
-        raise ModelError(f"{request.model} was unloaded; run the job again to reload it.")
-    return run_explore(DiffusersBackend(engine, request), request, events)
+class ExploreEngine:
+    """Loads the engine that explores a model: the one its family routes to (a GanEngine
+    for the built-in GANs, a DiffusersImageEngine for diffusion models)."""
+
+    @classmethod
+    def load(cls, spec: LoadSpec, settings: Settings, events: Events) -> ExplorableEngine:
+        engine = engine_class("explore", spec.model).load(spec, settings, events)
+        if not isinstance(engine, ExplorableEngine):
+            raise ModelError(f"{spec.model} cannot be explored.")
+        return engine

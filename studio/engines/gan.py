@@ -19,23 +19,25 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
+from studio.core import families
 from studio.core.errors import ModelError, RequestError
+from studio.core.explore import ExploreRequest
 from studio.core.requests import ImageRequest, Request
 from studio.core.results import Result
 from studio.core.seeds import MAX_SEED
 from studio.core.settings import Settings
-from studio.engines.base import Engine, Events, LoadSpec
+from studio.engines import directions
+from studio.engines.base import Events, LoadSpec, wrong_kind
 from studio.engines.devices import module_bytes
+from studio.engines.directions import PrincipalDirections
+from studio.engines.explore import ExplorableEngine
 from studio.engines.latents import seed_noise, slerp
-
-if TYPE_CHECKING:
-    from studio.engines.directions import PrincipalDirections
 
 log = logging.getLogger(__name__)
 
@@ -68,25 +70,18 @@ EYE_COLOURS: tuple[str, ...] = (
     "amber", "blue", "brown", "gray", "grayscale", "green", "hazel", "red"
 )
 
+def _builtin_gan(model: str, state_key: str | None, widths: tuple[int, ...],
+                 **shape: Any) -> GanSpec:
+    """A GanSpec whose weights are where the built-in's descriptor says (core/families)."""
+    b = families.builtin(model)
+    assert b is not None and b.package is not None, model
+    return GanSpec(model, b.package, b.pip_name, b.file, state_key, widths, **shape)
+
+
 GANS: dict[str, GanSpec] = {
-    "builtin:faces": GanSpec(
-        model="builtin:faces",
-        package="gan_face_generate",
-        pip_name="gan-face-generate",
-        weights="weights.tar",
-        state_key="netG_state_dict",
-        widths=(512, 256, 128, 64),
-    ),
-    "builtin:eyes": GanSpec(
-        model="builtin:eyes",
-        package="omniart_eye_generator",
-        pip_name="omniart-eye-generator",
-        weights="generator_model_state.pth",
-        state_key=None,
-        widths=(1024, 512, 256, 128, 64),
-        labels=EYE_COLOURS,
-        dropout_after_first=True,
-    ),
+    "builtin:faces": _builtin_gan("builtin:faces", "netG_state_dict", (512, 256, 128, 64)),
+    "builtin:eyes": _builtin_gan("builtin:eyes", None, (1024, 512, 256, 128, 64),
+                                 labels=EYE_COLOURS, dropout_after_first=True),
 }
 
 # words an artist might use for an eye colour → the class the model was trained on
@@ -252,7 +247,7 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-class GanEngine(Engine):
+class GanEngine(ExplorableEngine):
     """A loaded built-in GAN; serves plain image requests and explorer requests.
 
     Frames are rendered one latent at a time, so a seed gives the very same pixels in a
@@ -324,22 +319,16 @@ class GanEngine(Engine):
     def principal_directions(self, events: Events | None = None) -> PrincipalDirections:
         """GANSpace directions for this model (computed once, then read from the cache)."""
         if self._directions is None:
-            from studio.engines.directions import gan_directions
-
-            self._directions = gan_directions(self, events)
+            self._directions = directions.gan_directions(self, events)
         return self._directions
 
     # -- jobs --------------------------------------------------------------------------
-    def generate(self, request: Request, events: Events) -> Result:
-        if request.kind == "explore":
-            from studio.engines.explore import run_explore
+    def explore_backend(self, request: ExploreRequest) -> GanBackend:
+        return GanBackend(self)
 
-            return run_explore(GanBackend(self), request, events)  # type: ignore[arg-type]
+    def generate_plain(self, request: Request, events: Events) -> Result:
         if not isinstance(request, ImageRequest):
-            raise RequestError(f"{self.gan.model} makes images, not {request.kind}.")
-        return self._generate_image(request, events)
-
-    def _generate_image(self, request: ImageRequest, events: Events) -> Result:
+            raise RequestError(wrong_kind(self.gan.model, request.kind, "image"))
         seeds = [(request.seed + i) % (MAX_SEED + 1) for i in range(request.batch_size)]
         latents, conds, colours = [], [], []
         for i, seed in enumerate(seeds):
@@ -383,6 +372,8 @@ class GanBackend:
         self.engine = engine
         self.model = engine.gan.model
         self.conditional = bool(engine.gan.n_labels)
+        self.descriptor = families.of_builtin(self.model)
+        self.prompt_label = self.descriptor.prompt_label if self.descriptor else "Prompt"
 
     def noise(self, seed: int) -> torch.Tensor:
         return self.engine.latent(seed)
@@ -406,4 +397,5 @@ class GanBackend:
 
     def info(self) -> dict[str, Any]:
         side = self.engine.native_size
-        return {"native_size": [side, side], "family": "GAN"}
+        name = self.descriptor.name if self.descriptor else "GAN"
+        return {"native_size": [side, side], "family": name}

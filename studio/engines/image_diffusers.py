@@ -2,8 +2,9 @@
 
 A model is either a diffusers pipeline folder (with model_index.json) or one checkpoint
 file in the original Stable Diffusion layout. Single files are loaded offline with the
-config folders shipped in models/configs/<family>/ (JSON configs and CLIP tokenizer
-files, no weights); the family is read from the checkpoint's key names.
+config folders shipped in models/configs/<latent>/ (JSON configs and CLIP tokenizer
+files, no weights), where <latent> is the family's `latent` as the catalog's classifier
+reads it from the checkpoint's key names.
 
 Noise is drawn on the CPU from the seed (seed+i for batch item i, like A1111), so a seed
 gives the same picture on any device; the sampler is rebuilt for each job from the
@@ -20,24 +21,27 @@ import os
 import pickle
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from studio.core import paths
-from studio.core.atomic import atomic_write_bytes
+from studio.core import catalog, families, paths
 from studio.core.catalog import model_dirs
 from studio.core.errors import ModelError, RequestError, StudioError
-from studio.core.requests import ImageRequest
+from studio.core.explore import ExploreRequest
+from studio.core.requests import ImageRequest, Request
 from studio.core.results import Preview, Result
 from studio.core.seeds import MAX_SEED
 from studio.core.settings import Settings
-from studio.engines.base import Engine, Events, LoadSpec
+from studio.core.store import Store
+from studio.engines.base import Events, LoadSpec, wrong_kind
 from studio.engines.devices import module_bytes, torch_dtype
+from studio.engines.directions import PrincipalDirections
+from studio.engines.explore import Cond, ExplorableEngine
 from studio.engines.latents import seed_noise, seeded_noise, slerp
 from studio.engines.previews import (
     LinearPreview,
@@ -56,13 +60,11 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 log = logging.getLogger(__name__)
 
-FAMILY_NAMES = {"sd1": "SD 1.x", "sd2": "SD 2.x", "sdxl": "SDXL"}
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 SINGLE_FILE_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
-UNET = "model.diffusion_model."
 # SD 2.x: 768-v models have a much wider spread in this bias than 512 epsilon models
 # (the heuristic ComfyUI uses; the key layout alone cannot tell them apart).
-SD2_V_PROBE = UNET + "output_blocks.11.1.transformer_blocks.0.norm1.bias"
+SD2_V_PROBE = catalog.UNET_PREFIX + "output_blocks.11.1.transformer_blocks.0.norm1.bias"
 FEW_STEP_NAMES = re.compile(r"turbo|lightning|hyper", re.IGNORECASE)
 HOW_TO_GET = (
     "put a diffusers folder (with model_index.json) or a .safetensors checkpoint in the "
@@ -74,7 +76,7 @@ HOW_TO_GET = (
 class Checkpoint:
     """What a single-file checkpoint's keys say about it."""
 
-    family: str  # "sd1" | "sd2" | "sdxl"
+    family: str  # its latent format, Family.latent: "sd1" | "sd2" | "sdxl"
     prediction_type: str | None = None  # override of the config's, when the file tells
 
 
@@ -105,33 +107,30 @@ def detect_checkpoint(
     name: str, keys: set[str], shape: Callable[[str], tuple[int, ...]],
     tensor: Callable[[str], torch.Tensor],
 ) -> Checkpoint:
-    """Tell SD 1.x / 2.x / SDXL apart from original-layout key names (and one tensor)."""
-    if not any(k.startswith(UNET) for k in keys):
+    """Tell SD 1.x / 2.x / SDXL apart by the catalog's key rules, refusing in one sentence
+    what text-to-image cannot load; the SD 2.x prediction type is read from one tensor."""
+    if not catalog.has_unet(keys):
         raise ModelError(
             f"{name} holds no diffusion model (it may be a LoRA, a VAE or an embedding); "
             "choose a full checkpoint."
         )
-    conv_in = UNET + "input_blocks.0.0.weight"
+    conv_in = catalog.CONV_IN
     if conv_in in keys and shape(conv_in)[1] != 4:
         raise ModelError(
             f"{name} is an inpainting or image-editing model ({shape(conv_in)[1]} input "
             "channels); text-to-image needs a regular checkpoint."
         )
-    if any(k.startswith("conditioner.embedders.1.") for k in keys):
-        family = "sdxl"
-    elif any(k.startswith("conditioner.embedders.0.model.") for k in keys):
+    found = catalog.text_encoder_family(keys)
+    if found is families.SDXL_REFINER:
         raise ModelError(
             f"{name} is an SDXL refiner, which improves finished images; choose an SDXL base model."
         )
-    elif any(k.startswith("cond_stage_model.model.") for k in keys):
-        family = "sd2"
-    elif any(k.startswith("cond_stage_model.transformer.") for k in keys):
-        family = "sd1"
-    else:
+    if found is None:
         raise ModelError(
             f"{name} has no text encoder inside, so it cannot be loaded as one file; "
             "use the model's diffusers folder instead."
         )
+    family = found.latent
     prediction = None
     if "v_pred" in keys:
         prediction = "v_prediction"
@@ -199,12 +198,22 @@ def load_pickled_weights(path: Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in data.items() if isinstance(v, torch.Tensor)}
 
 
-def folder_family(pipe: Any) -> str:
-    """sd1 / sd2 / sdxl for a loaded pipeline (decides the preview colours)."""
-    if "XL" in type(pipe).__name__ or hasattr(pipe, "text_encoder_2"):
-        return "sdxl"
-    cross = getattr(pipe.unet.config, "cross_attention_dim", 768)
-    return "sd2" if cross == 1024 else "sd1"
+def folder_family(folder: Path) -> str:
+    """sd1 / sd2 / sdxl for a pipeline folder, by the catalog's classifier (it decides the
+    preview colours and the preview decoder)."""
+    entry = catalog.classify_folder(folder)
+    family = entry.descriptor if entry is not None else None
+    if family is None or not family.latent:
+        what = entry.family if entry is not None else "not a model folder Studio knows"
+        raise ModelError(f"{folder.name} is {what}; Studio's image engine runs Stable "
+                         "Diffusion 1.x/2.x, SDXL, Turbo and LCM pipelines.")
+    return family.latent
+
+
+def family_name(latent: str) -> str:
+    """"SD 1.x" for "sd1": the display name of a latent format's base family."""
+    found = families.get(latent)
+    return found.name if found is not None else latent
 
 
 def _folder_is_pickled(folder: Path, index: dict[str, Any]) -> bool:
@@ -231,28 +240,26 @@ def _folder_variant(folder: Path) -> str | None:
     return "fp16" if fp16 and not plain else None
 
 
+#: A1111 model hashes by resolved path, with the size and mtime they were computed for
+HASHES = Store()
+HASHES_KEY = "model-hashes.json"
+
+
 def model_hash(path: Path) -> str:
     """A1111's short model hash (first 10 hex digits of the file's SHA-256), cached by
     path, size and modification time so each checkpoint is read for it only once."""
     stat = path.stat()
     key = str(path.resolve())
     stamp = [stat.st_size, stat.st_mtime_ns]
-    cache_file = paths.cache_dir() / "model-hashes.json"
-    try:
-        cache = json.loads(cache_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        cache = {}
-    entry = cache.get(key) if isinstance(cache, dict) else None
+    cache = HASHES.read_json(HASHES_KEY)
+    cache = cache if isinstance(cache, dict) else {}
+    entry = cache.get(key)
     if isinstance(entry, dict) and entry.get("stamp") == stamp:
         return str(entry["sha256"])[:10]
     with path.open("rb") as f:
         digest = hashlib.file_digest(f, "sha256").hexdigest()
-    cache = cache if isinstance(cache, dict) else {}
     cache[key] = {"stamp": stamp, "sha256": digest}
-    try:
-        atomic_write_bytes(cache_file, json.dumps(cache, indent=1).encode("utf-8"))
-    except OSError:
-        log.warning("could not write %s", cache_file, exc_info=True)
+    HASHES.write_json(HASHES_KEY, cache)
     return digest[:10]
 
 
@@ -260,10 +267,10 @@ def model_hash(path: Path) -> str:
 # the engine
 
 
-class DiffusersImageEngine(Engine):
-    """One loaded diffusers text-to-image pipeline."""
+class DiffusersImageEngine(ExplorableEngine):
+    """One loaded diffusers text-to-image pipeline; the explorer drives it too."""
 
-    kinds = ("image", "explore")  # "explore": the latent explorer (studio.engines.explore)
+    kinds = ("image", "explore")
     #: previews at most this often (s) and at most this share of the job's time
     preview_interval = 0.2
     preview_budget = 0.03
@@ -273,13 +280,15 @@ class DiffusersImageEngine(Engine):
                  source: str = "", hash_: str | None = None) -> None:
         super().__init__(spec)
         self.pipe = pipe
-        self.family = family
+        self.family = family  # its latent format (Family.latent): "sd1" | "sd2" | "sdxl"
         self.name = name
         self.scheduler_config = scheduler_config
         self.taesd = taesd
         self.source = source  # "diffusers folder" | "single file"
         self.model_hash = hash_  # A1111's short hash, for single files
         self._call_params = set(inspect.signature(type(pipe).__call__).parameters)
+        #: the explorer's encoded prompts, kept with the pipeline that encoded them
+        self.explore_prompt_cache: dict[tuple[str, str, bool], Cond] = {}
 
     # loading ---------------------------------------------------------------------------
     @classmethod
@@ -293,7 +302,7 @@ class DiffusersImageEngine(Engine):
         hash_ = None
         if path.is_dir():
             pipe = _load_folder(path, dtype, settings.allow_pickle)
-            family, source, name = folder_family(pipe), "diffusers folder", path.name
+            family, source, name = folder_family(path), "diffusers folder", path.name
         else:
             checkpoint = read_checkpoint(path, settings.allow_pickle)
             events.check_cancelled()
@@ -310,19 +319,20 @@ class DiffusersImageEngine(Engine):
         pipe.to(spec.device)
         scheduler_config = {**dict(pipe.scheduler.config), **scheduler_extra}
         taesd = _load_taesd(family, settings, spec.device, dtype)
-        log.info("loaded %s (%s, %s) on %s/%s%s", name, FAMILY_NAMES[family], source,
+        log.info("loaded %s (%s, %s) on %s/%s%s", name, family_name(family), source,
                  spec.device, spec.dtype, " with TAESD previews" if taesd else "")
         return cls(spec, pipe, family, name, scheduler_config=scheduler_config, taesd=taesd,
                    source=source, hash_=hash_)
 
     # generating ------------------------------------------------------------------------
-    def generate(self, request: ImageRequest, events: Events) -> Result:
-        if request.kind == "explore":  # same loaded pipeline, driven from given latents
-            from studio.engines.explore import explore_diffusers
+    def explore_backend(self, request: ExploreRequest) -> DiffusersBackend:
+        if self.pipe is None:
+            raise ModelError(f"{request.model} was unloaded; run the job again to reload it.")
+        return DiffusersBackend(self, request)
 
-            return explore_diffusers(self, request, events)
+    def generate_plain(self, request: Request, events: Events) -> Result:
         if not isinstance(request, ImageRequest):
-            raise RequestError("The image engine needs an image request.")
+            raise RequestError(wrong_kind(self.name, request.kind, "image"))
         if self.pipe is None:
             raise ModelError(f"{self.name} was unloaded; run the job again to reload it.")
         if "LatentConsistency" in type(self.pipe).__name__ and request.scheduler != "LCM":
@@ -330,11 +340,7 @@ class DiffusersImageEngine(Engine):
                                "LCM scheduler; choose LCM.")
         events.check_cancelled()
         t_start = time.perf_counter()
-        pipe = self.pipe
-        scheduler = build_scheduler(request.scheduler, self.scheduler_config)
-        pipe.scheduler = scheduler
         want_previews = events.wants_previews()
-        tap = X0Tap(scheduler) if want_previews else None
         previewer = self._previewer() if want_previews else None
         throttle = PreviewThrottle(self.preview_interval, self.preview_budget)
 
@@ -352,50 +358,42 @@ class DiffusersImageEngine(Engine):
         preview_info = {"decoder": getattr(previewer, "name", None), "width": request.width,
                         "height": request.height, "batch": batch}
 
-        def on_step_end(pipeline: Any, i: int, _t: Any, _kwargs: dict) -> dict:
+        def on_step(step: int, total: int, tap: X0Tap | None) -> None:
             now = time.perf_counter()
             marks.setdefault("first", now)
             marks["last"] = now
-            total = getattr(pipeline, "_num_timesteps", None) or steps
             try:
-                events.progress(i + 1, total)  # raises Cancelled: diffusers stops, no decode
-                if previewer is not None and throttle.due():
+                events.progress(step, total)  # raises Cancelled: diffusers stops, no decode
+                if previewer is not None and tap is not None and throttle.due():
                     started = time.perf_counter()
                     x0 = tap.estimate()
                     images = previewer(x0) if x0 is not None else None
                     if images:
-                        events.preview(Preview("image", preview_payload(images), i + 1, total,
+                        events.preview(Preview("image", preview_payload(images), step, total,
                                                info=preview_info))
                     throttle.record(started)
             finally:
                 marks["callbacks"] = marks.get("callbacks", 0.0) + time.perf_counter() - now
-            return {}
 
-        kwargs: dict[str, Any] = {
+        condition: dict[str, Any] = {
             "prompt": request.prompt,
             "negative_prompt": request.negative or None,
-            "num_inference_steps": steps,
-            "guidance_scale": float(request.guidance),
-            "height": request.height,
-            "width": request.width,
             "num_images_per_prompt": batch,
-            "generator": generators,
-            "latents": latents,
-            "output_type": "np",
-            "callback_on_step_end": on_step_end,
-            "callback_on_step_end_tensor_inputs": ["latents"],
         }
-        ignored = [k for k in ("negative_prompt",) if kwargs[k] and k not in self._call_params]
-        kwargs = {k: v for k, v in kwargs.items() if k in self._call_params}
-        output = pipe(**kwargs)
+        ignored = [k for k in ("negative_prompt",)
+                   if condition[k] and k not in self._call_params]
+        output = self.denoise(condition, latents, generators, steps=steps,
+                              guidance=request.guidance, width=request.width,
+                              height=request.height, scheduler=request.scheduler,
+                              on_step=on_step, tap=want_previews)
         events.check_cancelled()
         t_end = time.perf_counter()
 
-        images = _to_uint8(output.images)
+        images = _to_uint8(output)
         info: dict[str, Any] = {
             "seeds": seeds,
             "model_name": self.name,
-            "family": FAMILY_NAMES[self.family],
+            "family": family_name(self.family),
             "scheduler": request.scheduler,
             "device": self.spec.device,
             "dtype": self.spec.dtype,
@@ -409,6 +407,46 @@ class DiffusersImageEngine(Engine):
         if ignored:
             info["ignored"] = [k.replace("_", " ") for k in ignored]
         return Result(request=request, modality="image", images=images, info=info)
+
+    def denoise(
+        self, condition: dict[str, Any], latents: torch.Tensor,
+        generator: torch.Generator | list[torch.Generator], *, steps: int, guidance: float,
+        width: int, height: int, scheduler: str, output_type: str = "np",
+        on_step: Callable[[int, int, X0Tap | None], None] | None = None, tap: bool = True,
+    ) -> Any:
+        """The one denoising loop, for Art-panel images and explorer frames alike.
+
+        A fresh sampler is built from the model's own scheduler config; the pipeline runs
+        from the given initial latents and conditioning (a prompt, or ready prompt
+        embeddings); `on_step(step, total, tap)` runs after every step (progress, cancel,
+        previews from the tap's x0 estimate). Returns the pipeline's float images, or its
+        latents for output_type "latent".
+        """
+        pipe = self.pipe
+        sampler = build_scheduler(scheduler, self.scheduler_config)
+        pipe.scheduler = sampler
+        x0 = X0Tap(sampler) if tap else None
+
+        def on_step_end(pipeline: Any, i: int, _t: Any, _kwargs: dict) -> dict:
+            if on_step is not None:
+                on_step(i + 1, getattr(pipeline, "_num_timesteps", None) or steps, x0)
+            return {}
+
+        kwargs: dict[str, Any] = {
+            **condition,
+            "num_inference_steps": steps,
+            "guidance_scale": float(guidance),
+            "height": height,
+            "width": width,
+            "generator": generator,
+            "latents": latents,
+            "output_type": output_type,
+            "callback_on_step_end": on_step_end,
+            "callback_on_step_end_tensor_inputs": ["latents"],
+        }
+        kwargs = {k: v for k, v in kwargs.items() if k in self._call_params}
+        with torch.inference_mode():
+            return pipe(**kwargs).images
 
     def _initial_noise(
         self, request: ImageRequest, seeds: list[int], variation_seeds: list[int], strength: float
@@ -443,10 +481,157 @@ class DiffusersImageEngine(Engine):
     def unload(self) -> None:
         self.pipe = None
         self.taesd = None
+        self.explore_prompt_cache.clear()
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "family": FAMILY_NAMES[self.family], "source": self.source,
+        return {**super().describe(), "family": family_name(self.family), "source": self.source,
                 "previews": "taesd" if self.taesd is not None else "linear"}
+
+
+# ---------------------------------------------------------------------------------------
+# the explorer's view of a loaded pipeline
+
+
+class DiffusersBackend:
+    """The explorer's view of a loaded DiffusersImageEngine (SD 1.x/2.x, SDXL pipelines).
+
+    Latents: the initial noise of each anchor's seed, drawn exactly as the image engine
+    draws it (so an anchor's frame is the Art panel's image for that seed, with a
+    deterministic sampler). Fast previews average-pool that full-size noise down to the
+    preview size and rescale it to unit variance, so the preview starts from the same
+    (coarser) noise as the full render. Conditioning: the prompt embeddings (and SDXL's
+    pooled ones), encoded once per prompt and kept on the engine. Frames are rendered by
+    the engine's own denoising loop (`DiffusersImageEngine.denoise`).
+    """
+
+    conditional = True
+    prompt_label = "Prompt"
+    max_cached_prompts: ClassVar[int] = 32
+
+    def __init__(self, engine: DiffusersImageEngine, request: ExploreRequest) -> None:
+        self.engine = engine
+        self.pipe = engine.pipe
+        self.model = request.model
+        self.family = engine.family
+        self.request = request
+        factor = int(getattr(self.pipe, "vae_scale_factor", 8))
+        self.factor = factor
+        self.channels = int(self.pipe.unet.config.in_channels)
+        self.full = (request.height // factor, request.width // factor)
+        self.size = render_size(request, factor)
+        self._prompt_cache = engine.explore_prompt_cache
+
+    def noise(self, seed: int) -> torch.Tensor:
+        full = seed_noise(seed, (self.channels, *self.full))
+        lh, lw = self.size[0] // self.factor, self.size[1] // self.factor
+        if (lh, lw) == self.full:
+            return full
+        k = self.full[0] // lh
+        pooled = torch.nn.functional.avg_pool2d(full[None], k)[0]
+        return pooled * k  # the mean of k² standard normals has std 1/k
+
+    def conditions(self, prompts: Sequence[str], seeds: Sequence[int],
+                   request: ExploreRequest) -> list[Cond]:
+        cfg = request.guidance > 1.0
+        return [self._encode(p, request.negative, cfg) for p in prompts]
+
+    def _encode(self, prompt: str, negative: str, cfg: bool) -> Cond:
+        key = (prompt, negative, cfg)
+        found = self._prompt_cache.get(key)
+        if found is not None:
+            return found
+        pipe = self.pipe
+        device = pipe._execution_device
+        with torch.inference_mode():
+            if self.family == "sdxl":
+                pe, ne, pp, npool = pipe.encode_prompt(
+                    prompt=prompt, device=device, num_images_per_prompt=1,
+                    do_classifier_free_guidance=cfg, negative_prompt=negative or None,
+                )
+                cond = {"prompt_embeds": pe, "negative_prompt_embeds": ne,
+                        "pooled_prompt_embeds": pp, "negative_pooled_prompt_embeds": npool}
+            else:
+                pe, ne = pipe.encode_prompt(
+                    prompt, device, 1, cfg, negative_prompt=negative or None
+                )
+                cond = {"prompt_embeds": pe, "negative_prompt_embeds": ne}
+        cond = {k: v.detach().clone() for k, v in cond.items() if v is not None}
+        if len(self._prompt_cache) >= self.max_cached_prompts:
+            self._prompt_cache.pop(next(iter(self._prompt_cache)))
+        self._prompt_cache[key] = cond
+        return cond
+
+    def principal(self, events: Events | None) -> PrincipalDirections | None:
+        return None
+
+    def render(self, latents: Sequence[torch.Tensor], conditions: Sequence[Cond] | None,
+               request: ExploreRequest, events: Events) -> list[np.ndarray]:
+        pipe = self.pipe
+        device = pipe._execution_device
+        dtype = pipe.unet.dtype
+        steps = request.preview_steps if request.fast else request.steps
+        height, width = self.size
+        out_size = (request.width, request.height)  # previews are shown at the frame's size
+        linear = LinearPreview(self.family, device, dtype)
+        frames: list[np.ndarray] = []
+        total = len(latents) * steps
+        single = len(latents) == 1
+        for i, z in enumerate(latents):
+            events.check_cancelled()
+            cond = conditions[i] if conditions else {}
+            # ancestral samplers continue the generator of the request's seed (as the
+            # image engine does), so a point at anchor 1 is that seed's own image
+            _noise, generator = seeded_noise(request.seed, (1, self.channels, *self.full))
+            offset = i * steps
+
+            def on_step(step: int, _total: int, tap: X0Tap | None, offset: int = offset) -> None:
+                events.progress(offset + step, total)  # raises Cancelled
+                if single and tap is not None and events.wants_previews():
+                    x0 = tap.estimate()
+                    shown = linear(x0[:1]) if x0 is not None else None
+                    if shown:
+                        events.preview(Preview("image", _upscale(shown[0], *out_size),
+                                               step, steps, info={"fast": request.fast}))
+
+            out = self.engine.denoise(
+                {k: v.to(device=device, dtype=dtype) for k, v in cond.items()},
+                z[None].to(device=device, dtype=dtype), generator, steps=steps,
+                guidance=request.guidance, width=width, height=height,
+                scheduler=request.scheduler, output_type="latent" if request.fast else "np",
+                on_step=on_step,
+            )
+            if request.fast:  # the x0 preview decode: a 4×3 matrix instead of the VAE
+                frames.append(_upscale(linear(out[:1])[0], *out_size))
+            else:  # rounded like the image engine, so anchors match the Art panel's images
+                array = (np.clip(np.asarray(out, dtype=np.float32), 0, 1) * 255).round()
+                frames.extend(np.ascontiguousarray(a) for a in array.astype(np.uint8))
+        return frames
+
+    def info(self) -> dict[str, Any]:
+        return {"family": self.family, "fast": self.request.fast,
+                "render_size": [self.size[1], self.size[0]]}
+
+
+def render_size(request: ExploreRequest, factor: int = 8) -> tuple[int, int]:
+    """(height, width) in pixels: the request's, or the fast preview's smaller size.
+
+    The preview divides both sides by the same whole number, chosen so that the longest
+    side is about preview_size and the latent still divides evenly (for the pooling).
+    """
+    h, w = request.height, request.width
+    if not request.fast or max(h, w) <= request.preview_size:
+        return h, w
+    k = max(1, round(max(h, w) / request.preview_size))
+    while k > 1 and ((h // factor) % k or (w // factor) % k):
+        k -= 1
+    return h // k, w // k
+
+
+def _upscale(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A latent-sized preview (1/8 of the render) blown up to the frame's size (bilinear)."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))
 
 
 # ---------------------------------------------------------------------------------------
@@ -502,7 +687,7 @@ def _load_single_file(path: Path, checkpoint: Checkpoint, dtype: torch.dtype) ->
     config = configs_dir() / checkpoint.family
     if not (config / "model_index.json").is_file():
         raise ModelError(
-            f"The offline configuration for {FAMILY_NAMES[checkpoint.family]} checkpoints is "
+            f"The offline configuration for {family_name(checkpoint.family)} checkpoints is "
             f"missing (looked in {config}); reinstall Studio or use a diffusers folder."
         )
     kwargs: dict[str, Any] = {"config": str(config), "local_files_only": True,

@@ -35,7 +35,7 @@ from studio.core.errors import ModelError, RequestError
 from studio.core.requests import MusicRequest, Request
 from studio.core.results import Preview, Result
 from studio.core.settings import Settings
-from studio.engines.base import Engine, Events, LoadSpec
+from studio.engines.base import Engine, Events, LoadSpec, wrong_kind
 from studio.engines.devices import module_bytes, torch_dtype
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -412,7 +412,7 @@ class MusicGenEngine(Engine):
 
     def generate(self, request: Request, events: Events) -> Result:
         if not isinstance(request, MusicRequest):
-            raise RequestError("MusicGen makes music; this is not a music request.")
+            raise RequestError(wrong_kind(self.folder.name, request.kind, "music"))
         if self.model is None:
             raise ModelError(f"{self.folder.name} was unloaded; run the job again to reload it.")
         from transformers import StoppingCriteriaList

@@ -1,35 +1,82 @@
-"""Which engine runs which request: by request kind and model id, imported lazily.
+"""Which engine runs which request: the model's family says (studio.core.families).
 
-Importing an engine module pulls in torch/diffusers/transformers, so nothing
-here is imported until a job actually needs it (in the worker thread).
+A built-in's family is its descriptor's; a path's is what the catalog's classifier says
+(once per path and modification time). A model the catalog cannot classify (a name in
+a models folder, a path that is not there, a LoRA given as a checkpoint) goes to the
+first family that serves the request's kind, so that family's engine says in one
+sentence what is wrong with it. Engine modules pull in torch/diffusers/transformers, so
+`Family.engine` ("module:Class") is imported only when a job needs it (worker thread).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+from pathlib import Path
 
+from studio.core import catalog, families
 from studio.core.errors import ModelError
+from studio.core.families import Family
 from studio.core.requests import Request
 from studio.engines.base import Engine
 
-# (request kind, model id prefix or "" for any, "module:Class"); first match wins.
-ROUTES: list[tuple[str, str, str]] = [
-    ("image", "builtin:faces", "studio.engines.gan:GanEngine"),
-    ("image", "builtin:eyes", "studio.engines.gan:GanEngine"),
-    ("explore", "", "studio.engines.explore:ExploreEngine"),
-    ("text", "", "studio.engines.text_lm:TextEngine"),
-    ("music", "builtin:composer", "studio.engines.composer.engine:ComposerEngine"),
-    ("music", "", "studio.engines.musicgen:MusicGenEngine"),
-    ("image", "", "studio.engines.image_diffusers:DiffusersImageEngine"),
-]
+#: extra routes tried first, (request kind, model id prefix, "module:Class"): for engines
+#: whose "models" are not files, such as the test and benchmark engines ("slow:…").
+#: Real model families are registered with families.register() instead.
+ROUTES: list[tuple[str, str, str]] = []
+
+_classified: dict[tuple[str, int], str] = {}  # (path, mtime_ns) → family id ("" = unknown)
+
+
+def classified_family(model: str) -> Family | None:
+    """The family of a model id by its descriptor (built-ins) or the catalog's classifier."""
+    found = families.of_builtin(model)
+    if found is not None or model.startswith("builtin:"):
+        return found
+    path = Path(model).expanduser()
+    try:
+        stamp = os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+    key = (str(path), stamp)
+    if key not in _classified:
+        entry = catalog.classify(path)
+        descriptor = entry.descriptor if entry is not None else None
+        _classified[key] = descriptor.id if descriptor is not None else ""
+    return families.get(_classified[key]) if _classified[key] else None
+
+
+def family_for(kind: str, model: str) -> Family | None:
+    """The family whose engine runs `model` for a `kind` request (see the module docstring).
+
+    None only when no registered family serves the kind at all.
+    """
+    found = classified_family(model)
+    if found is not None and found.engine:
+        return found
+    return next((f for f in families.for_kind(kind) if f.engine), None)
+
+
+def import_engine(target: str) -> type[Engine]:
+    """The engine class a "module:Class" string names (imports its module)."""
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def route(kind: str, model: str) -> tuple[Family | None, str]:
+    """(family, "module:Class") for a request kind and model id; the family is None for
+    an extra route (ROUTES)."""
+    for route_kind, prefix, target in ROUTES:
+        if route_kind == kind and model.startswith(prefix):
+            return None, target
+    family = family_for(kind, model)
+    if family is None:
+        raise ModelError(f"No engine can run a {kind} job with model {model!r}.")
+    return family, family.engine
 
 
 def engine_class(kind: str, model: str) -> type[Engine]:
-    for route_kind, prefix, target in ROUTES:
-        if route_kind == kind and model.startswith(prefix):
-            module, name = target.split(":")
-            return getattr(importlib.import_module(module), name)
-    raise ModelError(f"No engine can run a {kind} job with model {model!r}.")
+    return import_engine(route(kind, model)[1])
 
 
 def engine_class_for(request: Request) -> type[Engine]:

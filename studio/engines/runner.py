@@ -1,7 +1,8 @@
 """One job from request to files: the pipeline shared by the GUI worker and the CLI.
 
-resolve seeds → pick device → get the engine from the cache (loading it once)
-→ generate with events → save atomically → index in history.
+resolve seeds → route by the model's family (refusing a kind the family or its engine
+does not serve, in one sentence) → pick device → get the engine from the cache (loading
+it once) → generate with events → save atomically → index in history.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from studio.core.errors import ModelError, StudioError
+from studio.core import families
+from studio.core.errors import ModelError, RequestError, StudioError
+from studio.core.families import Explore, Family
 from studio.core.outputs import save_result
 from studio.core.requests import Request
 from studio.core.results import Result
 from studio.core.settings import Settings
-from studio.engines.base import Events, LoadSpec
+from studio.engines.base import Engine, Events, LoadSpec, wrong_kind
 from studio.engines.cache import ModelCache
 from studio.engines.memory import (
     OOM_MESSAGE,
@@ -25,7 +28,7 @@ from studio.engines.memory import (
     is_out_of_memory,
     release_exception,
 )
-from studio.engines.registry import engine_class_for
+from studio.engines.registry import import_engine, route
 
 if TYPE_CHECKING:
     from studio.core.history import History
@@ -50,7 +53,12 @@ class Runner:
         """Validate, resolve seeds, load (cached) and generate. Raises StudioError/Cancelled."""
         request.validate()
         request = request.resolved()
-        cls = engine_class_for(request)
+        family, target = route(request.kind, request.model)
+        if family is not None and not family.serves(request.kind):
+            raise RequestError(refusal(request, family))
+        cls = import_engine(target)
+        if request.kind not in cls.kinds:
+            raise RequestError(refusal(request, family))
         spec = self.spec_for(request)
 
         def load():
@@ -66,6 +74,8 @@ class Runner:
         self.cache.budget_bytes = budget_bytes(self.settings, spec.device)  # 0 in settings = auto
         try:
             engine = self.cache.get(spec, load, estimate=lambda: estimate_load_bytes(spec))
+            if request.kind not in engine.kinds:  # loaded for another kind by another route
+                raise RequestError(refusal(request, family, engine))
             events.check_cancelled()
             return engine.generate(request, events)
         except Exception as exc:
@@ -83,6 +93,26 @@ class Runner:
                 except StudioError:  # the file is safe on disk; the index can be rebuilt
                     log.exception("could not index %s in the history", path)
         return paths
+
+
+#: how the explorer's refusal names the families it can drive
+_EXPLORE_STYLES = {Explore.GAN_LATENT: "a GAN", Explore.DIFFUSION: "a diffusion model",
+                   Explore.PREFIX: "a model with a conditioning prefix"}
+
+
+def refusal(request: Request, family: Family | None, engine: Engine | None = None) -> str:
+    """One sentence for a model chosen for a kind it does not serve ("builtin:smollm2
+    makes text, not music."; "… cannot be explored." for the explorer)."""
+    name = Path(request.model).name or request.model
+    if request.kind == "explore":
+        what = f" ({family.name})" if family is not None else ""
+        styles = dict.fromkeys(_EXPLORE_STYLES.get(f.explore, f.name)
+                               for f in families.all_families() if f.explorable)
+        return f"{name}{what} cannot be explored; choose {' or '.join(styles)}."
+    makes = family.modality if family is not None else ""
+    if not makes and engine is not None and engine.kinds:
+        makes = engine.kinds[0]
+    return wrong_kind(name, request.kind, makes)
 
 
 def one_line(exc: BaseException) -> str:

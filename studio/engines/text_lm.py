@@ -28,7 +28,7 @@ from studio.core.errors import ModelError, RequestError
 from studio.core.requests import Request, TextRequest
 from studio.core.results import Preview, Result
 from studio.core.settings import Settings
-from studio.engines.base import Engine, Events, LoadSpec
+from studio.engines.base import Engine, Events, LoadSpec, wrong_kind
 
 log = logging.getLogger(__name__)
 
@@ -357,7 +357,7 @@ class TextEngine(Engine):
     # generating ------------------------------------------------------------------
     def generate(self, request: Request, events: Events) -> Result:
         if not isinstance(request, TextRequest):
-            raise RequestError("The text engine runs text requests only.")
+            raise RequestError(wrong_kind(self.spec.model, request.kind, "text"))
         import torch
 
         ids = self.prompt_ids(request)

@@ -105,3 +105,21 @@ def test_bad_input_fails_before_importing_torch(tmp_path):
                           timeout=120)
     assert proc.stdout.split() == ["False", str(EXIT_BAD_INPUT)]
     assert "Width must be between 64" in proc.stderr
+
+
+def test_default_frame_size_comes_from_the_family_descriptor():
+    from studio.cli.explore import default_size
+    from studio.core import families
+
+    assert default_size("builtin:faces") == (256, 256)  # 64² native, saved ×4
+    assert default_size("builtin:eyes") == (512, 512)
+    assert default_size("/models/any-diffusers-folder") == (512, 512)
+    family = families.register(families.Family(
+        "test-strip", "Strip", "image", ("image", "explore"), "tests.nowhere:Engine",
+        native_size=(32, 48), fixed_size=True, explore=families.Explore.GAN_LATENT))
+    families.register_builtin(families.Builtin("builtin:strip", "Strip", family.id, None, "x"))
+    try:
+        assert default_size("builtin:strip") == (128, 192)
+    finally:
+        families.unregister_builtin("builtin:strip")
+        families.unregister(family.id)

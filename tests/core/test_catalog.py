@@ -370,3 +370,74 @@ def test_weight_files_skip_variants_and_unused_copies(tmp_path, tiny_models):
     fp32 = catalog.estimate_memory(str(folder), 4)
     assert catalog.estimate_memory(str(folder), 2) == fp32 // 2
     assert catalog.estimate_memory(str(tmp_path / "missing"), 4) == 0
+
+
+# ------------------------------------------------------------------- one classifier, every family
+
+
+def test_every_classified_entry_carries_its_family_descriptor(tmp_path, tiny_models):
+    """The one classifier files each kind of model under a registered family: the entry's
+    family name, modality, role and explorability are the descriptor's."""
+    from studio.core import families
+
+    files = {
+        "v1-5": (sd1_tensors(), None, families.SD1),
+        "v2-1": (sd2_tensors(), None, families.SD2),
+        "sd_xl_base": (sdxl_tensors(), None, families.SDXL),
+        "sd_turbo": (sd2_tensors(), None, families.SD_TURBO),
+        "sdxl_turbo": (sdxl_tensors(), None, families.SDXL_TURBO),
+        "lcm-v1": (sd1_tensors(), None, families.LCM),
+        "xl-merge": (sdxl_tensors(), {"modelspec.title": "LCM merge"}, families.SDXL_LCM),
+        "refiner": ({UNET + "input_blocks.0.0.weight": _z(8, 4),
+                     "conditioner.embedders.0.model.ln_final.weight": _z(600_000)}, None,
+                    families.SDXL_REFINER),
+        "ink-lora": ({"lora_unet_x.lora_down.weight": _z(4, 8)}, None, families.LORA),
+        "taesd_decoder": ({"decoder.layers.0.weight": _z(600_000)}, None, families.TAESD),
+        "vae-ft": ({"encoder.down.0.block.0.conv1.weight": _z(600_000)}, None, families.VAE),
+        "emb": ({"emb_params": _z(600_000)}, None, families.EMBEDDING),
+        "unet-only": ({"down_blocks.0.x": _z(300_000), "mid_block.y": _z(300_000)}, None,
+                      families.UNET),
+    }
+    for name, (tensors, meta, family) in files.items():
+        entry = catalog.classify(write_checkpoint(tmp_path / f"{name}.safetensors", tensors, meta))
+        assert entry is not None, name
+        assert entry.family_id == family.id and entry.descriptor is family, name
+        assert (entry.family, entry.modality, entry.role, entry.explorable) == (
+            family.name, family.modality, family.role, family.explorable), name
+    folders = {
+        "sd": families.SD1, "gpt2": families.CAUSAL_LM, "gguf": families.CAUSAL_LM,
+    }
+    for key, family in folders.items():
+        entry = catalog.classify(tiny_models[key])
+        assert entry is not None and entry.descriptor is family, key
+    pickled = catalog.classify(write_checkpoint(tmp_path / "ponyXL.ckpt", {"w": _z(600_000)}))
+    assert pickled.descriptor is families.SDXL and pickled.pickled
+    assert catalog.classify(tmp_path / "nothing-here") is None
+
+
+def test_base_family_and_few_step_read_the_descriptor():
+    from studio.core import families
+
+    for family in families.all_families():
+        if family.latent:
+            assert catalog.base_family(family.name) == families.get(family.latent).name
+        assert catalog.is_few_step(family.name) is family.few_step
+    assert catalog.base_family("SD3") == "SD3"
+    assert catalog.base_family(catalog.SDXL_REFINER) == catalog.SDXL
+
+
+def test_key_rules_live_once_and_the_layout_ignores_name_hints():
+    keys = set(sd1_tensors())
+    assert catalog.has_unet(keys) and catalog.text_encoder_family(keys).id == "sd1"
+    assert catalog.checkpoint_layout(keys).id == "sd1"  # "turbo" in a name is a hint, not keys
+    assert catalog.text_encoder_family({UNET + "x"}) is None
+    assert catalog.checkpoint_layout({UNET + "joint_blocks.0.x"}) is None  # SD3: not ours
+    assert catalog.checkpoint_layout({ATTN}, lambda _k: (8, 1024)).id == "sd2"
+
+
+def test_a_header_that_is_not_utf8_is_reported_not_raised(tmp_path):
+    bad = tmp_path / "latin1.safetensors"
+    bad.write_bytes(struct.pack("<Q", 4) + b"{\xff\xfe}")
+    issues: list[str] = []
+    assert list(catalog.scan_folder(tmp_path, issues=issues)) == []
+    assert len(issues) == 1 and "not valid JSON" in issues[0] and str(bad) in issues[0]

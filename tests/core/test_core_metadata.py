@@ -316,3 +316,21 @@ def test_studio_record_and_json_safe() -> None:
     assert metadata.record_request(BASE.to_dict()) == BASE.to_dict()
     assert metadata.record_request({"hello": 1}) is None
     assert metadata.record_request([1]) is None
+
+
+def test_a_builtins_infotext_name_comes_from_its_family():
+    from studio.core import families
+
+    family = families.register(families.Family(
+        "test-named", "Named", "image", ("image",), "tests.nowhere:Engine",
+        a1111_model="named_v1"))
+    families.register_builtin(families.Builtin("builtin:named", "Named", family.id, None,
+                                               "named"))
+    try:
+        assert metadata.model_display_name("builtin:named") == "named_v1"
+        assert metadata.model_display_name("builtin:smollm2") == "builtin:smollm2"  # no name
+        assert metadata.model_display_name("builtin:gone") == "builtin:gone"
+        assert metadata.model_display_name("/m/dream_8.safetensors") == "dream_8.safetensors"
+    finally:
+        families.unregister_builtin("builtin:named")
+        families.unregister(family.id)

@@ -25,7 +25,7 @@ from studio.core.errors import ModelError, RequestError
 from studio.core.requests import MusicRequest, Request
 from studio.core.results import Preview, Result
 from studio.core.settings import Settings
-from studio.engines.base import Engine, Events, LoadSpec
+from studio.engines.base import Engine, Events, LoadSpec, wrong_kind
 from studio.engines.composer import arrange
 from studio.engines.composer.compose import SamplingParams, blend_prefix, compose
 from studio.engines.composer.model import WEIGHTS, ComposerLM, load_pretrained
@@ -119,7 +119,7 @@ class ComposerEngine(Engine):
 
     def generate(self, request: Request, events: Events) -> Result:
         if not isinstance(request, MusicRequest):
-            raise RequestError("The composer makes music; send it a music request.")
+            raise RequestError(wrong_kind(self.spec.model, request.kind, "music"))
         t0 = time.perf_counter()
         said = parse_prompt(request.prompt)
         c = resolve(said, request.seed)

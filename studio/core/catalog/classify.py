@@ -1,0 +1,367 @@
+"""THE classifier: which family (studio.core.families) a folder or a single file is.
+
+Every rule that reads tensor names, pipeline classes or config fields to tell families
+apart lives here, once; the catalog lists what it says and the image engine loads by it
+(the family's `latent` names the offline config folder of a single-file checkpoint).
+Reads small JSON files and headers only: no torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from studio.core import families as fam
+from studio.core.catalog.entry import PICKLE_NOTE, ModelEntry, entry_for
+from studio.core.catalog.headers import (
+    HEADER_ERRORS,
+    json_file,
+    read_gguf_metadata,
+    read_safetensors_header,
+)
+from studio.core.families import Family
+
+log = logging.getLogger(__name__)
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".gguf", ".tar", ".msgpack")
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".gguf")
+MIN_SINGLE_FILE = 1_000_000  # smaller files are embeddings, configs, previews
+
+# ------------------------------------------------------------------ families by name/hint
+
+
+def few_step(base: Family, hint: str) -> Family:
+    """SD-Turbo/SDXL-Turbo/LCM from a name or metadata hint; else the base family."""
+    hint = hint.lower()
+    xl = base.latent == "sdxl"
+    if "turbo" in hint:
+        return fam.SDXL_TURBO if xl else fam.SD_TURBO
+    if "lcm" in hint or "latent-consistency" in hint or "latent_consistency" in hint:
+        return fam.SDXL_LCM if xl else fam.LCM
+    return base
+
+
+def base_family(family: str) -> str:
+    """SD 1.x, SD 2.x or SDXL for an image family (what latent format it uses)."""
+    found = fam.by_name(family)
+    latent = fam.get(found.latent) if found is not None and found.latent else None
+    return latent.name if latent is not None else family
+
+
+def is_few_step(family: str) -> bool:
+    """Turbo/LCM models want 1–8 steps and little or no guidance."""
+    found = fam.by_name(family)
+    return found is not None and found.few_step
+
+
+def with_family(entry: ModelEntry, family: Family) -> ModelEntry:
+    """The entry re-filed under another family (a hint found after classifying it)."""
+    return replace(entry, family=family.name, family_id=family.id, modality=family.modality,
+                   role=family.role, explorable=family.explorable)
+
+
+# ------------------------------------------------------------------ original-layout keys
+
+UNET_PREFIX = "model.diffusion_model."
+CONV_IN = UNET_PREFIX + "input_blocks.0.0.weight"
+_ATTN = UNET_PREFIX + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
+
+#: the text encoder's key prefix → the family it marks: SD 1.x uses CLIP ViT-L
+#: (`cond_stage_model.transformer`), SD 2.x OpenCLIP ViT-H (`cond_stage_model.model`),
+#: SDXL two encoders (`conditioner.embedders.1`), its refiner only the OpenCLIP one
+TEXT_ENCODERS: tuple[tuple[str, Family], ...] = (
+    ("conditioner.embedders.1.", fam.SDXL),
+    ("conditioner.embedders.0.model.", fam.SDXL_REFINER),
+    ("cond_stage_model.model.", fam.SD2),
+    ("cond_stage_model.transformer.", fam.SD1),
+)
+
+Shape = Callable[[str], Sequence[int] | None]
+
+
+def has_unet(keys: Collection[str]) -> bool:
+    """Whether a checkpoint holds a Stable Diffusion UNet (original layout)."""
+    return any(k.startswith(UNET_PREFIX) for k in keys)
+
+
+def text_encoder_family(keys: Collection[str]) -> Family | None:
+    """The family a checkpoint's text encoder marks (None: it carries none)."""
+    for prefix, family in TEXT_ENCODERS:
+        if any(k.startswith(prefix) for k in keys):
+            return family
+    return None
+
+
+def checkpoint_layout(keys: Collection[str], shape: Shape = lambda _k: None,
+                      arch: str = "") -> Family | None:
+    """The family a single-file checkpoint's tensor names say it is, before any Turbo/LCM
+    hint (None: not something Studio runs, e.g. SD3/Flux, or nothing recognised).
+
+    A UNet without a text encoder is told apart by its cross-attention width (1024 for
+    SD 2.x) or the modelspec architecture; components are LoRA, TAESD, VAE, embedding
+    and diffusers-layout UNet files.
+    """
+    if has_unet(keys):
+        other = (UNET_PREFIX + "joint_blocks.", UNET_PREFIX + "double_blocks.")
+        if any(k.startswith(other) for k in keys):
+            return None  # SD3 / Flux: not something Studio's image engine runs
+        found = text_encoder_family(keys)
+        if found is not None:
+            return found
+        width = shape(_ATTN) if _ATTN in keys else None
+        if width and width[-1] == 1024:
+            return fam.SD2
+        return fam.SDXL if "stable-diffusion-xl" in arch else fam.SD1
+    if any("lora_" in k or ".lora_down." in k or ".lora_A." in k for k in keys):
+        return fam.LORA
+    if any(k.startswith(("encoder.layers.", "decoder.layers.")) for k in keys):
+        return fam.TAESD
+    if any(k.startswith(("encoder.down.", "decoder.up.", "first_stage_model.")) for k in keys) or (
+        any(k.startswith("encoder.down_blocks.") for k in keys)
+        and any(k.startswith("decoder.up_blocks.") for k in keys)
+    ):
+        return fam.VAE
+    if any(k in ("emb_params", "clip_l", "clip_g") for k in keys):
+        return fam.EMBEDDING
+    if any(k.startswith("down_blocks.") for k in keys) and any(
+        k.startswith("mid_block.") for k in keys
+    ):
+        return fam.UNET
+    return None
+
+
+def header_family(header: dict[str, Any], hint: str = "") -> Family | None:
+    """The family of a safetensors checkpoint from its header (names, shapes, metadata);
+    Turbo/LCM share their base's layout and are told apart by name or modelspec."""
+    meta = header.get("__metadata__") or {}
+    arch = str(meta.get("modelspec.architecture", "")).lower() if isinstance(meta, dict) else ""
+    title = str(meta.get("modelspec.title", "")) if isinstance(meta, dict) else ""
+    keys = [k for k in header if k != "__metadata__"]
+
+    def shape(key: str) -> Sequence[int] | None:
+        info = header.get(key)
+        return info.get("shape") if isinstance(info, dict) else None
+
+    found = checkpoint_layout(keys, shape, arch)
+    if found is None or found.role != "generate":
+        return found
+    return few_step(found, f"{hint} {arch} {title}")
+
+
+def family_from_header(header: dict[str, Any], hint: str = "") -> tuple[str, str, str] | None:
+    """(modality, family name, role) of a single-file checkpoint, or None."""
+    found = header_family(header, hint)
+    return None if found is None else (found.modality, found.name, found.role)
+
+
+def family_from_name(name: str) -> Family:
+    """Best guess for a pickled checkpoint (its keys cannot be read without unpickling)."""
+    low = name.lower()
+    if "xl" in low or "pony" in low:
+        base = fam.SDXL
+    elif "v2" in low or "2.1" in low or "768" in low:
+        base = fam.SD2
+    else:
+        base = fam.SD1
+    return few_step(base, low)
+
+
+# ------------------------------------------------------------------ folders
+
+
+def dir_size(folder: Path) -> int:
+    """Bytes under folder; symlinked files count their target (HF cache), dirs are not followed."""
+    total = 0
+    stack = [str(folder)]
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as it:
+                for e in it:
+                    try:
+                        if e.is_dir(follow_symlinks=False):
+                            stack.append(e.path)
+                        elif e.is_file():  # follows file symlinks (HF snapshots → blobs)
+                            total += e.stat().st_size
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return total
+
+
+def has_weights(folder: Path, depth: int = 2) -> bool:
+    """Whether a model folder holds any weight file (an HF snapshot may hold configs only)."""
+    try:
+        with os.scandir(folder) as it:
+            for e in it:
+                try:
+                    if e.is_file() and e.name.endswith(WEIGHT_SUFFIXES):
+                        return True
+                    if depth > 0 and e.is_dir(follow_symlinks=False) and has_weights(
+                        Path(e.path), depth - 1
+                    ):
+                        return True
+                except OSError:
+                    continue
+    except OSError:
+        return False
+    return False
+
+
+def _only_pickles(folder: Path) -> bool:
+    """True when the weights under folder are .bin/.ckpt/.pt only (no safetensors)."""
+    safe = pickled = False
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            if name.endswith(".safetensors"):
+                safe = True
+            elif name.endswith((".bin", ".ckpt", ".pt", ".pth")):
+                pickled = True
+        if root.count(os.sep) - str(folder).count(os.sep) >= 2:
+            _dirs.clear()
+    return pickled and not safe
+
+
+#: pipelines Studio lists but does not run, by their class name without "Pipeline"
+_OTHER_PIPELINES = {"StableDiffusion3": "SD3", "Flux": "Flux"}
+
+
+def pipeline_family(folder: Path, cls: str, hint: str = "") -> Family | str:
+    """The family of a diffusers pipeline folder, or the display name of a pipeline that
+    no engine of Studio runs (SD3, Flux, ...)."""
+    scheduler = str(json_file(folder / "scheduler" / "scheduler_config.json").get("_class_name"))
+    if scheduler == "LCMScheduler":
+        hint += " lcm"
+    if "XL" in cls:
+        if "Img2Img" in cls and not (folder / "text_encoder").is_dir():
+            return fam.SDXL_REFINER
+        return few_step(fam.SDXL, hint)
+    if cls.startswith("LatentConsistencyModel"):
+        return fam.LCM
+    if cls.startswith(("StableDiffusionPipeline", "StableDiffusionImg2Img", "AutoPipeline",
+                       "StableDiffusionInpaint")) or cls == "DiffusionPipeline":
+        unet = json_file(folder / "unet" / "config.json")
+        context = unet.get("cross_attention_dim")
+        text = json_file(folder / "text_encoder" / "config.json")
+        is_v2 = context == 1024 or text.get("hidden_size") == 1024
+        return few_step(fam.SD2 if is_v2 else fam.SD1, hint)
+    short = cls.removesuffix("Pipeline")
+    return _OTHER_PIPELINES.get(short, short or "diffusers")
+
+
+def config_family(data: dict[str, Any]) -> Family | None:
+    """The family a single model's config.json names (autoencoders, UNet, LMs, MusicGen)."""
+    cls = str(data.get("_class_name", ""))
+    archs = " ".join(str(a) for a in data.get("architectures") or [])
+    mtype = str(data.get("model_type", ""))
+    if cls == "AutoencoderTiny":
+        return fam.TAESD
+    if cls == "AutoencoderKL":
+        return fam.VAE
+    if cls == "UNet2DConditionModel":
+        return fam.UNET
+    if "musicgen" in mtype or "Musicgen" in archs:
+        return fam.MUSICGEN
+    if "CausalLM" in archs or "LMHeadModel" in archs:
+        return fam.CAUSAL_LM
+    return None
+
+
+def classify_folder(
+    folder: Path, name_hint: str | None = None, *, names: set[str] | None = None
+) -> ModelEntry | None:
+    """A diffusers pipeline, tiny autoencoder, transformers LM or MusicGen folder, or None.
+
+    `names` (the folder's file names, when the caller already listed it) saves stats.
+    The entry's location is filled in by the caller.
+    """
+    folder = Path(folder)
+    name = name_hint or folder.name
+    if names is None:
+        names = {n for n in ("model_index.json", "config.json") if (folder / n).is_file()}
+    if not names & {"model_index.json", "config.json"} or not has_weights(folder):
+        return None  # configs only: a config folder, or a download that never finished
+    try:
+        if "model_index.json" in names:
+            cls = str(json_file(folder / "model_index.json").get("_class_name", ""))
+            if "Audio" in cls or "Music" in cls:
+                return None  # AudioLDM & co: not run by Studio
+            found = pipeline_family(folder, cls, name)
+            pickled = _only_pickles(folder)
+            note = PICKLE_NOTE if pickled else ""
+            if isinstance(found, str):
+                return ModelEntry(str(folder), name, "image", found, "diffusers", "",
+                                  dir_size(folder), role="other", pickled=pickled, note=note)
+            return entry_for(found, str(folder), name, "diffusers", dir_size(folder),
+                             pickled=pickled, note=note)
+        data = json_file(folder / "config.json")
+        family = config_family(data)
+        if family is None:
+            return None
+        fmt = "diffusers" if data.get("_class_name") else "transformers"
+        pickled = _only_pickles(folder)
+        return entry_for(family, str(folder), name, fmt, dir_size(folder), pickled=pickled,
+                         note=PICKLE_NOTE if pickled else "")
+    except OSError as exc:
+        log.warning("catalog: skipping %s (%s)", folder, exc)
+    return None
+
+
+# ------------------------------------------------------------------ single files
+
+#: GGUF architectures that are parts of other models (vision towers, encoders), not LMs
+_GGUF_PARTS = ("clip", "whisper", "bert", "nomic-bert", "t5encoder")
+
+
+def classify_file(path: Path, issues: list[str] | None = None) -> ModelEntry | None:
+    """A single-file checkpoint (.safetensors, .ckpt, .gguf) or None.
+
+    safetensors files are recognised from their header (no torch); a file that is
+    not readable is reported in `issues` (one line each) rather than raised.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SINGLE_FILE_SUFFIXES:
+        return None
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        if issues is not None:
+            issues.append(f"{path}: cannot be read ({exc.strerror or exc}).")
+        return None
+    if size < MIN_SINGLE_FILE and suffix == ".ckpt":  # others are recognised by content
+        return None
+    try:
+        if suffix == ".gguf":
+            meta = read_gguf_metadata(path)
+            if str(meta.get("general.architecture", "")) in _GGUF_PARTS:
+                return None
+            name = str(meta.get("general.name") or path.stem)
+            return entry_for(fam.CAUSAL_LM, str(path), name, "gguf", size)
+        if suffix == ".ckpt":
+            return entry_for(family_from_name(path.stem), str(path), path.stem, "ckpt", size,
+                             pickled=True, note=PICKLE_NOTE)
+        header = read_safetensors_header(path)
+    except HEADER_ERRORS as exc:
+        if issues is not None:
+            issues.append(f"{path}: skipped, {exc}.")
+        return None
+    found = header_family(header, path.stem)
+    if found is None:
+        return None
+    if found.role == "component" and size < MIN_SINGLE_FILE and found is not fam.LORA:
+        return None  # textual-inversion embeddings and other crumbs
+    return entry_for(found, str(path), path.stem, "safetensors", size)
+
+
+def classify(path: Path) -> ModelEntry | None:
+    """Whatever a path holds: a model folder or a single file (None: nothing Studio knows)."""
+    path = Path(path)
+    if path.is_dir():
+        return classify_folder(path)
+    return classify_file(path) if path.is_file() else None

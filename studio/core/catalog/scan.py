@@ -1,0 +1,275 @@
+"""Walking for models: folders (models/, the ones chosen in settings) and the HF cache.
+
+os.scandir over thousands of entries, bounded by depth and an entry budget, with
+symlink loops cut; each candidate goes to the one classifier (classify.py).
+
+Where models are found, in order:
+- the built-in ids (weights that ship inside pip packages);
+- the project's `models/` folder and the folders chosen in settings (an
+  AUTOMATIC1111 `models/Stable-diffusion` or ComfyUI `models/checkpoints` folder
+  works as-is: single `.safetensors`/`.ckpt` files and diffusers folders alike);
+- the Hugging Face cache (`HF_HUB_CACHE`, `HF_HOME/hub`, `~/.cache/huggingface/hub`),
+  so models other tools downloaded are found too.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+from studio.core import families, paths
+from studio.core.catalog.builtins import builtin_entries
+from studio.core.catalog.classify import (
+    classify_file,
+    classify_folder,
+    few_step,
+    has_weights,
+    with_family,
+)
+from studio.core.catalog.entry import ModelEntry
+from studio.core.settings import Settings
+
+_SKIP_DIRS = {
+    "__pycache__", "node_modules", "site-packages", "venv", "env", "repositories",
+    "extensions", "outputs", "output", "input", "custom_nodes", "wandb",
+}
+DEFAULT_MAX_DEPTH = 6
+DEFAULT_MAX_ENTRIES = 200_000  # directory entries looked at per root before giving up
+
+_last_issues: list[str] = []
+_BASES = (families.SD1, families.SD2, families.SDXL)
+
+
+class _Budget:
+    """Limits shared by one walk: entries looked at, a cancel flag, seen directories."""
+
+    def __init__(self, max_entries: int, cancel: threading.Event | None) -> None:
+        self.left = max_entries
+        self.cancel = cancel
+        self.seen: set[tuple[int, int]] = set()
+
+    @property
+    def stopped(self) -> bool:
+        return self.left <= 0 or (self.cancel is not None and self.cancel.is_set())
+
+
+def scan_folder(
+    root: Path,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    *,
+    source: str = "folder",
+    issues: list[str] | None = None,
+    cancel: threading.Event | None = None,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
+) -> Iterator[ModelEntry]:
+    """Models under root, yielded as they are found (depth-first, sorted by name).
+
+    Model folders are not descended into; hidden and tool folders (.git, venv,
+    node_modules...) are skipped; a directory reached twice (symlink loop) is cut;
+    the walk stops after `max_depth` levels or `max_entries` directory entries.
+    """
+    root = Path(root).expanduser()
+    budget = _Budget(max_entries, cancel)
+    location = str(root)
+    stack: list[tuple[str, int]] = [(str(root), 0)]
+    while stack and not budget.stopped:
+        folder, depth = stack.pop()
+        try:
+            st = os.stat(folder)
+        except OSError:
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in budget.seen:
+            continue
+        budget.seen.add(key)
+        try:
+            with os.scandir(folder) as it:
+                children = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            if issues is not None and depth == 0:
+                issues.append(f"{folder}: cannot be read ({exc.strerror or exc}).")
+            continue
+        budget.left -= len(children)
+        names = {e.name for e in children}
+        if "model_index.json" in names or "config.json" in names:  # a model folder
+            entry = classify_folder(Path(folder), names=names)
+            if entry is not None:
+                yield replace(entry, location=location, source=source)
+                continue
+        subdirs: list[str] = []
+        for child in children:
+            if child.name.startswith(".") or child.name in _SKIP_DIRS:
+                continue
+            try:
+                if child.is_dir():  # follows symlinks; loops are cut by `seen`
+                    if depth < max_depth:
+                        subdirs.append(child.path)
+                    continue
+                if not child.is_file():
+                    continue  # a dangling link, a socket...
+            except OSError:
+                continue  # ELOOP on a self-referencing link
+            found = classify_file(Path(child.path), issues)
+            if found is not None:
+                yield replace(found, location=location, source=source)
+        stack.extend((d, depth + 1) for d in reversed(subdirs))
+    if budget.left <= 0 and issues is not None:
+        issues.append(f"{root}: too many files; stopped looking after {max_entries:,} entries.")
+
+
+# --------------------------------------------------------------------------- HF cache
+
+
+def hf_cache_dirs() -> list[Path]:
+    """Where the Hugging Face hub cache lives (the env variables huggingface_hub reads)."""
+    candidates: list[Path] = []
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var):
+            candidates.append(Path(os.environ[var]).expanduser())
+    if os.environ.get("HF_HOME"):
+        candidates.append(Path(os.environ["HF_HOME"]).expanduser() / "hub")
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    candidates.append(base / "huggingface" / "hub")
+    out: list[Path] = []
+    for c in candidates:
+        if c not in out:
+            out.append(c)
+    return out
+
+
+def repo_id_from_cache_name(name: str) -> str:
+    """`models--org--name` → `org/name` (the hub's cache folder naming)."""
+    return name.removeprefix("models--").replace("--", "/", 1)
+
+
+def _cache_snapshot(repo_dir: Path) -> Path | None:
+    """The snapshot that refs/main points at, else the newest one."""
+    snaps = repo_dir / "snapshots"
+    try:
+        ref = (repo_dir / "refs" / "main").read_text(encoding="utf-8").strip()
+    except OSError:
+        ref = ""
+    if ref and (snaps / ref).is_dir():
+        return snaps / ref
+    try:
+        found = [Path(e.path) for e in os.scandir(snaps) if e.is_dir()]
+    except OSError:
+        return None
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def scan_hf_cache(
+    cache: Path | None = None,
+    *,
+    issues: list[str] | None = None,
+    cancel: threading.Event | None = None,
+) -> Iterator[ModelEntry]:
+    """Models in a Hugging Face hub cache (`models--org--name/snapshots/<rev>/…`)."""
+    for hub in [Path(cache)] if cache is not None else hf_cache_dirs():
+        try:
+            repos = sorted(e.name for e in os.scandir(hub)
+                           if e.name.startswith("models--") and e.is_dir())
+        except OSError:
+            continue
+        for repo_name in repos:
+            if cancel is not None and cancel.is_set():
+                return
+            repo_id = repo_id_from_cache_name(repo_name)
+            snapshot = _cache_snapshot(hub / repo_name)
+            if snapshot is None:
+                continue
+            names = set(os.listdir(snapshot)) if snapshot.is_dir() else set()
+            entry = None
+            if "model_index.json" in names or "config.json" in names:
+                if not has_weights(snapshot):
+                    continue  # configs only (another tool read the config, not the weights)
+                entry = classify_folder(snapshot, repo_id, names=names)
+            if entry is not None:
+                base = entry.descriptor
+                if base in _BASES:  # repo names tell Turbo/LCM apart
+                    entry = with_family(entry, few_step(base, repo_id))
+                yield replace(entry, location=str(hub), source="hf-cache", repo_id=repo_id)
+                continue
+            for found in scan_folder(snapshot, 2, source="hf-cache", issues=issues,
+                                     cancel=cancel, max_entries=20_000):
+                name = f"{repo_id}/{Path(found.id).name}"
+                yield replace(found, name=name, location=str(hub), repo_id=repo_id)
+
+
+# --------------------------------------------------------------------------- scan
+
+
+def model_dirs(settings: Settings) -> list[Path]:
+    """models/ first, then the folders chosen in settings (deduplicated)."""
+    dirs = [paths.bundled_models_dir()] + [Path(d).expanduser() for d in settings.model_dirs]
+    seen: list[Path] = []
+    for d in dirs:
+        if d not in seen:
+            seen.append(d)
+    return seen
+
+
+def iter_scan(
+    settings: Settings,
+    *,
+    issues: list[str] | None = None,
+    cancel: threading.Event | None = None,
+    hf_cache: bool = True,
+) -> Iterator[ModelEntry]:
+    """Every model, streamed: built-ins, models/, settings folders, then the HF cache.
+
+    The same file reached from two roots (a symlinked folder, models/ inside a
+    chosen folder) is listed once.
+    """
+    yield from builtin_entries()
+    bundled = paths.bundled_models_dir()
+    seen: set[str] = set()
+    sources: list[Iterable[ModelEntry]] = [
+        scan_folder(d, source="models" if d == bundled else "folder", issues=issues,
+                    cancel=cancel)
+        for d in model_dirs(settings)
+    ]
+    if hf_cache:
+        sources.append(scan_hf_cache(issues=issues, cancel=cancel))
+    for source in sources:
+        for entry in source:
+            key = os.path.realpath(entry.id)
+            if key in seen:
+                continue
+            seen.add(key)
+            yield entry
+
+
+def scan(settings: Settings, cancel: threading.Event | None = None) -> list[ModelEntry]:
+    """Built-ins first, then every model found (see iter_scan). Records `last_issues()`."""
+    global _last_issues
+    issues: list[str] = []
+    entries = list(iter_scan(settings, issues=issues, cancel=cancel))
+    _last_issues = issues
+    return entries
+
+
+def last_issues() -> list[str]:
+    """What the most recent scan() skipped and why (broken files, unreadable folders)."""
+    return list(_last_issues)
+
+
+def for_modality(
+    entries: Iterable[ModelEntry], modality: str, settings: Settings | None = None
+) -> list[ModelEntry]:
+    """What a panel's picker offers: generators of that modality (and, given settings,
+    no pickled checkpoints unless they are allowed)."""
+    return [e for e in entries if e.modality == modality and e.usable(settings)]
+
+
+def find(entries: Iterable[ModelEntry], model_id: str) -> ModelEntry | None:
+    for e in entries:
+        if e.id == model_id:
+            return e
+    return None
+
+
