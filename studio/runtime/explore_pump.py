@@ -35,8 +35,9 @@ class Timing:
 
     def text(self) -> str:
         if self.latency_ms is None:
-            load = f" · model ready in {self.load_s:.1f} s" if self.load_s else ""
-            return f"render {self.render_ms:.0f} ms{load}"
+            load = self.load_s or 0.0
+            took = f"{load:.1f} s" if load >= 1 else f"{load * 1000:.0f} ms"
+            return f"render {self.render_ms:.0f} ms · model ready in {took}"
         return f"{self.latency_ms:.0f} ms (render {self.render_ms:.0f} ms)"
 
 

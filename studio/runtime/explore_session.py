@@ -15,9 +15,8 @@ history look-ups run off the GUI thread (runtime/explore_ratings.py).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +43,6 @@ from studio.runtime.explore_ratings import PointRatings
 from studio.runtime.tasks import run_in_pool
 from studio.runtime.tracker import JobTracker
 from studio.runtime.worker import JobQueue
-
-log = logging.getLogger(__name__)
 
 SAVE_SCALES = (1, 2, 4, 8)
 SETTLE_MS = 450  # a drag that pauses this long counts as settled (full render)
@@ -210,19 +207,14 @@ class ExploreSession(QObject):
         if len(self.anchors) >= MAX_ANCHORS:
             return None
         self.anchors.append(Anchor(draw_seed() if seed is None else seed, prompt))
-        self._count_changed()
-        if render:
-            self._anchors_changed()
-        else:
-            self.anchors_changed.emit()
+        self._count_changed(render)
         return len(self.anchors) - 1
 
     def remove_anchor(self, index: int) -> None:
         if len(self.anchors) <= 1 or not 0 <= index < len(self.anchors):
             return
         del self.anchors[index]
-        self._count_changed()
-        self._anchors_changed()
+        self._count_changed(True)
 
     def set_anchors(self, seeds: list[int], prompts: list[str] | None = None, *,
                     render: bool = True) -> None:
@@ -231,11 +223,7 @@ class ExploreSession(QObject):
         prompts += [""] * (len(seeds) - len(prompts))
         self.anchors = [Anchor(s, p) for s, p in zip(seeds[:MAX_ANCHORS], prompts,
                                                      strict=False)]
-        self._count_changed()
-        if render:
-            self._anchors_changed()
-        else:
-            self.anchors_changed.emit()
+        self._count_changed(render)
 
     def set_anchor(self, index: int, *, seed: int | None = None, prompt: str | None = None,
                    render: bool = True) -> None:
@@ -274,26 +262,27 @@ class ExploreSession(QObject):
                 return
             if index >= len(self.anchors):
                 return
-            if isinstance(value, ExploreRequest):
-                seed = value.anchors[0] if value.anchors else value.seed
-                prompt = value.anchor_prompts()[0] if value.anchors else value.prompt
-            else:
-                seed, prompt = getattr(value, "seed", -1), getattr(value, "prompt", "")
+            seed, prompt = value.seed, value.prompt
+            if isinstance(value, ExploreRequest) and value.anchors:
+                seed, prompt = value.anchors[0], value.anchor_prompts()[0]
             seed = seed if seed != -1 else draw_seed()
-            model = getattr(value, "model", "")
             note = f"Anchor {index + 1} from {path.name} (seed {seed})."
-            if model and model != self.model:
-                note += f" It was made with {Path(model).name or model}."
+            if value.model and value.model != self.model:
+                note += f" It was made with {Path(value.model).name or value.model}."
             self.info.emit(note)
             self.set_anchor(index, seed=seed, prompt=prompt)
 
         run_in_pool(read, done, on_failed=self.error.emit)
 
-    def _count_changed(self) -> None:
+    def _count_changed(self, render: bool) -> None:
         """The number of anchors changed: the pad re-clamps, hand-set weights are dropped."""
         self.explicit_weights = None
         self.set_pad(*self.pad)
         self.weights_changed.emit(self.weights(), False)
+        if render:
+            self._anchors_changed()
+        else:
+            self.anchors_changed.emit()
 
     def _anchors_changed(self) -> None:
         self.variations.clear()
@@ -375,7 +364,7 @@ class ExploreSession(QObject):
         if not self.grid_visible or not self.model:
             return
         self.pump.queue("grid", replace(self.point_request(fast=True), mode="grid",
-                                    seed=self.grid_seed))
+                                        seed=self.grid_seed))
 
     def reseed_children(self) -> None:
         self.grid_seed = draw_seed()
@@ -428,10 +417,7 @@ class ExploreSession(QObject):
             variation_strengths=tuple(st for _, st in self.variations),
             directions={k: round(v, 4) for k, v in self.offsets.items() if v},
             mode="point",
-            frames=self.walk.frames,
-            loop=self.walk.loop,
-            easing=self.walk.easing,
-            fps=self.walk.fps,
+            **asdict(self.walk),  # frames, loop, easing, fps
             spread=self.spread,
             steps=r.steps,
             guidance=r.guidance,
@@ -479,9 +465,9 @@ class ExploreSession(QObject):
     def _queue_anchor_thumbs(self) -> None:
         if not self.model or not self.anchors:
             return
-        self.pump.queue("anchors", replace(self.point_request(fast=True), mode="anchors",
-                                       weights=(), variation_seeds=(), variation_strengths=(),
-                                       directions={}))
+        self.pump.queue("anchors", replace(
+            self.point_request(fast=True), mode="anchors", weights=(), variation_seeds=(),
+            variation_strengths=(), directions={}))
 
     # ------------------------------------------------------------------ jobs
     def activate(self) -> None:
@@ -618,7 +604,7 @@ class ExploreSession(QObject):
         self.set_model(r.model)
         prompts = list(r.prompts) if r.prompts else [r.prompt] * len(r.anchors)
         seeds = [s if s != -1 else draw_seed() for s in r.anchors] or [draw_seed()]
-        self.walk = WalkSettings(r.frames, r.loop, r.easing, r.fps)
+        self.walk = WalkSettings(frames=r.frames, loop=r.loop, easing=r.easing, fps=r.fps)
         self.spread = r.spread
         self.render = replace(
             self.render, steps=r.steps, guidance=r.guidance, preview_steps=r.preview_steps,

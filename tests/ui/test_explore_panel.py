@@ -93,6 +93,27 @@ def test_first_frame_shows_the_faces_model_with_its_size_note(panel):
     assert panel.pad.anchor_count() == 2
 
 
+def test_first_frame_reports_the_model_load_apart_from_the_latency(panel):
+    # the fixture's first frame loaded the model: that is not "render latency" (issue 10)
+    assert panel.session.timing.latency_ms is None
+    assert panel.timing.text().startswith("render ") and "model ready in" in panel.timing.text()
+
+
+def test_prompts_and_render_fields_follow_the_model_family(panel, qtbot):
+    cards = panel.anchors.cards
+    assert not any(c.prompt.isVisibleTo(panel) for c in cards)  # the faces GAN has no text
+    assert not panel.tabs.isTabVisible(3) and not panel.render_page.steps.isEnabled()
+    panel.model.set_model("builtin:eyes")
+    assert all(c.prompt.isVisibleTo(panel) for c in cards)
+    assert cards[0].prompt.placeholderText() == "colour for this anchor"
+    qtbot.keyClicks(cards[0].prompt, "green")
+    qtbot.keyClick(cards[0].prompt, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not panel.busy() and panel.shown_request.model == "builtin:eyes"
+                    and panel.shown_request.prompt == "green", timeout=WAIT)
+    assert panel.view.note().startswith("128² model, shown ×")
+    assert panel.view.image().width() == 128
+
+
 def test_dragging_on_the_pad_changes_the_preview(panel, qtbot):
     moves = []
     panel.pad.position_changed.connect(lambda x, y: moves.append((x, y)))
