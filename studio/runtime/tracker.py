@@ -52,6 +52,13 @@ class JobTracker(QObject):
         self.changed.emit()
         return job_id
 
+    def cancel_current(self) -> None:
+        """Stop the running job only (A1111's Interrupt): the waiting ones still run. With
+        none of this panel's jobs running yet, the next one in line is dropped."""
+        target = self.current if self.current is not None else (self.ids[0] if self.ids else None)
+        if target is not None:
+            self.queue.cancel(target)
+
     def cancel_all(self) -> None:
         """Stop the running job and drop the ones waiting behind it."""
         for job_id in list(reversed(self.ids)):
