@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Signal
 from studio.core.errors import StudioError
 from studio.core.explore import ExploreRequest
 from studio.core.results import Preview, Result
+from studio.core.text import first_line
 from studio.runtime.tracker import JobTracker
 
 SLOTS = ("frame", "anchors", "grid")  # in the order they are served
@@ -100,7 +101,7 @@ class ExplorePump(QObject):
             try:
                 job = self.tracker.submit(request, lane="explore", save=False)
             except StudioError as exc:
-                self.failed.emit(str(exc))
+                self.failed.emit(first_line(exc))
                 continue
             self.jobs_started += 1
             self._inflight, self._inflight_slot, self._inflight_request = job, slot, request

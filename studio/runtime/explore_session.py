@@ -38,6 +38,7 @@ from studio.core.history import History
 from studio.core.requests import SCHEDULERS, ImageRequest, Request
 from studio.core.results import Progress, Result
 from studio.core.seeds import draw_seed
+from studio.core.text import first_line
 from studio.runtime.explore_pump import ExplorePump, Timing
 from studio.runtime.explore_ratings import PointRatings
 from studio.runtime.tasks import run_in_pool
@@ -254,7 +255,7 @@ class ExploreSession(QObject):
             try:
                 return read_recipe(path).to_request()
             except StudioError as exc:
-                return str(exc)
+                return first_line(exc)
 
         def done(value: Request | str) -> None:
             if isinstance(value, str):
@@ -548,7 +549,7 @@ class ExploreSession(QObject):
             job = self.tracker.submit(self.point_request(for_saving=True).resolved(),
                                       lane="generate", save=True)
         except StudioError as exc:
-            self.error.emit(str(exc))
+            self.error.emit(first_line(exc))
             return None
         self._kinds[job] = "save"
         self.info.emit("Saving this point…")
@@ -568,7 +569,7 @@ class ExploreSession(QObject):
         try:
             job = self.tracker.submit(self.walk_request(), lane="generate", save=True)
         except StudioError as exc:
-            self.error.emit(str(exc))
+            self.error.emit(first_line(exc))
             return None
         self._kinds[job] = "walk"
         self.walk_job = job

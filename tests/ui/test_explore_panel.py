@@ -315,6 +315,21 @@ def test_cancelling_a_walk_writes_nothing(panel, qtbot):
     assert output_files(panel.ctx.settings.output_path, ".gif") == []
 
 
+def test_ctrl_enter_saves_the_point_and_esc_stops_the_walk(panel, qtbot):
+    with qtbot.waitSignal(panel.ctx.jobs.job_finished, timeout=WAIT) as sig:
+        qtbot.keyClick(panel.pad, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert [p.suffix for p in sig.args[2]] == [".png"]
+    panel.walk.frame_count.setValue(1000)
+    progressed = []
+    panel.ctx.jobs.job_progress.connect(lambda _j, p: progressed.append(p.step))
+    with qtbot.waitSignal(panel.ctx.jobs.job_cancelled, timeout=WAIT):
+        panel.render_walk()
+        qtbot.waitUntil(lambda: bool(progressed), timeout=WAIT)
+        qtbot.keyClick(panel.pad, Qt.Key.Key_Escape)
+    assert panel.walk.button.isEnabled() and "Cancelled" in panel.walk.progress.status.text()
+    assert output_files(panel.ctx.settings.output_path, ".gif") == []
+
+
 def test_bad_input_is_one_sentence_not_a_crash(panel, qtbot):
     panel.anchors.cards[0].seed.set_value(-1)  # an empty seed box draws a fixed seed
     assert panel.anchor_seeds()[0] != -1

@@ -11,12 +11,11 @@ panel only lays the views out and shows what the session reports.
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QImage, QShowEvent
+from PySide6.QtGui import QImage, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QSplitter,
     QTabWidget,
     QToolButton,
@@ -38,6 +37,7 @@ from studio.ui.explore.render import RenderPage
 from studio.ui.explore.variations import VariationsPage
 from studio.ui.explore.walk import WalkPage
 from studio.ui.images import qimage_from_array
+from studio.ui.panel import action_button
 from studio.ui.widgets import MessageLabel, ModelPicker, StarRating, section_label
 
 TAB_VARIATIONS, TAB_RENDER = 1, 3
@@ -82,10 +82,9 @@ class ExplorePanel(QWidget):
         self.view = FrameView()
         self.timing = QLabel("")
         self.timing.setObjectName("muted")
-        self.save_button = QPushButton("Save this point")
-        self.save_button.setObjectName("primary")
-        self.save_button.setToolTip("Save the frame as an output; its recipe holds the anchors, "
-                                    "weights, variation steps and direction offsets")
+        self.save_button = action_button(
+            "Save this point", "Save the frame as an output (Ctrl+Enter); its recipe holds the "
+            "anchors, weights, variation steps and direction offsets", primary=True)
         self.save_scale = QComboBox()
         for scale in SAVE_SCALES:
             self.save_scale.addItem(f"×{scale}", scale)
@@ -155,6 +154,12 @@ class ExplorePanel(QWidget):
         self.tabs.currentChanged.connect(lambda i: s.set_grid_visible(i == TAB_VARIATIONS))
         self.walk.frame.connect(self._show_walk_frame)
         self.walk.stopped.connect(self._walk_stopped)
+        # as in the generate panels: Ctrl+Enter makes the output, Esc stops the long job
+        for keys, slot in (("Ctrl+Return", s.save_point), ("Ctrl+Enter", s.save_point),
+                           (Qt.Key.Key_Escape, s.cancel_walk)):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(slot)
         s.model_changed.connect(self._model_changed)
         s.settings_changed.connect(self._show_save_scale)
         s.frame_changed.connect(self._show_frame)

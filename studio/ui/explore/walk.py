@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -24,6 +23,7 @@ from studio.core.explore import EASINGS
 from studio.core.results import Result
 from studio.runtime.explore_session import ExploreSession, WalkSettings
 from studio.ui.images import qimage_from_array
+from studio.ui.panel import action_button
 from studio.ui.widgets import ProgressRow, play_icon
 
 
@@ -47,10 +47,9 @@ class WalkPage(QWidget):
         self.easing.addItems(EASINGS)
         self.fps = QSpinBox()
         self.fps.setRange(1, 60)
-        self.button = QPushButton("Render walk")
-        self.button.setObjectName("primary")
-        self.button.setToolTip("Render a path through the anchors to GIF and MP4")
-        self.cancel = QPushButton("Cancel")
+        self.button = action_button("Render walk", "Render a path through the anchors to "
+                                    "GIF and MP4", primary=True)
+        self.cancel = action_button("Cancel", "Stop rendering the walk (Esc)")
         self.play = QToolButton()
         self.play.setIcon(play_icon())
         self.play.setCheckable(True)
