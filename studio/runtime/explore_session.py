@@ -486,7 +486,7 @@ class ExploreSession(QObject):
     def _explored(self, slot: str, result: Result, timing: Timing) -> None:
         if slot == "frame":
             self._show_frame(result, timing)
-        elif slot == "anchors":
+        elif slot == "anchors" and isinstance(result.request, ExploreRequest):
             self.shown_thumbs = result.request
             self.thumbs_changed.emit(list(result.images))
         elif slot == "grid":

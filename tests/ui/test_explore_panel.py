@@ -303,14 +303,21 @@ def test_walk_renders_gif_and_mp4_with_progress(panel, qtbot):
     panel.walk.play.setChecked(False)
 
 
-def test_cancelling_a_walk_writes_nothing(panel, qtbot):
+def stop_a_long_walk(panel, qtbot, stop) -> None:
+    """Start a 1000-frame walk and call stop() once it has made progress; returns when
+    the walk's job reports it was cancelled."""
     panel.walk.frame_count.setValue(1000)
     progressed = []
     panel.ctx.jobs.job_progress.connect(lambda _j, p: progressed.append(p.step))
     with qtbot.waitSignal(panel.ctx.jobs.job_cancelled, timeout=WAIT):
         panel.render_walk()
         qtbot.waitUntil(lambda: bool(progressed), timeout=WAIT)
-        qtbot.mouseClick(panel.walk.cancel, Qt.MouseButton.LeftButton)
+        stop()
+
+
+def test_cancelling_a_walk_writes_nothing(panel, qtbot):
+    stop_a_long_walk(panel, qtbot,
+                     lambda: qtbot.mouseClick(panel.walk.cancel, Qt.MouseButton.LeftButton))
     assert panel.walk.button.isEnabled()
     assert output_files(panel.ctx.settings.output_path, ".gif") == []
 
@@ -319,13 +326,7 @@ def test_ctrl_enter_saves_the_point_and_esc_stops_the_walk(panel, qtbot):
     with qtbot.waitSignal(panel.ctx.jobs.job_finished, timeout=WAIT) as sig:
         qtbot.keyClick(panel.pad, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     assert [p.suffix for p in sig.args[2]] == [".png"]
-    panel.walk.frame_count.setValue(1000)
-    progressed = []
-    panel.ctx.jobs.job_progress.connect(lambda _j, p: progressed.append(p.step))
-    with qtbot.waitSignal(panel.ctx.jobs.job_cancelled, timeout=WAIT):
-        panel.render_walk()
-        qtbot.waitUntil(lambda: bool(progressed), timeout=WAIT)
-        qtbot.keyClick(panel.pad, Qt.Key.Key_Escape)
+    stop_a_long_walk(panel, qtbot, lambda: qtbot.keyClick(panel.pad, Qt.Key.Key_Escape))
     assert panel.walk.button.isEnabled() and "Cancelled" in panel.walk.progress.status.text()
     assert output_files(panel.ctx.settings.output_path, ".gif") == []
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -25,6 +26,15 @@ SLIDER_STEPS = 100  # slider ticks per unit of offset
 FIRST_FRAME_HINT = "Directions appear with the first frame."
 
 
+class NameLabel(QLabel):
+    """A direction's name; double-click asks for a new one."""
+
+    double_clicked = Signal()
+
+    def mouseDoubleClickEvent(self, _event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        self.double_clicked.emit()
+
+
 class DirectionRow(QWidget):
     """One direction: its name (double-click to rename), a ±range slider, the value."""
 
@@ -38,10 +48,10 @@ class DirectionRow(QWidget):
         self.key = key
         self.range = value_range
         self.unit = unit
-        self.name = QLabel(label)
+        self.name = NameLabel(label)
         self.name.setMinimumWidth(96)
         self.name.setToolTip((tip + "\n" if tip else "") + "Double-click to rename")
-        self.name.mouseDoubleClickEvent = lambda _e: self.rename_requested.emit(self.key)
+        self.name.double_clicked.connect(lambda: self.rename_requested.emit(self.key))
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(-round(value_range * SLIDER_STEPS), round(value_range * SLIDER_STEPS))
         self.slider.setValue(0)
@@ -58,7 +68,7 @@ class DirectionRow(QWidget):
         self.reset = QToolButton()
         self.reset.setText("↺")
         self.reset.setToolTip("Back to 0")
-        self.reset.clicked.connect(lambda: (self.set_value(0.0, emit=True), self.released.emit()))
+        self.reset.clicked.connect(self._reset)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(8)
@@ -80,6 +90,10 @@ class DirectionRow(QWidget):
         self.value_label.setText(self._text(self.value()))
         if emit:
             self.offset_changed.emit(self.key, self.value())
+
+    def _reset(self) -> None:
+        self.set_value(0.0, emit=True)
+        self.released.emit()
 
     def set_label(self, text: str) -> None:
         self.name.setText(text)
