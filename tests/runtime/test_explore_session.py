@@ -172,3 +172,23 @@ def test_a_recipe_fills_the_session_and_renders_that_point(qtbot, queue):
     shown = session.shown_request
     assert shown.anchors == (7, 8, 9) and shown.directions == {"pc1": 1.5}
     assert shown.variation_seeds == (3,) and shown.pad_y == 0.75
+
+
+def test_an_anchor_from_a_saved_output_takes_its_seed(qtbot, queue, tmp_path):
+    session = faces_session(queue)
+    with qtbot.waitSignal(queue.job_finished, timeout=WAIT) as sig:
+        session.save_point()
+    path = sig.args[2][0]
+    session.set_model("builtin:eyes")
+    notes = []
+    session.info.connect(notes.append)
+    with qtbot.waitSignal(session.anchors_changed, timeout=WAIT):
+        session.anchor_from_path(1, path)  # the recipe is read off the GUI thread
+    assert session.anchor_seeds() == [11, 11]  # the saved point's first anchor
+    assert notes[-1].startswith(f"Anchor 2 from {path.name} (seed 11).")
+    assert "builtin:faces" in notes[-1]  # it was made with another model
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    with qtbot.waitSignal(session.error, timeout=WAIT) as sig:
+        session.anchor_from_path(0, broken)
+    assert "\n" not in sig.args[0] and session.anchor_seeds() == [11, 11]
