@@ -88,7 +88,7 @@ def family_of(model: str, entries: list[ModelEntry]) -> Family | None:
 
 
 class ExploreSession(QObject):
-    """The explorer's state and its latest-wins pump (see the module docstring)."""
+    """The explorer's state; it feeds the latest-wins pump (see the module docstring)."""
 
     model_changed = Signal(str)
     anchors_changed = Signal()  # seeds, prompts or their number
@@ -152,8 +152,10 @@ class ExploreSession(QObject):
         self.pump.preview.connect(self.frame_preview)
         self.pump.status.connect(self.caption_changed)
         self.pump.failed.connect(self.error)
-        for name in ("rating_changed", "rating_saved", "info", "error"):
-            getattr(self.ratings, name).connect(getattr(self, name))
+        self.ratings.rating_changed.connect(self.rating_changed)
+        self.ratings.rating_saved.connect(self.rating_saved)
+        self.ratings.info.connect(self.info)
+        self.ratings.error.connect(self.error)
         self.tracker.status.connect(self._job_status)
         self.tracker.progress.connect(self._job_progress)
         self.tracker.finished.connect(self._job_finished)

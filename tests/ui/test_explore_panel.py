@@ -15,7 +15,7 @@ from PySide6.QtTest import QTest
 
 from studio.core.explore import DirectionNames, ExploreRequest, grid_child_seed
 from studio.core.recipes import read_recipe
-from studio.ui.explore_panel import ExplorePanel
+from studio.ui.explore.panel import ExplorePanel
 from tests.ui import close_ctx, make_ctx, output_files, scan
 
 WAIT = 60000
