@@ -9,8 +9,8 @@ it, as in Krita AI Diffusion or napari).
 
 Explorer frames go through the one latest-wins pump (runtime/explore_pump.py). Models
 whose family has steps render a quick preview while dragging and the full frame once
-the pad settles. Saves and walks go through the ordinary generate lane; ratings and
-history look-ups run off the GUI thread (runtime/explore_ratings.py).
+the pad settles. Saves, ratings and walks are the session's outputs
+(runtime/explore_outputs.py): generate-lane jobs, and history calls off the GUI thread.
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ from studio.core.explore import (
 from studio.core.families import Family
 from studio.core.history import History
 from studio.core.requests import SCHEDULERS, ImageRequest, Request
-from studio.core.results import Progress, Result
+from studio.core.results import Result
 from studio.core.seeds import draw_seed
 from studio.core.text import first_line
+from studio.runtime.explore_outputs import ExploreOutputs
 from studio.runtime.explore_pump import ExplorePump, Timing
-from studio.runtime.explore_ratings import PointRatings
 from studio.runtime.tasks import run_in_pool
 from studio.runtime.tracker import JobTracker
 from studio.runtime.worker import JobQueue
@@ -104,13 +104,6 @@ class ExploreSession(QObject):
     thumbs_changed = Signal(list)  # the anchors' own images (numpy), in anchor order
     grid_changed = Signal(list)  # the nine children (numpy)
     timing_changed = Signal(object)  # Timing of the frame just shown
-    rating_changed = Signal(int)  # the stars of the point shown
-    rating_saved = Signal(object, int)  # path, rating: written to the history
-    walk_started = Signal()
-    walk_progress = Signal(object)  # Progress
-    walk_status = Signal(str)
-    walk_finished = Signal(object, list)  # Result, [Path]
-    walk_ended = Signal(str)  # "Failed" | "Cancelled"
     info = Signal(str)
     error = Signal(str)
 
@@ -140,10 +133,8 @@ class ExploreSession(QObject):
         self.shown_thumbs: ExploreRequest | None = None
         self.last_result: Result | None = None
         self.timing: Timing | None = None
-        self.walk_job: int | None = None
-        self._kinds: dict[int, str] = {}  # generate-lane jobs: id → "walk" | "save"
         self.pump = ExplorePump(self.tracker, self)
-        self.ratings = PointRatings(history, self)
+        self.outputs = ExploreOutputs(self.tracker, history, self)  # saves, ratings, walks
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
         self._settle.setInterval(SETTLE_MS)
@@ -152,16 +143,8 @@ class ExploreSession(QObject):
         self.pump.preview.connect(self.frame_preview)
         self.pump.status.connect(self.caption_changed)
         self.pump.failed.connect(self.error)
-        self.ratings.rating_changed.connect(self.rating_changed)
-        self.ratings.rating_saved.connect(self.rating_saved)
-        self.ratings.info.connect(self.info)
-        self.ratings.error.connect(self.error)
-        self.tracker.status.connect(self._job_status)
-        self.tracker.progress.connect(self._job_progress)
-        self.tracker.finished.connect(self._job_finished)
-        self.tracker.failed.connect(self._job_failed)
-        self.tracker.cancelled.connect(lambda job_id, _running: self._job_ended(job_id,
-                                                                                "Cancelled"))
+        self.outputs.info.connect(self.info)
+        self.outputs.error.connect(self.error)
 
     # ------------------------------------------------------------------ capabilities
     @property
@@ -511,76 +494,26 @@ class ExploreSession(QObject):
         self.frame_changed.emit(result, caption)
         self.timing = timing
         self.timing_changed.emit(timing)
-        self.ratings.show(request)
+        self.outputs.show(request)
 
-    def _job_status(self, job_id: int, text: str) -> None:
-        if job_id == self.walk_job:
-            self.walk_status.emit(text)
-
-    def _job_progress(self, job_id: int, progress: Progress) -> None:
-        if job_id == self.walk_job:
-            self.walk_progress.emit(progress)
-
-    def _job_finished(self, job_id: int, result: Result, paths: list) -> None:
-        kind = self._kinds.pop(job_id, None)
-        if kind == "save" and paths and isinstance(result.request, ExploreRequest):
-            self.info.emit(f"Saved {Path(paths[0]).name}")
-            self.ratings.saved(result.request, Path(paths[0]))
-        elif kind == "walk":
-            self.walk_job = None
-            self.walk_finished.emit(result, [Path(p) for p in paths])
-
-    def _job_failed(self, job_id: int, message: str) -> None:
-        if self._job_ended(job_id, "Failed"):
-            self.error.emit(message)
-
-    def _job_ended(self, job_id: int, walk_status: str) -> bool:
-        """Forget a save or walk that ended without a result; False if it was not ours."""
-        kind = self._kinds.pop(job_id, None)
-        if kind == "walk":
-            self.walk_job = None
-            self.walk_ended.emit(walk_status)
-        return kind is not None
-
-    # ------------------------------------------------------------------ saving, rating
+    # ------------------------------------------------------------------ outputs
     def save_point(self) -> int | None:
         """Save the current point as an output (re-rendered at full quality and save size)."""
         if not self.model:
             return None
-        try:
-            job = self.tracker.submit(self.point_request(for_saving=True).resolved(),
-                                      lane="generate", save=True)
-        except StudioError as exc:
-            self.error.emit(first_line(exc))
-            return None
-        self._kinds[job] = "save"
-        self.info.emit("Saving this point…")
-        return job
+        return self.outputs.save(self.point_request(for_saving=True).resolved())
 
     def rate(self, rating: int) -> None:
         """Rate (and favourite, at 5) the current point: saved first when it is not yet."""
-        if self.ratings.rate(self.point_request(for_saving=True).resolved(), rating):
-            self.save_point()
+        if self.model:
+            self.outputs.rate(self.point_request(for_saving=True).resolved(), rating)
 
-    # ------------------------------------------------------------------ walks
     def render_walk(self) -> int | None:
         """Render a path through the anchors to GIF and MP4 (a saved generate job)."""
-        if len(self.anchors) < 2:
-            self.error.emit("A walk needs at least two anchors.")
-            return None
-        try:
-            job = self.tracker.submit(self.walk_request(), lane="generate", save=True)
-        except StudioError as exc:
-            self.error.emit(first_line(exc))
-            return None
-        self._kinds[job] = "walk"
-        self.walk_job = job
-        self.walk_started.emit()
-        return job
+        return self.outputs.render_walk(self.walk_request())
 
     def cancel_walk(self) -> None:
-        if self.walk_job is not None:
-            self.jobs.cancel(self.walk_job)
+        self.outputs.cancel_walk()
 
     # ------------------------------------------------------------------ recipes
     def apply_request(self, request: Request) -> None:

@@ -128,8 +128,8 @@ def test_rating_writes_the_history_off_the_gui_thread_in_order(qtbot, queue, mon
 
     monkeypatch.setattr(history, "set_rating", set_rating)
     saved = []
-    session.rating_saved.connect(lambda path, rating: saved.append((path, rating)))
-    with qtbot.waitSignal(session.rating_saved, timeout=WAIT):
+    session.outputs.rating_saved.connect(lambda path, rating: saved.append((path, rating)))
+    with qtbot.waitSignal(session.outputs.rating_saved, timeout=WAIT):
         session.rate(3)  # not saved yet: saved first, then rated
     path: Path = saved[0][0]
     assert path.exists() and history.find_path(path).rating == 3
@@ -140,14 +140,14 @@ def test_rating_writes_the_history_off_the_gui_thread_in_order(qtbot, queue, mon
     assert history.find_path(path).rating == 5
     assert threads and threading.main_thread() not in threads
     stars = []
-    session.rating_changed.connect(stars.append)
+    session.outputs.rating_changed.connect(stars.append)
     session.move_pad(0.1, 0.5)  # another point: no stars
     qtbot.waitUntil(lambda: not session.busy() and session.shown_request.pad_x == 0.1,
                     timeout=WAIT)
     assert stars[-1] == 0
-    with qtbot.waitSignal(session.rating_changed, timeout=WAIT,  # looked up off the GUI thread
+    with qtbot.waitSignal(session.outputs.rating_changed, timeout=WAIT,
                           check_params_cb=lambda rating: rating == 5):
-        session.move_pad(0.5, 0.5)  # back on the saved point: its stars again
+        session.move_pad(0.5, 0.5)  # back on the saved point: its stars, read off the GUI thread
 
 
 def test_a_recipe_fills_the_session_and_renders_that_point(qtbot, queue):

@@ -272,13 +272,13 @@ def test_save_this_point_replays_exactly_and_use_these_settings(panel, qtbot, tm
 
 def test_rating_a_frame_saves_it_and_records_the_stars(panel, qtbot):
     # the history is written off the GUI thread: wait until the session says it is done
-    with qtbot.waitSignal(panel.session.rating_saved, timeout=WAIT), \
+    with qtbot.waitSignal(panel.session.outputs.rating_saved, timeout=WAIT), \
             qtbot.waitSignal(panel.ctx.jobs.job_finished, timeout=WAIT) as sig:
         panel.rate(4)
     path = sig.args[2][0]
     qtbot.waitUntil(lambda: panel.ctx.history.find_path(path) is not None, timeout=WAIT)
     assert panel.ctx.history.find_path(path).rating == 4
-    with qtbot.waitSignal(panel.session.rating_saved, timeout=WAIT):
+    with qtbot.waitSignal(panel.session.outputs.rating_saved, timeout=WAIT):
         panel.favourite.setChecked(True)  # a favourite is five stars, on the same saved file
     assert panel.ctx.history.find_path(path).rating == 5
     assert len(output_files(panel.ctx.settings.output_path)) == 1

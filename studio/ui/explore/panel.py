@@ -167,7 +167,7 @@ class ExplorePanel(QWidget):
             lambda array, caption: self.view.set_frame(qimage_from_array(array), None, caption))
         s.caption_changed.connect(self.view.set_caption)
         s.timing_changed.connect(self._show_timing)
-        s.rating_changed.connect(self._show_rating)
+        s.outputs.rating_changed.connect(self._show_rating)
         s.info.connect(self.message.show_info)
         s.error.connect(self.message.show_error)
 

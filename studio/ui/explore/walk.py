@@ -85,11 +85,11 @@ class WalkPage(QWidget):
         self.cancel.clicked.connect(session.cancel_walk)
         self.play.toggled.connect(self._play)
         session.settings_changed.connect(self._show_settings)
-        session.walk_started.connect(self._started)
-        session.walk_progress.connect(self.progress.set_progress)
-        session.walk_status.connect(self.progress.set_status)
-        session.walk_finished.connect(self._done)
-        session.walk_ended.connect(self._ended)
+        session.outputs.walk_started.connect(self._started)
+        session.outputs.walk_progress.connect(self.progress.set_progress)
+        session.outputs.walk_status.connect(self.progress.set_status)
+        session.outputs.walk_finished.connect(self._done)
+        session.outputs.walk_ended.connect(self._ended)
 
     def _push(self, *_args: object) -> None:
         self.session.walk = WalkSettings(self.frame_count.value(), self.loop.isChecked(),
@@ -108,7 +108,7 @@ class WalkPage(QWidget):
             widget.blockSignals(False)
 
     def _buttons(self) -> None:
-        busy = self.session.walk_job is not None
+        busy = self.session.outputs.walk_job is not None
         self.button.setEnabled(not busy)
         self.cancel.setEnabled(busy)
         self.play.setEnabled(bool(self.frames) and not busy)
