@@ -6,8 +6,11 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from studio.core.fields import spec
 from studio.core.requests import Request
 from studio.core.results import Preview, Progress, Result
 from studio.core.settings import Settings
@@ -29,6 +32,37 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quiet", action="store_true", help="no progress on stderr (default when not a terminal)"
     )
+
+
+def add_fields(parser: argparse.ArgumentParser, cls: type[Request], names: Sequence[str], *,
+               typed: bool = True, help_extra: dict[str, str] | None = None) -> None:
+    """One flag per request field, from the field's metadata (flag, tip, default).
+
+    typed=True lets argparse read whole numbers and numbers (its "invalid int value"
+    sentence); typed=False keeps every value text until Request.from_dict, so a bad one
+    is that field's own sentence. Either way the default is the request's own.
+    """
+    for name in names:
+        s = spec(cls, name)
+        kind: Any = None
+        if typed and not name.endswith("seed") and s.type in (int, float):
+            kind = s.type
+        default = s.default if kind is not None else str(s.default)
+        text = s.tip or s.label
+        if text[1:2].islower():  # "Denoising steps…" → "denoising steps…", "CFG" stays
+            text = text[:1].lower() + text[1:]
+        if (help_extra or {}).get(name):
+            text += f": {help_extra[name]}"  # type: ignore[index]
+        if s.default not in ("", None):
+            text += f" (default {s.default:g})" if s.type in (int, float) else \
+                f" (default {s.default})"
+        parser.add_argument(s.flag, dest=name, type=kind, default=default,
+                            help=text.replace("%", "%%"))
+
+
+def field_values(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
+    """The values of the flags add_fields made, by field name (for Request.from_dict)."""
+    return {name: getattr(args, name) for name in names}
 
 
 def run_request(

@@ -12,26 +12,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from studio.cli.common import add_common, print_paths, run_request
+from studio.cli.common import add_common, add_fields, field_values, print_paths, run_request
 from studio.core.requests import TextRequest
 from studio.core.results import Preview
 
-DEFAULTS = TextRequest()
+FIELDS = ("system", "max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("text", help="text from a language model (streams to stdout)")
     add_common(p)
-    p.add_argument("--system", default="", help="system prompt (instruct models)")
-    p.add_argument("--max-tokens", dest="max_tokens", type=int,
-                   default=DEFAULTS.max_new_tokens, help="most new tokens to generate")
-    p.add_argument("--temperature", type=float, default=DEFAULTS.temperature,
-                   help="0 picks the likeliest token every time")
-    p.add_argument("--top-p", dest="top_p", type=float, default=DEFAULTS.top_p)
-    p.add_argument("--top-k", dest="top_k", type=int, default=DEFAULTS.top_k,
-                   help="0 turns top-k off")
-    p.add_argument("--repetition-penalty", dest="repetition_penalty", type=float,
-                   default=DEFAULTS.repetition_penalty)
+    add_fields(p, TextRequest, FIELDS)
     p.add_argument("--stop", nargs="+", action="extend", default=[], metavar="STR",
                    help="stop when the text reaches one of these strings (trimmed); "
                         "\\n and \\t are read as a newline and a tab")
@@ -60,13 +51,8 @@ def build_request(args: argparse.Namespace) -> TextRequest:
         {
             "model": args.model,
             "prompt": args.prompt,
-            "system": args.system,
             "seed": args.seed,
-            "max_new_tokens": args.max_tokens,
-            "temperature": args.temperature,
-            "top_p": args.top_p,
-            "top_k": args.top_k,
-            "repetition_penalty": args.repetition_penalty,
+            **field_values(args, FIELDS),
             "stop": [unescape(s) for s in args.stop],
             "continuation": args.continuation,
         }

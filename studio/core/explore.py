@@ -21,14 +21,18 @@ from typing import Any, ClassVar
 from studio.core import paths
 from studio.core.atomic import atomic_write_bytes
 from studio.core.errors import RequestError
+from studio.core.fields import check, check_number, check_seed, check_text, param
 from studio.core.requests import (
+    CFG,
+    HEIGHT,
     MAX_SIDE,
-    SCHEDULERS,
+    NEGATIVE,
+    SCHEDULER,
+    STEPS,
+    WIDTH,
     Request,
-    _check_int,
-    _check_number,
-    _check_seed,
-    register_request_type,
+    check_scheduler,
+    check_side,
 )
 from studio.core.seeds import draw_seed
 
@@ -143,7 +147,6 @@ def parse_directions(value: Any) -> dict[str, float]:
     return out
 
 
-@register_request_type
 @dataclass(frozen=True)
 class ExploreRequest(Request):
     """A point, walk or variation grid in a model's latent space.
@@ -169,27 +172,30 @@ class ExploreRequest(Request):
     kind: ClassVar[str] = "explore"
     anchors: tuple[int, ...] = ()
     prompts: tuple[str, ...] = ()
-    negative: str = ""
+    negative: str = param("", **NEGATIVE)
     weights: tuple[float, ...] = ()
-    pad_x: float = 0.5
-    pad_y: float = 0.5
+    pad_x: float = param(0.5, label="Pad x", low=0.0, high=1.0, step=0.01)
+    pad_y: float = param(0.5, label="Pad y", low=0.0, high=1.0, step=0.01)
     variation_seeds: tuple[int, ...] = ()
     variation_strengths: tuple[float, ...] = ()
     directions: dict[str, float] = field(default_factory=dict)
     mode: str = "point"
-    frames: int = 48
+    frames: int = param(48, label="Frames", low=2, high=MAX_FRAMES, flag="--frames",
+                        tip="number of frames of a walk")
     loop: bool = False
     easing: str = "ease-in-out"
-    fps: int = 12
-    spread: float = 0.3
-    steps: int = 20
-    guidance: float = 7.0
-    width: int = 512
-    height: int = 512
-    scheduler: str = "Euler a"
+    fps: int = param(12, label="Frames per second", short="FPS", low=1, high=60, flag="--fps",
+                     tip="frames per second of a walk")
+    spread: float = param(0.3, label="Spread", low=0.0, high=1.0, step=0.05,
+                          tip="How far the variation grid's children are from the centre")
+    steps: int = param(20, **STEPS)
+    guidance: float = param(7.0, **CFG)
+    width: int = param(512, **WIDTH)
+    height: int = param(512, **HEIGHT)
+    scheduler: str = param("Euler a", **SCHEDULER)
     fast: bool = False
-    preview_steps: int = 4
-    preview_size: int = 256
+    preview_steps: int = param(4, label="Preview steps", low=1, high=1000)
+    preview_size: int = param(256, label="Preview size", low=64, high=MAX_SIDE, step=8)
 
     def __post_init__(self) -> None:
         # Recipes and the CLI give lists and "K=V" strings: keep a plain {str: float}.
@@ -207,9 +213,8 @@ class ExploreRequest(Request):
     def validate(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
             raise RequestError("Choose a model first.")
-        if not isinstance(self.prompt, str):
-            raise RequestError("The prompt must be text.")
-        _check_seed("seed", self.seed)
+        check_text(self.prompt, "The prompt")
+        check_seed("seed", self.seed)
         if self.mode not in MODES:
             raise RequestError(
                 f"Unknown explorer mode {self.mode!r}; choose one of {', '.join(MODES)}."
@@ -220,7 +225,7 @@ class ExploreRequest(Request):
         if n > MAX_ANCHORS:
             raise RequestError(f"The explorer blends at most {MAX_ANCHORS} anchors, not {n}.")
         for s in self.anchors:
-            _check_seed("anchor seed", s)
+            check_seed("anchor seed", s)
         if self.mode == "walk" and n < 2:
             raise RequestError("A walk needs at least two anchors.")
         if self.prompts and len(self.prompts) != n:
@@ -231,51 +236,46 @@ class ExploreRequest(Request):
             self.negative, str
         ):
             raise RequestError("Prompts must be text.")
+        for p in (*self.prompts, self.negative):
+            check_text(p, "A prompt")
         if self.weights:
             if len(self.weights) != n:
                 raise RequestError(
                     f"Give one weight per anchor ({n}), or none; got {len(self.weights)}."
                 )
             for w in self.weights:
-                _check_number("A blend weight", w, 0.0, 1e6)
+                check_number("A blend weight", w, 0.0, 1e6)
             if sum(self.weights) <= 0:
                 raise RequestError("The blend weights must not all be zero.")
-        _check_number("Pad x", self.pad_x, 0.0, 1.0)
-        _check_number("Pad y", self.pad_y, 0.0, 1.0)
+        check(self, "pad_x")
+        check(self, "pad_y")
         if len(self.variation_seeds) != len(self.variation_strengths):
             raise RequestError("Each variation step needs both a seed and a strength.")
         for s in self.variation_seeds:
-            _check_seed("variation seed", s)
+            check_seed("variation seed", s)
             if s == -1:
                 raise RequestError("Variation steps need fixed seeds, not -1.")
         for st in self.variation_strengths:
-            _check_number("A variation strength", st, 0.0, 1.0)
+            check_number("A variation strength", st, 0.0, 1.0)
         if not isinstance(self.directions, dict):
             parse_directions(self.directions)  # raises the sentence that says what is wrong
             raise RequestError("Directions must be a mapping of name to offset.")
         for key, off in self.directions.items():
             if not isinstance(key, str) or not key:
                 raise RequestError("Every direction needs a name.")
-            _check_number(f"The offset of direction {key!r}", off, -MAX_OFFSET, MAX_OFFSET)
-        _check_int("Frames", self.frames, 2, MAX_FRAMES)
+            check_number(f"The offset of direction {key!r}", off, -MAX_OFFSET, MAX_OFFSET)
+        check(self, "frames")
         if self.easing not in EASINGS:
             raise RequestError(
                 f"Unknown easing {self.easing!r}; choose one of {', '.join(EASINGS)}."
             )
-        _check_int("Frames per second", self.fps, 1, 60)
-        _check_number("Spread", self.spread, 0.0, 1.0)
-        _check_int("Steps", self.steps, 1, 1000)
-        _check_int("Preview steps", self.preview_steps, 1, 1000)
-        _check_number("CFG scale", self.guidance, 0.0, 50.0)
-        for name, side in (("Width", self.width), ("Height", self.height)):
-            _check_int(name, side, 64, MAX_SIDE)
-            if side % 8:
-                raise RequestError(f"{name} must be a multiple of 8, not {side}.")
-        _check_int("Preview size", self.preview_size, 64, MAX_SIDE)
-        if self.scheduler not in SCHEDULERS:
-            raise RequestError(
-                f"Unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}."
-            )
+        for name in ("fps", "spread", "steps", "preview_steps", "guidance"):
+            check(self, name)
+        for name in ("width", "height"):
+            check(self, name)
+            check_side(name.capitalize(), getattr(self, name))
+        check(self, "preview_size")
+        check_scheduler(self.scheduler)
 
     # -- seeds -------------------------------------------------------------------------
     def resolved(self) -> ExploreRequest:

@@ -7,14 +7,13 @@ output, and the request is saved beside every output so that it can be replayed.
 from __future__ import annotations
 
 import dataclasses
-import math
-import types
 import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from studio.core.errors import RequestError
-from studio.core.seeds import MAX_SEED, draw_seed, parse_seed
+from studio.core.fields import check, check_seed, check_text, coerce, param
+from studio.core.seeds import draw_seed
 
 SCHEDULERS: tuple[str, ...] = (
     "Euler",
@@ -29,75 +28,9 @@ SCHEDULERS: tuple[str, ...] = (
 MAX_SIDE = 4096
 MAX_BATCH = 16
 
-
-def _check_seed(name: str, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise RequestError(f"The {name} must be a whole number.")
-    if value != -1 and not 0 <= value <= MAX_SEED:
-        raise RequestError(f"The {name} must be -1 (random) or between 0 and {MAX_SEED}.")
-
-
-def _check_number(name: str, value: float, low: float, high: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RequestError(f"{name} must be a number.")
-    if not math.isfinite(value):
-        raise RequestError(f"{name} must be a finite number, not {value}.")
-    if not low <= value <= high:
-        raise RequestError(f"{name} must be between {low:g} and {high:g}, not {value:g}.")
-
-
-def _check_int(name: str, value: int, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(f"{name} must be a whole number.")
-    if not low <= value <= high:
-        raise RequestError(f"{name} must be between {low} and {high}, not {value}.")
-
-
-def _coerce(name: str, tp: Any, value: Any) -> Any:
-    """Coerce JSON-ish values (from recipes, CLI, widgets) into a field's type."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        return _coerce(name, args[0], value)
-    if origin in (tuple, list):
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, (list, tuple)):
-            raise RequestError(f"{name} must be a list.")
-        (inner, *_rest) = typing.get_args(tp) or (Any,)
-        return tuple(_coerce(name, inner, v) for v in value)
-    try:
-        if tp is int:
-            if name.endswith("seed"):
-                return parse_seed(value)
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            if isinstance(value, str):
-                text = value.strip()
-                try:
-                    return int(text)
-                except ValueError:
-                    number = float(text)  # "20.0" from a form or a recipe is still 20
-                    return int(number) if number.is_integer() else number
-            return value
-        if tp is float:
-            if isinstance(value, (int, str)) and not isinstance(value, bool):
-                return float(value)
-            return value
-        if tp is str:
-            return "" if value is None else str(value)
-        if tp is bool:
-            if isinstance(value, str):
-                return value.strip().lower() in ("1", "true", "yes", "on")
-            return bool(value)
-    except ValueError as exc:
-        label = name.replace("_", " ").capitalize()
-        if name.endswith("seed"):
-            raise RequestError(f"{label}: {exc}.") from None
-        raise RequestError(f"{label} must be a number, not {value!r}.") from None
-    return value
+#: every request kind by name, for Request.from_dict; filled as the classes are defined.
+#: `studio.core` imports the explorer's module, so its kind is here whatever imports first.
+REQUEST_TYPES: dict[str, type[Request]] = {}
 
 
 @dataclass(frozen=True)
@@ -109,13 +42,17 @@ class Request:
     prompt: str = ""
     seed: int = -1
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind:  # every kind registers itself, wherever it is defined (explore.py)
+            REQUEST_TYPES[cls.kind] = cls
+
     def validate(self) -> None:
         """Raise RequestError with one clear sentence for the first bad field."""
         if not isinstance(self.model, str) or not self.model.strip():
             raise RequestError("Choose a model first.")
-        if not isinstance(self.prompt, str):
-            raise RequestError("The prompt must be text.")
-        _check_seed("seed", self.seed)
+        check_text(self.prompt, "The prompt")
+        check_seed("seed", self.seed)
 
     def resolved(self) -> Request:
         """A copy with every 'random' seed replaced by a drawn one (what gets recorded)."""
@@ -149,11 +86,38 @@ class Request:
             raise RequestError(f"Unknown request kind {kind!r}.")
         hints = typing.get_type_hints(target)
         kwargs = {
-            f.name: _coerce(f.name, hints[f.name], data[f.name])
+            f.name: coerce(f.name, hints[f.name], data[f.name])
             for f in dataclasses.fields(target)
             if f.name in data
         }
         return target(**kwargs)
+
+
+# Fields the image and explorer requests share (one range, label and tip for both).
+STEPS = dict(label="Steps", low=1, high=1000, step=1, flag="--steps",
+             tip="Denoising steps: more is slower and usually finer")
+CFG = dict(label="CFG scale", short="CFG", low=0.0, high=50.0, step=0.5, decimals=1,
+           flag="--guidance", tip="CFG scale: how closely to follow the prompt")
+WIDTH = dict(label="Width", low=64, high=MAX_SIDE, step=8, suffix=" px", flag="--width",
+             tip="Width in pixels (a multiple of 8)")
+HEIGHT = dict(label="Height", low=64, high=MAX_SIDE, step=8, suffix=" px", flag="--height",
+              tip="Height in pixels (a multiple of 8)")
+SCHEDULER = dict(label="Sampler", flag="--scheduler",
+                 tip="The sampler (scheduler) that walks from noise to picture")
+NEGATIVE = dict(label="Negative prompt", flag="--negative", tip="What to avoid (optional)")
+
+
+def check_side(name: str, side: int) -> None:
+    """A picture side (already checked for range) must be a multiple of 8 (the VAE's)."""
+    if side % 8:
+        raise RequestError(f"{name} must be a multiple of 8, not {side}.")
+
+
+def check_scheduler(scheduler: str) -> None:
+    if scheduler not in SCHEDULERS:
+        raise RequestError(
+            f"Unknown scheduler {scheduler!r}; choose one of {', '.join(SCHEDULERS)}."
+        )
 
 
 @dataclass(frozen=True)
@@ -161,33 +125,35 @@ class ImageRequest(Request):
     """Text-to-image with a diffusion pipeline."""
 
     kind: ClassVar[str] = "image"
-    negative: str = ""
-    steps: int = 20
-    guidance: float = 7.0
-    width: int = 512
-    height: int = 512
-    scheduler: str = "Euler a"
-    batch_size: int = 1
-    variation_seed: int = -1
-    variation_strength: float = 0.0
+    negative: str = param("", **NEGATIVE)
+    steps: int = param(20, **STEPS)
+    guidance: float = param(7.0, **CFG)
+    width: int = param(512, **WIDTH)
+    height: int = param(512, **HEIGHT)
+    scheduler: str = param("Euler a", **SCHEDULER)
+    batch_size: int = param(1, label="Batch size", short="Batch", low=1, high=MAX_BATCH,
+                            flag="--batch", tip="How many pictures one click makes")
+    variation_seed: int = param(-1, label="Variation seed", flag="--variation-seed",
+                                tip="A second seed whose noise is blended in")
+    variation_strength: float = param(
+        0.0, label="Variation strength", short="Strength", low=0.0, high=1.0, step=0.05,
+        percent=True, flag="--variation-strength",
+        tip="How much of the variation seed's noise: small gives close variations")
 
     def validate(self) -> None:
         super().validate()
         if not isinstance(self.negative, str):
             raise RequestError("The negative prompt must be text.")
-        _check_int("Steps", self.steps, 1, 1000)
-        _check_number("CFG scale", self.guidance, 0.0, 50.0)
-        for name, side in (("Width", self.width), ("Height", self.height)):
-            _check_int(name, side, 64, MAX_SIDE)
-            if side % 8:
-                raise RequestError(f"{name} must be a multiple of 8, not {side}.")
-        if self.scheduler not in SCHEDULERS:
-            raise RequestError(
-                f"Unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}."
-            )
-        _check_int("Batch size", self.batch_size, 1, MAX_BATCH)
-        _check_seed("variation seed", self.variation_seed)
-        _check_number("Variation strength", self.variation_strength, 0.0, 1.0)
+        check_text(self.negative, "The negative prompt")
+        check(self, "steps")
+        check(self, "guidance")
+        for name in ("width", "height"):
+            check(self, name)
+            check_side(name.capitalize(), getattr(self, name))
+        check_scheduler(self.scheduler)
+        check(self, "batch_size")
+        check_seed("variation seed", self.variation_seed)
+        check(self, "variation_strength")
 
     def _draws(self, name: str) -> bool:
         return name != "variation_seed" or self.variation_strength > 0
@@ -198,26 +164,39 @@ class TextRequest(Request):
     """Text generation with a causal language model."""
 
     kind: ClassVar[str] = "text"
-    system: str = ""
-    max_new_tokens: int = 256
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 50
-    repetition_penalty: float = 1.1
+    system: str = param("", label="System prompt", flag="--system",
+                        tip="system prompt (instruct models)")
+    max_new_tokens: int = param(256, label="Max new tokens", short="Max tokens", low=1,
+                                high=32768, flag="--max-tokens",
+                                tip="The most new tokens (word pieces) to write")
+    temperature: float = param(0.7, label="Temperature", low=0.0, high=5.0, step=0.05,
+                               flag="--temperature",
+                               tip="Randomness: 0 always picks the likeliest word; "
+                                   "higher is wilder")
+    top_p: float = param(0.95, label="Top-p", low=0.0, high=1.0, step=0.01, flag="--top-p",
+                         tip="Nucleus sampling: keep the likeliest words that add up to this "
+                             "probability (1 = off)")
+    top_k: int = param(50, label="Top-k", low=0, high=100000, flag="--top-k",
+                       tip="Keep only this many likeliest words at each step (0 = off)")
+    repetition_penalty: float = param(1.1, label="Repetition penalty", short="Repetition",
+                                      low=0.5, high=5.0, step=0.05,
+                                      flag="--repetition-penalty",
+                                      tip="Above 1 discourages repeating words already used")
     stop: tuple[str, ...] = ()
     continuation: str = ""  # text already generated for this prompt, to be extended
 
     def validate(self) -> None:
         super().validate()
+        check_text(self.system, "The system prompt")
+        check_text(self.continuation, "The text to continue")
         if not self.prompt.strip() and not self.continuation:
             raise RequestError("Write a prompt first.")
-        _check_int("Max new tokens", self.max_new_tokens, 1, 32768)
-        _check_number("Temperature", self.temperature, 0.0, 5.0)
-        _check_number("Top-p", self.top_p, 0.0, 1.0)
-        _check_int("Top-k", self.top_k, 0, 100000)
-        _check_number("Repetition penalty", self.repetition_penalty, 0.5, 5.0)
+        for name in ("max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty"):
+            check(self, name)
         if any(not isinstance(s, str) or s == "" for s in self.stop):
             raise RequestError("Stop strings must be non-empty text.")
+        for s in self.stop:
+            check_text(s, "A stop string")
 
 
 @dataclass(frozen=True)
@@ -225,40 +204,41 @@ class MusicRequest(Request):
     """Text-to-music (MusicGen or the built-in composer)."""
 
     kind: ClassVar[str] = "music"
-    duration: float = 10.0
-    temperature: float = 1.0
-    top_k: int = 250
-    top_p: float = 0.0
-    guidance: float = 3.0
+    duration: float = param(10.0, label="Duration", low=0.5, high=600.0, step=1.0, decimals=1,
+                            suffix=" s", flag="--seconds", tip="Length of the piece in seconds")
+    temperature: float = param(1.0, label="Temperature", low=0.0, high=5.0, step=0.05,
+                               flag="--temperature",
+                               tip="Higher is more adventurous; 0 always picks the likeliest")
+    top_k: int = param(250, label="Top-k", low=0, high=100000, flag="--top-k",
+                       tip="Sample among the k likeliest tokens (0 = no limit)")
+    top_p: float = param(0.0, label="Top-p", low=0.0, high=1.0, step=0.05, flag="--top-p",
+                         tip="Nucleus sampling: keep the likeliest tokens up to this "
+                             "probability mass (0 = off)")
+    guidance: float = param(3.0, label="Guidance", low=0.0, high=50.0, step=0.5, decimals=1,
+                            flag="--guidance",
+                            tip="Guidance (CFG): how closely to follow the prompt; "
+                                "1 or less turns it off (twice as fast)")
     # Latent blend: 0 conditions on `prompt` only, 1 on `blend_prompt` only.
-    blend_prompt: str = ""
-    blend: float = 0.0
+    blend_prompt: str = param("", label="Blend prompt", short="Toward", flag="--blend-prompt",
+                              tip="A second prompt to blend the conditioning toward")
+    blend: float = param(0.0, label="Blend", low=0.0, high=1.0, step=0.01, percent=True,
+                         flag="--blend",
+                         tip="0 % is only the prompt, 100 % only the blend prompt")
 
     def validate(self) -> None:
         super().validate()
-        _check_number("Duration", self.duration, 0.5, 600.0)
-        _check_number("Temperature", self.temperature, 0.0, 5.0)
-        _check_int("Top-k", self.top_k, 0, 100000)
-        _check_number("Top-p", self.top_p, 0.0, 1.0)
-        _check_number("Guidance", self.guidance, 0.0, 50.0)
+        for name in ("duration", "temperature", "top_k", "top_p", "guidance"):
+            check(self, name)
         if not isinstance(self.blend_prompt, str):
             raise RequestError("The blend prompt must be text.")
-        _check_number("Blend", self.blend, 0.0, 1.0)
+        check_text(self.blend_prompt, "The blend prompt")
+        check(self, "blend")
         if self.blend > 0 and not self.blend_prompt.strip():
             raise RequestError("Write a prompt to blend toward, or set the blend to 0.")
 
 
-REQUEST_TYPES: dict[str, type[Request]] = {
-    "image": ImageRequest,
-    "text": TextRequest,
-    "music": MusicRequest,
-}
-
-
 def register_request_type(cls: type[Request]) -> type[Request]:
-    """Class decorator for request kinds defined outside this module (e.g. explorer)."""
+    """Record a request kind for Request.from_dict (every subclass with a kind does this
+    when it is defined; kept for explicit use)."""
     REQUEST_TYPES[cls.kind] = cls
     return cls
-
-
-import studio.core.explore  # noqa: E402, F401  (registers the explorer's "explore" kind)

@@ -84,3 +84,46 @@ def test_info_on_a_file_without_recipe(tmp_path, capsys):
     code = main(["info", str(junk)])
     err = capsys.readouterr().err
     assert code == EXIT_BAD_INPUT and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["gen", "image", "--model", "m", "--guidance", "-1e308"],
+         "CFG scale must be between 0 and 50, not -1e+308."),
+        (["gen", "image", "--model", "m", "--steps", "-5"], "Steps must be between 1 and 1000"),
+        (["gen", "music", "--model", "m", "--blend", "-.5"], "Blend must be between 0 and 1"),
+        (["gen", "text", "--model", "m", "--prompt", "x", "--temperature", "-1"],
+         "Temperature must be between 0 and 5, not -1."),
+        (["explore", "point", "--model", "m", "--anchors", "1,2", "--weights", "-1,2"],
+         "A blend weight must be between 0 and 1e+06, not -1."),
+    ],
+)
+def test_negative_numbers_are_values_that_validation_judges(args, needle, capsys, tmp_path):
+    code = main([*args, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT
+    assert err == f"studio: {needle}\n" or (err.count("\n") == 1 and needle in err)
+    assert "expected one argument" not in err
+
+
+@pytest.mark.parametrize("modality", ["image", "text", "music"])
+def test_a_prompt_with_lone_surrogates_is_refused_at_validation(modality, capsys, tmp_path):
+    code = main(["gen", modality, "--model", "m", "--prompt", "a \udcff fox",
+                 "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT
+    assert err == "studio: The prompt is not valid UTF-8 text.\n"
+    assert not any(tmp_path.rglob("*.*"))
+
+
+def test_undecodable_prompt_bytes_on_the_command_line_exit_2(tmp_path):
+    proc = subprocess.run(
+        [sys.executable.encode(), b"-m", b"studio", b"gen", b"text", b"--model", b"m",
+         b"--prompt", b"caf\xe9 \xff", b"--out", str(tmp_path).encode()],
+        capture_output=True, timeout=120,
+    )
+    assert proc.returncode == EXIT_BAD_INPUT
+    assert proc.stderr.decode().strip().splitlines() == [
+        "studio: The prompt is not valid UTF-8 text."]
+    assert not any(tmp_path.rglob("*.*"))

@@ -185,3 +185,64 @@ def test_music_blend_fields_validate_and_round_trip() -> None:
             bad.validate()
     # a blend prompt with a zero blend is fine (the slider is simply at 0 %)
     MusicRequest(model="m", blend_prompt="jig", blend=0.0).validate()
+
+
+def test_fields_carry_their_metadata_once() -> None:
+    from studio.core.explore import ExploreRequest
+    from studio.core.fields import spec, specs
+
+    steps = spec(ImageRequest, "steps")
+    assert (steps.default, steps.low, steps.high, steps.flag) == (20, 1, 1000, "--steps")
+    assert steps.default == ImageRequest().steps and steps.is_int
+    cfg = spec(ImageRequest, "guidance")
+    assert (cfg.label, cfg.short, cfg.default) == ("CFG scale", "CFG", 7.0)
+    assert spec(ExploreRequest, "guidance") == cfg  # the explorer shares the image's fields
+    assert spec(MusicRequest, "duration").suffix == " s"
+    assert spec(TextRequest, "max_new_tokens").flag == "--max-tokens"
+    assert "stop" not in specs(TextRequest) and "temperature" in specs(TextRequest)
+    # every range in the metadata is the one validation enforces
+    for cls in (ImageRequest, TextRequest, MusicRequest):
+        for name, s in specs(cls).items():
+            if s.high is None:
+                continue
+            base = cls(model="m", prompt="p")
+            if cls is MusicRequest:
+                base = base.replace(blend_prompt="q")
+            too_big = s.high + (1 if s.is_int else 0.5)
+            with pytest.raises(RequestError, match=f"^{s.label} must be between"):
+                base.replace(**{name: too_big}).validate()
+            base.replace(**{name: type(s.default)(s.high)}).validate()
+
+
+@pytest.mark.parametrize(
+    ("request_", "needle"),
+    [
+        (ImageRequest(model="m", prompt="a \udcff fox"), "The prompt is not valid UTF-8 text."),
+        (ImageRequest(model="m", negative="\ud800"),
+         "The negative prompt is not valid UTF-8 text."),
+        (TextRequest(model="m", prompt="x", system="\udcff"),
+         "The system prompt is not valid UTF-8 text."),
+        (TextRequest(model="m", prompt="x", stop=("\udcff",)),
+         "A stop string is not valid UTF-8 text."),
+        (MusicRequest(model="m", prompt="x", blend_prompt="\udcff", blend=0.5),
+         "The blend prompt is not valid UTF-8 text."),
+    ],
+)
+def test_text_that_utf8_cannot_hold_is_refused(request_, needle) -> None:
+    with pytest.raises(RequestError) as info:
+        request_.validate()
+    assert str(info.value) == needle
+
+
+def test_requests_module_imports_no_request_kind_module() -> None:
+    """core/requests ↔ core/explore was an import cycle: kinds now register themselves."""
+    import ast
+    from pathlib import Path
+
+    import studio.core.requests as requests
+
+    tree = ast.parse(Path(requests.__file__).read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert "studio.core.explore" not in imported
+    assert requests.REQUEST_TYPES["explore"].__name__ == "ExploreRequest"

@@ -15,7 +15,7 @@ from PySide6.QtTest import QTest
 
 from studio.core.explore import DirectionNames, ExploreRequest, grid_child_seed
 from studio.core.recipes import read_recipe
-from studio.ui.explore_panel import ExplorePanel
+from studio.ui.explore.panel import ExplorePanel
 from tests.ui import close_ctx, make_ctx, output_files, scan
 
 WAIT = 60000
@@ -89,8 +89,29 @@ def test_first_frame_shows_the_faces_model_with_its_size_note(panel):
     assert panel.shown_request.model == "builtin:faces"
     assert panel.view.image().width() == 64
     assert panel.view.note().startswith("64² model, shown ×")
-    assert [k for k in panel._direction_rows][:2] == ["pc1", "pc2"]
+    assert [k for k in panel.directions.rows][:2] == ["pc1", "pc2"]
     assert panel.pad.anchor_count() == 2
+
+
+def test_first_frame_reports_the_model_load_apart_from_the_latency(panel):
+    # the fixture's first frame loaded the model: that is not "render latency" (issue 10)
+    assert panel.session.timing.latency_ms is None
+    assert panel.timing.text().startswith("render ") and "model ready in" in panel.timing.text()
+
+
+def test_prompts_and_render_fields_follow_the_model_family(panel, qtbot):
+    cards = panel.anchors.cards
+    assert not any(c.prompt.isVisibleTo(panel) for c in cards)  # the faces GAN has no text
+    assert not panel.tabs.isTabVisible(3) and not panel.render_page.steps.isEnabled()
+    panel.model.set_model("builtin:eyes")
+    assert all(c.prompt.isVisibleTo(panel) for c in cards)
+    assert cards[0].prompt.placeholderText() == "colour for this anchor"
+    qtbot.keyClicks(cards[0].prompt, "green")
+    qtbot.keyClick(cards[0].prompt, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not panel.busy() and panel.shown_request.model == "builtin:eyes"
+                    and panel.shown_request.prompt == "green", timeout=WAIT)
+    assert panel.view.note().startswith("128² model, shown ×")
+    assert panel.view.image().width() == 128
 
 
 def test_dragging_on_the_pad_changes_the_preview(panel, qtbot):
@@ -107,7 +128,7 @@ def test_dragging_on_the_pad_changes_the_preview(panel, qtbot):
     assert not np.array_equal(before, after)
     assert "ms" in panel.timing.text()
     # the weight sliders follow the puck
-    assert panel._weight_sliders[1].value() > 85
+    assert panel.blend.sliders[1].value() > 85
 
 
 class JobClock:
@@ -164,7 +185,7 @@ def test_a_hundred_moves_never_build_a_backlog_and_the_last_is_shown(panel, qtbo
 
 
 def test_direction_slider_moves_the_face_and_can_be_renamed(panel, qtbot):
-    row = panel._direction_rows["pc1"]
+    row = panel.directions.rows["pc1"]
     before = pixels(panel.view.image())
     row.slider.setValue(250)  # +2.5σ, as a drag on the slider would
     qtbot.waitUntil(lambda: not panel.busy()
@@ -184,23 +205,23 @@ def test_variation_grid_child_becomes_the_centre(panel, qtbot):
         lambda _j, result, _p: grids.append(result) if result.request.mode == "grid" else None)
     panel.tabs.setCurrentIndex(1)
     qtbot.waitUntil(lambda: bool(grids) and not panel.busy(), timeout=WAIT)
-    assert all(not c.icon().isNull() for c in panel.grid_cells)
+    assert all(not c.icon().isNull() for c in panel.variations.cells)
     grid = grids[-1]
-    qtbot.mouseClick(panel.grid_cells[6], Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.variations.cells[6], Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not panel.busy() and bool(panel.shown_request.variation_seeds),
                     timeout=WAIT)
     request = panel.shown_request
     assert request.variation_seeds == (grid_child_seed(grid.request.seed, 6),)
     assert np.array_equal(panel.last_result.images[0], grid.images[6])
-    qtbot.mouseClick(panel.undo_step, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.variations.undo_step, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not panel.busy() and not panel.shown_request.variation_seeds,
                     timeout=WAIT)
 
 
 def test_four_anchors_make_a_bilinear_pad(panel, qtbot):
-    qtbot.mouseClick(panel.add_anchor_button, Qt.MouseButton.LeftButton)
-    qtbot.mouseClick(panel.add_anchor_button, Qt.MouseButton.LeftButton)
-    assert panel.pad.anchor_count() == 4 and not panel.add_anchor_button.isEnabled()
+    qtbot.mouseClick(panel.anchors.add_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.anchors.add_button, Qt.MouseButton.LeftButton)
+    assert panel.pad.anchor_count() == 4 and not panel.anchors.add_button.isEnabled()
     settle(qtbot, panel)
     drag(qtbot, panel.pad, (0.5, 0.5), (1.0, 1.0), steps=4)
     qtbot.waitUntil(lambda: not panel.busy() and panel.shown_request.pad_y == 1.0, timeout=WAIT)
@@ -250,12 +271,15 @@ def test_save_this_point_replays_exactly_and_use_these_settings(panel, qtbot, tm
 
 
 def test_rating_a_frame_saves_it_and_records_the_stars(panel, qtbot):
-    with qtbot.waitSignal(panel.ctx.jobs.job_finished, timeout=WAIT) as sig:
+    # the history is written off the GUI thread: wait until the session says it is done
+    with qtbot.waitSignal(panel.session.outputs.rating_saved, timeout=WAIT), \
+            qtbot.waitSignal(panel.ctx.jobs.job_finished, timeout=WAIT) as sig:
         panel.rate(4)
     path = sig.args[2][0]
     qtbot.waitUntil(lambda: panel.ctx.history.find_path(path) is not None, timeout=WAIT)
     assert panel.ctx.history.find_path(path).rating == 4
-    panel.favourite.setChecked(True)  # a favourite is five stars, on the same saved file
+    with qtbot.waitSignal(panel.session.outputs.rating_saved, timeout=WAIT):
+        panel.favourite.setChecked(True)  # a favourite is five stars, on the same saved file
     assert panel.ctx.history.find_path(path).rating == 5
     assert len(output_files(panel.ctx.settings.output_path)) == 1
 
@@ -263,40 +287,56 @@ def test_rating_a_frame_saves_it_and_records_the_stars(panel, qtbot):
 def test_walk_renders_gif_and_mp4_with_progress(panel, qtbot):
     progress = []
     panel.ctx.jobs.job_progress.connect(lambda _j, p: progress.append(p.step))
-    panel.walk_frames.setValue(6)
-    panel.walk_loop.setChecked(True)
+    panel.walk.frame_count.setValue(6)
+    panel.walk.loop.setChecked(True)
     with qtbot.waitSignal(panel.ctx.jobs.job_finished, timeout=WAIT) as sig:
-        qtbot.mouseClick(panel.walk_button, Qt.MouseButton.LeftButton)
-        assert not panel.walk_button.isEnabled() and panel.walk_cancel.isEnabled()
+        qtbot.mouseClick(panel.walk.button, Qt.MouseButton.LeftButton)
+        assert not panel.walk.button.isEnabled() and panel.walk.cancel.isEnabled()
     paths = sig.args[2]
     assert [p.suffix for p in paths] == [".gif", ".mp4"]
     assert progress and max(progress) == 6
     request = read_recipe(paths[0]).to_request()
     assert request.mode == "walk" and request.loop and request.frames == 6
-    assert panel.walk_play.isEnabled() and ".gif" in panel.walk_result.text()
-    panel.walk_play.setChecked(True)
+    assert panel.walk.play.isEnabled() and ".gif" in panel.walk.result.text()
+    panel.walk.play.setChecked(True)
     qtbot.waitUntil(lambda: "walk · frame" in panel.view.caption(), timeout=5000)
-    panel.walk_play.setChecked(False)
+    panel.walk.play.setChecked(False)
 
 
-def test_cancelling_a_walk_writes_nothing(panel, qtbot):
-    panel.walk_frames.setValue(1000)
+def stop_a_long_walk(panel, qtbot, stop) -> None:
+    """Start a 1000-frame walk and call stop() once it has made progress; returns when
+    the walk's job reports it was cancelled."""
+    panel.walk.frame_count.setValue(1000)
     progressed = []
     panel.ctx.jobs.job_progress.connect(lambda _j, p: progressed.append(p.step))
     with qtbot.waitSignal(panel.ctx.jobs.job_cancelled, timeout=WAIT):
         panel.render_walk()
         qtbot.waitUntil(lambda: bool(progressed), timeout=WAIT)
-        qtbot.mouseClick(panel.walk_cancel, Qt.MouseButton.LeftButton)
-    assert panel.walk_button.isEnabled()
+        stop()
+
+
+def test_cancelling_a_walk_writes_nothing(panel, qtbot):
+    stop_a_long_walk(panel, qtbot,
+                     lambda: qtbot.mouseClick(panel.walk.cancel, Qt.MouseButton.LeftButton))
+    assert panel.walk.button.isEnabled()
+    assert output_files(panel.ctx.settings.output_path, ".gif") == []
+
+
+def test_ctrl_enter_saves_the_point_and_esc_stops_the_walk(panel, qtbot):
+    with qtbot.waitSignal(panel.ctx.jobs.job_finished, timeout=WAIT) as sig:
+        qtbot.keyClick(panel.pad, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert [p.suffix for p in sig.args[2]] == [".png"]
+    stop_a_long_walk(panel, qtbot, lambda: qtbot.keyClick(panel.pad, Qt.Key.Key_Escape))
+    assert panel.walk.button.isEnabled() and "Cancelled" in panel.walk.progress.status.text()
     assert output_files(panel.ctx.settings.output_path, ".gif") == []
 
 
 def test_bad_input_is_one_sentence_not_a_crash(panel, qtbot):
-    panel._anchor_cards[0].seed.set_value(-1)  # an empty seed box draws a fixed seed
+    panel.anchors.cards[0].seed.set_value(-1)  # an empty seed box draws a fixed seed
     assert panel.anchor_seeds()[0] != -1
-    panel.walk_frames.setValue(5)
-    while len(panel._anchor_cards) > 1:
-        panel._remove_anchor(panel._anchor_cards[-1])
+    panel.walk.frame_count.setValue(5)
+    while len(panel.anchors.cards) > 1:
+        panel.anchors.remove(panel.anchors.cards[-1])
     assert panel.render_walk() is None
     assert "two anchors" in panel.message.text()
 
@@ -317,13 +357,13 @@ def test_diffusion_drag_previews_fast_then_renders_full(qtbot, tmp_path, tiny_sd
         p.height_box.setValue(128)
         p.preview_size.setValue(64)
         p.model.set_model(str(tiny_sd))
-        for card, prompt in zip(p._anchor_cards, ("red fox", "cat"), strict=True):
+        for card, prompt in zip(p.anchors.cards, ("red fox", "cat"), strict=True):
             card.prompt.setText(prompt)
         p._rerender()
         qtbot.waitUntil(lambda: not p.busy() and p.shown_request.model == str(tiny_sd),
                         timeout=180000)
         assert p.tabs.isTabVisible(3)
-        keys = list(p._direction_rows)
+        keys = list(p.directions.rows)
         assert keys == ["noise", "prompt"]
         fast_seen = []
         ctx.jobs.job_finished.connect(

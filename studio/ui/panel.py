@@ -1,0 +1,357 @@
+"""The skeleton every generate panel shares: form column, prompt box, action row, job life.
+
+A panel is a form on the left (model, prompt, its own fields, scrolling when the window
+is short) with the Generate / Cancel / Cancel all row pinned under it, and whatever the
+panel shows on the right. The base owns the parts that were once written per panel:
+the JobTracker and its signals, Ctrl+Enter and Esc, turning a bad field into the one
+sentence under the buttons, remembering the seed of a finished job, and the finish line
+in the progress row. Subclasses build their own fields and canvas and react to the
+`on_*` hooks.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from PySide6.QtCore import QMimeData, QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut, QTextOption
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.errors import StudioError
+from studio.core.requests import Request
+from studio.core.results import Preview, Progress, Result
+from studio.core.text import first_line
+from studio.runtime.context import AppContext
+from studio.runtime.tracker import JobTracker
+from studio.ui.widgets import MessageLabel, ModelPicker, ProgressRow, SeedField, section_label
+
+#: an unbroken run this long is laid out with "wrap anywhere": word-boundary wrapping of one
+#: huge word costs time quadratic in its length (a pasted 1 MB token froze the window).
+LONG_RUN = re.compile(r"\S{400,}")
+
+
+class PromptEdit(QPlainTextEdit):
+    """A multi-line prompt box: Tab moves focus on; a pasted text of any length appears at
+    once (long unbroken runs wrap anywhere instead of at word boundaries)."""
+
+    def __init__(self, placeholder: str, lines: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setPlaceholderText(placeholder)
+        self.setTabChangesFocus(True)
+        self.setMinimumHeight(self.fontMetrics().lineSpacing() * lines + 14)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.textChanged.connect(self._emptied)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(300, self.minimumHeight())
+
+    def insertFromMimeData(self, source: QMimeData) -> None:  # noqa: N802 - Qt API
+        if source.hasText() and LONG_RUN.search(source.text()):
+            self._wrap_anywhere(True)  # before the text goes in: it is laid out once
+        super().insertFromMimeData(source)
+
+    def setPlainText(self, text: str) -> None:  # noqa: N802 - Qt API
+        long = LONG_RUN.search(text) is not None
+        if long:
+            self._wrap_anywhere(True)
+        super().setPlainText(text)
+        if not long:  # after the old text is gone: re-wrapping it at words would take minutes
+            self._wrap_anywhere(False)
+
+    def _wrap_anywhere(self, on: bool) -> None:
+        mode = (QTextOption.WrapMode.WrapAnywhere if on
+                else QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        if self.wordWrapMode() != mode:
+            self.setWordWrapMode(mode)
+
+    def _emptied(self) -> None:
+        if self.document().isEmpty():  # cheap per keystroke: no text is read
+            self._wrap_anywhere(False)
+
+
+class FormScroll(QScrollArea):
+    """A vertical-only scroll area that is never narrower than the form inside it."""
+
+    def __init__(self, form: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setWidget(form)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        inner = self.widget()
+        width = inner.minimumSizeHint().width() if inner is not None else 300
+        bar = self.verticalScrollBar().sizeHint().width()
+        return QSize(width + bar + 2 * self.frameWidth(), 200)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(max(self.minimumSizeHint().width(), 380), 600)
+
+
+def action_button(text: str, tip: str, *, primary: bool = False) -> QPushButton:
+    """A tall button of the action row."""
+    button = QPushButton(text)
+    button.setToolTip(tip)
+    button.setMinimumHeight(36)
+    if primary:
+        button.setObjectName("primary")
+    return button
+
+
+def reveal_folder(folder: Path) -> None:
+    """Show a folder in the file manager (created first, so there is something to show)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+
+class GeneratePanel(QWidget):
+    """Base of the Art, Music and Text panels (see the module docstring).
+
+    Subclasses set the class attributes, build their fields into `self.form` (a column
+    that already holds the model picker and the prompt), call `assemble(canvas)` once,
+    and implement `request()` and `fill(request)`.
+    """
+
+    modality: ClassVar[str] = ""  # the ModelPicker's modality
+    noun: ClassVar[str] = ""  # "That recipe is for … generation, not for {noun}."
+    request_type: ClassVar[type[Request]] = Request
+    prompt_placeholder: ClassVar[str] = "Describe it… (Ctrl+Enter generates)"
+    prompt_lines: ClassVar[int] = 4
+    model_tip: ClassVar[str] = ""
+    #: False: one job at a time (Generate is off while one runs); True: clicking queues more
+    queues: ClassVar[bool] = True
+    busy_message: ClassVar[str] = "Still working: cancel first, or wait for it to finish."
+    cancelled_text: ClassVar[str] = "Cancelled."
+
+    submitted = Signal(int)  # the id of a job this panel queued
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.jobs = JobTracker(ctx.jobs, self)  # this panel's jobs and their signals
+        self._started_at = 0.0
+        self.model = ModelPicker(ctx, self.modality)
+        self.model.setToolTip(self.model_tip)
+        self.model_hint = QLabel("")
+        self.model_hint.setObjectName("muted")
+        self.model_hint.setWordWrap(True)
+        self.model_hint.hide()
+        self.prompt = PromptEdit(self.prompt_placeholder, self.prompt_lines)
+        self.seed = SeedField()
+        self.progress = ProgressRow()
+        self.message = MessageLabel()
+        self.generate_button = action_button(
+            "Generate", "Generate (Ctrl+Enter). Clicking again queues more." if self.queues
+            else "Generate (Ctrl+Enter)", primary=True)
+        self.cancel_button = action_button(
+            "Cancel", "Stop the running job; the waiting ones still run (Esc)")
+        self.cancel_all_button = action_button(
+            "Cancel all", "Stop the running job and drop this panel's waiting ones")
+        self.cancel_all_button.setVisible(self.queues)
+
+        self.form_widget = QWidget()
+        self.form_widget.setObjectName("formColumn")
+        self.form = QVBoxLayout(self.form_widget)
+        self.form.setContentsMargins(16, 14, 16, 14)
+        self.form.setSpacing(6)
+        self.form.addWidget(section_label("Model"))
+        self.form.addWidget(self.model)
+        self.form.addWidget(self.model_hint)
+        self.form.addSpacing(8)
+        self.form.addWidget(section_label("Prompt"))
+        self.form.addWidget(self.prompt, 3)
+
+        jobs = self.jobs
+        jobs.started.connect(self._job_started)
+        jobs.status.connect(lambda _id, text: self.progress.set_status(text))
+        jobs.progress.connect(self.on_progress)
+        jobs.preview.connect(self.on_preview)
+        jobs.finished.connect(self._job_finished)
+        jobs.failed.connect(self.on_failed)
+        jobs.cancelled.connect(self.on_cancelled)
+        jobs.changed.connect(self.update_buttons)
+        self.generate_button.clicked.connect(self.generate)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_all_button.clicked.connect(self.cancel_all)
+        self.model.model_changed.connect(self.on_model_changed)
+        self.add_shortcut("Ctrl+Return", self.generate)
+        self.add_shortcut("Ctrl+Enter", self.generate)
+        self.add_shortcut(Qt.Key.Key_Escape, self.cancel)
+
+    # ------------------------------------------------------------------ layout
+    def add_shortcut(self, keys: str | Qt.Key, slot) -> QShortcut:
+        """A shortcut that works wherever the focus is inside this panel."""
+        shortcut = QShortcut(QKeySequence(keys), self)
+        shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        shortcut.activated.connect(slot)
+        return shortcut
+
+    def assemble(self, canvas: QWidget, *, extra_actions: Sequence[QPushButton] = (),
+                 form_width: int = 380) -> None:
+        """Lay the panel out: the scrolling form | the canvas, with the action row pinned
+        under the form so Generate stays in sight however short the window."""
+        self.form.addStretch(1)
+        self.form_scroll = FormScroll(self.form_widget)
+        actions = QWidget()
+        actions.setObjectName("formColumn")
+        buttons = QHBoxLayout()
+        buttons.setSpacing(8)
+        buttons.addWidget(self.generate_button, 3)
+        for button in extra_actions:
+            buttons.addWidget(button, 2)
+        buttons.addWidget(self.cancel_button, 1 if self.queues else 2)
+        buttons.addWidget(self.cancel_all_button, 1)
+        col = QVBoxLayout(actions)
+        col.setContentsMargins(16, 8, 16, 14)
+        col.setSpacing(6)
+        col.addLayout(buttons)
+        col.addWidget(self.message)
+        left = QWidget()
+        left_col = QVBoxLayout(left)
+        left_col.setContentsMargins(0, 0, 0, 0)
+        left_col.setSpacing(0)
+        left_col.addWidget(self.form_scroll, 1)
+        left_col.addWidget(actions)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(canvas)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([max(form_width, self.form_scroll.sizeHint().width()), 820])
+        splitter.setChildrenCollapsible(False)
+        self.splitter = splitter
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(splitter)
+        self.on_model_changed(self.model.current_model())
+        self.update_buttons()
+
+    # ------------------------------------------------------------------ the form
+    def request(self) -> Request:
+        """The form as a request (not yet validated: submit() does that)."""
+        raise NotImplementedError
+
+    def fill(self, request: Request) -> None:
+        """Set this panel's own fields from a request of its kind (model, prompt and seed
+        are already set)."""
+        raise NotImplementedError
+
+    def apply_request(self, request: Request) -> None:
+        """Fill the form from a request (a recipe, the gallery, a dropped file)."""
+        if not isinstance(request, self.request_type):
+            self.message.show_error(f"That recipe is for {request.kind or 'another'} "
+                                    f"generation, not for {self.noun}.")
+            return
+        if request.model:
+            self.model.set_model(request.model)
+        self.prompt.setPlainText(request.prompt)
+        self.seed.set_value(request.seed)
+        self.fill(request)
+        self.message.show_info("Settings loaded from the recipe.")
+
+    def on_model_changed(self, model: str) -> None:
+        """The model choice changed: grey out what does not apply (override)."""
+
+    # ------------------------------------------------------------------ actions
+    def generate(self) -> int | None:
+        """Queue the form as a job; a bad field is reported under the buttons."""
+        return self.submit(self.request())
+
+    def submit(self, request: Request) -> int | None:
+        """Queue `request`: the job id, or None with the one sentence shown for a bad field."""
+        if not self.queues and self.jobs.busy():
+            self.message.show_info(self.busy_message)
+            return None
+        try:
+            job_id = self.jobs.submit(request)
+        except StudioError as exc:
+            self.message.show_error(str(exc))
+            return None
+        except ValueError as exc:  # a value the widgets let through but the request refuses
+            self.message.show_error(first_line(exc))
+            return None
+        self.message.clear_message()
+        self.submitted.emit(job_id)
+        if self.jobs.current is None:
+            self.progress.start("Queued…")
+        return job_id
+
+    def cancel(self) -> None:
+        """Stop the running job (A1111's Interrupt); the waiting ones still run."""
+        self.jobs.cancel_current()
+
+    def cancel_all(self) -> None:
+        """Stop the running job and drop this panel's waiting ones."""
+        self.jobs.cancel_all()
+
+    def busy(self) -> bool:
+        return self.jobs.busy()
+
+    def update_buttons(self) -> None:
+        """Enable what applies now; Generate shows how many jobs wait behind the running one."""
+        busy = self.jobs.busy()
+        waiting = self.jobs.waiting
+        self.cancel_button.setEnabled(busy)
+        self.cancel_all_button.setEnabled(busy)
+        if self.queues:
+            self.generate_button.setText(
+                f"Generate  (+{waiting} queued)" if waiting else "Generate")
+        else:
+            self.generate_button.setEnabled(not busy)
+
+    def took(self) -> float:
+        """Seconds since the running (or last) job started."""
+        return time.perf_counter() - self._started_at
+
+    def finish_line(self, head: str, seed: object, paths: Sequence[Path]) -> str:
+        """"{head} · seed S · saved NAME": the progress row's last word on a finished job."""
+        where = f" · saved {Path(paths[0]).name}" if paths else ""
+        return f"{head} · seed {seed}{where}"
+
+    # ------------------------------------------------------------------ job hooks
+    def _job_started(self, job_id: int, request: Request) -> None:
+        self._started_at = time.perf_counter()
+        self.progress.start("Starting…")
+        self.on_started(job_id, request)
+
+    def _job_finished(self, job_id: int, result: Result, paths: list) -> None:
+        seed = getattr(result.request, "seed", -1)
+        if isinstance(seed, int) and seed >= 0:
+            self.seed.set_last_seed(seed)
+        self.on_finished(job_id, result, [Path(p) for p in paths])
+
+    def on_started(self, job_id: int, request: Request) -> None:
+        """A job of this panel began running (the progress row already says so)."""
+
+    def on_progress(self, job_id: int, progress: Progress) -> None:
+        self.progress.set_progress(progress)
+
+    def on_preview(self, job_id: int, preview: Preview) -> None:
+        """A live preview of the running job."""
+
+    def on_finished(self, job_id: int, result: Result, paths: list[Path]) -> None:
+        """A job finished and was saved to `paths` (its seed is already remembered)."""
+
+    def on_failed(self, job_id: int, message: str) -> None:
+        self.progress.reset("Failed.")
+        self.message.show_error(message)
+
+    def on_cancelled(self, job_id: int, was_running: bool) -> None:
+        if was_running or not self.jobs.busy():
+            self.progress.reset(self.cancelled_text)
