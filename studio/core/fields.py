@@ -41,7 +41,6 @@ class Meta:
     suffix: str = ""  # " s", " px"
     tip: str = ""  # tooltip in the form, help text on the command line
     flag: str = ""  # "--guidance"; empty: not a command-line flag
-    percent: bool = False  # the form shows 0–1 as a 0–100 % slider
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,6 @@ class FieldSpec:
     suffix: str
     tip: str
     flag: str
-    percent: bool
 
     @property
     def is_int(self) -> bool:

@@ -137,7 +137,7 @@ class ImageRequest(Request):
                                 tip="A second seed whose noise is blended in")
     variation_strength: float = param(
         0.0, label="Variation strength", short="Strength", low=0.0, high=1.0, step=0.05,
-        percent=True, flag="--variation-strength",
+        flag="--variation-strength",
         tip="How much of the variation seed's noise: small gives close variations")
 
     def validate(self) -> None:
@@ -221,7 +221,7 @@ class MusicRequest(Request):
     # Latent blend: 0 conditions on `prompt` only, 1 on `blend_prompt` only.
     blend_prompt: str = param("", label="Blend prompt", short="Toward", flag="--blend-prompt",
                               tip="A second prompt to blend the conditioning toward")
-    blend: float = param(0.0, label="Blend", low=0.0, high=1.0, step=0.01, percent=True,
+    blend: float = param(0.0, label="Blend", low=0.0, high=1.0, step=0.01,
                          flag="--blend",
                          tip="0 % is only the prompt, 100 % only the blend prompt")
 
