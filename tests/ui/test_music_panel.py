@@ -233,3 +233,27 @@ def test_apply_request_fills_and_opens_the_blend(panel, tiny):
     assert panel.blending.is_expanded() and panel.blend_label.text() == "60 %"
     panel.apply_request(request.replace(blend_prompt="", blend=0.0))
     assert panel.request().blend == 0.0 and panel.request().blend_prompt == ""
+
+
+def test_the_spectrogram_is_analysed_off_the_gui_thread(qtbot, monkeypatch):
+    import threading
+
+    from studio.runtime import spectrum
+
+    threads: list[threading.Thread] = []
+    feed = spectrum.Spectrum.feed
+
+    def recording(self, samples):
+        threads.append(threading.current_thread())
+        return feed(self, samples)
+
+    monkeypatch.setattr(spectrum.Spectrum, "feed", recording)
+    view = SpectrogramView()
+    qtbot.addWidget(view)
+    audio = (np.random.default_rng(1).standard_normal((1, 20 * RATE)) * 0.1).astype(np.float32)
+    view.set_audio(audio, RATE)  # returns at once; the columns arrive by a queued signal
+    qtbot.waitUntil(lambda: view._count > 0 and view._feed.pending() == 0, timeout=20000)
+    assert threads and all(t is not threading.main_thread() for t in threads)
+    assert view._count == 1 + (audio.shape[1] - view.n_fft) // view.hop
+    view.set_audio(audio[:, : RATE], RATE)  # a new piece: the old one's columns are gone
+    assert view.column_count() == 1 + (RATE - view.n_fft) // view.hop
