@@ -321,7 +321,7 @@ class ArtPanel(GeneratePanel):
         self._set_results(items, request, paths)
         count = f"{len(images)} pictures" if len(images) > 1 else "Done"
         self.progress.finish(self.finish_line(f"{count} in {self.took():.1f} s",
-                                              getattr(request, "seed", -1), paths))
+                                              request.seed, paths))
         self.generated.emit(paths)
 
     def on_cancelled(self, job_id: int, was_running: bool) -> None:
@@ -390,7 +390,7 @@ class ArtPanel(GeneratePanel):
             return
         path = item.path or (item.paths[0] if item.paths else None)
         request = item.request
-        if item.seed >= 0 and getattr(request, "seed", -1) != item.seed and item.path:
+        if item.seed >= 0 and request.seed != item.seed and item.path:
             request = request.replace(seed=item.seed)
 
         def read() -> str:

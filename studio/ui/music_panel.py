@@ -33,12 +33,13 @@ from studio.core.requests import MusicRequest, Request
 from studio.core.results import Preview, Progress, Result
 from studio.core.text import format_duration
 from studio.runtime.context import AppContext
+from studio.runtime.saving import export_audio_copy
 from studio.runtime.tasks import run_in_pool
 from studio.ui.audio import AudioPlayer
 from studio.ui.forms import FieldForm, field_grid
 from studio.ui.panel import GeneratePanel, canvas_column, list_with_buttons, reveal_folder
 from studio.ui.waveform import SpectrogramView, WaveformView
-from studio.ui.widgets import CollapsibleSection, folder_icon, play_icon, section_label
+from studio.ui.widgets import CollapsibleSection, folder_icon, guarded, play_icon, section_label
 
 FIELDS = ("duration", "guidance", "temperature", "top_k", "top_p", "blend_prompt", "blend")
 SAMPLING = ("temperature", "top_k", "top_p")
@@ -260,17 +261,16 @@ class MusicPanel(GeneratePanel):
 
     def export(self, path: Path) -> None:
         """Write the piece in the player to `path` (.wav or .flac) off the GUI thread."""
-        from studio.core.formats.audio import export_audio
-
         piece = self._piece
         if piece is None:
             return
         result = piece.result or Result(piece.request or MusicRequest(prompt=piece.title),
                                         "music", audio=self.player.audio(),
                                         sample_rate=self.player.sample_rate)
-        run_in_pool(lambda: export_audio(result, path),
-                    lambda p: self.message.show_info(f"Saved {Path(p).name}."),
-                    on_failed=lambda m: self.message.show_error(f"Could not save: {m}"))
+        export_audio_copy(
+            self.ctx, result, path,
+            guarded(self, lambda p: self.message.show_info(f"Saved {Path(p).name}.")),
+            guarded(self, lambda m: self.message.show_error(f"Could not save: {m}")))
 
     def open_folder(self) -> None:
         folder = self._piece.path.parent if self._piece and self._piece.path else None
@@ -383,7 +383,7 @@ class MusicPanel(GeneratePanel):
         if wav is not None:
             self._remember(wav, title, audio.shape[-1] / rate if rate else 0.0)
         self.progress.finish(self.finish_line(f"Done in {self.took():.1f} s",
-                                              getattr(request, "seed", -1),
+                                              request.seed,
                                               [wav] if wav is not None else []))
         self._update_transport()
         self.generated.emit(paths)

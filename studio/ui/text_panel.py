@@ -30,10 +30,10 @@ from studio.core import families
 from studio.core.requests import Request, TextRequest
 from studio.core.results import Preview, Progress, Result
 from studio.runtime.context import AppContext
-from studio.runtime.tasks import run_in_pool
+from studio.runtime.saving import save_output
 from studio.ui.forms import FieldForm, field_grid
 from studio.ui.panel import GeneratePanel, PromptEdit, action_button, canvas_column
-from studio.ui.widgets import CollapsibleSection, copy_icon, section_label
+from studio.ui.widgets import CollapsibleSection, copy_icon, guarded, section_label
 
 BUILTIN = families.DEFAULT_BUILTIN["text"]
 FIELDS = ("max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty")
@@ -310,20 +310,9 @@ class TextPanel(GeneratePanel):
         info = {"saved_from": "text panel", "cancelled": self._partial,
                 "edited": bool(generated and not self._partial)}
         result = Result(request, "text", text=text, info=info)
-        out_dir = self.ctx.settings.output_path
-        history = self.ctx.history
-
-        def save() -> list[Path]:
-            from studio.core.outputs import save_result
-
-            paths = save_result(result, out_dir)
-            if history is not None:
-                for path in paths:
-                    history.add_output(path, result)
-            return paths
-
         self.save_button.setEnabled(False)
-        run_in_pool(save, lambda paths: self._saved(text, paths), on_failed=self._save_failed)
+        save_output(self.ctx, result, guarded(self, lambda paths: self._saved(text, paths)),
+                    guarded(self, self._save_failed))
 
     def _saved(self, text: str, paths: list[Path]) -> None:
         self.update_buttons()
@@ -381,7 +370,7 @@ class TextPanel(GeneratePanel):
             self.view.moveCursor(QTextCursor.MoveOperation.End)
         self._request = result.request if isinstance(result.request, TextRequest) else None
         info = result.info if isinstance(result.info, dict) else {}
-        seed = getattr(result.request, "seed", -1)
+        seed = result.request.seed
         if paths:
             self._saved_text, self._saved_path = full, paths[0]
         tokens = int(info.get("tokens", self._tokens) or 0)

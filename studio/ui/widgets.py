@@ -40,6 +40,8 @@ from PySide6.QtWidgets import (
 
 from studio.core.catalog import ModelEntry
 from studio.core.results import Progress
+from studio.core.text import format_duration, human_bytes  # the one of each (queue, status bar)
+from studio.runtime.context import AppContext
 
 
 def guarded(owner, fn: Callable[..., object]) -> Callable[..., None]:
@@ -377,17 +379,6 @@ class SeedField(QWidget):
 # ---------------------------------------------------------------- progress row
 
 
-def format_duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, sec = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}:{sec:02d}"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{sec:02d}"
-
-
 class ElidedLabel(QLabel):
     """A one-line label that shortens itself with "…" instead of widening its window."""
 
@@ -475,21 +466,13 @@ class ProgressRow(QWidget):
 # ---------------------------------------------------------------- model picker
 
 
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit in ("B", "KB") else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
-
-
 class ModelPicker(QComboBox):
     """Models of one modality from the catalog; follows ctx.catalog_changed and keeps
     the current choice across rescans."""
 
     model_changed = Signal(str)
 
-    def __init__(self, ctx, modality: str, parent: QWidget | None = None) -> None:
+    def __init__(self, ctx: AppContext, modality: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.modality = modality

@@ -257,3 +257,21 @@ def test_the_spectrogram_is_analysed_off_the_gui_thread(qtbot, monkeypatch):
     assert view._count == 1 + (audio.shape[1] - view.n_fft) // view.hop
     view.set_audio(audio[:, : RATE], RATE)  # a new piece: the old one's columns are gone
     assert view.column_count() == 1 + (RATE - view.n_fft) // view.hop
+
+
+def test_save_as_goes_through_the_runtime_and_is_indexed(panel, qtbot, tmp_path):
+    t = np.arange(RATE) / RATE
+    audio = (0.3 * np.sin(2 * np.pi * 330 * t))[None].astype(np.float32)
+    request = MusicRequest(model="builtin:composer", prompt="a short hum", seed=4, duration=1.0)
+    wav = save_audio(Result(request, "music", audio=audio, sample_rate=RATE), tmp_path)[0]
+    assert panel.play_file(wav)
+    panel.player.stop()
+    target = tmp_path / "kept" / "copy.wav"
+    panel.export(target)
+    qtbot.waitUntil(lambda: panel.message.text() == "Saved copy.wav.", timeout=10000)
+    rows = panel.ctx.history.recent(modality="music")
+    assert target in [r.path for r in rows]  # the gallery knows the copy
+    assert not list(target.parent.glob(".*"))  # written atomically: no temp file left
+    panel.export(tmp_path / "copy.mp3")  # a sentence, not a traceback
+    qtbot.waitUntil(lambda: panel.message.text().startswith("Could not save:"), timeout=10000)
+    assert "\n" not in panel.message.text()
