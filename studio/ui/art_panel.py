@@ -33,6 +33,7 @@ from studio.core.results import Preview, Result
 from studio.runtime.context import AppContext
 from studio.runtime.tasks import run_in_pool
 from studio.ui.forms import FieldForm, field_grid
+from studio.ui.image_view import ImageView
 from studio.ui.images import contact_sheet, qimage_from_array
 from studio.ui.panel import (
     GeneratePanel,
@@ -43,7 +44,6 @@ from studio.ui.panel import (
 )
 from studio.ui.widgets import (
     CollapsibleSection,
-    ImageView,
     SeedField,
     copy_icon,
     folder_icon,
@@ -323,6 +323,10 @@ class ArtPanel(GeneratePanel):
         self.progress.finish(self.finish_line(f"{count} in {self.took():.1f} s",
                                               request.seed, paths))
         self.generated.emit(paths)
+
+    def on_started(self, job_id: int, request: Request) -> None:
+        if self.view.caption().startswith("Cancelled"):  # that was the job before this one
+            self.view.set_caption("Starting…")
 
     def on_cancelled(self, job_id: int, was_running: bool) -> None:
         super().on_cancelled(job_id, was_running)

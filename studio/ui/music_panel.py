@@ -243,7 +243,9 @@ class MusicPanel(GeneratePanel):
         request = _request_in(path)
         title = request.prompt if request is not None and request.prompt else path.stem
         self._show(Piece(title, request, path), audio, rate)
-        self._remember(path, title, audio.shape[-1] / rate if rate else 0.0)
+        self._remember(path, piece_label(request, title), audio.shape[-1] / rate if rate else 0.0)
+        if not self.jobs.busy():  # the status line speaks of this piece now, not the last job
+            self.progress.reset(path.name)
         return self._play()
 
     def save_as(self) -> None:
@@ -381,7 +383,8 @@ class MusicPanel(GeneratePanel):
             if self.autoplay.isChecked() and not self._autoplayed and not self.player.is_playing:
                 self._autoplayed = self.player.play()
         if wav is not None:
-            self._remember(wav, title, audio.shape[-1] / rate if rate else 0.0)
+            self._remember(wav, piece_label(request, title),
+                           audio.shape[-1] / rate if rate else 0.0)
         self.progress.finish(self.finish_line(f"Done in {self.took():.1f} s",
                                               request.seed,
                                               [wav] if wav is not None else []))
@@ -434,8 +437,17 @@ class MusicPanel(GeneratePanel):
     def _recent_loaded(self, items: list) -> None:
         for item in items:
             if item.exists:
-                self._remember(item.path, item.prompt or item.path.stem,
+                self._remember(item.path, piece_label(item.to_request(),
+                                                      item.prompt or item.path.stem),
                                float(item.duration or 0.0), at_top=False)
+
+
+def piece_label(request: Request | None, title: str) -> str:
+    """A piece's line in the list: its prompt, and the blend when it has one (blends of
+    one prompt toward others would otherwise look identical)."""
+    if isinstance(request, MusicRequest) and request.blend > 0 and request.blend_prompt:
+        return f"{title} → {request.blend_prompt} ({request.blend:.0%})"
+    return title
 
 
 def _request_in(path: Path) -> MusicRequest | None:

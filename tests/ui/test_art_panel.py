@@ -239,3 +239,24 @@ def test_controls_a_family_does_not_read_are_greyed_out(art):
     art.on_model_changed("/somewhere/a-diffusion-model")  # unknown: everything applies
     assert all(w.isEnabled() for w in (art.steps, art.guidance, art.scheduler, art.negative))
     assert not art.model_hint.isVisible()
+
+
+def test_esc_interrupts_the_running_job_and_the_next_one_takes_the_canvas(art, qtbot,
+                                                                        monkeypatch):
+    use_slow_engine(monkeypatch)
+    art.model.set_model("slow:60")
+    art.prompt.setPlainText("a fox")
+    art.steps.setValue(30)
+    art.width_box.setValue(64)
+    art.height_box.setValue(64)
+    first, second = art.generate(), art.generate()
+    qtbot.waitUntil(lambda: art.jobs.current == first
+                    and art.view.caption().startswith("Preview"), timeout=20000)
+    with qtbot.waitSignal(art.jobs.cancelled, timeout=20000):
+        qtbot.keyClick(art.prompt, Qt.Key.Key_Escape)  # A1111's Interrupt: this job only
+    assert art.jobs.ids == [second]
+    qtbot.waitUntil(lambda: art.jobs.current == second, timeout=20000)
+    assert not art.view.caption().startswith("Cancelled")  # the canvas is the new job's
+    with qtbot.waitSignal(art.jobs.cancelled, timeout=20000):
+        qtbot.mouseClick(art.cancel_all_button, Qt.MouseButton.LeftButton)
+    assert not art.busy()

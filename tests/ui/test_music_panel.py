@@ -275,3 +275,20 @@ def test_save_as_goes_through_the_runtime_and_is_indexed(panel, qtbot, tmp_path)
     panel.export(tmp_path / "copy.mp3")  # a sentence, not a traceback
     qtbot.waitUntil(lambda: panel.message.text().startswith("Could not save:"), timeout=10000)
     assert "\n" not in panel.message.text()
+
+
+def test_a_blend_shows_in_the_pieces_list_and_the_status_follows_the_piece(panel, tmp_path):
+    t = np.arange(RATE) / RATE
+    audio = (0.3 * np.sin(2 * np.pi * 440 * t))[None].astype(np.float32)
+    plain = MusicRequest(model="builtin:composer", prompt="calm piano", seed=1, duration=1.0)
+    blended = plain.replace(blend_prompt="fast drums", blend=0.4)
+    paths = [save_audio(Result(r, "music", audio=audio, sample_rate=RATE), tmp_path)[0]
+             for r in (plain, blended)]
+    panel.progress.finish("Done in 1.0 s · seed 9 · saved old.wav")
+    for path in paths:
+        assert panel.play_file(path)
+        panel.player.stop()
+        assert panel.progress.status.text() == path.name  # not the last job's line
+    labels = [panel.pieces.item(r).text() for r in range(panel.pieces.count())]
+    assert any(label.endswith("calm piano → fast drums (40%)") for label in labels)
+    assert any(label.endswith("calm piano") for label in labels)
