@@ -65,9 +65,11 @@ class FieldSpec:
         return self.type is int
 
 
-def param(default: Any, *, label: str, **meta: Any) -> Any:
-    """A dataclass field with a default and its metadata (see Meta for the keywords)."""
-    return dataclasses.field(default=default, metadata={SPEC_KEY: Meta(label=label, **meta)})
+def param(default: Any, shared: Meta | None = None, /, **meta: Any) -> Any:
+    """A dataclass field with a default and its metadata: Meta's keywords, or a Meta that
+    several request kinds share (keywords given too override its values)."""
+    info = dataclasses.replace(shared, **meta) if shared is not None else Meta(**meta)
+    return dataclasses.field(default=default, metadata={SPEC_KEY: info})
 
 
 def spec(cls: type, name: str) -> FieldSpec:
