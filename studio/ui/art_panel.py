@@ -8,6 +8,7 @@ ids it submitted. The form's fields come from the request's field metadata.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,8 +68,6 @@ SIZE_PRESETS: tuple[tuple[str, int, int], ...] = (
 CUSTOM = "Custom"
 THUMB = 72
 FIELDS = ("steps", "guidance", "width", "height", "batch_size", "variation_strength")
-#: the controls that only some families read (greyed out when the model's does not)
-OPTIONAL = ("steps", "guidance", "scheduler", "negative")
 
 
 @dataclass
@@ -273,27 +272,25 @@ class ArtPanel(GeneratePanel):
         self.width_box.blockSignals(False)
         self.height_box.setValue(w)
 
+    def optional_widgets(self) -> dict[str, Sequence[QWidget]]:
+        return {"steps": (self.steps, self.fields.labels["steps"]),
+                "guidance": (self.guidance, self.fields.labels["guidance"]),
+                "scheduler": (self.scheduler, self.sampler_label),
+                "negative": (self.negative, self.negative_label)}
+
     def on_model_changed(self, model: str) -> None:
         """Grey out the controls the model's family does not read (a GAN's one pass)."""
-        entry = next((e for e in self.ctx.models if e.id == model), None)
-        family = entry.descriptor if entry is not None else None
-        widgets = {"negative": (self.negative, self.negative_label),
-                   "steps": (self.steps, self.fields.labels["steps"]),
-                   "guidance": (self.guidance, self.fields.labels["guidance"]),
-                   "scheduler": (self.scheduler, self.sampler_label)}
-        unused = [n for n in OPTIONAL if family is not None and not family.applies(n)]
-        for name, pair in widgets.items():
-            for w in pair:
-                w.setEnabled(name not in unused)
-        if unused and entry is not None:
+        unused = self.grey_out_unused(model)
+        if unused:
             names = {"negative": "the negative prompt", "steps": "steps", "guidance": "CFG",
                      "scheduler": "sampler"}
-            listed = [names[n] for n in OPTIONAL if n in unused]
+            listed = [names[n] for n in unused]
             said = ", ".join(listed[:-1]) + " and " + listed[-1] if len(listed) > 1 \
                 else listed[0]
             one_pass = " a one-pass generator;" if "steps" in unused else ""
+            name = next((e.name for e in self.ctx.models if e.id == model), model)
             self.model_hint.setText(
-                f"{entry.name}:{one_pass} {said} do{'es' if len(listed) == 1 else ''} not "
+                f"{name}:{one_pass} {said} do{'es' if len(listed) == 1 else ''} not "
                 "apply. Try a batch of 8 or 16.")
         self.model_hint.setVisible(bool(unused))
 

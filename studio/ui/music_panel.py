@@ -9,6 +9,7 @@ has to wait). Past pieces (this session's and the history's) are listed and repl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,6 +210,9 @@ class MusicPanel(GeneratePanel):
     def request(self) -> MusicRequest:
         """The form as a request (not yet validated: submit() does that)."""
         return MusicRequest(**self.common_values(), **self.fields.values())  # type: ignore[arg-type]
+
+    def optional_widgets(self) -> dict[str, Sequence[QWidget]]:
+        return {"guidance": (self.guidance, self.fields.labels["guidance"])}  # not the composer
 
     def fill(self, request: Request) -> None:
         assert isinstance(request, MusicRequest)

@@ -304,7 +304,25 @@ class GeneratePanel(QWidget):
         self.message.show_info("Settings loaded from the recipe.")
 
     def on_model_changed(self, model: str) -> None:
-        """The model choice changed: grey out what does not apply (override)."""
+        """The model choice changed: grey out what its family does not read."""
+        self.grey_out_unused(model)
+
+    def optional_widgets(self) -> dict[str, Sequence[QWidget]]:
+        """Request field → the widgets (field and label) that show it, for the fields only
+        some families read (override)."""
+        return {}
+
+    def grey_out_unused(self, model: str) -> list[str]:
+        """Disable the optional widgets whose field the model's family does not read (as
+        its descriptor says; an unknown model reads everything); returns those fields."""
+        entry = next((e for e in self.ctx.models if e.id == model), None)
+        family = entry.descriptor if entry is not None else None
+        widgets = self.optional_widgets()
+        unused = [n for n in widgets if family is not None and not family.applies(n)]
+        for name, shown in widgets.items():
+            for widget in shown:
+                widget.setEnabled(name not in unused)
+        return unused
 
     # ------------------------------------------------------------------ actions
     def generate(self) -> int | None:

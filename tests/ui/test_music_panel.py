@@ -292,3 +292,10 @@ def test_a_blend_shows_in_the_pieces_list_and_the_status_follows_the_piece(panel
     labels = [panel.pieces.item(r).text() for r in range(panel.pieces.count())]
     assert any(label.endswith("calm piano → fast drums (40%)") for label in labels)
     assert any(label.endswith("calm piano") for label in labels)
+
+
+def test_guidance_is_greyed_out_for_the_composer_that_does_not_read_it(panel, tiny):
+    panel.model.set_model("builtin:composer")
+    assert not panel.guidance.isEnabled()  # its family descriptor has no "guidance"
+    panel.model.set_model(str(tiny))  # MusicGen reads it
+    assert panel.guidance.isEnabled()
