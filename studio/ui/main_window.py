@@ -33,6 +33,8 @@ from studio import __version__ as _version
 from studio.core import paths
 from studio.core.errors import StudioError
 from studio.core.requests import ImageRequest, Request
+from studio.core.text import first_line
+from studio.runtime.context import AppContext
 from studio.runtime.tasks import run_in_pool
 from studio.ui.art_panel import ArtPanel
 from studio.ui.explore_panel import ExplorePanel
@@ -65,7 +67,7 @@ class MainWindow(QMainWindow):
     recipe_loaded = Signal(object)  # the Request a dropped file filled a panel with
     drop_failed = Signal(str)  # the sentence shown when a dropped file holds no recipe
 
-    def __init__(self, ctx, parent: QWidget | None = None) -> None:
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self._closed = False
@@ -199,7 +201,7 @@ class MainWindow(QMainWindow):
         """Fill the panel that makes this kind of output and bring it to the front."""
         key = KIND_TO_TAB.get(request.kind, "explore")
         page = self.pages[key]
-        model = getattr(request, "model", "")
+        model = request.model
         if model and not any(e.id == model for e in self.ctx.models):
             # other apps record "sd15.safetensors", not our path: find what is installed
             from studio.core.recipes import match_model
@@ -213,24 +215,21 @@ class MainWindow(QMainWindow):
             self.status.notify(str(exc))
             return
         self.show_tab(key)
-        self.status.notify(f"Loaded a {request.kind} recipe into {key.title()}.")
+        article = "an" if request.kind[:1] in ("a", "e", "i", "o", "u") else "a"
+        self.status.notify(f"Loaded {article} {request.kind} recipe into {key.title()}.")
 
     def send_prompt_to_art(self, text: str) -> None:
         self.art.set_prompt(text)
         self.show_tab("art")
 
     def _play(self, path: str) -> None:
-        """The gallery's play button: the Music panel plays it when it knows how."""
-        player = getattr(self.music, "play_file", None)
-        if callable(player):
-            self.show_tab("music")
-            try:
-                player(path)
-            except Exception:  # a player problem is one line in the status bar, not a crash
-                log.exception("playing %s failed", path)
-                self.status.notify(f"Could not play {Path(path).name}.")
-        else:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+        """The gallery's play button: the Music panel plays it."""
+        self.show_tab("music")
+        try:
+            self.music.play_file(path)
+        except Exception:  # a player problem is one line in the status bar, not a crash
+            log.exception("playing %s failed", path)
+            self.status.notify(f"Could not play {Path(path).name}.")
 
     # ------------------------------------------------------------------ drag & drop
     @staticmethod
@@ -283,8 +282,7 @@ class MainWindow(QMainWindow):
             try:
                 return read_recipe(path).to_request()
             except StudioError as exc:
-                return str(exc).strip().splitlines()[0] if str(exc).strip() else (
-                    f"{path.name} holds no recipe Studio can read.")
+                return first_line(exc, f"{path.name} holds no recipe Studio can read.")
             except Exception:  # any other failure is still one sentence, never a traceback
                 log.debug("reading a recipe from %s failed", path, exc_info=True)
                 return f"{path.name} holds no recipe Studio can read."
