@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from studio.ui.app import run_gui
 
         return run_gui(argv[1:])
-    setup_environment()
+    setup_environment(verbose=argv[0] in ("-v", "--verbose"))  # before any library import
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM) if on_main_thread else None
     if on_main_thread:
@@ -102,7 +102,6 @@ def _main(argv: list[str]) -> int:
     except UsageError as exc:
         print(f"studio: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    setup_environment(verbose=args.verbose)
     configure_logging(verbose=args.verbose)
     handler = getattr(args, "handler", None)
     if handler is None:  # `studio gen`, `studio explore`: say what is missing, in one line

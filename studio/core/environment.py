@@ -18,6 +18,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import TextIO
 
 # Messages for the person at the terminal (one line each, shown without -v too).
 NOTICE_LOGGER = "studio.notice"
@@ -26,6 +27,7 @@ notices = logging.getLogger(NOTICE_LOGGER)
 # Libraries whose warnings are noise for an artist (and whose advice is for developers).
 NOISY_MODULES = (r"(transformers|diffusers|torch|torchaudio|huggingface_hub|accelerate|"
                  r"tokenizers|safetensors|tqdm|gguf|encodec|music21|pretty_midi)(\..*)?")
+LIBRARY_LOGGERS = ("transformers", "diffusers", "huggingface_hub", "accelerate", "torch")
 # Messages that reach `warnings` attributed to our own frames (stacklevel) but are the same noise.
 NOISY_MESSAGES = (
     r".*requires? (the )?`?torchvision",
@@ -53,7 +55,9 @@ def setup_environment(*, verbose: bool = False) -> None:
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     os.environ.setdefault("DIFFUSERS_NO_ADVISORY_WARNINGS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if verbose:
+    if verbose:  # -v: every library says what it has to say
+        for name in LIBRARY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
         return
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
@@ -61,7 +65,7 @@ def setup_environment(*, verbose: bool = False) -> None:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TQDM_DISABLE", "1")
     quiet_warnings()
-    for name in ("transformers", "diffusers", "huggingface_hub", "accelerate", "torch"):
+    for name in LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
@@ -86,6 +90,24 @@ class _NoticesOnly(logging.Filter):
         return record.name == NOTICE_LOGGER or record.name.startswith(NOTICE_LOGGER + ".")
 
 
+class _Stderr(logging.StreamHandler):
+    """Whatever sys.stderr is when a record comes (tests and tools replace it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging API
+        pass  # a closed or broken stderr: nowhere left to say anything
+
+
 class _DetailsFile(logging.handlers.RotatingFileHandler):
     """The GUI's detailed log; a disk that fills up or turns read-only never complains."""
 
@@ -108,7 +130,7 @@ def configure_logging(*, verbose: bool = False, log_file: Path | None = None) ->
         root.removeHandler(handler)
         handler.close()
     _installed.clear()
-    console = logging.StreamHandler(sys.stderr)
+    console = _Stderr()
     if verbose:
         console.setLevel(logging.INFO)
         console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

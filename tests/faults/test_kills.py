@@ -51,3 +51,26 @@ def test_kills_at_random_moments_while_saving(tmp_path: Path) -> None:
     assert counts[-1] > 0 and counts == sorted(counts)  # nothing complete ever disappears
     print(f"temp files removed: {sum(len(r.removed) for r in recovered)}, "
           f"outputs indexed on the next start: {sum(r.indexed for r in recovered)}")
+
+
+def test_sigterm_during_a_generation_cancels_it_like_ctrl_c(
+        tmp_path: Path, monkeypatch, capsys) -> None:
+    """In the real CLI: SIGTERM arrives while the model works; nothing is saved, exit 130."""
+    from studio.cli import main
+    from studio.engines.runner import Runner
+
+    real = Runner.generate
+
+    def generate(self, request, events):
+        os.kill(os.getpid(), signal.SIGTERM)  # delivered to the CLI's handler at once
+        return real(self, request, events)
+
+    monkeypatch.setattr(Runner, "generate", generate)
+    out = tmp_path / "out"
+    code = main(["gen", "image", "--model", "builtin:faces", "--width", "64", "--height",
+                 "64", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == EXIT_CANCELLED
+    assert captured.err == "studio: cancelled\n" and captured.out == ""
+    assert not out.exists() or list(out.rglob("*")) == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored after the command
