@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import importlib
-import logging
 import re
 import threading
 import unicodedata
@@ -32,8 +31,6 @@ from studio.core.results import Result
 
 if TYPE_CHECKING:
     from studio.core.history import History
-
-log = logging.getLogger(__name__)
 
 SLUG_MAX = 48
 _NUMBER = re.compile(r"^(\d{5,})-")

@@ -98,3 +98,15 @@ def test_a_good_run_prints_only_its_paths(tmp_path: Path) -> None:
     assert proc.stderr == ""
     paths = [Path(line) for line in proc.stdout.splitlines()]
     assert [p.suffix for p in paths] == [".wav", ".mid"] and all(p.is_file() for p in paths)
+
+
+@pytest.mark.slow
+def test_a_musicgen_run_prints_no_library_warnings(tiny: Path, tmp_path: Path) -> None:
+    """transformers warns about MusicGen's pad/bos token ids on every load: not for artists."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), STUDIO_HOME=str(tmp_path / "home"))
+    proc = subprocess.run([sys.executable, "-m", "studio", "gen", "music", "--model", str(tiny),
+                           "--prompt", "a tune", "--seconds", "1", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert [Path(p).suffix for p in proc.stdout.splitlines()] == [".wav"]
