@@ -13,18 +13,20 @@ in a `search` column, matched through an FTS5 trigram index when SQLite has one 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from studio.core import paths
+from studio.core.environment import notices
 from studio.core.errors import RecipeError, StudioError
 from studio.core.results import Result
 
@@ -145,6 +147,20 @@ class History:
         """The index in the Studio home (paths.history_path())."""
         return cls(paths.history_path())
 
+    @classmethod
+    def open_for_saving(cls) -> History | None:
+        """The default index for a headless save, or None (one warning) when it cannot open.
+
+        A read-only or full Studio home must not cost a finished generation: the files
+        are saved anyway and indexed when Studio next starts with a usable index.
+        """
+        try:
+            return cls.open_default()
+        except StudioError as exc:
+            notices.warning("%s Outputs are saved but not indexed; Studio indexes them when it "
+                        "next starts.", exc)
+            return None
+
     # ── setup ──
 
     def _connect(self) -> sqlite3.Connection:
@@ -194,7 +210,11 @@ class History:
             self.fts = self._setup_fts(conn)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # BEGIN itself fails on a read-only or full index: then there is nothing to roll
+            # back, and "cannot rollback" must not hide the real reason.
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise
 
     def _setup_fts(self, conn: sqlite3.Connection) -> bool:
@@ -245,6 +265,9 @@ class History:
         target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
         log.warning("history: %s is unreadable (%s); moving it to %s and starting a new index",
                     self.path, exc, target.name)
+        notices.warning("The history index %s was unreadable; it is kept as %s and a new one "
+                        "was started (your outputs are indexed again from their recipes).",
+                        self.path, target.name)
         try:
             os.replace(self.path, target)
             for suffix in ("-wal", "-shm"):
@@ -391,15 +414,19 @@ class History:
                 return int(row["id"])
         return None
 
-    def import_file(self, path: str | Path) -> int:
+    def import_file(self, path: str | Path, *, sources: Collection[str] | None = None) -> int:
         """Index an existing file from its own recipe (dropped files, rescans); returns the id.
 
-        Raises RecipeError when the file holds no recipe.
+        Raises RecipeError when the file holds no recipe (or, with `sources`, none written
+        by one of those apps, e.g. {"studio"}).
         """
         from studio.core.recipes import read_recipe
 
         path = Path(path)
         recipe = read_recipe(path)
+        if sources is not None and recipe.source not in sources:
+            raise RecipeError(f"{path.name} holds a {recipe.source} recipe, not one of "
+                              f"{', '.join(sorted(sources))}.")
         request = dict(recipe.request)
         request.pop("notes", None)
         request.setdefault("kind", recipe.modality)
@@ -421,15 +448,18 @@ class History:
                             duration=float(duration) if duration is not None else None,
                             source=recipe.source)
 
-    def rescan(self, folder: str | Path) -> int:
-        """Index every output file under `folder` that is not indexed yet; returns how many."""
+    def rescan(self, folder: str | Path, *, sources: Collection[str] | None = None) -> int:
+        """Index every output file under `folder` that is not indexed yet; returns how many.
+
+        With `sources` only files whose recipe one of those apps wrote are indexed.
+        """
         added = 0
         known = {row[0] for row in self._execute("SELECT path FROM outputs")}
         for path in _walk(Path(folder)):
             if self._key(path) in known:
                 continue
             try:
-                self.import_file(path)
+                self.import_file(path, sources=sources)
                 added += 1
             except RecipeError as exc:
                 log.debug("history: skipping %s (%s)", path, exc)
