@@ -118,6 +118,22 @@ class _DetailsFile(logging.handlers.RotatingFileHandler):
 _installed: list[logging.Handler] = []
 
 
+#: libraries that give their root logger a stderr handler of its own and stop propagation
+_LIBRARY_LOGGERS = ("transformers", "diffusers")
+
+
+def _adopt_library_loggers() -> None:
+    """Route an already-imported library's records through our handlers, not its own
+    stderr handler (which holds whatever stderr was when the library was first imported,
+    and would print warnings our policy keeps in the log file)."""
+    for name in _LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if type(handler) is logging.StreamHandler:
+                logger.removeHandler(handler)
+        logger.propagate = True
+
+
 def configure_logging(*, verbose: bool = False, log_file: Path | None = None) -> None:
     """Send logs where they belong; replaces what an earlier call installed.
 
@@ -130,6 +146,7 @@ def configure_logging(*, verbose: bool = False, log_file: Path | None = None) ->
         root.removeHandler(handler)
         handler.close()
     _installed.clear()
+    _adopt_library_loggers()
     console = _Stderr()
     if verbose:
         console.setLevel(logging.INFO)

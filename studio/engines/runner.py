@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from studio.core import families
 from studio.core.errors import ModelError, RequestError, StudioError
 from studio.core.families import Explore, Family
+from studio.core.messages import load_failure
 from studio.core.outputs import save_and_index
 from studio.core.requests import Request
 from studio.core.results import Result
@@ -69,7 +70,8 @@ class Runner:
                 raise
             except Exception as exc:  # a broken file must say which file and why
                 log.exception("loading %s failed", request.model)
-                raise ModelError(f"Could not load {request.model}: {one_line(exc)}") from exc
+                raise ModelError(load_failure(request.model, exc)
+                                 or f"Could not load {request.model}: {one_line(exc)}") from exc
 
         self.cache.budget_bytes = budget_bytes(self.settings, spec.device)  # 0 in settings = auto
         try:
