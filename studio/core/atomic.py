@@ -65,7 +65,9 @@ def _fsync_dir(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def temp_file(folder: Path, write: Callable[[BinaryIO], None], name: str = "out") -> Iterator[Path]:
+def temp_file(
+    folder: Path, write: Callable[[BinaryIO], object], name: str = "out"
+) -> Iterator[Path]:
     """Write a finished, fsynced temporary file in `folder`; yield its path; always clean up.
 
     The body of the `with` moves it into place (see `claim`); if it does not, or anything
@@ -172,7 +174,9 @@ def claim(tmp: Path, path: Path) -> Path:
     return path
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None], *, overwrite: bool = True) -> Path:
+def atomic_write(
+    path: Path, write: Callable[[BinaryIO], object], *, overwrite: bool = True
+) -> Path:
     """Call `write(f)` on a temp file beside `path`, then move it into place.
 
     With overwrite=False an existing `path` is never replaced (FileExistsError).

@@ -387,7 +387,7 @@ class History:
         if not request:
             request = result.request.to_dict()
         if width is None and result.images:
-            shape = getattr(result.images[0], "shape", ())
+            shape: tuple[int, ...] = getattr(result.images[0], "shape", ())
             if len(shape) >= 2:
                 height, width = int(shape[0]), int(shape[1])
         duration = None
