@@ -23,8 +23,8 @@ def main(out: Path, history_path: Path) -> int:
     signal.signal(signal.SIGTERM, _sigterm_like_sigint)
     rng = np.random.default_rng()
     history = History(history_path)
-    print("ready", flush=True)
-    try:
+    try:  # "ready" inside the try: a signal right after it must still end as a cancel
+        print("ready", flush=True)
         for seed in range(10**9):
             request = ImageRequest(model="builtin:faces", prompt="kill test", seed=seed,
                                    width=64, height=64, batch_size=4)
