@@ -136,8 +136,8 @@ class ZoomView(QWidget):
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt API
         dy = event.angleDelta().y()
-        if dy:
-            self.zoom_by(STEP if dy > 0 else 1 / STEP, event.position())
+        if dy:  # one step per notch (120), in proportion for fine-grained wheels
+            self.zoom_by(STEP ** (dy / 120), event.position())
         event.accept()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
