@@ -117,7 +117,6 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(lambda _i: self.page(self.current_tab()))
         # what an import had to change stays on screen until it is read
         self.notice = Notice()
-        self.notice.setObjectName("notice")
         central = QWidget()
         col = QVBoxLayout(central)
         col.setContentsMargins(0, 0, 0, 0)
@@ -287,7 +286,7 @@ class MainWindow(QMainWindow):
             "<p>Pictures, music and text from models on your own machine. "
             "Nothing leaves your computer.</p>"
             "<p>Every output carries its recipe: drop a file on the window "
-            "to load its settings again.</p>")
+            "(or open it with File → Open) to load its settings again.</p>")
 
     def show_shortcuts(self) -> None:
         QMessageBox.information(
