@@ -29,16 +29,16 @@ MANIFEST = "trashed.json"
 
 @dataclass(frozen=True)
 class Trashed:
-    """One delete: where each file was and where it is now, and the history row removed."""
+    """One delete: where each file was and where it is now, and the history row removed.
 
-    folder: Path
+    `path` is the output's own file, where it was (and will be again after `restore`);
+    an output whose file was already gone has no moves and no folder, only its row.
+    """
+
+    path: Path
+    folder: Path | None
     moves: tuple[tuple[Path, Path], ...]  # (original place, place in the trash)
     item: HistoryItem | None = None
-
-    @property
-    def path(self) -> Path:
-        """The output's own file, where it was (and will be again after `restore`)."""
-        return self.moves[0][0]
 
 
 def trash_folder(out_dir: str | Path) -> Path:
@@ -86,10 +86,17 @@ def _reason(exc: OSError) -> str:
 def trash_output(path: str | Path, out_dir: str | Path,
                  history: History | None = None) -> Trashed:
     """Move an output and its companions into `<out_dir>/.trash/…` and forget its history
-    row; returns what `restore` needs. StudioError (files left in place) when it cannot."""
+    row; returns what `restore` needs. StudioError (files left in place) when it cannot.
+
+    When the file is already gone, only its history row is removed (and kept for Undo).
+    """
     path = Path(path)
     if not path.exists():
-        raise StudioError(f"{path.name} is not there any more: it was moved or deleted.")
+        item = history.find_path(path) if history is not None else None
+        if item is None or history is None:
+            raise StudioError(f"{path.name} is not there any more: it was moved or deleted.")
+        history.remove(item.id)
+        return Trashed(path, None, (), item)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     base = trash_folder(out_dir)
     folder = base / f"{stamp}-{path.stem}"
@@ -117,7 +124,7 @@ def trash_output(path: str | Path, out_dir: str | Path,
         shutil.rmtree(folder, ignore_errors=True)
         reason = _reason(exc) if isinstance(exc, OSError) else str(exc)
         raise StudioError(f"Could not move {path.name} to the trash: {reason}") from exc
-    return Trashed(folder, moves, item)
+    return Trashed(path, folder, moves, item)
 
 
 def restore(trashed: Trashed, history: History | None = None) -> Path:
@@ -143,11 +150,12 @@ def restore(trashed: Trashed, history: History | None = None) -> Path:
         raise StudioError(f"Could not restore {trashed.path.name}: {_reason(exc)}.") from exc
     if trashed.item is not None and history is not None:
         history.restore(trashed.item)
-    (trashed.folder / MANIFEST).unlink(missing_ok=True)
-    try:
-        trashed.folder.rmdir()
-    except OSError:  # something else was put there: leave it
-        log.debug("trash: %s is not empty after a restore", trashed.folder)
+    if trashed.folder is not None:
+        (trashed.folder / MANIFEST).unlink(missing_ok=True)
+        try:
+            trashed.folder.rmdir()
+        except OSError:  # something else was put there: leave it
+            log.debug("trash: %s is not empty after a restore", trashed.folder)
     return trashed.path
 
 

@@ -91,6 +91,19 @@ def test_trashing_a_missing_file_is_one_sentence(tmp_path, hist):
         trash.trash_output(tmp_path / "gone.png", tmp_path, hist)
 
 
+def test_an_entry_whose_file_is_gone_loses_only_its_row_and_gets_it_back(tmp_path, hist):
+    out = tmp_path / "outputs"
+    path = saved_picture(out, hist)
+    before = hist.find_path(path)
+    path.unlink()
+    trashed = trash.trash_output(path, out, hist)
+    assert trashed.path == path and trashed.folder is None and trashed.moves == ()
+    assert hist.find_path(path) is None
+    assert not (out / ".trash").exists()
+    assert trash.restore(trashed, hist) == path
+    assert hist.find_path(path) == before
+
+
 def test_a_failed_move_leaves_everything_in_place(tmp_path, hist, monkeypatch):
     out = tmp_path / "outputs"
     path = saved_picture(out, hist)

@@ -473,14 +473,31 @@ def test_ctrl_z_undoes_deletes_one_by_one(window, qtbot):
     assert not gallery.trash.can_undo()
 
 
-def test_deleting_a_missing_file_says_so(window, qtbot):
+def test_deleting_an_entry_whose_file_is_missing_removes_it_from_the_gallery(window, qtbot):
     gallery = window.gallery
     files = add_outputs(window.ctx)
     refresh(gallery, qtbot)
     files["text"].unlink()
     click_row(gallery, qtbot, row_of(gallery, files["text"]))
+    with qtbot.waitSignal(gallery.refreshed, timeout=10000) as sig:
+        qtbot.mouseClick(gallery.details.delete_button, Qt.MouseButton.LeftButton)
+    assert sig.args[0] == 2
+    assert window.ctx.history.find_path(files["text"]) is None
+    with qtbot.waitSignal(gallery.refreshed, timeout=10000) as sig:
+        qtbot.mouseClick(gallery.notice.action_button, Qt.MouseButton.LeftButton)
+    assert sig.args[0] == 3 and window.ctx.history.find_path(files["text"]) is not None
+
+
+def test_a_delete_that_fails_says_why_in_one_line(window, qtbot):
+    gallery = window.gallery
+    files = add_outputs(window.ctx)
+    refresh(gallery, qtbot)
+    click_row(gallery, qtbot, row_of(gallery, files["text"]))
+    # the index forgot it and the file went away behind the Gallery's back
+    window.ctx.history.remove(gallery.selected_item().id)
+    files["text"].unlink()
     with qtbot.waitSignal(gallery.trash.failed, timeout=10000) as sig:
         qtbot.mouseClick(gallery.details.delete_button, Qt.MouseButton.LeftButton)
     assert "\n" not in sig.args[0] and files["text"].name in sig.args[0]
     assert gallery.notice.text() == sig.args[0]
-    assert gallery.item_count() == 3
+    assert gallery.details.delete_button.isEnabled()
