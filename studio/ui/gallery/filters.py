@@ -52,6 +52,7 @@ class FilterRow(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._quiet = False  # set while the model list is rebuilt (not a user's change)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search prompts, models, seeds…")
         self.search.setClearButtonEnabled(True)
@@ -87,7 +88,6 @@ class FilterRow(QWidget):
         # changed from code (tests, a restored state) counts as a change too
         for combo in (self.modality, self.rating, self.model, self.date):
             combo.currentIndexChanged.connect(self._index_changed)
-        self._quiet = False
 
     def _index_changed(self, _index: int) -> None:
         if not self._quiet:
