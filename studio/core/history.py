@@ -480,6 +480,33 @@ class History:
         where, args = self._where(text, modality, min_rating)
         return int(self._execute(f"SELECT count(*) FROM outputs {where}", args)[0][0])
 
+    def filtered(self, text: str = "", modality: str | None = None, *, min_rating: int = 0,
+                 model: str | None = None, since: _dt.datetime | None = None,
+                 until: _dt.datetime | None = None, limit: int = 200,
+                 offset: int = 0) -> list[HistoryItem]:
+        """`search` narrowed to one model id and a time span (`since` ≤ created < `until`,
+        aware datetimes): the Gallery's filter row."""
+        where, args = self._where(text, modality, min_rating)
+        clauses = [where[len("WHERE "):]] if where else []
+        if model:
+            clauses.append("model = ?")
+            args.append(model)
+        for op, when in ((">=", since), ("<", until)):
+            if when is not None:
+                clauses.append(f"created {op} ?")
+                args.append(when.astimezone(_dt.UTC).isoformat(timespec="milliseconds"))
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = self._execute(
+            f"SELECT {_COLUMNS} FROM outputs {where} ORDER BY created DESC, id DESC "
+            "LIMIT ? OFFSET ?", [*args, max(0, int(limit)), max(0, int(offset))])
+        return [self._item(r) for r in rows]
+
+    def models(self) -> list[str]:
+        """The model ids outputs were made with, the most used first."""
+        rows = self._execute("SELECT model FROM outputs WHERE model != '' GROUP BY model "
+                             "ORDER BY count(*) DESC, model")
+        return [str(r[0]) for r in rows]
+
     def _where(self, text: str, modality: str | None, min_rating: int) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         args: list[Any] = []
@@ -537,6 +564,24 @@ class History:
             except OSError as exc:
                 raise StudioError(f"Could not delete {item.path}: {exc.strerror or exc}.") from exc
         return self._change("DELETE FROM outputs WHERE id = ?", (int(item_id),)) > 0
+
+    def restore(self, item: HistoryItem) -> int:
+        """Put back an entry removed earlier (the Undo of a delete) with its id, rating and
+        date; an entry indexed at its path since then is replaced. Returns the id."""
+        request = dict(item.request)
+        prompt, model = item.prompt or str(request.get("prompt") or ""), item.model
+        with self._lock:
+            self._change("DELETE FROM outputs WHERE id = ? OR path = ?",
+                         (int(item.id), self._key(item.path)))
+            rows = self._execute(
+                "INSERT INTO outputs (id, path, modality, prompt, seed, model, created, "
+                "rating, request, width, height, duration, source, search) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+                (int(item.id), self._key(item.path), item.modality, prompt, item.seed, model,
+                 item.created, int(item.rating),
+                 json.dumps(request, ensure_ascii=False, default=str), item.width,
+                 item.height, item.duration, item.source, _fold(f"{prompt}\n{model}")))
+        return int(rows[0][0])
 
     def prune_missing(self) -> int:
         """Forget entries whose file is gone; returns how many."""
