@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import psutil
+from typing import Any
+
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
@@ -34,7 +35,7 @@ class StatusBar(QStatusBar):
         for label in (self.models_label, self.device_label, self.memory_label):
             label.setObjectName("statusItem")
             self.addPermanentWidget(label)
-        self._process = psutil.Process()
+        self._process: Any = None  # psutil.Process, made at the first tick (after the window shows)
         self._timer = QTimer(self)
         self._timer.setInterval(MEMORY_INTERVAL_MS)
         self._timer.timeout.connect(self.update_memory)
@@ -107,7 +108,11 @@ class StatusBar(QStatusBar):
         self.update_device()
 
     def update_memory(self) -> None:
+        import psutil  # not at start-up: the window shows first
+
         try:
+            if self._process is None:
+                self._process = psutil.Process()
             rss = self._process.memory_info().rss
         except psutil.Error:
             return
