@@ -493,14 +493,30 @@ class ParsedPrompt:
         return self.schedules[self.index_at(step_index)]
 
 
-def parse(prompt: str, steps: int = DEFAULT_STEPS, *, old_scheduling: bool = False) -> ParsedPrompt:
+_AND = re.compile(r"\bAND\b")
+
+
+def parse(prompt: str, steps: int = DEFAULT_STEPS, *, old_scheduling: bool = False,
+          negative: bool = False) -> ParsedPrompt:
     """Read a prompt: networks out, then the schedule, then each text's weights.
 
-    Raises PromptError only for what cannot be used at all (a LoRA weight that
-    is not a number); syntax mistakes become warnings and literal text, as in A1111.
+    A negative prompt keeps its `<lora:...>` tags as words: A1111 takes extra
+    networks out of the prompt only. Raises PromptError only for what cannot be
+    used at all (a LoRA weight that is not a number); syntax mistakes become
+    warnings and literal text, as in A1111.
     """
-    networks = extract_networks(prompt)
+    prompt = prompt or ""
+    if negative:
+        networks = Networks(prompt)
+        if _EXTRA_NETWORK.search(prompt):
+            networks = Networks(prompt, (), ("<...> tags in the negative prompt are read as "
+                                             "words, as A1111 does; LoRAs go in the prompt.",))
+    else:
+        networks = extract_networks(prompt)
     warnings = list(networks.notes)
+    if not negative and _AND.search(networks.text):
+        warnings.append("AND (composable diffusion) is not supported; the prompt is read as "
+                        "one text with the word AND in it.")
     schedule, more = prompt_schedule(networks.text, steps, old_scheduling=old_scheduling)
     warnings.extend(more)
     entries = []
@@ -508,8 +524,13 @@ def parse(prompt: str, steps: int = DEFAULT_STEPS, *, old_scheduling: bool = Fal
         fragments, notes = parse_attention(text)
         warnings.extend(n for n in notes if n not in warnings)
         entries.append(Scheduled(end, text, tuple(fragments)))
-    return ParsedPrompt(prompt or "", max(1, int(steps)), tuple(entries), networks.loras,
+    return ParsedPrompt(prompt, max(1, int(steps)), tuple(entries), networks.loras,
                         tuple(warnings))
+
+
+def strip_networks(prompt: str) -> str:
+    """The prompt without any `<kind:...>` tag, never raising (for counters and titles)."""
+    return _EXTRA_NETWORK.sub("", prompt or "")
 
 
 def plain_text(prompt: str, steps: int = DEFAULT_STEPS) -> str:
@@ -518,10 +539,7 @@ def plain_text(prompt: str, steps: int = DEFAULT_STEPS) -> str:
     `a (red:1.5) fox <lora:x:1>` → `a red fox`. Uses the text of the last step
     (what the picture ends with). Never raises: a malformed LoRA tag is dropped.
     """
-    try:
-        parsed = parse(prompt, steps)
-    except PromptError:
-        return plain_text(_EXTRA_NETWORK.sub("", prompt or ""), steps)
+    parsed = parse(strip_networks(prompt), steps)
     words = " ".join(" " if f.is_break else f.text for f in parsed.schedules[-1].fragments)
     words = re.sub(r"\s+", " ", words).strip()
     return re.sub(r"\s+([,.;!?])", r"\1", words)
