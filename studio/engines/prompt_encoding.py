@@ -29,7 +29,7 @@ for prompt editing and alternation (from `callback_on_step_end`).
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,9 @@ class ClipEncoder:
     model: Any
     penultimate: bool = False  # SDXL: hidden_states[-2], no final layer norm
     pooled: bool = False  # the model has a projection and gives `text_embeds`
+    # text → text before tokenizing: diffusers' maybe_convert_prompt, which spells a
+    # multi-vector textual-inversion token out as its vector tokens
+    convert: Callable[[str], str] | None = None
 
     @property
     def bos(self) -> int:
@@ -77,7 +80,12 @@ def encoders_of(pipe: Any) -> list[ClipEncoder]:
         model = getattr(pipe, model_name, None)
         if tokenizer is not None and model is not None:
             pooled = xl and hasattr(model, "text_projection")
-            found.append(ClipEncoder(tokenizer, model, penultimate=xl, pooled=pooled))
+            convert = None
+            if callable(getattr(pipe, "maybe_convert_prompt", None)):
+                def convert(text: str, tokenizer: Any = tokenizer) -> str:
+                    return str(pipe.maybe_convert_prompt(text, tokenizer))
+            found.append(ClipEncoder(tokenizer, model, penultimate=xl, pooled=pooled,
+                                     convert=convert))
     if not found:
         raise RequestError("This pipeline has no CLIP text encoder to read prompts with.")
     return found
@@ -85,7 +93,7 @@ def encoders_of(pipe: Any) -> list[ClipEncoder]:
 
 def tokenize(encoder: ClipEncoder, fragments: Sequence[Fragment]) -> list[list[int]]:
     """Each fragment's ids alone, no BOS/EOS (A1111 tokenizes the pieces one by one)."""
-    texts = [f.text for f in fragments]
+    texts = [f.text if encoder.convert is None else encoder.convert(f.text) for f in fragments]
     ids = encoder.tokenizer(texts, truncation=False, add_special_tokens=False,
                             verbose=False)["input_ids"]
     return [list(map(int, row)) for row in ids]

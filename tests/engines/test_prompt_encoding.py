@@ -154,6 +154,22 @@ def test_pad_after_the_first_eos_when_the_tokenizer_pads_differently() -> None:
     assert sd1[:2] == [0, 5] and set(sd1[2:]) == {1}
 
 
+def test_multi_vector_embedding_tokens_are_spelled_out_as_diffusers_does() -> None:
+    from diffusers.loaders import TextualInversionLoaderMixin
+
+    class Pipe(TextualInversionLoaderMixin):
+        def __init__(self) -> None:
+            self.tokenizer = tiny_tokenizer()
+            self.tokenizer.add_tokens(["<style>", "<style>_1", "<style>_2"])
+            self.text_encoder = tiny_clip(len(self.tokenizer))
+
+    pipe = Pipe()
+    [enc] = pe.encoders_of(pipe)
+    ids = pe.tokenize(enc, fragments("red <style> fox"))
+    added = pipe.tokenizer.convert_tokens_to_ids(["<style>", "<style>_1", "<style>_2"])
+    assert ids[0][1:4] == added and len(ids[0]) == 5
+
+
 def test_count_tokens_for_the_prompt_box(encoder: pe.ClipEncoder) -> None:
     tok = encoder.tokenizer
     assert pe.count_tokens(tok, "") == (0, 75)
