@@ -346,7 +346,8 @@ def understand(request: object) -> tuple[Controls, Controls]:
 
 def describe(c: Controls) -> str:
     """One line: key, metre, tempo, form, style, instruments."""
-    names = {p: n for n, p in INSTRUMENTS} | {48: "strings", 52: "choir", 40: "violin"}
+    names = {p: n for n, p in INSTRUMENTS} | {48: "strings", 52: "choir", 40: "violin",
+                                              73: "flute", 24: "guitar", 107: "koto"}
     bpm = (c.qpm or 0) / beat_quarters(c.ts or "4/4")
     played = list(dict.fromkeys(c.voices)) if c.voices else [
         p for p in (c.program, c.accomp_program) if p is not None]
