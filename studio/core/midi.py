@@ -61,9 +61,10 @@ def read_midi(source: Path | bytes) -> MidiData:
     name = source.name if isinstance(source, Path) else "the MIDI data"
     try:
         data = source.read_bytes() if isinstance(source, Path) else source
-        pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
     except OSError as exc:
         raise RequestError(f"Could not read {name}: {exc.strerror or exc}.") from exc
+    try:
+        pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
     except Exception as exc:  # mido raises many kinds for a file that is not MIDI
         raise RequestError(f"{name} is not a readable MIDI file ({type(exc).__name__}).") \
             from exc
