@@ -112,6 +112,17 @@ class Grammar:
     def _cadence(self) -> tuple[int, ...] | None:
         return getattr(self, "cadences", {}).get(self.bar)
 
+    def _room(self, pitch: int) -> int | None:
+        """Ticks a note of `pitch` starting now may last before it would sound into the
+        last beat of a cadence whose chord it is not in (None: no limit)."""
+        now = self.bar * self.bar_len + self.pos
+        room: int | None = None
+        for bar, pcs in getattr(self, "cadences", {}).items():
+            last = bar * self.bar_len + self._last_beat()
+            if last > now and pitch % 12 not in pcs:
+                room = last - now if room is None else min(room, last - now)
+        return room
+
     def _last_beat(self) -> int:
         return self.bar_len - self.beat if self.bar_len > self.beat else 0
 
@@ -146,9 +157,9 @@ class Grammar:
                 return self.cadence_masks[pcs]  # type: ignore[index]
             return self.first_mask if self.bar == 0 and self.pos == 0 else self.pitch_mask
         if v.is_pitch(self.last):
-            if pcs is not None and not in_cadence and self.last_pitch % 12 not in pcs:
-                # a note outside the cadence chord stops before the phrase's last beat
-                room = self._last_beat() - self.pos
+            room = self._room(self.last_pitch)
+            if room is not None:
+                # a note outside the next cadence's chord stops before that last beat
                 m = torch.full((len(v),), NEG)
                 ok = [v.dur_id(d) for d in DURATIONS if d <= room] or [v.dur_id(DURATIONS[0])]
                 m[ok] = 0.0
