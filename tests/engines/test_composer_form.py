@@ -61,7 +61,7 @@ def bars_of(track, qpm: float, ts: str) -> dict[int, list[tuple[float, int]]]:
     bar_q = bar_ticks(ts) / 12
     out: dict[int, list[tuple[float, int]]] = {}
     for n in track.notes:
-        q = n.start * qpm / 60
+        q = round(n.start * qpm / 60, 2)  # MIDI ticks round onsets a little
         bar = int(q // bar_q + 1e-6)
         out.setdefault(bar, []).append((round(q - bar * bar_q, 2), n.pitch))
     return {b: sorted(v) for b, v in out.items()}

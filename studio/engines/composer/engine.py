@@ -161,15 +161,15 @@ class ComposerEngine(Engine):
         if motif is not None:
             c = motif.controls
         assert c.style and c.form and c.ts and c.mode and c.tonic is not None and c.qpm
-        exact_tempo = c.bpm is not None or source is not None
+        # a tempo asked for (bpm, a tempo word, a motif, a piece to extend) is kept exactly
+        exact_tempo = c.bpm is not None or c.tempo_word is not None or source is not None
         plan_s = float(request.duration)
         start_bar = 0
         bar_s = bar_ticks(c.ts) / TICKS_PER_QUARTER * 60.0 / c.qpm
         if source is not None:  # the new bars start after the piece's own end
             start_bar = math.ceil(source.duration / bar_s - 1e-6)
             plan_s = max(0.5, source.duration + request.duration - start_bar * bar_s)
-        n_new, qpm = plan_bars(plan_s, c.ts, c.qpm, slack=0.0 if exact_tempo else
-                               0.06 if c.tempo_word else 0.25,
+        n_new, qpm = plan_bars(plan_s, c.ts, c.qpm, slack=0.0 if exact_tempo else 0.25,
                                multiple=form.bar_multiple(c.structure or "through", c.ts))
         total_s = float(request.duration) + (source.duration if source else 0.0)
         n_samples = round(total_s * SAMPLE_RATE)

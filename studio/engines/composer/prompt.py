@@ -287,7 +287,8 @@ def resolve(controls: Controls, seed: int) -> Controls:
     accomp_program = None
     if accompaniment:
         accomp_program = controls.accomp_program
-        if accomp_program is None and controls.program in STRINGS:
+        if accomp_program is None and controls.program in STRINGS and \
+                controls.instrument != "fiddle":
             accomp_program = 48  # a string tune gets a string accompaniment
         if accomp_program is None:
             accomp_program = defaults["accomp"] if defaults["accomp"] is not None else 0
