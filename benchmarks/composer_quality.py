@@ -105,13 +105,13 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
+    from studio.core.composer_prompt import describe, understand
     from studio.core.midi import read_midi
     from studio.core.requests import MusicRequest
     from studio.core.settings import Settings
     from studio.engines.base import Events, LoadSpec
     from studio.engines.composer import voiceleading
     from studio.engines.composer.engine import ComposerEngine
-    from studio.engines.composer.prompt import describe, understand
 
     engine = ComposerEngine.load(LoadSpec("builtin:composer", "cpu", "float32"), Settings(),
                                  Events())

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     family = families.of_builtin(request.model)
     composer = family is not None and family.id == "composer"
     if composer and not request.extend_from.strip():
-        from studio.engines.composer.prompt import describe, understand
+        from studio.core.composer_prompt import describe, understand
 
         print(f"composer: asked for {describe(understand(request)[1])}",
               file=sys.stderr, flush=True)

@@ -57,6 +57,14 @@ _KEY = re.compile(r"^\s*([A-Ga-g])\s*(#|♯|b|♭|-?sharp|-?flat)?\s*(major|mino
                   re.I)
 
 
+def beat_quarters(ts: str) -> float:
+    """The conducted beat of a time signature in quarter notes (6/8 → dotted quarter)."""
+    num, den = (int(x) for x in ts.split("/"))
+    if den == 8 and num % 3 == 0:
+        return 1.5
+    return 4.0 / den
+
+
 def is_auto(value: str) -> bool:
     return not value.strip() or value.strip().lower() == AUTO
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from studio.core.composer_prompt import parse_key, parse_prompt, resolve
 from studio.core.errors import Cancelled, ModelError
 from studio.core.requests import MusicRequest
 from studio.core.results import Progress
@@ -24,7 +25,6 @@ from studio.engines.composer import render
 from studio.engines.composer.arrange import cadence, choose_chords, perform, tonic_offset
 from studio.engines.composer.compose import Grammar, SamplingParams, compose, filter_logits
 from studio.engines.composer.model import ComposerConfig, ComposerLM, save_pretrained
-from studio.engines.composer.prompt import parse_key, parse_prompt, resolve
 from studio.engines.composer.tokens import (
     FORMS,
     STYLES,

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from studio.core.composer_prompt import understand
 from studio.core.errors import ModelError, RequestError
 from studio.core.midi import MARKER, read_midi
 from studio.core.requests import MusicRequest
@@ -20,7 +21,6 @@ from studio.engines.base import Events, LoadSpec
 from studio.engines.composer import form, render, voiceleading
 from studio.engines.composer.compose import SamplingParams, compose
 from studio.engines.composer.model import ComposerConfig, ComposerLM, save_pretrained
-from studio.engines.composer.prompt import understand
 from studio.engines.composer.tokens import Note, Piece, Vocab, bar_ticks
 
 REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -68,6 +68,13 @@ def bars_of(track, qpm: float, ts: str) -> dict[int, list[tuple[float, int]]]:
 
 
 # ---------------------------------------------------------------- the plan
+def test_core_controls_list_what_the_vocabulary_has() -> None:
+    from studio.core import music
+    from studio.engines.composer import tokens
+
+    assert music.METERS == tokens.TIME_SIGNATURES and music.STYLES == tokens.STYLES
+
+
 def test_aabb_plan_repeats_a_and_b_with_second_endings() -> None:
     plan = form.plan("AABB", 16, "6/8")
     assert plan.letters == ("A", "A", "B", "B") and plan.section_length == 4

@@ -23,16 +23,7 @@ import numpy as np
 import torch
 
 from studio.core import music, paths
-from studio.core.errors import ModelError, RequestError
-from studio.core.midi import MARKER, MidiData, read_midi, read_notes
-from studio.core.requests import MusicRequest, Request
-from studio.core.results import Preview, Result
-from studio.core.settings import Settings
-from studio.engines.base import Engine, Events, LoadSpec, wrong_kind
-from studio.engines.composer import arrange, form, satb, voiceleading
-from studio.engines.composer.compose import SamplingParams, blend_prefix, compose
-from studio.engines.composer.model import WEIGHTS, ComposerLM, load_pretrained
-from studio.engines.composer.prompt import (
+from studio.core.composer_prompt import (
     PITCH_NAMES,
     STYLE_DEFAULTS,
     Controls,
@@ -42,6 +33,15 @@ from studio.engines.composer.prompt import (
     resolve,
     understand,
 )
+from studio.core.errors import ModelError, RequestError
+from studio.core.midi import MARKER, MidiData, read_midi, read_notes
+from studio.core.requests import MusicRequest, Request
+from studio.core.results import Preview, Result
+from studio.core.settings import Settings
+from studio.engines.base import Engine, Events, LoadSpec, wrong_kind
+from studio.engines.composer import arrange, form, satb, voiceleading
+from studio.engines.composer.compose import SamplingParams, blend_prefix, compose
+from studio.engines.composer.model import WEIGHTS, ComposerLM, load_pretrained
 from studio.engines.composer.render import (
     SAMPLE_RATE,
     PerfNote,

@@ -4,7 +4,8 @@ The composer cannot read free text, so the prompt is scanned for words it
 knows ("bach chorale in D minor", "lively irish jig on fiddle with guitar",
 "slow chinese folk song, 70 bpm, koto"). Whatever the prompt leaves open is
 drawn from the seed, so a prompt plus a seed is still a whole recipe.
-Plain Python (no torch): the panel may use it to show what it understood.
+Plain Python in core (no torch), so the panel can show what the composer will
+understand before it starts (`describe(understand(request)[1])`), as the CLI does.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from studio.core import music
-from studio.core.music import INSTRUMENTS, PITCH_NAMES
-from studio.engines.composer.tokens import STYLES, TIME_SIGNATURES, beat_quarters
+from studio.core.music import INSTRUMENTS, PITCH_NAMES, STYLES, beat_quarters
+from studio.core.music import METERS as TIME_SIGNATURES
 
 __all__ = ["INSTRUMENTS", "PITCH_NAMES", "Controls", "describe", "parse_prompt", "resolve",
            "understand"]
