@@ -24,11 +24,11 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from studio.core.composer_prompt import PITCH_NAMES  # noqa: E402
 from studio.core.requests import MusicRequest  # noqa: E402
 from studio.core.settings import Settings  # noqa: E402
 from studio.engines.base import Events, LoadSpec  # noqa: E402
 from studio.engines.composer.engine import ComposerEngine  # noqa: E402
-from studio.engines.composer.prompt import PITCH_NAMES  # noqa: E402
 from studio.engines.composer.tokens import beat_quarters  # noqa: E402
 
 PROMPTS = (

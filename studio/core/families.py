@@ -47,6 +47,10 @@ MUSIC_FIELDS = frozenset({
     "prompt", "seed", "duration", "temperature", "top_k", "top_p", "guidance", "blend_prompt",
     "blend",
 })
+#: the composer's explicit controls (issue 14; studio/core/music.py)
+COMPOSER_CONTROLS = frozenset({
+    "key", "meter", "bpm", "form", "style", "instruments", "soundfont", "motif", "stems",
+})
 
 
 @dataclass(frozen=True)
@@ -228,11 +232,12 @@ CAUSAL_LM = register(Family(
 ))
 MUSICGEN = register(Family(
     "musicgen", "MusicGen", "music", ("music",), "studio.engines.musicgen:MusicGenEngine",
-    fields=MUSIC_FIELDS,
+    fields=MUSIC_FIELDS | {"extend_from"},
 ))
 COMPOSER = register(Family(
     "composer", "composer", "music", ("music",),
-    "studio.engines.composer.engine:ComposerEngine", fields=MUSIC_FIELDS - {"guidance"},
+    "studio.engines.composer.engine:ComposerEngine",
+    fields=(MUSIC_FIELDS - {"guidance"}) | COMPOSER_CONTROLS | {"extend_from"},
     explore=Explore.NONE,
 ))
 

@@ -11,6 +11,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from studio.core import music
 from studio.core.errors import RequestError
 from studio.core.fields import Meta, check, check_seed, check_text, coerce, param
 from studio.core.seeds import draw_seed
@@ -224,6 +225,28 @@ class MusicRequest(Request):
     blend: float = param(0.0, label="Blend", low=0.0, high=1.0, step=0.01,
                          flag="--blend",
                          tip="0 % is only the prompt, 100 % only the blend prompt")
+    # The composer's controls (studio/core/music.py): "auto" leaves each to the prompt
+    # words and the seed; MusicGen reads only extend_from (and the prompt).
+    key: str = param("auto", label="Key", flag="--key",
+                     tip='Key and mode, e.g. "D minor" (auto: from the prompt)')
+    meter: str = param("auto", label="Metre", flag="--meter",
+                       tip="Time signature, e.g. 6/8 (auto: from the prompt or the form)")
+    bpm: float = param(0.0, label="Tempo", low=0.0, high=300.0, step=1.0, decimals=0,
+                       suffix=" bpm", flag="--bpm",
+                       tip="Beats a minute of the conducted beat (0 = auto, from tempo words)")
+    form: str = param("auto", label="Form", flag="--form",
+                      tip="Phrase plan: AABB, AABA, AAB, ABAB, verse-chorus, phrases, through")
+    style: str = param("auto", label="Style", flag="--style",
+                       tip="chorale, fiddle, air, folksong or chinese (auto: from the prompt)")
+    instruments: str = param("auto", label="Instruments", flag="--instruments",
+                             tip="Comma-separated: the first plays the tune, e.g. violin,guitar")
+    soundfont: str = param("auto", label="Soundfont", flag="--soundfont",
+                           tip="A .sf2 in models/soundfonts (auto: FluidR3 when installed)")
+    motif: str = param("", label="Motif", flag="--motif",
+                       tip="A MIDI file whose notes the piece starts from and continues")
+    extend_from: str = param("", label="Extend", flag="--extend",
+                             tip="A Studio piece to continue; the duration is what is added")
+    stems: bool = param(False, label="Stems", tip="Also write a WAV per instrument")
 
     def validate(self) -> None:
         super().validate()
@@ -235,6 +258,13 @@ class MusicRequest(Request):
         check(self, "blend")
         if self.blend > 0 and not self.blend_prompt.strip():
             raise RequestError("Write a prompt to blend toward, or set the blend to 0.")
+        check(self, "bpm")
+        music.check_controls(self.key, self.meter, self.bpm, self.form, self.style,
+                             self.instruments, self.soundfont)
+        music.check_source(self.motif, "motif", (".mid", ".midi"))
+        music.check_source(self.extend_from, "piece to extend", (".wav", ".flac", ".mid"))
+        if not isinstance(self.stems, bool):
+            raise RequestError("Stems must be on or off.")
 
 
 def register_request_type(cls: type[Request]) -> type[Request]:

@@ -47,6 +47,8 @@ FIRST_CHUNK_S = 0.5  # a short first chunk so that playback can start early
 CHUNK_S = 1.0  # then one chunk per second of audio
 LEFT_CONTEXT_S = 1.0  # frames decoded before a chunk (LSTM + conv warm-up), then dropped
 RIGHT_CONTEXT_FRAMES = 8  # frames decoded after a chunk (conv look-ahead), then dropped
+PROMPT_S = 10.0  # the seconds of a piece's end that condition its continuation
+WINDOW_S = 30.0  # the most audio (prompt + new) one generate call holds, as MusicGen was trained
 HOW_TO_GET = (
     "put a MusicGen folder (config.json, model.safetensors and the processor files, e.g. "
     "facebook/musicgen-small saved with save_pretrained) in the models folder, or choose a "
@@ -151,6 +153,7 @@ class WindowDecoder:
         self.left = max(0, round(left_s * frame_rate))
         self.right = max(0, right_frames)
         self.done = 0  # frames turned into audio so far
+        self.first_left: int | None = None  # context for the first chunk, when it differs
         self.samples = 0  # samples handed out so far
         self.decode_seconds = 0.0
 
@@ -174,7 +177,9 @@ class WindowDecoder:
         return self._window(codes_of, self.total_frames, self.total_frames)
 
     def _window(self, codes_of: Any, end: int, stop: int) -> np.ndarray:
-        start = max(0, self.done - self.left)
+        left = self.first_left if self.samples == 0 and self.first_left is not None \
+            else self.left
+        start = max(0, self.done - left)
         t0 = time.perf_counter()
         audio = self.decode(codes_of(start, stop))
         self.decode_seconds += time.perf_counter() - t0
@@ -192,7 +197,13 @@ class StreamHook:
     """A StoppingCriteria that never stops: progress, cancel and audio chunks per step."""
 
     def __init__(self, layout: CodeLayout, window: WindowDecoder, events: Events,
-                 total_steps: int, sample_rate: int, previews: bool) -> None:
+                 total_steps: int, sample_rate: int, previews: bool, *,
+                 prompt_frames: int = 0, base_step: int = 0) -> None:
+        """prompt_frames: audio-prompt columns already in the ids (not steps); base_step:
+        the steps of earlier windows of a windowed continuation (progress is overall)."""
+        self.prompt_frames = prompt_frames
+        self.prompt: torch.Tensor | None = None  # the audio prompt's codes (rows, frames)
+        self.base_step = base_step
         self.layout = layout
         self.window = window
         self.events = events
@@ -206,7 +217,7 @@ class StreamHook:
 
     def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
         self.ids = input_ids
-        step = input_ids.shape[-1] - 1
+        step = input_ids.shape[-1] - 1 - self.prompt_frames + self.base_step
         self.events.progress(min(step, self.total), self.total)  # raises Cancelled
         available = self.layout.complete(input_ids.shape[-1])
         for chunk in self.window.poll(self.codes_of, available):
@@ -215,7 +226,14 @@ class StreamHook:
 
     def codes_of(self, start: int, stop: int) -> torch.Tensor:
         assert self.ids is not None
-        return self.layout.frames(self.ids, start, stop)
+        codes = self.layout.frames(self.ids, start, stop)
+        if self.prompt is not None and start < self.prompt.shape[1]:
+            # the ids hold what was sampled where the delay pattern forces the prompt's
+            # own codes (transformers applies that mask to what it returns; so do we)
+            end = min(stop, self.prompt.shape[1])
+            codes = codes.clone()
+            codes[:, : end - start] = self.prompt[:, start:end].to(codes.device)
+        return codes
 
     def emit(self, chunk: np.ndarray, step: int) -> None:
         if self.first_chunk_s is None:
@@ -415,6 +433,8 @@ class MusicGenEngine(Engine):
             raise RequestError(wrong_kind(self.folder.name, request.kind, "music"))
         if self.model is None:
             raise ModelError(f"{self.folder.name} was unloaded; run the job again to reload it.")
+        if request.extend_from.strip():
+            return self.extend(request, events)
         from transformers import StoppingCriteriaList
 
         frames, steps, samples = self.plan(request)
@@ -460,5 +480,130 @@ class MusicGenEngine(Engine):
             "device": self.spec.device,
             "dtype": self.spec.dtype,
             "model_name": self.folder.name,
+        }
+        return Result(request, "music", audio=audio, sample_rate=self.sample_rate, info=info)
+
+    # continuing a piece ---------------------------------------------------------------
+    def source_audio(self, request: MusicRequest) -> np.ndarray:
+        """The piece to extend, as float32 (channels, n) at this model's rate and channels."""
+        from studio.core.errors import RecipeError, StudioError
+        from studio.core.formats.audio import read_audio, read_recipe
+
+        path = Path(request.extend_from).expanduser()
+        try:
+            read_recipe(path)
+            audio, rate = read_audio(path)
+        except (RecipeError, StudioError, OSError):
+            raise RequestError(
+                f"{path.name} is not a Studio piece (a WAV or FLAC with its recipe), so "
+                f"MusicGen cannot extend it.") from None
+        if rate != self.sample_rate:  # linear resampling is enough for a prompt
+            n = round(audio.shape[1] * self.sample_rate / rate)
+            t = np.arange(n) * (rate / self.sample_rate)
+            audio = np.stack([np.interp(t, np.arange(audio.shape[1]), ch) for ch in audio])
+        want = self.layout.channels
+        if audio.shape[0] != want:
+            audio = (audio.mean(axis=0, keepdims=True) if want == 1
+                     else np.repeat(audio[:1], want, axis=0))
+        if audio.shape[1] < self.hop:
+            raise RequestError(f"{path.name} is too short to continue.")
+        return np.ascontiguousarray(audio, dtype=np.float32)
+
+    def encode_audio(self, audio: np.ndarray) -> torch.Tensor:
+        """EnCodec codes (rows, frames) of audio (channels, n), as transformers encodes an
+        audio prompt (stereo: left and right codebooks interleaved)."""
+        encoder = self.model.audio_encoder
+        param = next(encoder.parameters())
+        x = torch.from_numpy(audio)[None].to(param.device, param.dtype)
+        with torch.inference_mode():
+            if self.layout.channels == 1:
+                return encoder.encode(input_values=x[:, :1], return_dict=True).audio_codes[0, 0]
+            left = encoder.encode(input_values=x[:, :1], return_dict=True).audio_codes[0, 0]
+            right = encoder.encode(input_values=x[:, 1:2], return_dict=True).audio_codes[0, 0]
+            codes = left.new_ones((2 * left.shape[0], left.shape[1]))
+            codes[0::2], codes[1::2] = left, right
+            return codes
+
+    def extend(self, request: MusicRequest, events: Events) -> Result:
+        """The piece, then `duration` more seconds continued from its last PROMPT_S seconds.
+
+        The continuation runs in windows of at most WINDOW_S seconds (prompt included):
+        each window's prompt is the last PROMPT_S seconds of codes so far, so a piece can
+        go on for minutes. The piece's own samples come first, unchanged; each window's new
+        frames are decoded with the frames before them as context (see WindowDecoder).
+        """
+        from transformers import StoppingCriteriaList
+
+        original = self.source_audio(request)
+        prompt_n = min(original.shape[1], round(PROMPT_S * self.sample_rate))
+        prompt_n -= prompt_n % self.hop
+        codes = self.encode_audio(original[:, original.shape[1] - prompt_n:])
+        frames, _steps, samples = self.plan(request)
+        prompt_frames = max(1, min(codes.shape[1], round(PROMPT_S * self.frame_rate)))
+        window_frames = max(prompt_frames + 1, round(WINDOW_S * self.frame_rate))
+        sizes: list[int] = []
+        left = frames
+        while left > 0:
+            sizes.append(min(left, window_frames - prompt_frames))
+            left -= sizes[-1]
+        total_steps = sum(self.layout.steps_for(n) for n in sizes)
+        kwargs = self.sampling_kwargs(request)
+        inputs = self.inputs(request)
+        if not request.prompt.strip():
+            kwargs["guidance_scale"] = 1.0
+        chunks: list[np.ndarray] = []
+        if events.wants_previews():  # the piece itself first, so playback can start at 0
+            events.preview(Preview("audio", original, 0, total_steps,
+                                   sample_rate=self.sample_rate, info={"seconds": 0.0}))
+        t0 = time.perf_counter()
+        torch.manual_seed(request.seed)
+        done_steps, made = 0, 0
+        history = codes
+        for n in sizes:
+            events.check_cancelled()
+            prompt = history[:, -prompt_frames:]
+            p = prompt.shape[1]
+            want = min(n * self.hop, samples - made)
+            window = WindowDecoder(self.decode_codes, self.hop, self.frame_rate, p + n, want)
+            window.done = p  # the prompt's audio is the piece's own: only new frames
+            window.first_left = p  # decoded after the whole prompt, as generate decodes it
+            hook = StreamHook(self.layout, window, events, total_steps, self.sample_rate,
+                              previews=events.wants_previews(), prompt_frames=p,
+                              base_step=done_steps)
+            hook.prompt = prompt
+            with torch.inference_mode(), codes_only(self.model):
+                self.model.generate(
+                    **inputs, **kwargs, decoder_input_ids=prompt.to(self.model.device),
+                    max_new_tokens=self.layout.steps_for(n),
+                    stopping_criteria=StoppingCriteriaList([hook]))
+            events.check_cancelled()
+            if hook.ids is None:
+                raise ModelError(f"{self.folder.name} generated nothing.")
+            window.total_frames = min(p + n, self.layout.complete(hook.ids.shape[-1]))
+            last = window.finish(hook.codes_of)
+            if last is not None:
+                hook.emit(last, done_steps + self.layout.steps_for(n))
+            new = hook.codes_of(p, window.total_frames).to(history.device)
+            history = torch.cat([history, new], dim=1)
+            chunks += hook.chunks
+            made += sum(c.shape[1] for c in hook.chunks)
+            done_steps += self.layout.steps_for(n)
+        added = np.concatenate(chunks, axis=1) if chunks else np.zeros(
+            (self.layout.channels, 0), np.float32)
+        audio = np.concatenate([original, added], axis=1)
+        elapsed = time.perf_counter() - t0
+        info = {
+            "sample_rate": self.sample_rate,
+            "seconds": audio.shape[1] / self.sample_rate,
+            "frames": frames,
+            "frame_rate": self.frame_rate,
+            "elapsed_s": elapsed,
+            "device": self.spec.device,
+            "dtype": self.spec.dtype,
+            "model_name": self.folder.name,
+            "extended": {"from": request.extend_from, "seconds": request.duration,
+                         "original_seconds": original.shape[1] / self.sample_rate,
+                         "prompt_seconds": prompt_n / self.sample_rate,
+                         "windows": len(sizes)},
         }
         return Result(request, "music", audio=audio, sample_rate=self.sample_rate, info=info)

@@ -113,3 +113,60 @@ def test_bad_blend_is_one_line_and_exit_2(args, needle, capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == EXIT_BAD_INPUT
     assert err.count("\n") == 1 and needle in err
+
+
+COMPOSER_FLAGS = ["--key", "D minor", "--meter", "6/8", "--bpm", "96", "--form", "AABB",
+                  "--instruments", "violin,guitar"]
+
+
+def test_composer_flags_reach_the_recipe_and_what_it_understood_is_printed(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["gen", "music", "--model", "builtin:composer", "--prompt", "a reel",
+                 *COMPOSER_FLAGS, "--seconds", "6", "--seed", "4", "--stems",
+                 "--out", str(out), "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    lines = captured.err.splitlines()
+    understood = "D minor, 6/8, 96 bpm, form AABB, fiddle reel, violin + guitar"
+    assert lines == [f"composer: asked for {understood}", f"composer: played {understood}"]
+    paths = [Path(line) for line in captured.out.splitlines()]
+    names = sorted(p.name.split(".", 1)[1] for p in paths)
+    assert names == ["1-violin.wav", "2-nylon-guitar.wav", "mid", "wav"]
+    wav = next(p for p in paths if p.name.endswith("-a-reel.wav"))
+    assert main(["info", str(wav)]) == 0
+    request = json.loads(capsys.readouterr().out)["request"]
+    assert (request["key"], request["meter"], request["bpm"], request["form"],
+            request["instruments"], request["stems"]) == (
+        "D minor", "6/8", 96.0, "AABB", "violin,guitar", True)
+    # extend it by 3 seconds: the recipe names the piece it continues
+    code = main(["gen", "music", "--model", "builtin:composer", "--extend", str(wav),
+                 "--seconds", "3", "--seed", "5", "--out", str(out), "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    longer = next(Path(p) for p in captured.out.splitlines() if p.endswith(".wav"))
+    with wave.open(str(longer)) as w:
+        assert w.getnframes() / w.getframerate() == pytest.approx(9.0)
+    assert captured.err.startswith("composer: played D minor, 6/8, 96 bpm")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--key", "H major"], "Unsupported key"),
+        (["--meter", "7/8"], "Unsupported metre"),
+        (["--bpm", "10"], "out of range"),
+        (["--bpm", "fast"], "must be a number"),
+        (["--form", "ABACABA"], "Unknown form"),
+        (["--instruments", "kazoo"], "Unknown instrument"),
+        (["--soundfont", "missing"], "No soundfont"),
+        (["--motif", "nowhere.mid"], "does not exist"),
+        (["--extend", "nowhere.wav"], "does not exist"),
+    ],
+)
+def test_bad_composer_controls_are_one_line_and_nothing_is_written(args, needle, capsys,
+                                                                   tmp_path):
+    code = main(["gen", "music", "--model", "builtin:composer", *args, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT
+    assert err.count("\n") == 1 and needle in err
+    assert not any(tmp_path.rglob("*.*"))

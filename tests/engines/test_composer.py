@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from studio.core.composer_prompt import parse_key, parse_prompt, resolve
 from studio.core.errors import Cancelled, ModelError
 from studio.core.requests import MusicRequest
 from studio.core.results import Progress
@@ -24,7 +25,6 @@ from studio.engines.composer import render
 from studio.engines.composer.arrange import cadence, choose_chords, perform, tonic_offset
 from studio.engines.composer.compose import Grammar, SamplingParams, compose, filter_logits
 from studio.engines.composer.model import ComposerConfig, ComposerLM, save_pretrained
-from studio.engines.composer.prompt import parse_key, parse_prompt, resolve
 from studio.engines.composer.tokens import (
     FORMS,
     STYLES,
@@ -383,7 +383,10 @@ def test_trained_model_styles_differ_in_texture() -> None:
 
     def texture(prompt: str) -> tuple[float, float]:
         result = engine.generate(music(prompt, seed=4, duration=12), Events())
-        notes = pretty_midi.PrettyMIDI(io.BytesIO(result.extras[".mid"])).instruments[0].notes
+        tracks = pretty_midi.PrettyMIDI(io.BytesIO(result.extras[".mid"])).instruments
+        # a chorale's four voices are four tracks (issue 14): its texture is all of them
+        voices = [t for t in tracks if t.name in ("soprano", "alto", "tenor", "bass")]
+        notes = [n for t in voices for n in t.notes] if voices else tracks[0].notes
         onsets = {round(n.start, 3) for n in notes}
         return len(notes) / len(onsets), len(onsets) / 12.0
 

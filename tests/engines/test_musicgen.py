@@ -291,3 +291,65 @@ def test_blend_from_an_empty_prompt_starts_at_the_null_condition(conditioned, ti
     audio = conditioned.generate(music(tiny, prompt="", blend_prompt=ROCK, blend=0.3),
                             Recorder(previews=False)).audio
     assert audio.shape == (1, 3 * RATE) and np.isfinite(audio).all()
+
+
+# ---------------------------------------------------------------- extending a piece
+@pytest.fixture(scope="module")
+def piece(tiny, tmp_path_factory) -> Path:
+    """A 2 s Studio piece from the tiny model, saved with its recipe."""
+    runner = Runner(Settings(device="cpu", output_dir=str(tmp_path_factory.mktemp("out"))))
+    result = runner.generate(music(tiny, duration=2.0, seed=3), Events())
+    return next(p for p in runner.save(result, None) if p.suffix == ".wav")
+
+
+def test_a_continuation_equals_generate_with_the_same_audio_prompt(engine, tiny, piece):
+    from studio.core.formats.audio import read_audio
+
+    request = music(tiny, seed=21, duration=1.0, extend_from=str(piece))
+    result = engine.generate(request, Recorder())
+    original, rate = read_audio(piece)
+    assert rate == RATE and result.audio.shape == (1, original.shape[1] + RATE)
+    # the piece itself comes first, sample for sample
+    np.testing.assert_allclose(result.audio[:, : original.shape[1]], original, atol=1e-6)
+    assert result.info["extended"]["windows"] == 1
+    # transformers' own audio-prompt path, decoded whole: the new part agrees
+    tokenizer = engine.processor.tokenizer
+    inputs = tokenizer([request.prompt], return_tensors="pt", padding=True)
+    _frames, steps, samples = engine.plan(request)
+    torch.manual_seed(request.seed)
+    plain = engine.model.generate(**inputs, **engine.sampling_kwargs(request),
+                                  input_values=torch.from_numpy(original)[None],
+                                  max_new_tokens=steps)[0].numpy()
+    prompt_samples = original.shape[1]
+    new_plain = np.clip(plain[:, prompt_samples: prompt_samples + samples], -1, 1)
+    np.testing.assert_allclose(result.audio[:, original.shape[1]:], new_plain, atol=1e-5)
+
+
+def test_windowed_continuation_runs_past_one_window(engine, tiny, piece, monkeypatch):
+    import studio.engines.musicgen as mg
+
+    monkeypatch.setattr(mg, "WINDOW_S", 1.5)
+    monkeypatch.setattr(mg, "PROMPT_S", 0.5)
+    events = Recorder()
+    request = music(tiny, seed=5, duration=3.2, extend_from=str(piece))
+    result = engine.generate(request, events)
+    again = engine.generate(request, Recorder(previews=False))
+    assert result.info["extended"]["windows"] == 4  # 160 new frames, 50 new ones a window
+    assert result.audio.shape[1] == 2 * RATE + round(3.2 * RATE)
+    assert np.array_equal(result.audio, again.audio)
+    assert np.array_equal(np.concatenate([p.data for p in events.previews], axis=1),
+                          result.audio)  # the piece, then every new chunk, streamed
+    # progress runs over all the windows: 50 + 50 + 50 + 10 frames, 3 delay steps each
+    assert events.steps == sorted(events.steps) and events.steps[-1] == 172
+
+
+def test_extending_a_file_that_is_not_a_studio_piece_is_one_sentence(engine, tiny, tmp_path):
+    from studio.core.errors import RequestError
+    from studio.core.formats.audio import write_wav
+
+    plain = tmp_path / "other.wav"
+    with open(plain, "wb") as f:
+        write_wav(f, np.zeros((1, RATE), np.float32), RATE)
+    with pytest.raises(RequestError, match="is not a Studio piece") as err:
+        engine.generate(music(tiny, duration=1.0, extend_from=str(plain)), Recorder())
+    assert "\n" not in str(err.value)

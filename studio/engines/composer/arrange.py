@@ -64,13 +64,15 @@ def _unit_ticks(ts: str) -> int:
 
 
 def choose_chords(melody: list[Note], ts: str, mode: str, n_bars: int,
-                  bars: range | None = None, prev_root: int = 0) -> list[tuple[int, int]]:
+                  bars: range | None = None, prev_root: int = 0,
+                  cadence_roots: dict[int, int] | None = None) -> list[tuple[int, int]]:
     """(unit start tick, chord root) per harmonic unit of `bars`, fitted to the melody.
 
     Each unit scores every diatonic triad by how much of the melody's weight
     (longer and metrically stronger notes count more) it covers, minus what
     it clashes with, plus a prior favouring I, V and IV and a little inertia.
-    The last unit is the tonic and the one before it a V or IV (or I).
+    The last unit is the tonic and the one before it a V or IV (or I); the last unit of
+    a bar in `cadence_roots` (a phrase end) takes that root (V or I).
     """
     unit = _unit_ticks(ts)
     length = bar_ticks(ts)
@@ -95,6 +97,9 @@ def choose_chords(melody: list[Note], ts: str, mode: str, n_bars: int,
                 score += 0.5
             if score > best_score:
                 best, best_score = root, score
+        end_bar, end_pos = divmod(start + unit, length)
+        if cadence_roots and end_pos == 0 and end_bar - 1 in cadence_roots:
+            best = cadence_roots[end_bar - 1]
         if start + unit >= total:
             best = 0  # end on the tonic
         elif start + 2 * unit >= total and best not in (0, 7, 5):
@@ -105,7 +110,8 @@ def choose_chords(melody: list[Note], ts: str, mode: str, n_bars: int,
 
 
 def accompaniment(melody: list[Note], ts: str, mode: str, n_bars: int, sustained: bool,
-                  bars: range | None = None, prev_root: int = 0) -> tuple[list[Note], int]:
+                  bars: range | None = None, prev_root: int = 0,
+                  cadence_roots: dict[int, int] | None = None) -> tuple[list[Note], int]:
     """Bass on each unit's first beat, the chord on the others (held, for airs).
 
     Returns the notes of `bars` and the last chord root (to continue from).
@@ -114,7 +120,7 @@ def accompaniment(melody: list[Note], ts: str, mode: str, n_bars: int, sustained
     beat = round(beat_quarters(ts) * TICKS_PER_QUARTER)
     length = bar_ticks(ts)
     out: list[Note] = []
-    for start, root in choose_chords(melody, ts, mode, n_bars, bars, prev_root):
+    for start, root in choose_chords(melody, ts, mode, n_bars, bars, prev_root, cadence_roots):
         prev_root = root
         pcs = next(pcs for r, pcs, _p in CHORDS[mode] if r == root)
         bass = 40 + (root - 40) % 12  # E2..D#3

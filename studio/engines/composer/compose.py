@@ -18,6 +18,7 @@ import torch
 
 from studio.engines.composer.model import ComposerLM, KVCache
 from studio.engines.composer.tokens import (
+    DURATIONS,
     PITCH_MAX,
     PITCH_MIN,
     PREFIX_LEN,
@@ -27,6 +28,7 @@ from studio.engines.composer.tokens import (
     Vocab,
     bar_ticks,
     beat_quarters,
+    encode_piece,
 )
 
 NEG = float("-inf")
@@ -96,6 +98,34 @@ class Grammar:
             if not torch.isfinite(self.first_mask).any():
                 self.first_mask = self.triad_mask
 
+    def set_cadences(self, cadences: dict[int, tuple[int, ...]]) -> None:
+        """Bars whose last beat must sound only these pitch classes (a phrase's cadence)."""
+        self.cadences = dict(cadences)
+        self.cadence_masks = {}
+        for pcs in set(self.cadences.values()):
+            m = torch.full((len(self.v),), NEG)
+            for p in range(PITCH_MIN, PITCH_MAX + 1):
+                if p % 12 in pcs:
+                    m[self.v.pitch_id(p)] = 0.0
+            self.cadence_masks[pcs] = m
+
+    def _cadence(self) -> tuple[int, ...] | None:
+        return getattr(self, "cadences", {}).get(self.bar)
+
+    def _room(self, pitch: int) -> int | None:
+        """Ticks a note of `pitch` starting now may last before it would sound into the
+        last beat of a cadence whose chord it is not in (None: no limit)."""
+        now = self.bar * self.bar_len + self.pos
+        room: int | None = None
+        for bar, pcs in getattr(self, "cadences", {}).items():
+            last = bar * self.bar_len + self._last_beat()
+            if last > now and pitch % 12 not in pcs:
+                room = last - now if room is None else min(room, last - now)
+        return room
+
+    def _last_beat(self) -> int:
+        return self.bar_len - self.beat if self.bar_len > self.beat else 0
+
     def _mask(self, allowed: list[int]) -> torch.Tensor:
         m = torch.full((len(self.v),), NEG)
         m[allowed] = 0.0
@@ -120,9 +150,20 @@ class Grammar:
             if self.bar == 0:
                 return self._mask([v.pos_id(0)])  # no pickup: the music starts at once
             return self._pos_mask(-1)
+        pcs = self._cadence()
+        in_cadence = pcs is not None and self.pos >= self._last_beat()
         if v.is_pos(self.last):
+            if in_cadence:
+                return self.cadence_masks[pcs]  # type: ignore[index]
             return self.first_mask if self.bar == 0 and self.pos == 0 else self.pitch_mask
         if v.is_pitch(self.last):
+            room = self._room(self.last_pitch)
+            if room is not None:
+                # a note outside the next cadence's chord stops before that last beat
+                m = torch.full((len(v),), NEG)
+                ok = [v.dur_id(d) for d in DURATIONS if d <= room] or [v.dur_id(DURATIONS[0])]
+                m[ok] = 0.0
+                return m
             return self.dur_mask
         # after a duration: another chord note (lower), a later onset, or the next bar
         if self.tokens_in_bar >= self.params.max_tokens_per_bar:
@@ -136,6 +177,8 @@ class Grammar:
             m[lo:top] = 0.0
             if self.bar == 0 and self.pos == 0:
                 m[lo:top] += self.triad_mask[lo:top]
+            if in_cadence:
+                m[lo:top] += self.cadence_masks[pcs][lo:top]  # type: ignore[index]
         return m
 
     def push(self, tok: int) -> None:
@@ -170,6 +213,9 @@ def compose(
     check: Callable[[], None] | None = None,
     first_top: tuple[int, int] | None = None,
     prefix_embeds: torch.Tensor | None = None,
+    primer: list[Note] | None = None,
+    primer_bars: int = 0,
+    cadences: dict[int, tuple[int, ...]] | None = None,
 ) -> list[Note]:
     """Sample `n_bars` bars after the piece's conditioning; returns their notes.
 
@@ -178,15 +224,29 @@ def compose(
     (tonic-normalised) top note of the opening chord; prefix_embeds (PREFIX_LEN,
     d_model), when given, is fed instead of the embeddings of the piece's own
     conditioning tokens (see `blend_prefix`), while the grammar follows `piece`.
+    primer (the notes of bars 0..primer_bars-1) is music already written: the network
+    reads it and the new bars are numbered after it (a repeat's varied bar, a motif, a
+    piece being extended). cadences maps a bar to the pitch classes its last beat may
+    sound (a phrase end).
     """
     model.eval()
     max_len = model.cfg.max_len
     params = SamplingParams(**{**params.__dict__, "max_tokens_per_bar": min(
         params.max_tokens_per_bar, (max_len - PREFIX_LEN) // 2 - 1)})
     prefix = vocab.encode(piece.prefix())
-    body: list[int] = [vocab.bar]
     grammar = Grammar(vocab, piece.ts, params, piece.mode, first_top)
+    grammar.set_cadences(cadences or {})
+    body: list[int] = []
+    if primer_bars > 0:
+        written = Piece(piece.style, piece.form, piece.mode, piece.ts, list(primer or []),
+                        primer_bars)
+        body = encode_piece(written, vocab, eos=False)[PREFIX_LEN:]
+        for tok in body:
+            grammar.push(tok)
+        body = _recent_bars(body, vocab, (max_len - PREFIX_LEN) // 2)
+    body.append(vocab.bar)
     grammar.push(vocab.bar)
+    n_bars += primer_bars
     notes: list[Note] = []
     bar_notes: list[Note] = []
     pitch: int | None = None
@@ -203,7 +263,7 @@ def compose(
 
     logits, cache = prefill(prefix + body)
     length = len(prefix) + len(body)
-    if n_bars <= 0:
+    if n_bars <= primer_bars:
         return notes
     while True:
         if check is not None:
@@ -232,10 +292,7 @@ def compose(
         body.append(tok)
         if length + 1 > max_len:
             # slide the window: conditioning + the most recent whole bars, half a context
-            bars = [i for i, t in enumerate(body) if t == vocab.bar]
-            keep = next((i for i in bars if len(body) - i <= (max_len - PREFIX_LEN) // 2),
-                        bars[-1])
-            body = body[keep:]
+            body = _recent_bars(body, vocab, (max_len - PREFIX_LEN) // 2)
             logits, cache = prefill(prefix + body)
             length = len(prefix) + len(body)
         else:
@@ -243,6 +300,15 @@ def compose(
             logits = out[0, -1]
             length += 1
     return notes
+
+
+def _recent_bars(body: list[int], vocab: Vocab, budget: int) -> list[int]:
+    """The most recent whole bars of a token body that fit in `budget` tokens."""
+    bars = [i for i, t in enumerate(body) if t == vocab.bar]
+    if not bars:
+        return body[-budget:]
+    keep = next((i for i in bars if len(body) - i <= budget), bars[-1])
+    return body[keep:]
 
 
 @torch.no_grad()

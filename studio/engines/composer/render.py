@@ -101,7 +101,9 @@ def _synth(path: Path, sample_rate: int) -> tuple[object, int]:
             try:
                 sfid = synth.sfload(str(path))
             except Exception as exc:
-                raise ModelError(f"Could not read the soundfont {path}: {exc}") from exc
+                raise ModelError(
+                    f"The soundfont {path} could not be loaded: it is not a readable "
+                    f"SoundFont 2 file.") from exc
             _SYNTHS[key] = (synth, sfid)
         return _SYNTHS[key]  # type: ignore[return-value]
 
@@ -224,13 +226,20 @@ def fade_out(audio: np.ndarray, sample_rate: int, seconds: float = 0.05) -> np.n
 
 
 def midi_bytes(notes: list[PerfNote], programs: dict[int, int], qpm: float,
-               ts: str = "4/4", names: dict[int, str] | None = None) -> bytes:
-    """A type-1 MIDI file of the notes, one track per channel, with tempo and metre."""
+               ts: str = "4/4", names: dict[int, str] | None = None,
+               key: tuple[int, str] | None = None, marker: str = "") -> bytes:
+    """A type-1 MIDI file of the notes, one track per channel, with tempo and metre
+    (and, when given, the key signature and a text event: our marker for extending)."""
     import pretty_midi
 
     pm = pretty_midi.PrettyMIDI(initial_tempo=float(qpm))
     num, den = (int(x) for x in ts.split("/"))
     pm.time_signature_changes.append(pretty_midi.TimeSignature(num, den, 0.0))
+    if key is not None:
+        number = key[0] % 12 + (12 if key[1] == "minor" else 0)
+        pm.key_signature_changes.append(pretty_midi.KeySignature(number, 0.0))
+    if marker:
+        pm.text_events.append(pretty_midi.Text(marker, 0.0))
     for ch in sorted(programs):
         inst = pretty_midi.Instrument(program=int(programs[ch]), is_drum=ch == DRUM_CHANNEL,
                                       name=(names or {}).get(ch, f"channel {ch}"))

@@ -24,6 +24,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+# re-exported: the conducted beat lives with the controls, which core validates alone
+from studio.core.music import beat_quarters as beat_quarters
+
 TICKS_PER_QUARTER = 12
 
 STYLES: tuple[str, ...] = ("chorale", "fiddle", "air", "folksong", "chinese")
@@ -61,14 +64,6 @@ def bar_ticks(ts: str) -> int:
     """Length of one bar of a time signature such as "6/8", in ticks."""
     num, den = (int(x) for x in ts.split("/"))
     return num * TICKS_PER_QUARTER * 4 // den
-
-
-def beat_quarters(ts: str) -> float:
-    """The conducted beat of a time signature in quarter notes (6/8 → dotted quarter)."""
-    num, den = (int(x) for x in ts.split("/"))
-    if den == 8 and num % 3 == 0:
-        return 1.5
-    return 4.0 / den
 
 
 def nearest_duration(ticks: int) -> int:

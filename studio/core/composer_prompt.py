@@ -4,19 +4,23 @@ The composer cannot read free text, so the prompt is scanned for words it
 knows ("bach chorale in D minor", "lively irish jig on fiddle with guitar",
 "slow chinese folk song, 70 bpm, koto"). Whatever the prompt leaves open is
 drawn from the seed, so a prompt plus a seed is still a whole recipe.
-Plain Python (no torch): the panel may use it to show what it understood.
+Plain Python in core (no torch), so the panel can show what the composer will
+understand before it starts (`describe(understand(request)[1])`), as the CLI does.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from studio.engines.composer.tokens import STYLES, TIME_SIGNATURES, beat_quarters
+from studio.core import music
+from studio.core.music import INSTRUMENTS, PITCH_NAMES, STYLES, beat_quarters
+from studio.core.music import METERS as TIME_SIGNATURES
 
-PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+__all__ = ["INSTRUMENTS", "PITCH_NAMES", "Controls", "describe", "parse_prompt", "resolve",
+           "understand"]
 _LETTER_PC = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 
 # (words, weight): the style with the highest total wins; ties go to the earlier style.
@@ -46,39 +50,20 @@ FORM_WORDS: tuple[tuple[str, str], ...] = (
     ("march", "march"), ("waltz", "waltz"), ("polka", "polka"),
 )
 
-# Longest names first so "church organ" wins over "organ". GM programs are 0-based.
-INSTRUMENTS: tuple[tuple[str, int], ...] = tuple(sorted((
-    ("piano", 0), ("grand piano", 0), ("acoustic piano", 0), ("bright piano", 1),
-    ("honky-tonk", 3), ("electric piano", 4), ("rhodes", 4), ("harpsichord", 6),
-    ("clavinet", 7), ("celesta", 8), ("glockenspiel", 9), ("music box", 10),
-    ("vibraphone", 11), ("vibes", 11), ("marimba", 12), ("xylophone", 13), ("bells", 14),
-    ("dulcimer", 15), ("hammered dulcimer", 15), ("organ", 19), ("church organ", 19),
-    ("pipe organ", 19), ("hammond", 16), ("reed organ", 20), ("harmonium", 20),
-    ("accordion", 21), ("concertina", 21), ("harmonica", 22), ("bandoneon", 23),
-    ("guitar", 24), ("acoustic guitar", 24), ("nylon guitar", 24), ("classical guitar", 24),
-    ("steel guitar", 25), ("electric guitar", 27), ("bouzouki", 25), ("mandolin", 25),
-    ("bass", 32), ("double bass", 43), ("violin", 40), ("fiddle", 40), ("viola", 41),
-    ("cello", 42), ("contrabass", 43), ("pizzicato", 45), ("harp", 46), ("timpani", 47),
-    ("strings", 48), ("string", 48), ("string quartet", 48), ("string ensemble", 48),
-    ("orchestra", 48), ("choir", 52), ("chorus", 52), ("voices", 52), ("vocal", 52),
-    ("voice", 53), ("trumpet", 56), ("trombone", 57), ("tuba", 58), ("horn", 60),
-    ("french horn", 60), ("brass", 61), ("saxophone", 65), ("sax", 65), ("oboe", 68),
-    ("english horn", 69), ("bassoon", 70), ("clarinet", 71), ("piccolo", 72), ("flute", 73),
-    ("dizi", 73), ("recorder", 74), ("pan flute", 75), ("panpipes", 75), ("shakuhachi", 77),
-    ("whistle", 78), ("tin whistle", 78), ("penny whistle", 78), ("ocarina", 79),
-    ("sitar", 104), ("banjo", 105), ("shamisen", 106), ("koto", 107), ("guzheng", 107),
-    ("pipa", 107), ("kalimba", 108), ("bagpipe", 109), ("bagpipes", 109), ("pipes", 109),
-    ("erhu", 110), ("synth", 80),
-), key=lambda kv: -len(kv[0])))
-
-TEMPO_WORDS: tuple[tuple[str, float], ...] = (
-    ("very slow", 0.6), ("very fast", 1.4), ("grave", 0.55), ("largo", 0.6), ("lento", 0.62),
-    ("adagio", 0.7), ("slowly", 0.75), ("slow", 0.75), ("calm", 0.85), ("gentle", 0.85),
-    ("peaceful", 0.85), ("relaxed", 0.85), ("andante", 0.85), ("moderato", 0.95),
-    ("moderate", 1.0), ("allegretto", 1.08), ("allegro", 1.18), ("lively", 1.2),
-    ("spirited", 1.2), ("upbeat", 1.2), ("brisk", 1.2), ("quick", 1.2), ("fast", 1.25),
-    ("energetic", 1.25), ("vivace", 1.28), ("presto", 1.4),
+# (word, factor on the style's own tempo, band in beats a minute the result is held in):
+# the factor keeps a "slow jig" a jig, the band keeps "slow" slow whatever the style.
+TEMPO_WORDS: tuple[tuple[str, float, float, float], ...] = (
+    ("very slow", 0.6, 30, 56), ("very fast", 1.4, 150, 300), ("grave", 0.55, 30, 50),
+    ("largo", 0.6, 35, 60), ("lento", 0.62, 40, 64), ("adagio", 0.7, 50, 72),
+    ("slowly", 0.75, 40, 76), ("slow", 0.75, 40, 76), ("calm", 0.85, 50, 92),
+    ("gentle", 0.85, 50, 92), ("peaceful", 0.85, 50, 88), ("relaxed", 0.85, 50, 92),
+    ("andante", 0.85, 72, 100), ("moderato", 0.95, 88, 116), ("moderate", 1.0, 80, 120),
+    ("allegretto", 1.08, 100, 128), ("allegro", 1.18, 116, 168), ("lively", 1.2, 112, 168),
+    ("spirited", 1.2, 112, 168), ("upbeat", 1.2, 112, 168), ("brisk", 1.2, 112, 168),
+    ("quick", 1.2, 120, 176), ("fast", 1.25, 120, 176), ("energetic", 1.25, 120, 176),
+    ("vivace", 1.28, 132, 184), ("presto", 1.4, 160, 300),
 )
+TEMPO_BANDS = {word: (lo, hi) for word, _f, lo, hi in TEMPO_WORDS}
 
 MODE_WORDS: tuple[tuple[str, str], ...] = (
     ("minor", "minor"), ("major", "major"), ("dorian", "minor"), ("aeolian", "minor"),
@@ -137,6 +122,9 @@ class Controls:
     accomp_program: int | None = None
     accompaniment: bool | None = None
     instrument: str | None = None
+    tempo_word: str | None = None  # the tempo word heard ("slow"), which bounds the bpm
+    structure: str | None = None  # the phrase plan (music.FORMS): AABB, AABA, phrases…
+    voices: tuple[int, ...] = ()  # GM programs of the SATB voices of a chorale (or ())
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -199,11 +187,17 @@ def parse_prompt(prompt: str) -> Controls:
     m = m or re.search(r"(?:tempo|♩|q)\s*[=:]?\s*(\d{2,3}(?:\.\d+)?)\b", text)
     if m:
         bpm = min(300.0, max(20.0, float(m.group(1))))
-    factor = 1.0
-    for word, f in TEMPO_WORDS:
+    factor, tempo_word = 1.0, None
+    for word, f, _lo, _hi in TEMPO_WORDS:
         if _has(text, word):
-            factor = f
+            factor, tempo_word = f, word
             break
+    structure = next((f for f in ("AABB", "AABA", "ABAB", "AAB") if _has(text, f.lower())), None)
+    if structure is None:
+        if _has(text, "verse") or (_has(text, "song") and not _has(text, "folk song")):
+            structure = "verse-chorus"
+        elif _has(text, "through-composed"):
+            structure = "through"
     # instruments: the first named plays the tune; one after "with"/"and" accompanies
     found: list[tuple[int, str, int]] = []
     taken: list[tuple[int, int]] = []
@@ -235,7 +229,11 @@ def parse_prompt(prompt: str) -> Controls:
         accompaniment = True
     return Controls(style=style, form=form, tonic=tonic, mode=mode, ts=ts, bpm=bpm,
                     tempo_factor=factor, program=program, accomp_program=accomp_program,
-                    accompaniment=accompaniment, instrument=instrument)
+                    accompaniment=accompaniment, instrument=instrument,
+                    tempo_word=tempo_word, structure=structure)
+
+
+STRINGS = (40, 41, 42, 43, 44, 45, 48, 49, 110)  # GM bowed and ensemble strings
 
 
 def _instrument_style(program: int | None) -> str | None:
@@ -243,10 +241,27 @@ def _instrument_style(program: int | None) -> str | None:
             109: "fiddle", 78: "air", 107: "chinese", 106: "chinese"}.get(program or -1)
 
 
+def default_structure(style: str, form: str) -> str:
+    """The phrase plan a style and dance take when nothing asks for another."""
+    if style == "chorale":
+        return "phrases"
+    if style == "fiddle" or form in ("reel", "jig", "slip_jig", "hornpipe", "polka", "march"):
+        return "AABB"
+    return "AABA"
+
+
+def _texture_style(program: int | None, factor: float) -> str | None:
+    """A style that writes well for the instrument asked: bowed strings get string writing
+    (a dance when fast, an air when not), never a hymn."""
+    if program in STRINGS:
+        return "fiddle" if factor > 1.0 else "air"
+    return _instrument_style(program)
+
+
 def resolve(controls: Controls, seed: int) -> Controls:
     """Fill every open control from style defaults and the seed (deterministic)."""
     rng = random.Random(f"composer-controls-{seed}")
-    style = controls.style or _instrument_style(controls.program)
+    style = controls.style or _texture_style(controls.program, controls.tempo_factor)
     if style is None:
         style = "fiddle" if controls.form else rng.choice(STYLES)
     defaults = STYLE_DEFAULTS[style]
@@ -260,6 +275,9 @@ def resolve(controls: Controls, seed: int) -> Controls:
         qpm = controls.bpm * beat_quarters(ts)
     else:
         qpm *= controls.tempo_factor
+        if controls.tempo_word in TEMPO_BANDS:  # "slow" is slow in beats a minute
+            lo, hi = TEMPO_BANDS[controls.tempo_word]
+            qpm = min(hi, max(lo, qpm / beat_quarters(ts))) * beat_quarters(ts)
     qpm = float(min(400.0, max(30.0, qpm)))
     tonic = controls.tonic if controls.tonic is not None else rng.choice(defaults["tonics"])
     mode = controls.mode or ("major" if rng.random() < defaults["major"] else "minor")
@@ -270,9 +288,72 @@ def resolve(controls: Controls, seed: int) -> Controls:
     accomp_program = None
     if accompaniment:
         accomp_program = controls.accomp_program
+        if accomp_program is None and controls.program in STRINGS and \
+                controls.instrument != "fiddle":
+            accomp_program = 48  # a string tune gets a string accompaniment
         if accomp_program is None:
             accomp_program = defaults["accomp"] if defaults["accomp"] is not None else 0
+    structure = controls.structure or default_structure(style, form)
+    voices: tuple[int, ...] = ()
+    if style == "chorale":
+        asked = controls.voices or (program,)
+        voices = asked * 4 if len(asked) == 1 else (asked + (asked[-1],) * 4)[:4]
+        if controls.voices == () and program == 48 and controls.instrument in (
+                "string quartet", "strings", "string"):
+            voices = (40, 40, 41, 42)  # a string quartet plays a chorale in four parts
     return Controls(style=style, form=form, tonic=tonic, mode=mode, ts=ts, qpm=round(qpm, 2),
                     bpm=controls.bpm, tempo_factor=controls.tempo_factor, program=program,
                     accomp_program=accomp_program, accompaniment=bool(accompaniment),
-                    instrument=controls.instrument)
+                    instrument=controls.instrument, tempo_word=controls.tempo_word,
+                    structure=structure, voices=voices)
+
+
+def from_fields(said: Controls, request: object) -> Controls:
+    """The prompt's controls with every explicit (non-auto) request field put over them."""
+    changes: dict[str, Any] = {}
+    key = getattr(request, "key", "auto")
+    if not music.is_auto(key):
+        tonic, mode = music.parse_key_name(key)
+        changes.update(tonic=tonic, mode=mode or said.mode)
+    meter = getattr(request, "meter", "auto")
+    if not music.is_auto(meter):
+        changes["ts"] = meter.strip()
+    bpm = float(getattr(request, "bpm", 0.0) or 0.0)
+    if bpm:
+        changes["bpm"] = bpm
+    form = getattr(request, "form", "auto")
+    if not music.is_auto(form):
+        changes["structure"] = form.strip()
+    style = getattr(request, "style", "auto")
+    if not music.is_auto(style):
+        changes["style"] = style.strip().lower()
+    instruments = getattr(request, "instruments", "auto")
+    if not music.is_auto(instruments):
+        programs = music.parse_instruments(instruments)
+        names = [n.strip().lower() for n in instruments.split(",") if n.strip()]
+        changes.update(program=programs[0], instrument=names[0], voices=programs)
+        if len(programs) > 1:
+            changes.update(accomp_program=programs[1], accompaniment=True)
+        elif said.accomp_program is not None and said.program != programs[0]:
+            changes["accomp_program"] = said.accomp_program
+    return replace(said, **changes)
+
+
+def understand(request: object) -> tuple[Controls, Controls]:
+    """(what the prompt and fields said, everything resolved): the engine and the CLI's
+    "understood" line read the same."""
+    said = from_fields(parse_prompt(str(getattr(request, "prompt", ""))), request)
+    return said, resolve(said, int(getattr(request, "seed", 0)))
+
+
+def describe(c: Controls) -> str:
+    """One line: key, metre, tempo, form, style, instruments."""
+    names = {p: n for n, p in INSTRUMENTS} | {48: "strings", 52: "choir", 40: "violin",
+                                              73: "flute", 24: "guitar", 107: "koto"}
+    bpm = (c.qpm or 0) / beat_quarters(c.ts or "4/4")
+    played = list(dict.fromkeys(c.voices)) if c.voices else [
+        p for p in (c.program, c.accomp_program) if p is not None]
+    dance = f" {c.form.replace('_', ' ')}" if c.form and c.form != "none" else ""
+    return (f"{PITCH_NAMES[c.tonic or 0]} {c.mode}, {c.ts}, {bpm:.0f} bpm, form "
+            f"{c.structure}, {c.style}{dance}, "
+            f"{' + '.join(names.get(p, f'program {p}') for p in played)}")
