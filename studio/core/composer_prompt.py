@@ -201,15 +201,16 @@ def parse_prompt(prompt: str) -> Controls:
     # instruments: the first named plays the tune; one after "with"/"and" accompanies
     found: list[tuple[int, str, int]] = []
     taken: list[tuple[int, int]] = []
-    for name, program in INSTRUMENTS:
+    for name, number in INSTRUMENTS:
         for hit in re.finditer(rf"(?<![a-z]){re.escape(name)}(?![a-z])", text):
             span = (hit.start(), hit.end())
             if any(a < span[1] and span[0] < b for a, b in taken):
                 continue
             taken.append(span)
-            found.append((hit.start(), name, program))
+            found.append((hit.start(), name, number))
     found.sort()
-    program = accomp_program = None
+    program: int | None = None
+    accomp_program: int | None = None
     instrument = None
     if found:
         instrument, program = found[0][1], found[0][2]
