@@ -14,9 +14,12 @@ twice. Cancel (Ctrl+C) kills the actors and raises Cancelled; what finished is r
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import socket
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -61,26 +64,54 @@ def _reachable(address: str) -> None:
         raise ClusterError(f"Cannot reach a Ray cluster at {address}: {reason}.") from None
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Ray's C++ client logs every retry on fd 2 before Python logging applies: keep it
+    out of the one sentence the user gets (it goes to our log at debug level)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (pytest capture): nothing to hide
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace").strip()
+            if text:
+                log.debug("ray: %s", text)
+
+
 def connect(address: str, *, num_cpus: int | None = None) -> bool:
     """Join (or start, for "local") a Ray cluster; returns whether this call started Ray
-    (and so should shut it down). "auto" joins the cluster `ray start` runs here."""
+    (and so should shut it down). "auto" joins the cluster `ray start` runs here. An
+    unreachable address is one sentence within a few seconds."""
     if ray.is_initialized():
         return False
-    quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
+    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address == "local":
-        ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
-                 runtime_env=local_runtime_env(), **quiet)
+        with _quiet_stderr():
+            ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
+                     runtime_env=local_runtime_env(), **quiet)
         return True
     if address != "auto":
         _reachable(address)
+        # something answers there: give Ray seconds, not its default 20, to find a GCS
+        os.environ.setdefault("RAY_gcs_server_port_wait_time_s", str(int(CONNECT_TIMEOUT_S)))
     try:
-        ray.init(address=address, **quiet)
+        with _quiet_stderr():
+            ray.init(address=address, **quiet)
     except ConnectionError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         if address == "auto":
             raise ClusterError("No Ray cluster is running on this machine; start one with "
                                "`ray start --head` or use --ray local.") from None
-        raise ClusterError(f"Cannot join the Ray cluster at {address}: {first}") from None
+        raise ClusterError(f"Cannot join a Ray cluster at {address}: nothing there answers "
+                           f"as Ray ({type(exc).__name__}).") from None
     return True
 
 

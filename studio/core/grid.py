@@ -22,6 +22,7 @@ same plot from it. `render_grid` draws the labelled grid with Pillow. Plain Pyth
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import math
 import re
@@ -35,6 +36,7 @@ from PIL import Image, ImageDraw, ImageFont
 from studio.core.errors import RequestError
 from studio.core.fields import FieldSpec, specs
 from studio.core.requests import Request
+from studio.core.seeds import draw_seed
 
 RECIPE_KIND = "studio-grid"
 RECIPE_VERSION = 1
@@ -309,6 +311,14 @@ def _matrix_axis(parts: Sequence[str], label: str) -> Axis:
 # ─── the plan ─────────────────────────────────────────────────────────────────────────
 
 
+def resolve_all(request: Request) -> Request:
+    """Every random seed drawn now, even one unused at the base (a variation seed where the
+    strength is 0): an axis may turn it on, and the plot's recipe must replay it."""
+    changes = {f.name: draw_seed() for f in dataclasses.fields(request)
+               if f.name.endswith("seed") and getattr(request, f.name) == -1}
+    return request.replace(**changes) if changes else request
+
+
 @dataclass(frozen=True)
 class Cell:
     """One cell: its place on the grid (x, y, z), its copy number and its request."""
@@ -336,7 +346,7 @@ class GridPlan:
                   *, count: int = 1) -> GridPlan:
         """A plot of `base` over up to three axes, each (field, values text)."""
         base.validate()
-        base = base.resolved()
+        base = resolve_all(base)
         axes = tuple(parse_axis(type(base), base, spec[0], spec[1], which)
                      if spec is not None else None
                      for spec, which in zip((x, y, z), AXIS_NAMES, strict=True))
@@ -349,7 +359,7 @@ class GridPlan:
         """A1111's prompt matrix of `base.prompt` (`a | b | c`)."""
         base.validate()
         parts = prompt_matrix_parts(base.prompt)
-        base = base.resolved().replace(prompt=parts[0])
+        base = resolve_all(base).replace(prompt=parts[0])
         optional = parts[1:]
         n_cols = len(optional) - len(optional) // 2  # the first parts label the columns
         x = _matrix_axis(optional[:n_cols], "Prompt")
@@ -473,10 +483,30 @@ def render_grid(plan: GridPlan, images: Mapping[tuple[int, int, int], Any]) -> I
     font = _font(min(cw, ch) * 2)
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
 
-    def sizes(axis: Axis | None) -> list[tuple[int, int]]:
-        return [_text_size(probe, t, font) for t in axis.labels] if axis is not None else []
+    def wrap(text: str, width: int) -> str:  # break at spaces so a label fits its cell
+        lines: list[str] = []
+        for paragraph in text.split("\n"):
+            line = ""
+            for word in paragraph.split(" "):
+                trial = f"{line} {word}" if line else word
+                if line and _text_size(probe, trial, font)[0] > width - 4:
+                    lines.append(line)
+                    line = word
+                else:
+                    line = trial
+            lines.append(line)
+        return "\n".join(lines)
 
-    xs, ys, zs = sizes(ax), sizes(ay), sizes(az)
+    texts: dict[int, list[str]] = {}
+    for k, axis, room in ((0, ax, cw), (1, ay, None), (2, az, None)):
+        if axis is not None:
+            texts[k] = [wrap(t, room) if room and axis.field.name != MATRIX else t
+                        for t in axis.labels]
+
+    def sizes(k: int) -> list[tuple[int, int]]:
+        return [_text_size(probe, t, font) for t in texts.get(k, [])]
+
+    xs, ys, zs = sizes(0), sizes(1), sizes(2)
     top = max((h for _w, h in xs), default=0) + 2 * PAD if ax is not None else 0
     left = max((w for w, _h in ys), default=0) + 2 * PAD if ay is not None else 0
     ztop = max((h for _w, h in zs), default=0) + 2 * PAD if az is not None else 0
@@ -486,12 +516,12 @@ def render_grid(plan: GridPlan, images: Mapping[tuple[int, int, int], Any]) -> I
     canvas = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
 
-    def label(axis: Axis, i: int, box: tuple[int, int, int, int]) -> None:
-        text = axis.labels[i]
+    def label(k: int, axis: Axis, i: int, box: tuple[int, int, int, int]) -> None:
+        text = texts[k][i]
         x0, y0, x1, y1 = box
         if axis.field.name == MATRIX:  # the parts in, in ink; the parts out, faint
             y = y0 + PAD
-            for line in text.split("\n"):
+            for line in text.split("\n"):  # one line per part
                 w, h = _text_size(draw, line, font)
                 colour = INK if line.startswith("+") else FAINT
                 draw.text((x0 + (x1 - x0 - w) // 2, y), line, fill=colour, font=font)
@@ -504,13 +534,13 @@ def render_grid(plan: GridPlan, images: Mapping[tuple[int, int, int], Any]) -> I
     for zi in range(nz):
         ox = zi * (sub_w + GAP)
         if az is not None:
-            label(az, zi, (ox, 0, ox + sub_w, ztop))
+            label(2, az, zi, (ox, 0, ox + sub_w, ztop))
         for xi in range(nx):
             if ax is not None:
-                label(ax, xi, (ox + left + xi * cw, ztop, ox + left + (xi + 1) * cw, ztop + top))
+                label(0, ax, xi, (ox + left + xi * cw, ztop, ox + left + (xi + 1) * cw, ztop + top))
         for yi in range(ny):
             if ay is not None:
-                label(ay, yi, (ox, ztop + top + yi * ch, ox + left, ztop + top + (yi + 1) * ch))
+                label(1, ay, yi, (ox, ztop + top + yi * ch, ox + left, ztop + top + (yi + 1) * ch))
             for xi in range(nx):
                 picture = pictures.get((xi, yi, zi))
                 if picture is None:
