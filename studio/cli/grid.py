@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         done()
     summary = outcome.summary
     summary.seconds = time.perf_counter() - t0
-    for path in [*summary.paths, *outcome.grid_paths]:
+    for path in [*outcome.cell_paths, *outcome.grid_paths]:
         print(path)
     if outcome.note:
         print(f"studio: {outcome.note}", file=sys.stderr)

@@ -351,6 +351,7 @@ class GridRun:
     summary: Summary
     grid_paths: list[Path] = field(default_factory=list)
     note: str = ""
+    cell_paths: list[Path] = field(default_factory=list)  # in the plan's order (x fastest)
 
 
 def grid_jobs(plan: GridPlan) -> list[Job]:
@@ -374,6 +375,8 @@ def run_grid(plan: GridPlan, pool: Pool, out_dir: Path, history: History | None,
     summary = drive(jobs, pool, out_dir, history, cancel=cancel, on_progress=on_progress,
                     keep_results=True)
     run = GridRun(summary)
+    for key in dict.fromkeys(job.key for job in jobs):  # a pool finishes in any order
+        run.cell_paths.extend(summary.results.get(key, (None, []))[1])
     if summary.cancelled or summary.failed:
         run.note = "The grid image was not made: not every cell finished."
         return run
