@@ -15,6 +15,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from studio.cli.batch import (
     ProgressBar,
@@ -26,6 +27,9 @@ from studio.cli.batch import (
 )
 from studio.cli.common import add_fields, field_values, settings_for
 from studio.core.requests import SCHEDULERS, ImageRequest, Request
+
+if TYPE_CHECKING:
+    from studio.core.grid import GridPlan
 
 FIELDS = ("negative", "steps", "guidance", "width", "height", "scheduler", "batch_size",
           "variation_seed", "variation_strength")
@@ -73,7 +77,8 @@ def base_request(args: argparse.Namespace) -> Request:
     return Request.from_dict(data)
 
 
-def plan_for(args: argparse.Namespace):  # -> GridPlan
+def plan_for(args: argparse.Namespace) -> GridPlan:
+    """The plot the flags describe (or the one a grid image holds, with --from)."""
     from studio.core.grid import GridPlan, plot_recipe
 
     if args.replay:
@@ -81,8 +86,8 @@ def plan_for(args: argparse.Namespace):  # -> GridPlan
     base = base_request(args)
     if args.matrix:
         return GridPlan.prompt_matrix(base, count=args.count)
-    axes = [tuple(a) if a is not None else None for a in (args.x, args.y, args.z)]
-    return GridPlan.from_axes(base, *axes, count=args.count)  # type: ignore[arg-type]
+    x, y, z = ((a[0], a[1]) if a is not None else None for a in (args.x, args.y, args.z))
+    return GridPlan.from_axes(base, x, y, z, count=args.count)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -192,3 +192,36 @@ def test_drive_records_what_finished_and_a_cancelled_batch_resumes(tmp_path):
     (tmp_path / "jobs.jsonl.done").write_text(
         (tmp_path / "jobs.jsonl.done").read_text() + '{"key": "cut sh', encoding="utf-8")
     assert Ledger(tmp_path / "jobs.jsonl.done").finished(jobs[0].key)  # a torn line is skipped
+
+
+def test_ctrl_c_stops_cleanly_and_a_rerun_finishes_the_rest(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    file = write_lines(tmp_path / "jobs.jsonl", *({**FACES, "seed": s} for s in range(40)))
+    out = tmp_path / "out"
+    ledger = tmp_path / "jobs.jsonl.done"
+    cmd = [sys.executable, "-m", "studio", "batch", str(file), "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if ledger.exists() and ledger.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:  # a fast machine finished all 40 first: nothing to resume
+        pytest.skip("the batch finished before Ctrl+C")
+    assert proc.returncode == 130, err
+    assert "cancelled: run it again" in err
+    done = ledger.read_text().count("\n")
+    assert len(outputs(out)) == done >= 2
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{40 - done} done, {done} skipped" in rerun.stderr
+    made = outputs(out)
+    assert sorted(read_recipe(p).request["seed"] for p in made) == list(range(40))
