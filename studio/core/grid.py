@@ -34,7 +34,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from studio.core.errors import RequestError
-from studio.core.fields import FieldSpec, specs
+from studio.core.fields import FieldSpec, check, specs
 from studio.core.requests import Request
 from studio.core.seeds import draw_seed
 
@@ -140,7 +140,7 @@ _SPECIAL = {
     "checkpointname": "model", "model": "model", "seed": "seed", "prompt": "prompt",
     "cfg": "guidance", "cfgscale": "guidance", "sampler": "scheduler",
     "varseed": "variation_seed", "varstrength": "variation_strength",
-    "negativeprompt": "negative", "strength": "variation_strength",
+    "negativeprompt": "negative",
 }
 
 
@@ -164,13 +164,14 @@ def resolve_field(cls: type[Request], name: str) -> AxisField:
     """The axis field `name` means for `cls` ("CFG" → guidance); one sentence when none."""
     fields_ = axis_fields(cls)
     wanted = _norm(name or "")
-    target = _SPECIAL.get(wanted)
-    if target is None:
-        table = specs(cls)
-        for fname, s in table.items():
-            if wanted in {_norm(fname), _norm(s.label), _norm(s.short), _norm(s.flag)}:
-                target = fname
-                break
+    table = specs(cls)
+    target = None
+    # the field's own name wins, then its flag, label and short label, then A1111's names
+    for key in (lambda f, s: f, lambda f, s: s.flag, lambda f, s: s.label, lambda f, s: s.short):
+        target = next((f for f, s in table.items() if _norm(key(f, s)) == wanted), None)
+        if target is not None:
+            break
+    target = target or _SPECIAL.get(wanted)
     if target is not None and target in fields_:
         return fields_[target]
     kind = cls.kind or "this"
@@ -237,6 +238,9 @@ def _coerce_one(cls: type[Request], base: Request, af: AxisField, item: str,
         probe = base.replace(**{af.name: value})
     try:
         probe.validate()
+        s = specs(cls).get(af.name)
+        if s is not None and s.type in (int, float):  # the field's own range, checked
+            check(probe, af.name)  # even where the request's validate() forgets it
     except RequestError as exc:
         raise RequestError(f"{where}: {exc}") from None
     return value

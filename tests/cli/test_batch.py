@@ -225,3 +225,18 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_finishes_the_rest(tmp_path):
     assert f"{40 - done} done, {done} skipped" in rerun.stderr
     made = outputs(out)
     assert sorted(read_recipe(p).request["seed"] for p in made) == list(range(40))
+
+
+def test_the_progress_bar_shows_count_rate_and_eta(capsys):
+    from studio.cli.batch import ProgressBar
+
+    bar = ProgressBar(True, width=10)
+    bar(0, 4, 0.0)
+    bar(1, 4, 2.0)
+    err = capsys.readouterr().err
+    assert "[..........] 0/4   0%" in err
+    assert "[##........] 1/4  25%  2.0 s/job  ETA 6 s" in err
+    bar(4, 4, 8.0)
+    assert capsys.readouterr().err.endswith("4/4 100%  2.0 s/job   \n")
+    ProgressBar(False)(1, 4, 1.0)
+    assert capsys.readouterr().err == ""

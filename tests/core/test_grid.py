@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import ClassVar
+
 import numpy as np
 import pytest
 
 from studio.core.errors import RequestError
+from studio.core.fields import param
 from studio.core.grid import (
     GridPlan,
     parse_axis,
@@ -15,6 +19,17 @@ from studio.core.grid import (
     split_values,
 )
 from studio.core.requests import ImageRequest, MusicRequest, TextRequest
+
+
+@dataclasses.dataclass(frozen=True)
+class Img2Img(ImageRequest):
+    """A request with the fields img2img and LoRA will add (its own kind, for this test)."""
+
+    kind: ClassVar[str] = "test-img2img"
+    strength: float = param(0.75, label="Denoising strength", short="Strength", low=0.0,
+                            high=1.0, flag="--strength")
+    lora_weight: float = param(1.0, label="LoRA weight", low=-2.0, high=2.0)
+
 
 BASE = ImageRequest(model="m", prompt="a red fox, oil", seed=11, width=64, height=64)
 
@@ -56,6 +71,20 @@ def test_field_names_come_from_the_request_metadata():
     assert resolve_field(MusicRequest, "Blend").name == "blend"
     assert resolve_field(TextRequest, "temperature").name == "temperature"
     assert resolve_field(TextRequest, "Top-p").name == "top_p"
+    assert resolve_field(ImageRequest, "strength").name == "variation_strength"  # its short
+
+
+def test_a_field_added_to_a_request_is_an_axis_at_once():
+    """LoRA weight, img2img strength…: whatever a request declares with param() is an axis,
+    and a field's own name wins over another field's short label."""
+    base = Img2Img(model="m", seed=1, width=64, height=64)
+    assert resolve_field(Img2Img, "strength").name == "strength"
+    assert resolve_field(Img2Img, "LoRA weight").name == "lora_weight"
+    plan = GridPlan.from_axes(base, ("strength", "0.25-0.75 (+0.25)"), ("lora weight", "0, 1"))
+    assert [(c.request.strength, c.request.lora_weight) for c in plan.cells] == [
+        (0.25, 0.0), (0.5, 0.0), (0.75, 0.0), (0.25, 1.0), (0.5, 1.0), (0.75, 1.0)]
+    with pytest.raises(RequestError, match="Denoising strength must be between 0 and 1"):
+        GridPlan.from_axes(base, ("strength", "2"))
 
 
 @pytest.mark.parametrize(
