@@ -240,3 +240,16 @@ def test_the_progress_bar_shows_count_rate_and_eta(capsys):
     assert capsys.readouterr().err.endswith("4/4 100%  2.0 s/job   \n")
     ProgressBar(False)(1, 4, 1.0)
     assert capsys.readouterr().err == ""
+
+
+def test_a_local_batch_never_imports_ray(tmp_path):
+    import subprocess
+    import sys
+
+    file = write_lines(tmp_path / "jobs.jsonl", {**FACES, "seed": 1})
+    code = ("import sys; from studio.cli import main; "
+            f"rc = main(['batch', {str(file)!r}, '--out', {str(tmp_path / 'o')!r}]); "
+            "print('ray' in sys.modules, rc)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.stdout.split()[-2:] == ["False", "0"], proc.stderr

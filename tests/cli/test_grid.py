@@ -119,3 +119,19 @@ def test_bad_axes_are_one_line_exit_2_and_write_nothing(tmp_path, capsys):
     code = main(["grid", "--from", str(tmp_path / "none.png"), "--out", str(tmp_path)])
     assert code == EXIT_BAD_INPUT and "No such file" in capsys.readouterr().err
     assert not any(tmp_path.rglob("*.png"))
+
+
+def test_a_music_plot_from_a_recipe_saves_the_cells_and_says_there_is_no_grid(tmp_path, capsys):
+    assert main(["gen", "music", "--model", "builtin:composer", "--seconds", "1", "--seed", "4",
+                 "--out", str(tmp_path / "first")]) == 0
+    wav = next(Path(p) for p in capsys.readouterr().out.split() if p.endswith(".wav"))
+    code = main(["grid", "--base", str(wav), "--x", "seconds", "1, 2", "--out",
+                 str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    paths = [Path(p) for p in captured.out.split()]
+    wavs = [p for p in paths if p.suffix == ".wav"]
+    assert [read_recipe(p).request["duration"] for p in wavs] == [1.0, 2.0]
+    assert {read_recipe(p).request["seed"] for p in wavs} == {4}
+    assert "No grid image for music outputs" in captured.err
+    assert not list((tmp_path / "out").rglob("*.png"))
