@@ -110,11 +110,12 @@ def run_request(
         events.check_cancelled()
         from studio.core.history import History
 
-        history = History.open_default()
+        history = History.open_for_saving()  # None: saved anyway, one warning, indexed later
         try:
             paths = runner.save(result, history)
         finally:
-            history.close()
+            if history is not None:
+                history.close()
     finally:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, previous)

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     request.validate()  # before torch is imported: bad input fails fast with exit 2
     out = sys.stdout
     written: list[str] = []
-    quiet = args.quiet
+    quiet = args.quiet or not sys.stderr.isatty()  # progress is for people at a terminal
     if out.isatty():  # a token counter on stderr would scribble over the text on a terminal
         args.quiet = True
 

@@ -139,19 +139,25 @@ class _Worker:
         return os.getpid()
 
     def run(self, request: Any) -> dict[str, Any]:
-        from studio.core.outputs import save_result
+        from studio.core.outputs import SaveError, save_result
         from studio.engines.base import Events
         from studio.engines.runner import failure_message
 
         t0 = time.perf_counter()
+        out: dict[str, Any] = {}
         try:
             result = self.runner.generate(request, Events())
-            out: dict[str, Any] = {"result": result}
+            out["result"] = result
             if self.shared_out:
-                out["paths"] = [str(p) for p in save_result(result, Path(self.shared_out))]
-                result.images, result.audio = [], None  # the files hold them now
+                try:
+                    out["paths"] = [str(p) for p in save_result(result, Path(self.shared_out))]
+                except SaveError as exc:  # the complete files stay: the driver indexes them
+                    out["paths"] = [str(p) for p in exc.paths]
+                    raise
+                finally:
+                    result.images, result.audio = [], None  # the files hold them now
         except Exception as exc:
-            out = {"error": failure_message(exc)}
+            out["error"] = failure_message(exc)
         out["seconds"] = time.perf_counter() - t0
         out["pid"] = os.getpid()
         return out
@@ -278,10 +284,9 @@ class RayPool:
 
     def _outcome(self, job: Job, payload: dict[str, Any], slot: _Slot) -> Outcome:
         seconds = float(payload.get("seconds", 0.0))
-        if payload.get("error"):
-            return Outcome(job, error=str(payload["error"]), seconds=seconds, worker=slot.name)
         paths = payload.get("paths")
-        return Outcome(job, payload["result"], [Path(p) for p in paths] if paths else None,
+        files = [Path(p) for p in paths] if paths is not None else None
+        return Outcome(job, payload.get("result"), files, error=str(payload.get("error") or ""),
                        seconds=seconds, worker=slot.name)
 
     def close(self) -> None:

@@ -4,6 +4,10 @@ A crash or a full disk never leaves a partial file under the final name. With
 `overwrite=False` an existing file is never replaced: the finished temporary file is
 hard-linked into place (which fails if the name is taken); on file systems without
 hard links (FAT, some network shares) the name is claimed with O_EXCL first.
+
+Temporary files are hidden (`.NAME.XXXX.part`) and locked (flock) while their writer
+lives, so a later start can tell a file left by a killed process (`is_stale_temp`)
+from one that another process is writing right now.
 """
 
 from __future__ import annotations
@@ -12,9 +16,20 @@ import contextlib
 import errno
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+try:
+    import fcntl
+except ImportError:  # Windows: staleness falls back to the file's age
+    fcntl = None  # type: ignore[assignment]
+
+TEMP_PREFIX = "."
+TEMP_SUFFIX = ".part"
+# Without flock, a temp file this old cannot belong to a save still in progress.
+STALE_AGE_S = 3600.0
 
 
 def _read_umask() -> int:
@@ -50,7 +65,9 @@ def _fsync_dir(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def temp_file(folder: Path, write: Callable[[BinaryIO], None], name: str = "out") -> Iterator[Path]:
+def temp_file(
+    folder: Path, write: Callable[[BinaryIO], object], name: str = "out"
+) -> Iterator[Path]:
     """Write a finished, fsynced temporary file in `folder`; yield its path; always clean up.
 
     The body of the `with` moves it into place (see `claim`); if it does not, or anything
@@ -58,8 +75,10 @@ def temp_file(folder: Path, write: Callable[[BinaryIO], None], name: str = "out"
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{name[:64]}.", suffix=".part", dir=folder)
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{name[:64]}.", suffix=TEMP_SUFFIX,
+                                    dir=folder)
     tmp = Path(tmp_name)
+    lock = _lock(fd)  # held until the file is claimed or removed (released by a kill too)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -71,6 +90,62 @@ def temp_file(folder: Path, write: Callable[[BinaryIO], None], name: str = "out"
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if lock is not None:
+            os.close(lock)
+
+
+def _lock(fd: int) -> int | None:
+    """A duplicate of `fd` holding an exclusive flock on its file (None where unsupported).
+
+    The duplicate shares the open file, so the lock outlives closing `fd` after writing.
+    """
+    if fcntl is None:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return os.dup(fd)
+    except OSError:
+        return None
+
+
+def is_temp_name(name: str) -> bool:
+    """True for the names `temp_file` gives its temporary files."""
+    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
+
+
+def is_stale_temp(path: Path) -> bool:
+    """True when no living process is writing this temporary file (its writer died)."""
+    path = Path(path)
+    if fcntl is None:
+        try:
+            return time.time() - path.stat().st_mtime > STALE_AGE_S
+        except OSError:
+            return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # locked: a save in progress in another process (or thread)
+    else:
+        return True
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Delete the temporary files under `folder` that their killed writers left; returns them."""
+    removed: list[Path] = []
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            path = Path(root) / name
+            if is_temp_name(name) and is_stale_temp(path):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path)
+    return removed
 
 
 def claim(tmp: Path, path: Path) -> Path:
@@ -99,7 +174,9 @@ def claim(tmp: Path, path: Path) -> Path:
     return path
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None], *, overwrite: bool = True) -> Path:
+def atomic_write(
+    path: Path, write: Callable[[BinaryIO], object], *, overwrite: bool = True
+) -> Path:
     """Call `write(f)` on a temp file beside `path`, then move it into place.
 
     With overwrite=False an existing `path` is never replaced (FileExistsError).

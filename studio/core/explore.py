@@ -172,7 +172,7 @@ class ExploreRequest(Request):
     kind: ClassVar[str] = "explore"
     anchors: tuple[int, ...] = ()
     prompts: tuple[str, ...] = ()
-    negative: str = param("", **NEGATIVE)
+    negative: str = param("", NEGATIVE)
     weights: tuple[float, ...] = ()
     pad_x: float = param(0.5, label="Pad x", low=0.0, high=1.0, step=0.01)
     pad_y: float = param(0.5, label="Pad y", low=0.0, high=1.0, step=0.01)
@@ -188,11 +188,11 @@ class ExploreRequest(Request):
                      tip="frames per second of a walk")
     spread: float = param(0.3, label="Spread", low=0.0, high=1.0, step=0.05,
                           tip="How far the variation grid's children are from the centre")
-    steps: int = param(20, **STEPS)
-    guidance: float = param(7.0, **CFG)
-    width: int = param(512, **WIDTH)
-    height: int = param(512, **HEIGHT)
-    scheduler: str = param("Euler a", **SCHEDULER)
+    steps: int = param(20, STEPS)
+    guidance: float = param(7.0, CFG)
+    width: int = param(512, WIDTH)
+    height: int = param(512, HEIGHT)
+    scheduler: str = param("Euler a", SCHEDULER)
     fast: bool = False
     preview_steps: int = param(4, label="Preview steps", low=1, high=1000)
     preview_size: int = param(256, label="Preview size", low=64, high=MAX_SIDE, step=8)

@@ -41,7 +41,6 @@ class Meta:
     suffix: str = ""  # " s", " px"
     tip: str = ""  # tooltip in the form, help text on the command line
     flag: str = ""  # "--guidance"; empty: not a command-line flag
-    percent: bool = False  # the form shows 0–1 as a 0–100 % slider
 
 
 @dataclass(frozen=True)
@@ -60,16 +59,17 @@ class FieldSpec:
     suffix: str
     tip: str
     flag: str
-    percent: bool
 
     @property
     def is_int(self) -> bool:
         return self.type is int
 
 
-def param(default: Any, *, label: str, **meta: Any) -> Any:
-    """A dataclass field with a default and its metadata (see Meta for the keywords)."""
-    return dataclasses.field(default=default, metadata={SPEC_KEY: Meta(label=label, **meta)})
+def param(default: Any, shared: Meta | None = None, /, **meta: Any) -> Any:
+    """A dataclass field with a default and its metadata: Meta's keywords, or a Meta that
+    several request kinds share (keywords given too override its values)."""
+    info = dataclasses.replace(shared, **meta) if shared is not None else Meta(**meta)
+    return dataclasses.field(default=default, metadata={SPEC_KEY: info})
 
 
 def spec(cls: type, name: str) -> FieldSpec:

@@ -13,18 +13,20 @@ in a `search` column, matched through an FTS5 trigram index when SQLite has one 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from studio.core import paths
+from studio.core.environment import notices
 from studio.core.errors import RecipeError, StudioError
 from studio.core.results import Result
 
@@ -145,6 +147,20 @@ class History:
         """The index in the Studio home (paths.history_path())."""
         return cls(paths.history_path())
 
+    @classmethod
+    def open_for_saving(cls) -> History | None:
+        """The default index for a headless save, or None (one warning) when it cannot open.
+
+        A read-only or full Studio home must not cost a finished generation: the files
+        are saved anyway and indexed when Studio next starts with a usable index.
+        """
+        try:
+            return cls.open_default()
+        except StudioError as exc:
+            notices.warning("%s Outputs are saved but not indexed; Studio indexes them when it "
+                        "next starts.", exc)
+            return None
+
     # ── setup ──
 
     def _connect(self) -> sqlite3.Connection:
@@ -194,7 +210,11 @@ class History:
             self.fts = self._setup_fts(conn)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # BEGIN itself fails on a read-only or full index: then there is nothing to roll
+            # back, and "cannot rollback" must not hide the real reason.
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise
 
     def _setup_fts(self, conn: sqlite3.Connection) -> bool:
@@ -245,6 +265,9 @@ class History:
         target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
         log.warning("history: %s is unreadable (%s); moving it to %s and starting a new index",
                     self.path, exc, target.name)
+        notices.warning("The history index %s was unreadable; it is kept as %s and a new one "
+                        "was started (your outputs are indexed again from their recipes).",
+                        self.path, target.name)
         try:
             os.replace(self.path, target)
             for suffix in ("-wal", "-shm"):
@@ -364,7 +387,7 @@ class History:
         if not request:
             request = result.request.to_dict()
         if width is None and result.images:
-            shape = getattr(result.images[0], "shape", ())
+            shape: tuple[int, ...] = getattr(result.images[0], "shape", ())
             if len(shape) >= 2:
                 height, width = int(shape[0]), int(shape[1])
         duration = None
@@ -391,15 +414,19 @@ class History:
                 return int(row["id"])
         return None
 
-    def import_file(self, path: str | Path) -> int:
+    def import_file(self, path: str | Path, *, sources: Collection[str] | None = None) -> int:
         """Index an existing file from its own recipe (dropped files, rescans); returns the id.
 
-        Raises RecipeError when the file holds no recipe.
+        Raises RecipeError when the file holds no recipe (or, with `sources`, none written
+        by one of those apps, e.g. {"studio"}).
         """
         from studio.core.recipes import read_recipe
 
         path = Path(path)
         recipe = read_recipe(path)
+        if sources is not None and recipe.source not in sources:
+            raise RecipeError(f"{path.name} holds a {recipe.source} recipe, not one of "
+                              f"{', '.join(sorted(sources))}.")
         request = dict(recipe.request)
         request.pop("notes", None)
         request.setdefault("kind", recipe.modality)
@@ -421,15 +448,18 @@ class History:
                             duration=float(duration) if duration is not None else None,
                             source=recipe.source)
 
-    def rescan(self, folder: str | Path) -> int:
-        """Index every output file under `folder` that is not indexed yet; returns how many."""
+    def rescan(self, folder: str | Path, *, sources: Collection[str] | None = None) -> int:
+        """Index every output file under `folder` that is not indexed yet; returns how many.
+
+        With `sources` only files whose recipe one of those apps wrote are indexed.
+        """
         added = 0
         known = {row[0] for row in self._execute("SELECT path FROM outputs")}
         for path in _walk(Path(folder)):
             if self._key(path) in known:
                 continue
             try:
-                self.import_file(path)
+                self.import_file(path, sources=sources)
                 added += 1
             except RecipeError as exc:
                 log.debug("history: skipping %s (%s)", path, exc)
@@ -449,6 +479,33 @@ class History:
     def count(self, text: str = "", modality: str | None = None, *, min_rating: int = 0) -> int:
         where, args = self._where(text, modality, min_rating)
         return int(self._execute(f"SELECT count(*) FROM outputs {where}", args)[0][0])
+
+    def filtered(self, text: str = "", modality: str | None = None, *, min_rating: int = 0,
+                 model: str | None = None, since: _dt.datetime | None = None,
+                 until: _dt.datetime | None = None, limit: int = 200,
+                 offset: int = 0) -> list[HistoryItem]:
+        """`search` narrowed to one model id and a time span (`since` ≤ created < `until`,
+        aware datetimes): the Gallery's filter row."""
+        where, args = self._where(text, modality, min_rating)
+        clauses = [where[len("WHERE "):]] if where else []
+        if model:
+            clauses.append("model = ?")
+            args.append(model)
+        for op, when in ((">=", since), ("<", until)):
+            if when is not None:
+                clauses.append(f"created {op} ?")
+                args.append(when.astimezone(_dt.UTC).isoformat(timespec="milliseconds"))
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = self._execute(
+            f"SELECT {_COLUMNS} FROM outputs {where} ORDER BY created DESC, id DESC "
+            "LIMIT ? OFFSET ?", [*args, max(0, int(limit)), max(0, int(offset))])
+        return [self._item(r) for r in rows]
+
+    def models(self) -> list[str]:
+        """The model ids outputs were made with, the most used first."""
+        rows = self._execute("SELECT model FROM outputs WHERE model != '' GROUP BY model "
+                             "ORDER BY count(*) DESC, model")
+        return [str(r[0]) for r in rows]
 
     def _where(self, text: str, modality: str | None, min_rating: int) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -507,6 +564,24 @@ class History:
             except OSError as exc:
                 raise StudioError(f"Could not delete {item.path}: {exc.strerror or exc}.") from exc
         return self._change("DELETE FROM outputs WHERE id = ?", (int(item_id),)) > 0
+
+    def restore(self, item: HistoryItem) -> int:
+        """Put back an entry removed earlier (the Undo of a delete) with its id, rating and
+        date; an entry indexed at its path since then is replaced. Returns the id."""
+        request = dict(item.request)
+        prompt, model = item.prompt or str(request.get("prompt") or ""), item.model
+        with self._lock:
+            self._change("DELETE FROM outputs WHERE id = ? OR path = ?",
+                         (int(item.id), self._key(item.path)))
+            rows = self._execute(
+                "INSERT INTO outputs (id, path, modality, prompt, seed, model, created, "
+                "rating, request, width, height, duration, source, search) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+                (int(item.id), self._key(item.path), item.modality, prompt, item.seed, model,
+                 item.created, int(item.rating),
+                 json.dumps(request, ensure_ascii=False, default=str), item.width,
+                 item.height, item.duration, item.source, _fold(f"{prompt}\n{model}")))
+        return int(rows[0][0])
 
     def prune_missing(self) -> int:
         """Forget entries whose file is gone; returns how many."""

@@ -4,22 +4,33 @@ Names look like `outputs/2026-11-22/00012-1234567-a-red-fox.png`: a running
 number per day folder, the seed, and a slug of the prompt. Files are written to
 a temporary name and linked into place, so an existing file is never replaced
 and a failure never leaves a partial file.
+
+One rule for a save that fails part-way (a full disk on image 2 of 16, an MP4 that does
+not fit after its GIF): every complete file is kept and indexed, and `SaveError` says
+how many were saved and why the rest were not. No file is ever left that the history
+does not know (files it could not index then are indexed on the next start, see
+`studio.core.recovery`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import importlib
 import re
 import threading
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from studio.core.atomic import atomic_write_bytes, claim, temp_file
+from studio.core.environment import notices
 from studio.core.errors import StudioError
 from studio.core.results import Result
+
+if TYPE_CHECKING:
+    from studio.core.history import History
 
 SLUG_MAX = 48
 _NUMBER = re.compile(r"^(\d{5,})-")
@@ -72,6 +83,36 @@ def _next_number(folder: Path) -> int:
 _NAME_LOCK = threading.Lock()
 
 
+class SaveError(StudioError):
+    """A save failed, maybe part-way; `paths` are the complete files it wrote (kept)."""
+
+    def __init__(self, message: str, paths: Sequence[Path] = ()) -> None:
+        super().__init__(message)
+        self.paths = list(paths)
+
+
+# The complete files written by the saves running on this thread (see save_result).
+_written = threading.local()
+
+
+@contextlib.contextmanager
+def _collect() -> Iterator[list[Path]]:
+    stack: list[list[Path]] = getattr(_written, "stack", None) or []
+    _written.stack = stack
+    files: list[Path] = []
+    stack.append(files)
+    try:
+        yield files
+    finally:
+        stack.pop()
+
+
+def _record(path: Path) -> Path:
+    for files in getattr(_written, "stack", ()):
+        files.append(path)
+    return path
+
+
 def write_new_output(
     out_dir: Path,
     seed: int,
@@ -93,7 +134,7 @@ def write_new_output(
         for _attempt in range(10000):
             path = folder / f"{number:05d}-{seed}-{slug}{suffix}"
             try:
-                return claim(tmp, path)
+                return _record(claim(tmp, path))
             except FileExistsError:
                 number += 1
     raise StudioError(f"Could not find a free file name in {folder}.")
@@ -101,18 +142,86 @@ def write_new_output(
 
 def write_beside(main: Path, suffix: str, data: bytes) -> Path:
     """A companion file sharing the main output's stem (e.g. the .mid beside a .wav)."""
-    return atomic_write_bytes(main.with_suffix(suffix), data, overwrite=False)
+    return _record(atomic_write_bytes(main.with_suffix(suffix), data, overwrite=False))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return str(exc.strerror or exc)
+    return str(exc).strip().rstrip(".") or type(exc).__name__
+
+
+def _partial_message(result: Result, written: list[Path], exc: BaseException) -> str:
+    """How many files were saved, where, and why the rest were not (one sentence)."""
+    folder = written[0].parent
+    reason = _reason(exc)
+    if result.modality == "image" and result.images:
+        saved = sum(1 for p in written if p.suffix == ".png")
+        return (f"Saved {saved} of {len(result.images)} images in {folder}; the rest could "
+                f"not be written: {reason}.")
+    names = ", ".join(p.name for p in written)
+    return f"Saved only {names} in {folder}; the rest could not be written: {reason}."
 
 
 def save_result(result: Result, out_dir: Path) -> list[Path]:
-    """Save every file of a result with the writer for its modality; returns the paths."""
+    """Save every file of a result with the writer for its modality; returns the paths.
+
+    Raises SaveError when anything fails; its `paths` are the complete files written
+    before the failure, which are kept (see the module docstring).
+    """
     target = WRITERS.get(result.modality)
     if target is None:
         raise StudioError(f"No writer for {result.modality} outputs.")
     module, func = target.split(":")
     writer = getattr(importlib.import_module(module), func)
+    with _collect() as written:
+        try:
+            return writer(result, Path(out_dir))
+        except Exception as exc:
+            if written:
+                raise SaveError(_partial_message(result, written, exc), written) from exc
+            if isinstance(exc, OSError):
+                raise SaveError(f"Could not save the output in {out_dir}: "
+                                f"{_reason(exc)}.") from exc
+            raise
+
+
+def index_outputs(paths: Sequence[Path], result: Result, history: History | None) -> str:
+    """Add saved files to the history; returns "" or one sentence about what is not indexed.
+
+    The files are safe on disk either way: recovery indexes them on the next start.
+    """
+    if history is None or not paths:
+        return ""
+    missed: list[Path] = []
+    reason = ""
+    for path in paths:
+        try:
+            history.add_output(path, result)
+        except StudioError as exc:
+            missed.append(path)
+            reason = reason or str(exc).rstrip(".")
+    if not missed:
+        return ""
+    what, it = (missed[0].name, "it") if len(missed) == 1 else (f"{len(missed)} files", "them")
+    return (f"Saved {what} but could not add {it} to the history ({reason}); Studio "
+            f"indexes {it} when it next starts.")
+
+
+def save_and_index(result: Result, out_dir: Path, history: History | None) -> list[Path]:
+    """Save a result and index every complete file, also when the save fails part-way.
+
+    Returns the paths; raises SaveError (after indexing what was written) when the save
+    failed. A file that could not be indexed is kept and logged as one warning.
+    """
     try:
-        return writer(result, Path(out_dir))
-    except OSError as exc:
-        reason = exc.strerror or exc
-        raise StudioError(f"Could not save the output in {out_dir}: {reason}.") from exc
+        paths = save_result(result, out_dir)
+    except SaveError as exc:
+        problem = index_outputs(exc.paths, result, history)
+        if problem:
+            notices.warning(problem)
+        raise
+    problem = index_outputs(paths, result, history)
+    if problem:
+        notices.warning(problem)
+    return paths

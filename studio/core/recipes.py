@@ -92,8 +92,10 @@ def read_recipe(path: str | Path) -> Recipe:
     path = Path(path)
     if not path.exists():
         raise RecipeError(f"No such file: {path}.")
-    if not path.is_file():
+    if path.is_dir():
         raise RecipeError(f"{path} is a folder, not a file.")
+    if not path.is_file():  # /dev/zero, a pipe, a socket: reading it could never end
+        raise RecipeError(f"{path} is not a regular file (a device, pipe or socket).")
     module_name = READERS.get(path.suffix.lower())
     if module_name is None:
         known = ", ".join(sorted(READERS))

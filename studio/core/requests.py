@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from studio.core.errors import RequestError
-from studio.core.fields import check, check_seed, check_text, coerce, param
+from studio.core.fields import Meta, check, check_seed, check_text, coerce, param
 from studio.core.seeds import draw_seed
 
 SCHEDULERS: tuple[str, ...] = (
@@ -56,7 +56,7 @@ class Request:
 
     def resolved(self) -> Request:
         """A copy with every 'random' seed replaced by a drawn one (what gets recorded)."""
-        changes = {
+        changes: dict[str, Any] = {
             f.name: draw_seed()
             for f in dataclasses.fields(self)
             if f.name.endswith("seed") and getattr(self, f.name) == -1 and self._draws(f.name)
@@ -94,17 +94,17 @@ class Request:
 
 
 # Fields the image and explorer requests share (one range, label and tip for both).
-STEPS = dict(label="Steps", low=1, high=1000, step=1, flag="--steps",
+STEPS = Meta(label="Steps", low=1, high=1000, step=1, flag="--steps",
              tip="Denoising steps: more is slower and usually finer")
-CFG = dict(label="CFG scale", short="CFG", low=0.0, high=50.0, step=0.5, decimals=1,
+CFG = Meta(label="CFG scale", short="CFG", low=0.0, high=50.0, step=0.5, decimals=1,
            flag="--guidance", tip="CFG scale: how closely to follow the prompt")
-WIDTH = dict(label="Width", low=64, high=MAX_SIDE, step=8, suffix=" px", flag="--width",
+WIDTH = Meta(label="Width", low=64, high=MAX_SIDE, step=8, suffix=" px", flag="--width",
              tip="Width in pixels (a multiple of 8)")
-HEIGHT = dict(label="Height", low=64, high=MAX_SIDE, step=8, suffix=" px", flag="--height",
+HEIGHT = Meta(label="Height", low=64, high=MAX_SIDE, step=8, suffix=" px", flag="--height",
               tip="Height in pixels (a multiple of 8)")
-SCHEDULER = dict(label="Sampler", flag="--scheduler",
+SCHEDULER = Meta(label="Sampler", flag="--scheduler",
                  tip="The sampler (scheduler) that walks from noise to picture")
-NEGATIVE = dict(label="Negative prompt", flag="--negative", tip="What to avoid (optional)")
+NEGATIVE = Meta(label="Negative prompt", flag="--negative", tip="What to avoid (optional)")
 
 
 def check_side(name: str, side: int) -> None:
@@ -125,19 +125,19 @@ class ImageRequest(Request):
     """Text-to-image with a diffusion pipeline."""
 
     kind: ClassVar[str] = "image"
-    negative: str = param("", **NEGATIVE)
-    steps: int = param(20, **STEPS)
-    guidance: float = param(7.0, **CFG)
-    width: int = param(512, **WIDTH)
-    height: int = param(512, **HEIGHT)
-    scheduler: str = param("Euler a", **SCHEDULER)
+    negative: str = param("", NEGATIVE)
+    steps: int = param(20, STEPS)
+    guidance: float = param(7.0, CFG)
+    width: int = param(512, WIDTH)
+    height: int = param(512, HEIGHT)
+    scheduler: str = param("Euler a", SCHEDULER)
     batch_size: int = param(1, label="Batch size", short="Batch", low=1, high=MAX_BATCH,
                             flag="--batch", tip="How many pictures one click makes")
     variation_seed: int = param(-1, label="Variation seed", flag="--variation-seed",
                                 tip="A second seed whose noise is blended in")
     variation_strength: float = param(
         0.0, label="Variation strength", short="Strength", low=0.0, high=1.0, step=0.05,
-        percent=True, flag="--variation-strength",
+        flag="--variation-strength",
         tip="How much of the variation seed's noise: small gives close variations")
 
     def validate(self) -> None:
@@ -221,7 +221,7 @@ class MusicRequest(Request):
     # Latent blend: 0 conditions on `prompt` only, 1 on `blend_prompt` only.
     blend_prompt: str = param("", label="Blend prompt", short="Toward", flag="--blend-prompt",
                               tip="A second prompt to blend the conditioning toward")
-    blend: float = param(0.0, label="Blend", low=0.0, high=1.0, step=0.01, percent=True,
+    blend: float = param(0.0, label="Blend", low=0.0, high=1.0, step=0.01,
                          flag="--blend",
                          tip="0 % is only the prompt, 100 % only the blend prompt")
 

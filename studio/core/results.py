@@ -7,11 +7,12 @@ be saved without Qt or torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal
 
 from studio.core.requests import Request
+
+if TYPE_CHECKING:  # only annotations: the window starts without importing numpy
+    import numpy as np
 
 Modality = Literal["image", "text", "music"]
 

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from studio.core.errors import Cancelled, RecipeError, RequestError, StudioError
 from studio.core.metadata import record_request
-from studio.core.outputs import save_result
+from studio.core.outputs import index_outputs, save_and_index
 from studio.core.requests import Request
 from studio.core.results import Result
 from studio.core.seeds import MAX_SEED
@@ -263,27 +263,12 @@ class Summary:
         return out
 
 
-def save_and_index(result: Result, out_dir: Path, history: History | None) -> list[Path]:
-    """Write a result's files atomically and index them (what Runner.save does)."""
-    paths = save_result(result, out_dir)
-    if history is not None:
-        for path in paths:
-            try:
-                history.add_output(path, result)
-            except StudioError:  # the file is safe on disk; the index can be rebuilt
-                log.exception("could not index %s in the history", path)
-    return paths
-
-
-def index_only(result: Result, paths: Iterable[Path], history: History | None) -> list[Path]:
-    """Index files a worker wrote to shared storage."""
+def _index(paths: Iterable[Path], result: Result, history: History | None) -> list[Path]:
+    """Index files a worker wrote to shared storage (`--shared-out`)."""
     done = [Path(p) for p in paths]
-    if history is not None:
-        for path in done:
-            try:
-                history.add_output(path, result)
-            except StudioError:
-                log.exception("could not index %s in the history", path)
+    problem = index_outputs(done, result, history)
+    if problem:
+        log.warning("%s", problem)
     return done
 
 
@@ -314,15 +299,16 @@ def drive(jobs: Sequence[Job], pool: Pool, out_dir: Path, history: History | Non
             job = outcome.job
             if outcome.error:
                 summary.failed.append((job.where, outcome.error))
+                if outcome.result is not None and outcome.paths:  # complete files a worker
+                    _index(outcome.paths, outcome.result, history)  # wrote before failing
             else:
                 try:
+                    assert outcome.result is not None
                     if outcome.paths is not None:
-                        assert outcome.result is not None
-                        paths = index_only(outcome.result, outcome.paths, history)
-                    else:
-                        assert outcome.result is not None
+                        paths = _index(outcome.paths, outcome.result, history)
+                    else:  # every complete file is kept and indexed, even when one fails
                         paths = save_and_index(outcome.result, out_dir, history)
-                except StudioError as exc:
+                except StudioError as exc:  # not recorded: a rerun makes the job again
                     summary.failed.append((job.where, str(exc)))
                     continue
                 if ledger is not None:

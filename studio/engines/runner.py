@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from studio.core import families
 from studio.core.errors import ModelError, RequestError, StudioError
 from studio.core.families import Explore, Family
-from studio.core.outputs import save_result
+from studio.core.messages import load_failure
+from studio.core.outputs import save_and_index
 from studio.core.requests import Request
 from studio.core.results import Result
 from studio.core.settings import Settings
@@ -69,7 +70,8 @@ class Runner:
                 raise
             except Exception as exc:  # a broken file must say which file and why
                 log.exception("loading %s failed", request.model)
-                raise ModelError(f"Could not load {request.model}: {one_line(exc)}") from exc
+                raise ModelError(load_failure(request.model, exc)
+                                 or f"Could not load {request.model}: {one_line(exc)}") from exc
 
         self.cache.budget_bytes = budget_bytes(self.settings, spec.device)  # 0 in settings = auto
         try:
@@ -85,14 +87,9 @@ class Runner:
             raise
 
     def save(self, result: Result, history: History | None) -> list[Path]:
-        paths = save_result(result, self.settings.output_path)
-        if history is not None:
-            for path in paths:
-                try:
-                    history.add_output(path, result)
-                except StudioError:  # the file is safe on disk; the index can be rebuilt
-                    log.exception("could not index %s in the history", path)
-        return paths
+        """Save and index every complete file (a part-way failure raises SaveError after
+        indexing what was written; see studio.core.outputs)."""
+        return save_and_index(result, self.settings.output_path, history)
 
 
 #: how the explorer's refusal names the families it can drive

@@ -295,12 +295,14 @@ class Worker(QObject):
         return True
 
     def _submit(self, fn: Callable[[], Any]) -> _Task:
+        assert self.engine is not None  # started with the worker's run loop
         self._task = self.engine.submit(fn)
         return self._task
 
     def _work(self, job: Job, events: WorkerEvents) -> tuple[Any, list[Path]]:
         """Engine thread: load (once), generate, save. Raises Cancelled or the job's error."""
         runner = self._get_runner()
+        assert job.request is not None  # action jobs (unload) never reach the engine thread
         loaded_before = runner.cache.loads
         failed = True
         try:
@@ -325,6 +327,7 @@ class Worker(QObject):
 
     def _announce_load(self, runner: Runner, job: Job, events: WorkerEvents) -> None:
         """Say which model is about to load and where, before the long part starts."""
+        assert job.request is not None
         try:
             spec = runner.spec_for(job.request)
         except Exception:  # the same error comes back from generate, as the job's failure

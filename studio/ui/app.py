@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -220,10 +221,11 @@ def make_application(argv: Sequence[str] = ()) -> QApplication:
 
 def run_gui(argv: Sequence[str] = ()) -> int:
     """Open the window (a file argument loads its recipe); returns the exit status."""
-    from studio.cli import setup_environment
+    from studio.core import paths
+    from studio.core.environment import configure_logging, setup_environment
 
     setup_environment()
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(log_file=paths.studio_home() / "studio.log")  # details there, not here
     app = make_application(argv)
 
     from studio.core.errors import StudioError
@@ -243,9 +245,11 @@ def run_gui(argv: Sequence[str] = ()) -> int:
     window.show()
     # scan after the first paint: the window never waits for the disk
     QTimer.singleShot(0, ctx.rescan_models)
+    QTimer.singleShot(0, lambda: start_recovery(ctx, window))
     files = [Path(a) for a in argv if not a.startswith("-") and Path(a).is_file()]
     if files:
         QTimer.singleShot(0, lambda: window.load_recipe_file(files[0]))
+    stop_on_signals(app)
     try:
         return app.exec()
     finally:
@@ -254,3 +258,45 @@ def run_gui(argv: Sequence[str] = ()) -> int:
             history.close()
         except Exception:  # closing an index that failed mid-way is not worth a traceback
             log.debug("history close failed", exc_info=True)
+
+
+def start_recovery(ctx, window=None) -> None:
+    """Off the GUI thread: remove temp files killed saves left, index outputs they wrote.
+
+    The gallery refreshes when anything was indexed. The Models tab's Rescan can call this
+    too (it is cheap when there is nothing to do).
+    """
+    from studio.core.recovery import output_folders, recover
+    from studio.runtime.tasks import run_in_pool
+
+    history = ctx.history
+    folders = output_folders(ctx.settings)
+
+    def done(found) -> None:
+        gallery = getattr(window, "gallery", None)
+        if found and found.indexed and gallery is not None:
+            gallery.refresh()
+
+    run_in_pool(lambda: recover(history, folders), done)
+
+
+def stop_on_signals(app: QApplication) -> None:
+    """SIGTERM and Ctrl+C close the window cleanly (the worker stops, the index closes).
+
+    Python runs signal handlers only between bytecodes, and Qt's event loop is C++: a
+    short timer gives the interpreter a moment to notice the signal.
+    """
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def quit_app(*_args: object) -> None:
+        app.quit()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, quit_app)
+    ticker = QTimer(app)
+    ticker.setInterval(250)
+    ticker.timeout.connect(lambda: None)
+    ticker.start()

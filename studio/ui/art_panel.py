@@ -1,63 +1,50 @@
 """The Art panel: prompt → image, with live previews, a results strip and the recipe at hand.
 
-It builds an ImageRequest from the form and submits it to ctx.jobs; everything it
-shows arrives through the job queue's signals, filtered by the ids it submitted.
+It builds an ImageRequest from the form and submits it through the panel base's job
+tracker; everything it shows arrives through the job queue's signals, filtered by the
+ids it submitted. The form's fields come from the request's field metadata.
 """
 
 from __future__ import annotations
 
 import json
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
-from PySide6.QtGui import (
-    QDesktopServices,
-    QGuiApplication,
-    QIcon,
-    QImage,
-    QKeySequence,
-    QPainter,
-    QPalette,
-    QPixmap,
-)
-from PySide6.QtGui import QShortcut as _QShortcut
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QIcon, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QListView,
     QListWidget,
     QListWidgetItem,
-    QPlainTextEdit,
     QPushButton,
-    QScrollArea,
-    QSizePolicy,
     QSlider,
-    QSpinBox,
-    QSplitter,
     QToolButton,
-    QVBoxLayout,
     QWidget,
 )
 
-from studio.core.errors import StudioError
-from studio.core.requests import MAX_BATCH, MAX_SIDE, SCHEDULERS, ImageRequest, Request
+from studio.core.requests import SCHEDULERS, ImageRequest, Request
 from studio.core.results import Preview, Result
+from studio.runtime.context import AppContext
 from studio.runtime.tasks import run_in_pool
-from studio.runtime.tracker import JobTracker
+from studio.ui.forms import FieldForm, field_grid
+from studio.ui.image_view import ImageView
 from studio.ui.images import contact_sheet, qimage_from_array
+from studio.ui.panel import (
+    GeneratePanel,
+    PromptEdit,
+    canvas_column,
+    list_with_buttons,
+    reveal_folder,
+)
 from studio.ui.widgets import (
     CollapsibleSection,
-    ImageView,
-    MessageLabel,
-    ModelPicker,
-    ProgressRow,
     SeedField,
     copy_icon,
     folder_icon,
@@ -80,6 +67,7 @@ SIZE_PRESETS: tuple[tuple[str, int, int], ...] = (
 )
 CUSTOM = "Custom"
 THUMB = 72
+FIELDS = ("steps", "guidance", "width", "height", "batch_size", "variation_strength")
 
 
 @dataclass
@@ -91,21 +79,6 @@ class ResultItem:
     path: Path | None = None
     seed: int = -1
     paths: list[Path] = field(default_factory=list)
-
-
-class _PromptEdit(QPlainTextEdit):
-    """A multi-line prompt box; Tab moves focus on instead of typing a tab."""
-
-    def __init__(self, placeholder: str, lines: int, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setPlaceholderText(placeholder)
-        self.setTabChangesFocus(True)
-        fm = self.fontMetrics()
-        self.setMinimumHeight(fm.lineSpacing() * lines + 14)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-
-    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
-        return QSize(300, self.minimumHeight())
 
 
 class ResultsStrip(QListWidget):
@@ -120,81 +93,54 @@ class ResultsStrip(QListWidget):
                        "Each picture of a batch lands here: click one to view it.")
 
 
-class FormScroll(QScrollArea):
-    """A vertical-only scroll area that is never narrower than the form inside it."""
-
-    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
-        inner = self.widget()
-        width = inner.minimumSizeHint().width() if inner is not None else 300
-        bar = self.verticalScrollBar().sizeHint().width()
-        return QSize(width + bar + 2 * self.frameWidth(), 200)
-
-    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
-        hint = self.minimumSizeHint()
-        return QSize(max(hint.width(), 380), 600)
-
-
-class ArtPanel(QWidget):
+class ArtPanel(GeneratePanel):
     """Text-to-image: the form on the left, the canvas and results on the right."""
 
-    generated = Signal(list)  # [Path] of the last finished job (for whoever cares)
-    submitted = Signal(int)  # the id of a job this panel queued
+    modality = "image"
+    noun = "pictures"
+    request_type = ImageRequest
+    prompt_placeholder = "Describe the picture… (Ctrl+Enter generates)"
+    prompt_lines = 5
+    model_tip = "The image model to use"
 
-    def __init__(self, ctx, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
-        self.jobs = JobTracker(ctx.jobs, self)  # this panel's jobs and their signals
-        self._started_at = 0.0
+    generated = Signal(list)  # [Path] of the last finished job (for whoever cares)
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
         self._results: list[ResultItem] = []
         self._build()
         self._connect()
+        self.assemble(self._canvas())
         self._update_size_preset()
-        self._update_buttons()
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
-        self.model = ModelPicker(self.ctx, "image")
-        self.model.setToolTip("The image model to use")
-        self.prompt = _PromptEdit("Describe the picture… (Ctrl+Enter generates)", 5)
-        self.negative = _PromptEdit("What to avoid (optional)", 2)
-
+        self.negative = PromptEdit("What to avoid (optional)", 2)
+        self.fields = FieldForm(ImageRequest, FIELDS)
+        self.steps = self.fields["steps"]
+        self.guidance = self.fields["guidance"]
+        self.width_box = self.fields["width"]
+        self.height_box = self.fields["height"]
+        self.batch = self.fields["batch_size"]
+        self.variation_strength = self.fields["variation_strength"]
+        for box in (self.width_box, self.height_box):
+            box.setKeyboardTracking(False)
         self.size_preset = QComboBox()
         for label, w, h in SIZE_PRESETS:
             self.size_preset.addItem(label, f"{w}x{h}")
         self.size_preset.addItem(CUSTOM, None)
-        self.width_box = self._side_box("Width in pixels (a multiple of 8)")
-        self.height_box = self._side_box("Height in pixels (a multiple of 8)")
         swap = QToolButton()
         swap.setText("⇄")
         swap.setToolTip("Swap width and height")
         swap.clicked.connect(self._swap_sides)
         self.swap_button = swap
-
-        self.steps = QSpinBox()
-        self.steps.setRange(1, 1000)
-        self.steps.setValue(20)
-        self.steps.setToolTip("Denoising steps: more is slower and usually finer")
-        self.guidance = QDoubleSpinBox()
-        self.guidance.setRange(0.0, 50.0)
-        self.guidance.setSingleStep(0.5)
-        self.guidance.setDecimals(1)
-        self.guidance.setValue(7.0)
-        self.guidance.setToolTip("CFG scale: how closely to follow the prompt")
         self.scheduler = QComboBox()
         self.scheduler.addItems(list(SCHEDULERS))
-        self.scheduler.setCurrentText("Euler a")
+        self.scheduler.setCurrentText(ImageRequest().scheduler)
         self.scheduler.setToolTip("The sampler (scheduler) that walks from noise to picture")
-        self.batch = QSpinBox()
-        self.batch.setRange(1, MAX_BATCH)
-        self.batch.setToolTip("How many pictures one click makes")
-        self.seed = SeedField()
 
         # variation: a second seed blended into the first
         self.variation_seed = SeedField(allow_reuse=False)
-        self.variation_strength = QDoubleSpinBox()
-        self.variation_strength.setRange(0.0, 1.0)
-        self.variation_strength.setSingleStep(0.05)
-        self.variation_strength.setDecimals(2)
         self.variation_slider = QSlider(Qt.Orientation.Horizontal)
         self.variation_slider.setRange(0, 100)
         self.variation_slider.valueChanged.connect(
@@ -217,36 +163,6 @@ class ArtPanel(QWidget):
         var_form.addRow(hint)
         self.variation = CollapsibleSection("Variation", var_body)
 
-        self.generate_button = QPushButton("Generate")
-        self.generate_button.setObjectName("primary")
-        self.generate_button.setToolTip("Generate (Ctrl+Enter). Clicking again queues more.")
-        self.generate_button.setMinimumHeight(36)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop this panel's running and waiting jobs (Esc)")
-        self.cancel_button.setMinimumHeight(36)
-        self.message = MessageLabel()
-
-        # the form column ------------------------------------------------------
-        form = QWidget()
-        form.setObjectName("formColumn")
-        col = QVBoxLayout(form)
-        col.setContentsMargins(16, 14, 16, 14)
-        col.setSpacing(6)
-        col.addWidget(section_label("Model"))
-        col.addWidget(self.model)
-        col.addSpacing(8)
-        col.addWidget(section_label("Prompt"))
-        col.addWidget(self.prompt, 3)
-        col.addSpacing(4)
-        col.addWidget(section_label("Negative prompt"))
-        col.addWidget(self.negative, 1)
-        col.addSpacing(8)
-        col.addWidget(section_label("Settings"))
-        grid = QGridLayout()
-        grid.setHorizontalSpacing(10)
-        grid.setVerticalSpacing(8)
-        grid.setColumnStretch(1, 1)
-        grid.setColumnStretch(3, 1)
         size_row = QHBoxLayout()
         size_row.setSpacing(6)
         size_row.addWidget(self.width_box, 1)
@@ -255,65 +171,26 @@ class ArtPanel(QWidget):
         size_row.addWidget(times)
         size_row.addWidget(self.height_box, 1)
         size_row.addWidget(swap)
-        self._label_for = {}
-        rows = [
-            ("Size", self.size_preset, None, None),
-            ("", size_row, None, None),
-            ("Steps", self.steps, "CFG", self.guidance),
-            ("Sampler", self.scheduler, "Batch", self.batch),
-            ("Seed", self.seed, None, None),
-        ]
-        for r, (l1, w1, l2, w2) in enumerate(rows):
-            lab = QLabel(l1)
-            grid.addWidget(lab, r, 0)
-            self._label_for[l1] = lab
-            span = 1 if w2 is not None else 3
-            if isinstance(w1, QWidget):
-                grid.addWidget(w1, r, 1, 1, span)
-            else:
-                grid.addLayout(w1, r, 1, 1, span)
-            if w2 is not None:
-                lab2 = QLabel(l2)
-                self._label_for[l2] = lab2
-                grid.addWidget(lab2, r, 2)
-                grid.addWidget(w2, r, 3)
-        col.addLayout(grid)
-        col.addSpacing(6)
-        col.addWidget(self.variation)
-        self.model_hint = QLabel("")
-        self.model_hint.setObjectName("muted")
-        self.model_hint.setWordWrap(True)
-        self.model_hint.hide()
-        col.insertWidget(2, self.model_hint)
+        self.negative_label = section_label("Negative prompt")
+        self.sampler_label = QLabel("Sampler")
+        form = self.form
+        form.addSpacing(4)
+        form.addWidget(self.negative_label)
+        form.addWidget(self.negative, 1)
+        form.addSpacing(8)
+        form.addWidget(section_label("Settings"))
+        form.addLayout(field_grid([
+            [("Size", self.size_preset)],
+            [("", size_row)],
+            [self.fields.pair("steps"), self.fields.pair("guidance")],
+            [(self.sampler_label, self.scheduler), self.fields.pair("batch_size")],
+            [("Seed", self.seed)],
+        ]))
+        form.addSpacing(6)
+        form.addWidget(self.variation)
 
-        scroll = FormScroll()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(form)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-
-        # Generate stays in sight however short the window: pinned under the fields
-        actions = QWidget()
-        actions.setObjectName("formColumn")
-        buttons = QHBoxLayout()
-        buttons.setSpacing(8)
-        buttons.addWidget(self.generate_button, 3)
-        buttons.addWidget(self.cancel_button, 1)
-        act_col = QVBoxLayout(actions)
-        act_col.setContentsMargins(16, 8, 16, 14)
-        act_col.setSpacing(6)
-        act_col.addLayout(buttons)
-        act_col.addWidget(self.message)
-        left = QWidget()
-        left_col = QVBoxLayout(left)
-        left_col.setContentsMargins(0, 0, 0, 0)
-        left_col.setSpacing(0)
-        left_col.addWidget(scroll, 1)
-        left_col.addWidget(actions)
-
-        # the canvas column ----------------------------------------------------
+    def _canvas(self) -> QWidget:
         self.view = ImageView("Your picture appears here.\nWrite a prompt and press Generate.")
-        self.progress = ProgressRow()
         self.strip = ResultsStrip()
         self.strip.setObjectName("resultsStrip")
         self.strip.setViewMode(QListView.ViewMode.IconMode)
@@ -332,119 +209,40 @@ class ArtPanel(QWidget):
         self.copy_recipe_button = QPushButton(copy_icon(), "Copy recipe")
         self.copy_recipe_button.setToolTip(
             "Copy the settings as A1111-style text (paste into Studio, A1111 or a forum post)")
-        side = QVBoxLayout()
-        side.setSpacing(6)
-        side.addWidget(self.open_folder_button)
-        side.addWidget(self.copy_recipe_button)
-        side.addStretch(1)
-        bottom = QHBoxLayout()
-        bottom.setSpacing(10)
-        bottom.addWidget(self.strip, 1)
-        bottom.addLayout(side)
-
-        canvas = QWidget()
-        canvas.setObjectName("canvasColumn")
-        right = QVBoxLayout(canvas)
-        right.setContentsMargins(14, 14, 16, 14)
-        right.setSpacing(10)
-        right.addWidget(self.view, 1)
-        right.addWidget(self.progress)
-        right.addLayout(bottom)
-
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
-        splitter.addWidget(canvas)
-        splitter.setStretchFactor(0, 0)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([380, 820])
-        splitter.setChildrenCollapsible(False)
-        self.splitter = splitter
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(splitter)
-
-    def _side_box(self, tip: str) -> QSpinBox:
-        box = QSpinBox()
-        box.setRange(64, MAX_SIDE)
-        box.setSingleStep(8)
-        box.setValue(512)
-        box.setSuffix(" px")
-        box.setToolTip(tip)
-        box.setKeyboardTracking(False)
-        return box
-
-    def _connect(self) -> None:
-        jobs = self.jobs
-        jobs.started.connect(self._on_started)
-        jobs.status.connect(lambda _id, text: self.progress.set_status(text))
-        jobs.progress.connect(lambda _id, progress: self.progress.set_progress(progress))
-        jobs.preview.connect(self._on_preview)
-        jobs.finished.connect(self._on_finished)
-        jobs.failed.connect(self._on_failed)
-        jobs.cancelled.connect(self._on_cancelled)
-        jobs.changed.connect(self._update_buttons)
-        self.generate_button.clicked.connect(self.generate)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.size_preset.activated.connect(self._preset_chosen)
-        self.width_box.valueChanged.connect(self._update_size_preset)
-        self.height_box.valueChanged.connect(self._update_size_preset)
         self.strip.currentRowChanged.connect(self._show_result)
         self.strip.itemClicked.connect(lambda item: self._show_result(self.strip.row(item)))
         self.open_folder_button.clicked.connect(self.open_folder)
         self.copy_recipe_button.clicked.connect(self.copy_recipe)
-        self.model.model_changed.connect(self._model_changed)
-        self._model_changed(self.model.current_model())
-        ctx_shortcut = Qt.ShortcutContext.WidgetWithChildrenShortcut
-        for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            sc = _QShortcut(QKeySequence(keys), self)
-            sc.setContext(ctx_shortcut)
-            sc.activated.connect(self.generate)
-        esc = _QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
-        esc.setContext(ctx_shortcut)
-        esc.activated.connect(self.cancel)
+        bottom = list_with_buttons(self.strip, [self.open_folder_button,
+                                                self.copy_recipe_button])
+        return canvas_column([(self.view, 1), self.progress, bottom])
+
+    def _connect(self) -> None:
+        self.size_preset.activated.connect(self._preset_chosen)
+        self.width_box.valueChanged.connect(self._update_size_preset)
+        self.height_box.valueChanged.connect(self._update_size_preset)
 
     # ------------------------------------------------------------------ the form
     def request(self) -> ImageRequest:
         """The form as a request (not yet validated: submit() does that)."""
         return ImageRequest(
-            model=self.model.current_model(),
-            prompt=self.prompt.toPlainText().strip(),
+            **self.common_values(),  # type: ignore[arg-type]
             negative=self.negative.toPlainText().strip(),
-            seed=self.seed.value(),
-            steps=self.steps.value(),
-            guidance=round(self.guidance.value(), 2),
-            width=self.width_box.value(),
-            height=self.height_box.value(),
             scheduler=self.scheduler.currentText(),
-            batch_size=self.batch.value(),
             variation_seed=self.variation_seed.value(),
-            variation_strength=round(self.variation_strength.value(), 3),
+            **self.fields.values(),
         )
 
-    def apply_request(self, request: Request) -> None:
-        """Fill the form from a request (a recipe, the gallery, a dropped file)."""
-        if not isinstance(request, ImageRequest):
-            self.message.show_error(f"That recipe is for {request.kind or 'another'} "
-                                    "generation, not for pictures.")
-            return
-        if request.model:
-            self.model.set_model(request.model)
-        self.prompt.setPlainText(request.prompt)
+    def fill(self, request: Request) -> None:
+        assert isinstance(request, ImageRequest)
         self.negative.setPlainText(request.negative)
-        self.seed.set_value(request.seed)
-        self.steps.setValue(request.steps)
-        self.guidance.setValue(request.guidance)
-        self.width_box.setValue(request.width)
-        self.height_box.setValue(request.height)
+        self.fields.set_values(request)
         if request.scheduler in SCHEDULERS:
             self.scheduler.setCurrentText(request.scheduler)
-        self.batch.setValue(request.batch_size)
         self.variation_seed.set_value(
             request.variation_seed if request.variation_strength > 0 else -1)
-        self.variation_strength.setValue(request.variation_strength)
         self.variation.set_expanded(request.variation_strength > 0)
         self._update_size_preset()
-        self.message.show_info("Settings loaded from the recipe.")
 
     def set_prompt(self, text: str) -> None:
         """Put a prompt in the box (from the Text panel's "Send to Art")."""
@@ -474,55 +272,30 @@ class ArtPanel(QWidget):
         self.width_box.blockSignals(False)
         self.height_box.setValue(w)
 
-    def _model_changed(self, model: str) -> None:
-        """Built-in GANs make fixed-size pictures in one pass: grey out what doesn't apply."""
-        entry = next((e for e in self.ctx.models if e.id == model), None)
-        gan = entry is not None and entry.family == "GAN"
-        for w in (self.negative, self.steps, self.guidance, self.scheduler):
-            w.setEnabled(not gan)
-        for name in ("CFG", "Steps", "Sampler"):
-            self._label_for[name].setEnabled(not gan)
-        if gan:
+    def optional_widgets(self) -> dict[str, Sequence[QWidget]]:
+        return {"steps": (self.steps, self.fields.labels["steps"]),
+                "guidance": (self.guidance, self.fields.labels["guidance"]),
+                "scheduler": (self.scheduler, self.sampler_label),
+                "negative": (self.negative, self.negative_label)}
+
+    def on_model_changed(self, model: str) -> None:
+        """Grey out the controls the model's family does not read (a GAN's one pass)."""
+        unused = self.grey_out_unused(model)
+        if unused:
+            names = {"negative": "the negative prompt", "steps": "steps", "guidance": "CFG",
+                     "scheduler": "sampler"}
+            listed = [names[n] for n in unused]
+            said = ", ".join(listed[:-1]) + " and " + listed[-1] if len(listed) > 1 \
+                else listed[0]
+            one_pass = " a one-pass generator;" if "steps" in unused else ""
+            name = next((e.name for e in self.ctx.models if e.id == model), model)
             self.model_hint.setText(
-                f"{entry.name}: a one-pass generator; steps, CFG, sampler and the negative "
-                "prompt do not apply. Try a batch of 8 or 16.")
-        self.model_hint.setVisible(gan)
+                f"{name}:{one_pass} {said} do{'es' if len(listed) == 1 else ''} not "
+                "apply. Try a batch of 8 or 16.")
+        self.model_hint.setVisible(bool(unused))
 
-    # ------------------------------------------------------------------ actions
-    def generate(self) -> int | None:
-        """Queue the form as a job; a bad field is reported under the buttons."""
-        try:
-            job_id = self.jobs.submit(self.request())
-        except StudioError as exc:
-            self.message.show_error(str(exc))
-            return None
-        except ValueError as exc:  # a value the widgets let through but the request refuses
-            self.message.show_error(str(exc).splitlines()[0])
-            return None
-        self.message.clear_message()
-        self.submitted.emit(job_id)
-        if self.jobs.current is None:
-            self.progress.start("Queued…")
-        return job_id
-
-    def cancel(self) -> None:
-        """Stop this panel's running job and drop the ones waiting behind it."""
-        self.jobs.cancel_all()
-
-    def busy(self) -> bool:
-        return self.jobs.busy()
-
-    def _update_buttons(self) -> None:
-        waiting = self.jobs.waiting
-        self.cancel_button.setEnabled(self.jobs.busy())
-        self.generate_button.setText(f"Generate  (+{waiting} queued)" if waiting else "Generate")
-
-    # ------------------------------------------------------------------ job signals
-    def _on_started(self, job_id: int, request: Request) -> None:
-        self._started_at = time.perf_counter()
-        self.progress.start("Starting…")
-
-    def _on_preview(self, job_id: int, preview: Preview) -> None:
+    # ------------------------------------------------------------------ job hooks
+    def on_preview(self, job_id: int, preview: Preview) -> None:
         if preview.kind != "image":
             return
         data = preview.data if isinstance(preview.data, list) else [preview.data]
@@ -533,10 +306,9 @@ class ArtPanel(QWidget):
         caption = f"Preview · step {preview.step}/{preview.total}" if preview.total else "Preview"
         self.view.set_image(image, caption)
 
-    def _on_finished(self, job_id: int, result: Result, paths: list) -> None:
+    def on_finished(self, job_id: int, result: Result, paths: list[Path]) -> None:
         request = result.request
         images = [qimage_from_array(a) for a in result.images]
-        paths = [Path(p) for p in paths]
         seeds = result.info.get("seeds") if isinstance(result.info, dict) else None
         items: list[ResultItem] = []
         for i, img in enumerate(images):
@@ -544,24 +316,19 @@ class ArtPanel(QWidget):
             path = paths[i] if i < len(paths) else None
             items.append(ResultItem(img, request, path, int(seed)))
         self._set_results(items, request, paths)
-        seed = getattr(request, "seed", -1)
-        if isinstance(seed, int) and seed >= 0:
-            self.seed.set_last_seed(seed)
-        took = time.perf_counter() - self._started_at
-        where = f" · saved {paths[0].name}" if paths else ""
         count = f"{len(images)} pictures" if len(images) > 1 else "Done"
-        self.progress.finish(f"{count} in {took:.1f} s · seed {seed}{where}")
+        self.progress.finish(self.finish_line(f"{count} in {self.took():.1f} s",
+                                              request.seed, paths))
         self.generated.emit(paths)
 
-    def _on_failed(self, job_id: int, message: str) -> None:
-        self.progress.reset("Failed.")
-        self.message.show_error(message)
+    def on_started(self, job_id: int, request: Request) -> None:
+        if self.view.caption().startswith("Cancelled"):  # that was the job before this one
+            self.view.set_caption("Starting…")
 
-    def _on_cancelled(self, job_id: int, was_running: bool) -> None:
-        if was_running or not self.jobs.busy():
-            self.progress.reset("Cancelled.")
-            if self.view.caption().startswith("Preview"):
-                self.view.set_caption("Cancelled: nothing was saved")
+    def on_cancelled(self, job_id: int, was_running: bool) -> None:
+        super().on_cancelled(job_id, was_running)
+        if (was_running or not self.jobs.busy()) and self.view.caption().startswith("Preview"):
+            self.view.set_caption("Cancelled: nothing was saved")
 
     # ------------------------------------------------------------------ results
     def _set_results(self, items: list[ResultItem], request: Request, paths: list[Path]) -> None:
@@ -614,9 +381,7 @@ class ArtPanel(QWidget):
         if item is not None:
             first = item.path or (item.paths[0] if item.paths else None)
             folder = first.parent if first is not None else None
-        folder = folder or self.ctx.settings.output_path
-        folder.mkdir(parents=True, exist_ok=True)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        reveal_folder(folder or self.ctx.settings.output_path)
 
     def copy_recipe(self) -> None:
         """Copy A1111-style text: read back from the saved PNG (what others will see)."""
@@ -626,7 +391,7 @@ class ArtPanel(QWidget):
             return
         path = item.path or (item.paths[0] if item.paths else None)
         request = item.request
-        if item.seed >= 0 and getattr(request, "seed", -1) != item.seed and item.path:
+        if item.seed >= 0 and request.seed != item.seed and item.path:
             request = request.replace(seed=item.seed)
 
         def read() -> str:

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from studio.core.text import first_line
+
 log = logging.getLogger(__name__)
 
 POSITION_INTERVAL_MS = 33
@@ -49,7 +51,7 @@ def _sounddevice() -> Any:
 
 def device_message(exc: BaseException) -> str:
     """One sentence about why the output device could not be used."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = first_line(exc)
     low = text.lower()
     if "busy" in low or "unavailable" in low or "in use" in low:
         return (f"The audio output device is busy or unavailable ({text}); close other "

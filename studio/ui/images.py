@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import (
     QColor,
@@ -28,6 +28,9 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
 TEXT_SUFFIXES = {".md", ".txt"}
 
+if TYPE_CHECKING:
+    import numpy as np
+
 ACCENT = QColor(124, 92, 255)
 ACCENT_2 = QColor(0, 184, 212)
 
@@ -37,6 +40,8 @@ def qimage_from_array(array: np.ndarray) -> QImage:
 
     The copy matters: a QImage made over a numpy buffer dies with the buffer.
     """
+    import numpy as np  # here, not at import: the window starts without numpy
+
     arr = np.asarray(array)
     if arr.dtype != np.uint8:
         if np.issubdtype(arr.dtype, np.floating):

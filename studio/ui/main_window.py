@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QUrl, Signal
 from PySide6.QtGui import (
@@ -22,29 +24,37 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QApplication,
+    QFileDialog,
     QMainWindow,
     QMessageBox,
     QScrollArea,
     QTabWidget,
+    QVBoxLayout,
     QWidget,
 )
 
 from studio import __version__ as _version
 from studio.core import paths
 from studio.core.errors import StudioError
+from studio.core.recipes import READERS
 from studio.core.requests import ImageRequest, Request
+from studio.core.text import first_line
+from studio.runtime.context import AppContext
 from studio.runtime.tasks import run_in_pool
 from studio.ui.art_panel import ArtPanel
-from studio.ui.explore_panel import ExplorePanel
-from studio.ui.gallery import GalleryPanel
 from studio.ui.images import app_icon
-from studio.ui.models_view import ModelsView
-from studio.ui.music_panel import MusicPanel
+from studio.ui.notice import Notice
 from studio.ui.queue_dock import QueueDock
-from studio.ui.settings_dialog import SettingsDialog
 from studio.ui.status_bar import StatusBar
-from studio.ui.text_panel import TextPanel
 from studio.ui.widgets import guarded
+
+if TYPE_CHECKING:
+    from studio.ui.explore_panel import ExplorePanel
+    from studio.ui.gallery import GalleryPanel
+    from studio.ui.models_view import ModelsView
+    from studio.ui.music_panel import MusicPanel
+    from studio.ui.settings_dialog import SettingsDialog
+    from studio.ui.text_panel import TextPanel
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +62,11 @@ log = logging.getLogger(__name__)
 KIND_TO_TAB = {"image": "art", "music": "music", "text": "text", "explore": "explore"}
 TABS = (("art", "Art"), ("music", "Music"), ("text", "Text"), ("explore", "Explore"),
         ("gallery", "Gallery"), ("models", "Models"))
+
+
+#: who wrote a recipe, as Recipe.source names it → how the notice names it
+SOURCE_NAMES = {"studio": "Studio", "a1111": "AUTOMATIC1111", "comfyui": "ComfyUI",
+                "invokeai": "InvokeAI", "fooocus": "Fooocus", "novelai": "NovelAI"}
 
 
 def window_state_store() -> QSettings:
@@ -64,8 +79,9 @@ class MainWindow(QMainWindow):
 
     recipe_loaded = Signal(object)  # the Request a dropped file filled a panel with
     drop_failed = Signal(str)  # the sentence shown when a dropped file holds no recipe
+    recipe_notes = Signal(list)  # what the import of a dropped/opened file had to change
 
-    def __init__(self, ctx, parent: QWidget | None = None) -> None:
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self._closed = False
@@ -75,15 +91,14 @@ class MainWindow(QMainWindow):
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
                             | QMainWindow.DockOption.AllowTabbedDocks)
 
+        # Only the Art panel is built up front; the others (and their modules) are made
+        # the first time their tab is shown or something is routed to them (start-up).
         self.art = ArtPanel(ctx)
-        self.music = MusicPanel(ctx)
-        self.text = TextPanel(ctx)
-        self.explore = ExplorePanel(ctx)
-        self.gallery = GalleryPanel(ctx)
-        self.models = ModelsView(ctx)
-        self.pages: dict[str, QWidget] = {
-            "art": self.art, "music": self.music, "text": self.text,
-            "explore": self.explore, "gallery": self.gallery, "models": self.models,
+        self.pages: dict[str, QWidget] = {"art": self.art}  # the pages built so far
+        self._factories: dict[str, Callable[[], QWidget]] = {
+            "music": self._make_music, "text": self._make_text,
+            "explore": self._make_explore, "gallery": self._make_gallery,
+            "models": self._make_models,
         }
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -95,10 +110,20 @@ class MainWindow(QMainWindow):
             frame.setObjectName("pageFrame")
             frame.setWidgetResizable(True)
             frame.setFrameShape(QScrollArea.Shape.NoFrame)
-            frame.setWidget(self.pages[key])
+            if key in self.pages:
+                frame.setWidget(self.pages[key])
             self._frames[key] = frame
             self.tabs.addTab(frame, title)
-        self.setCentralWidget(self.tabs)
+        self.tabs.currentChanged.connect(lambda _i: self.page(self.current_tab()))
+        # what an import had to change stays on screen until it is read
+        self.notice = Notice()
+        central = QWidget()
+        col = QVBoxLayout(central)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(0)
+        col.addWidget(self.notice)
+        col.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
 
         self.queue = QueueDock(ctx, self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.queue)
@@ -113,14 +138,78 @@ class MainWindow(QMainWindow):
 
         ctx.recipe_requested.connect(self.route_request)
         ctx.prompt_for_art.connect(self.send_prompt_to_art)
-        self.gallery.play_requested.connect(self._play)
         self.resize(1280, 820)
         self.restore_state()
+
+    # ------------------------------------------------------------------ pages
+    def page(self, key: str) -> QWidget:
+        """The page of a tab, built (and its module imported) on first use."""
+        page = self.pages.get(key)
+        if page is None:
+            page = self._factories[key]()
+            self.pages[key] = page
+            self._frames[key].setWidget(page)
+        return page
+
+    def is_built(self, key: str) -> bool:
+        return key in self.pages
+
+    def _make_music(self) -> QWidget:
+        from studio.ui.music_panel import MusicPanel
+
+        return MusicPanel(self.ctx)
+
+    def _make_text(self) -> QWidget:
+        from studio.ui.text_panel import TextPanel
+
+        return TextPanel(self.ctx)
+
+    def _make_explore(self) -> QWidget:
+        from studio.ui.explore_panel import ExplorePanel
+
+        return ExplorePanel(self.ctx)
+
+    def _make_gallery(self) -> QWidget:
+        from studio.ui.gallery import GalleryPanel
+
+        gallery = GalleryPanel(self.ctx)
+        gallery.play_requested.connect(self._play)
+        return gallery
+
+    def _make_models(self) -> QWidget:
+        from studio.ui.models_view import ModelsView
+
+        return ModelsView(self.ctx)
+
+    @property
+    def music(self) -> MusicPanel:
+        return self.page("music")  # type: ignore[return-value]
+
+    @property
+    def text(self) -> TextPanel:
+        return self.page("text")  # type: ignore[return-value]
+
+    @property
+    def explore(self) -> ExplorePanel:
+        return self.page("explore")  # type: ignore[return-value]
+
+    @property
+    def gallery(self) -> GalleryPanel:
+        return self.page("gallery")  # type: ignore[return-value]
+
+    @property
+    def models(self) -> ModelsView:
+        return self.page("models")  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ menus
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
+        self.open_action = QAction("Open…", self)
+        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.open_action.setToolTip("Load the recipe of a picture, piece or text")
+        self.open_action.triggered.connect(self.open_file_dialog)
+        file_menu.addAction(self.open_action)
         self.open_output_action = QAction("Open output folder", self)
         self.open_output_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
         self.open_output_action.triggered.connect(self.open_output_folder)
@@ -173,7 +262,19 @@ class MainWindow(QMainWindow):
         folder.mkdir(parents=True, exist_ok=True)
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
+    def open_file_dialog(self) -> None:
+        """File → Open: any output or another app's picture; its recipe fills a panel."""
+        suffixes = " ".join(f"*{s}" for s in sorted(READERS))
+        start = str(self.ctx.settings.output_path)
+        name, _filter = QFileDialog.getOpenFileName(
+            self, "Open a recipe", start,
+            f"Pictures, music and text with a recipe ({suffixes});;All files (*)")
+        if name:
+            self.load_recipe_file(Path(name))
+
     def open_settings(self) -> SettingsDialog:
+        from studio.ui.settings_dialog import SettingsDialog
+
         dialog = SettingsDialog(self.ctx, self)
         dialog.open()
         return dialog
@@ -185,12 +286,12 @@ class MainWindow(QMainWindow):
             "<p>Pictures, music and text from models on your own machine. "
             "Nothing leaves your computer.</p>"
             "<p>Every output carries its recipe: drop a file on the window "
-            "to load its settings again.</p>")
+            "(or open it with File → Open) to load its settings again.</p>")
 
     def show_shortcuts(self) -> None:
         QMessageBox.information(
             self, "Keyboard shortcuts",
-            "Ctrl+Enter\tGenerate\nEsc\tCancel the panel's jobs\n"
+            "Ctrl+O\tOpen a file's recipe\nCtrl+Enter\tGenerate\nEsc\tCancel the panel's jobs\n"
             "Ctrl+1 … Ctrl+6\tSwitch tabs\nCtrl+Shift+Q\tShow or hide the queue\n"
             "Ctrl+,\tSettings\nCtrl+Shift+O\tOpen the output folder\nCtrl+Q\tQuit")
 
@@ -198,8 +299,8 @@ class MainWindow(QMainWindow):
     def route_request(self, request: Request) -> None:
         """Fill the panel that makes this kind of output and bring it to the front."""
         key = KIND_TO_TAB.get(request.kind, "explore")
-        page = self.pages[key]
-        model = getattr(request, "model", "")
+        page = self.page(key)
+        model = request.model
         if model and not any(e.id == model for e in self.ctx.models):
             # other apps record "sd15.safetensors", not our path: find what is installed
             from studio.core.recipes import match_model
@@ -213,24 +314,21 @@ class MainWindow(QMainWindow):
             self.status.notify(str(exc))
             return
         self.show_tab(key)
-        self.status.notify(f"Loaded a {request.kind} recipe into {key.title()}.")
+        article = "an" if request.kind[:1] in ("a", "e", "i", "o", "u") else "a"
+        self.status.notify(f"Loaded {article} {request.kind} recipe into {key.title()}.")
 
     def send_prompt_to_art(self, text: str) -> None:
         self.art.set_prompt(text)
         self.show_tab("art")
 
     def _play(self, path: str) -> None:
-        """The gallery's play button: the Music panel plays it when it knows how."""
-        player = getattr(self.music, "play_file", None)
-        if callable(player):
-            self.show_tab("music")
-            try:
-                player(path)
-            except Exception:  # a player problem is one line in the status bar, not a crash
-                log.exception("playing %s failed", path)
-                self.status.notify(f"Could not play {Path(path).name}.")
-        else:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+        """The gallery's play button: the Music panel plays it."""
+        self.show_tab("music")
+        try:
+            self.music.play_file(path)
+        except Exception:  # a player problem is one line in the status bar, not a crash
+            log.exception("playing %s failed", path)
+            self.status.notify(f"Could not play {Path(path).name}.")
 
     # ------------------------------------------------------------------ drag & drop
     @staticmethod
@@ -273,33 +371,54 @@ class MainWindow(QMainWindow):
         self.load_recipe_file(files[0])
 
     def load_recipe_file(self, path: Path) -> None:
-        """Read a file's recipe on the pool, then fill the right panel (or say why not)."""
+        """Read a file's recipe on the pool, then fill the right panel (or say why not).
+
+        Dropped files and File → Open both come here. What the import had to change
+        (a seed folded, a sampler replaced, parts dropped) is shown in a notice that
+        stays until closed.
+        """
         path = Path(path)
         self.status.notify(f"Reading the recipe in {path.name}…")
+        unreadable = f"{path.name} holds no recipe Studio can read."
 
-        def read() -> Request | str:
+        def read() -> tuple[Request, list[str], str] | str:
             from studio.core.recipes import read_recipe
 
             try:
-                return read_recipe(path).to_request()
+                recipe = read_recipe(path)
+                request = recipe.to_request()
             except StudioError as exc:
-                return str(exc).strip().splitlines()[0] if str(exc).strip() else (
-                    f"{path.name} holds no recipe Studio can read.")
+                return first_line(exc, unreadable)
             except Exception:  # any other failure is still one sentence, never a traceback
                 log.debug("reading a recipe from %s failed", path, exc_info=True)
-                return f"{path.name} holds no recipe Studio can read."
+                return unreadable
+            notes = list(recipe.notes)
+            extra = recipe.request.get("notes")
+            for note in extra if isinstance(extra, list) else []:
+                if isinstance(note, str) and note not in notes:
+                    notes.append(note)
+            return request, notes, recipe.source
 
-        run_in_pool(read, guarded(self, self._recipe_read),
-                    on_failed=guarded(self, lambda _m: self._recipe_read(
-                        f"{path.name} holds no recipe Studio can read.")))
+        run_in_pool(read, guarded(self, lambda value: self._recipe_read(value, path)),
+                    on_failed=guarded(self, lambda _m: self._recipe_read(unreadable, path)))
 
-    def _recipe_read(self, value: Request | str) -> None:
-        if isinstance(value, Request):
-            self.route_request(value)
-            self.recipe_loaded.emit(value)
+    def _recipe_read(self, value: tuple[Request, list[str], str] | str, path: Path) -> None:
+        if isinstance(value, str):
+            self.notice.dismiss()
+            self.status.notify(value)
+            self.drop_failed.emit(value)
+            return
+        request, notes, source = value
+        self.route_request(request)
+        if notes:
+            who = SOURCE_NAMES.get(source, source)
+            lines = "\n".join(f"• {n}" for n in notes)
+            self.notice.show_notice(
+                f"{path.name} ({who}): the recipe was loaded with these changes:\n{lines}")
         else:
-            self.status.notify(str(value))
-            self.drop_failed.emit(str(value))
+            self.notice.dismiss()
+        self.recipe_notes.emit(list(notes))
+        self.recipe_loaded.emit(request)
 
     # ------------------------------------------------------------------ state
     def restore_state(self) -> None:
@@ -311,7 +430,7 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.restoreState(state)
         tab = store.value("window/tab")
-        if isinstance(tab, str) and tab in self.pages:
+        if isinstance(tab, str) and tab in self._frames:
             self.show_tab(tab)
         art = store.value("art/request")
         if isinstance(art, str) and art:

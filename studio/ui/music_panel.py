@@ -9,64 +9,43 @@ has to wait). Past pieces (this session's and the history's) are listed and repl
 
 from __future__ import annotations
 
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
+from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QPlainTextEdit,
     QPushButton,
-    QScrollArea,
-    QSizePolicy,
     QSlider,
-    QSpinBox,
-    QSplitter,
     QToolButton,
-    QVBoxLayout,
     QWidget,
 )
 
 from studio.core.errors import StudioError
 from studio.core.requests import MusicRequest, Request
 from studio.core.results import Preview, Progress, Result
+from studio.core.text import format_duration
+from studio.runtime.context import AppContext
+from studio.runtime.saving import export_audio_copy
 from studio.runtime.tasks import run_in_pool
-from studio.runtime.tracker import JobTracker
-from studio.ui.art_panel import FormScroll
 from studio.ui.audio import AudioPlayer
+from studio.ui.forms import FieldForm, field_grid
+from studio.ui.panel import GeneratePanel, canvas_column, list_with_buttons, reveal_folder
 from studio.ui.waveform import SpectrogramView, WaveformView
-from studio.ui.widgets import (
-    CollapsibleSection,
-    MessageLabel,
-    ModelPicker,
-    ProgressRow,
-    SeedField,
-    folder_icon,
-    play_icon,
-    section_label,
-)
+from studio.ui.widgets import CollapsibleSection, folder_icon, guarded, play_icon, section_label
 
+FIELDS = ("duration", "guidance", "temperature", "top_k", "top_p", "blend_prompt", "blend")
+SAMPLING = ("temperature", "top_k", "top_p")
 AUTOPLAY_MARGIN_S = 0.5  # start early playback only with this much audio to spare
 RECENT_PIECES = 30
-
-
-def clock(seconds: float) -> str:
-    """0:07 · 1:05 · 1:02:03."""
-    total = max(0, int(seconds + 1e-6))
-    minutes, sec = divmod(total, 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{sec:02d}" if hours else f"{minutes}:{sec:02d}"
 
 
 @dataclass
@@ -80,38 +59,29 @@ class Piece:
     job_id: int | None = None
 
 
-class _PromptEdit(QPlainTextEdit):
-    """A multi-line prompt box; Tab moves focus on instead of typing a tab."""
-
-    def __init__(self, placeholder: str, lines: int, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setPlaceholderText(placeholder)
-        self.setTabChangesFocus(True)
-        self.setMinimumHeight(self.fontMetrics().lineSpacing() * lines + 14)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-
-    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
-        return QSize(300, self.minimumHeight())
-
-
-class MusicPanel(QWidget):
+class MusicPanel(GeneratePanel):
     """Text-to-music: the form on the left; waveform, spectrogram and transport on the right."""
+
+    modality = "music"
+    noun = "music"
+    request_type = MusicRequest
+    prompt_placeholder = "Describe the music… (Ctrl+Enter generates)"
+    prompt_lines = 4
+    model_tip = "The music model: the built-in composer or a MusicGen folder"
+    cancelled_text = "Cancelled: nothing was saved."
 
     generated = Signal(list)  # [Path] of the last finished job
 
-    def __init__(self, ctx, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
-        self.jobs = JobTracker(ctx.jobs, self)  # this panel's jobs and their signals
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
         self._shown: int | None = None  # the job whose audio the player holds
         self._piece: Piece | None = None
-        self._started_at = 0.0
         self._eta: float | None = None
         self._autoplayed = False
         self.player = AudioPlayer(self)
         self._build()
+        self.assemble(self._canvas())
         self._connect()
-        self._update_buttons()
         self._update_transport()
         app = QCoreApplication.instance()
         if app is not None:
@@ -120,125 +90,47 @@ class MusicPanel(QWidget):
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
-        self.model = ModelPicker(self.ctx, "music")
-        self.model.setToolTip("The music model: the built-in composer or a MusicGen folder")
-        self.prompt = _PromptEdit("Describe the music… (Ctrl+Enter generates)", 4)
-        self.duration = QDoubleSpinBox()
-        self.duration.setRange(0.5, 600.0)
-        self.duration.setDecimals(1)
-        self.duration.setSingleStep(1.0)
-        self.duration.setValue(10.0)
-        self.duration.setSuffix(" s")
-        self.duration.setToolTip("Length of the piece in seconds")
-        self.guidance = QDoubleSpinBox()
-        self.guidance.setRange(0.0, 50.0)
-        self.guidance.setDecimals(1)
-        self.guidance.setSingleStep(0.5)
-        self.guidance.setValue(3.0)
-        self.guidance.setToolTip("Guidance (CFG): how closely to follow the prompt; "
-                                 "1 or less turns it off (twice as fast)")
-        self.seed = SeedField()
-        self.temperature = QDoubleSpinBox()
-        self.temperature.setRange(0.0, 5.0)
-        self.temperature.setDecimals(2)
-        self.temperature.setSingleStep(0.05)
-        self.temperature.setValue(1.0)
-        self.temperature.setToolTip("Higher is more adventurous; 0 always picks the likeliest")
-        self.top_k = QSpinBox()
-        self.top_k.setRange(0, 100000)
-        self.top_k.setValue(250)
-        self.top_k.setToolTip("Sample among the k likeliest tokens (0 = no limit)")
-        self.top_p = QDoubleSpinBox()
-        self.top_p.setRange(0.0, 1.0)
-        self.top_p.setDecimals(2)
-        self.top_p.setSingleStep(0.05)
-        self.top_p.setValue(0.0)
-        self.top_p.setToolTip("Nucleus sampling: keep the likeliest tokens up to this "
-                              "probability mass (0 = off)")
-        sampling = QWidget()
-        sgrid = QGridLayout(sampling)
-        sgrid.setContentsMargins(14, 0, 0, 0)
-        sgrid.addWidget(QLabel("Temperature"), 0, 0)
-        sgrid.addWidget(self.temperature, 0, 1)
-        sgrid.addWidget(QLabel("Top-k"), 1, 0)
-        sgrid.addWidget(self.top_k, 1, 1)
-        sgrid.addWidget(QLabel("Top-p"), 2, 0)
-        sgrid.addWidget(self.top_p, 2, 1)
-        self.sampling = CollapsibleSection("Sampling", sampling)
-
-        self.blend_prompt = QLineEdit()
+        self.fields = FieldForm(MusicRequest, FIELDS, sliders=("blend",))
+        self.duration = self.fields["duration"]
+        self.guidance = self.fields["guidance"]
+        self.temperature = self.fields["temperature"]
+        self.top_k = self.fields["top_k"]
+        self.top_p = self.fields["top_p"]
+        self.blend_prompt = self.fields["blend_prompt"]
+        self.blend = self.fields["blend"]
         self.blend_prompt.setPlaceholderText("A second prompt, e.g. fast rock guitar")
         self.blend_prompt.setToolTip(
             "Blend the prompt's conditioning toward this prompt's: MusicGen lerps the two "
             "text encodings; the composer lerps its style/mode/metre conditioning, takes "
             "key, metre and instrument from the heavier prompt and moves the tempo between")
-        self.blend = QSlider(Qt.Orientation.Horizontal)
-        self.blend.setRange(0, 100)
-        self.blend.setValue(0)
-        self.blend.setToolTip("0 % is only the prompt, 100 % only the blend prompt")
         self.blend_label = QLabel("0 %")
         self.blend_label.setMinimumWidth(40)
         self.blend.valueChanged.connect(lambda v: self.blend_label.setText(f"{v} %"))
+        sampling = QWidget()
+        sampling.setLayout(field_grid([[self.fields.pair(n)] for n in SAMPLING],
+                                      margins=(14, 0, 0, 0)))
+        self.sampling = CollapsibleSection("Sampling", sampling)
+        blend_row = QHBoxLayout()
+        blend_row.addWidget(self.blend, 1)
+        blend_row.addWidget(self.blend_label)
         blending = QWidget()
-        bgrid = QGridLayout(blending)
-        bgrid.setContentsMargins(14, 0, 0, 0)
-        bgrid.addWidget(QLabel("Toward"), 0, 0)
-        bgrid.addWidget(self.blend_prompt, 0, 1, 1, 2)
-        bgrid.addWidget(QLabel("Blend"), 1, 0)
-        bgrid.addWidget(self.blend, 1, 1)
-        bgrid.addWidget(self.blend_label, 1, 2)
+        blending.setLayout(field_grid([[self.fields.pair("blend_prompt")],
+                                       [(self.fields.labels["blend"], blend_row)]],
+                                      margins=(14, 0, 0, 0)))
         self.blending = CollapsibleSection("Blend toward", blending)
 
-        self.generate_button = QPushButton("Generate")
-        self.generate_button.setObjectName("primary")
-        self.generate_button.setToolTip("Generate (Ctrl+Enter). Clicking again queues more.")
-        self.generate_button.setMinimumHeight(36)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop this panel's running and waiting jobs (Esc)")
-        self.cancel_button.setMinimumHeight(36)
-        self.message = MessageLabel()
+        form = self.form
+        form.addSpacing(8)
+        form.addWidget(section_label("Settings"))
+        form.addLayout(field_grid([
+            [self.fields.pair("duration"), self.fields.pair("guidance")],
+            [("Seed", self.seed)],
+        ]))
+        form.addSpacing(6)
+        form.addWidget(self.sampling)
+        form.addWidget(self.blending)
 
-        form = QWidget()
-        form.setObjectName("formColumn")
-        col = QVBoxLayout(form)
-        col.setContentsMargins(16, 14, 16, 14)
-        col.setSpacing(6)
-        col.addWidget(section_label("Model"))
-        col.addWidget(self.model)
-        col.addSpacing(8)
-        col.addWidget(section_label("Prompt"))
-        col.addWidget(self.prompt, 2)
-        col.addSpacing(8)
-        col.addWidget(section_label("Settings"))
-        grid = QGridLayout()
-        grid.setHorizontalSpacing(10)
-        grid.setVerticalSpacing(8)
-        grid.setColumnStretch(1, 1)
-        grid.setColumnStretch(3, 1)
-        grid.addWidget(QLabel("Duration"), 0, 0)
-        grid.addWidget(self.duration, 0, 1)
-        grid.addWidget(QLabel("Guidance"), 0, 2)
-        grid.addWidget(self.guidance, 0, 3)
-        grid.addWidget(QLabel("Seed"), 1, 0)
-        grid.addWidget(self.seed, 1, 1, 1, 3)
-        col.addLayout(grid)
-        col.addSpacing(6)
-        col.addWidget(self.sampling)
-        col.addWidget(self.blending)
-        col.addSpacing(10)
-        buttons = QHBoxLayout()
-        buttons.setSpacing(8)
-        buttons.addWidget(self.generate_button, 3)
-        buttons.addWidget(self.cancel_button, 1)
-        col.addLayout(buttons)
-        col.addWidget(self.message)
-        col.addStretch(1)
-        scroll = FormScroll()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(form)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-
+    def _canvas(self) -> QWidget:
         # the listening column -----------------------------------------------------
         self.title = QLabel("No music yet")
         self.title.setObjectName("muted")
@@ -282,7 +174,6 @@ class MusicPanel(QWidget):
         transport.addWidget(QLabel("Volume"))
         transport.addWidget(self.volume)
 
-        self.progress = ProgressRow()
         self.pieces = QListWidget()
         self.pieces.setObjectName("pieces")
         self.pieces.setToolTip("Past pieces: click one to play it")
@@ -291,52 +182,11 @@ class MusicPanel(QWidget):
         self.save_button.setToolTip("Save a copy of this piece as WAV or FLAC, recipe included")
         self.open_folder_button = QPushButton(folder_icon(), "Open folder")
         self.open_folder_button.setToolTip("Show the output folder in your file manager")
-        side = QVBoxLayout()
-        side.setSpacing(6)
-        side.addWidget(self.save_button)
-        side.addWidget(self.open_folder_button)
-        side.addStretch(1)
-        bottom = QHBoxLayout()
-        bottom.setSpacing(10)
-        bottom.addWidget(self.pieces, 1)
-        bottom.addLayout(side)
-
-        canvas = QWidget()
-        canvas.setObjectName("canvasColumn")
-        right = QVBoxLayout(canvas)
-        right.setContentsMargins(14, 14, 16, 14)
-        right.setSpacing(8)
-        right.addWidget(self.title)
-        right.addWidget(self.waveform, 3)
-        right.addWidget(self.spectrogram, 2)
-        right.addLayout(transport)
-        right.addWidget(self.progress)
-        right.addWidget(section_label("Pieces"))
-        right.addLayout(bottom)
-
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(scroll)
-        splitter.addWidget(canvas)
-        splitter.setStretchFactor(0, 0)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([380, 820])
-        splitter.setChildrenCollapsible(False)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(splitter)
+        bottom = list_with_buttons(self.pieces, [self.save_button, self.open_folder_button])
+        return canvas_column([self.title, (self.waveform, 3), (self.spectrogram, 2), transport,
+                              self.progress, section_label("Pieces"), bottom], spacing=8)
 
     def _connect(self) -> None:
-        jobs = self.jobs
-        jobs.started.connect(self._on_started)
-        jobs.status.connect(lambda _id, text: self.progress.set_status(text))
-        jobs.progress.connect(self._on_progress)
-        jobs.preview.connect(self._on_preview)
-        jobs.finished.connect(self._on_finished)
-        jobs.failed.connect(self._on_failed)
-        jobs.cancelled.connect(self._on_cancelled)
-        jobs.changed.connect(self._update_buttons)
-        self.generate_button.clicked.connect(self.generate)
-        self.cancel_button.clicked.connect(self.cancel)
         self.play_button.clicked.connect(self.toggle_play)
         self.stop_button.clicked.connect(self.player.stop)
         self.loop_button.toggled.connect(self.player.set_loop)
@@ -351,12 +201,6 @@ class MusicPanel(QWidget):
         self.pieces.itemClicked.connect(self._piece_clicked)
         self.save_button.clicked.connect(self.save_as)
         self.open_folder_button.clicked.connect(self.open_folder)
-        scope = Qt.ShortcutContext.WidgetWithChildrenShortcut
-        for keys, slot in (("Ctrl+Return", self.generate), ("Ctrl+Enter", self.generate),
-                           (Qt.Key.Key_Escape, self.cancel)):
-            shortcut = QShortcut(QKeySequence(keys), self)
-            shortcut.setContext(scope)
-            shortcut.activated.connect(slot)
         space = QShortcut(QKeySequence(Qt.Key.Key_Space), self.waveform)
         space.setContext(Qt.ShortcutContext.WidgetShortcut)
         space.activated.connect(self.toggle_play)
@@ -365,66 +209,18 @@ class MusicPanel(QWidget):
     # ------------------------------------------------------------------ the form
     def request(self) -> MusicRequest:
         """The form as a request (not yet validated: submit() does that)."""
-        return MusicRequest(
-            model=self.model.current_model(),
-            prompt=self.prompt.toPlainText().strip(),
-            seed=self.seed.value(),
-            duration=round(self.duration.value(), 2),
-            temperature=round(self.temperature.value(), 3),
-            top_k=self.top_k.value(),
-            top_p=round(self.top_p.value(), 3),
-            guidance=round(self.guidance.value(), 2),
-            blend_prompt=self.blend_prompt.text().strip(),
-            blend=self.blend.value() / 100,
-        )
+        return MusicRequest(**self.common_values(), **self.fields.values())  # type: ignore[arg-type]
 
-    def apply_request(self, request: Request) -> None:
-        """Fill the form from a request (a recipe, the gallery, a dropped file)."""
-        if not isinstance(request, MusicRequest):
-            self.message.show_error(f"That recipe is for {request.kind or 'another'} "
-                                    "generation, not for music.")
-            return
-        if request.model:
-            self.model.set_model(request.model)
-        self.prompt.setPlainText(request.prompt)
-        self.seed.set_value(request.seed)
-        self.duration.setValue(request.duration)
-        self.guidance.setValue(request.guidance)
-        self.temperature.setValue(request.temperature)
-        self.top_k.setValue(request.top_k)
-        self.top_p.setValue(request.top_p)
-        defaults = MusicRequest()
-        changed = (request.temperature, request.top_k, request.top_p) != (
-            defaults.temperature, defaults.top_k, defaults.top_p)
-        self.sampling.set_expanded(changed or self.sampling.is_expanded())
-        self.blend_prompt.setText(request.blend_prompt)
-        self.blend.setValue(round(request.blend * 100))
+    def optional_widgets(self) -> dict[str, Sequence[QWidget]]:
+        return {"guidance": (self.guidance, self.fields.labels["guidance"])}  # not the composer
+
+    def fill(self, request: Request) -> None:
+        assert isinstance(request, MusicRequest)
+        self.fields.set_values(request)
+        self.sampling.set_expanded(self.fields.changed(request, SAMPLING)
+                                   or self.sampling.is_expanded())
         blended = bool(request.blend_prompt) or request.blend > 0
         self.blending.set_expanded(blended or self.blending.is_expanded())
-        self.message.show_info("Settings loaded from the recipe.")
-
-    # ------------------------------------------------------------------ actions
-    def generate(self) -> int | None:
-        """Queue the form as a job; a bad field is reported under the buttons."""
-        try:
-            job_id = self.jobs.submit(self.request())
-        except StudioError as exc:
-            self.message.show_error(str(exc))
-            return None
-        except ValueError as exc:
-            self.message.show_error(str(exc).splitlines()[0])
-            return None
-        self.message.clear_message()
-        if self.jobs.current is None:
-            self.progress.start("Queued…")
-        return job_id
-
-    def cancel(self) -> None:
-        """Stop this panel's running job and drop the ones waiting behind it."""
-        self.jobs.cancel_all()
-
-    def busy(self) -> bool:
-        return self.jobs.busy()
 
     def toggle_play(self) -> None:
         if self.player.is_playing:
@@ -451,7 +247,9 @@ class MusicPanel(QWidget):
         request = _request_in(path)
         title = request.prompt if request is not None and request.prompt else path.stem
         self._show(Piece(title, request, path), audio, rate)
-        self._remember(path, title, audio.shape[-1] / rate if rate else 0.0)
+        self._remember(path, piece_label(request, title), audio.shape[-1] / rate if rate else 0.0)
+        if not self.jobs.busy():  # the status line speaks of this piece now, not the last job
+            self.progress.reset(path.name)
         return self._play()
 
     def save_as(self) -> None:
@@ -469,23 +267,20 @@ class MusicPanel(QWidget):
 
     def export(self, path: Path) -> None:
         """Write the piece in the player to `path` (.wav or .flac) off the GUI thread."""
-        from studio.core.formats.audio import export_audio
-
         piece = self._piece
         if piece is None:
             return
         result = piece.result or Result(piece.request or MusicRequest(prompt=piece.title),
                                         "music", audio=self.player.audio(),
                                         sample_rate=self.player.sample_rate)
-        run_in_pool(lambda: export_audio(result, path),
-                    lambda p: self.message.show_info(f"Saved {Path(p).name}."),
-                    on_failed=lambda m: self.message.show_error(f"Could not save: {m}"))
+        export_audio_copy(
+            self.ctx, result, path,
+            guarded(self, lambda p: self.message.show_info(f"Saved {Path(p).name}.")),
+            guarded(self, lambda m: self.message.show_error(f"Could not save: {m}")))
 
     def open_folder(self) -> None:
         folder = self._piece.path.parent if self._piece and self._piece.path else None
-        folder = folder or self.ctx.settings.output_path
-        folder.mkdir(parents=True, exist_ok=True)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        reveal_folder(folder or self.ctx.settings.output_path)
 
     # ------------------------------------------------------------------ display
     def _show(self, piece: Piece, audio: np.ndarray | None, rate: int) -> None:
@@ -514,7 +309,8 @@ class MusicPanel(QWidget):
         total = self.player.duration
         if self.player.is_growing and self._piece and self._piece.request is not None:
             total = max(total, getattr(self._piece.request, "duration", 0.0))
-        self.time_label.setText(f"{clock(self.player.position())} / {clock(total)}")
+        position = format_duration(self.player.position(), clock=True)
+        self.time_label.setText(f"{position} / {format_duration(total, clock=True)}")
 
     def _update_transport(self) -> None:
         playing = self.player.is_playing
@@ -532,11 +328,6 @@ class MusicPanel(QWidget):
         self.ctx.message.emit(text)
         self._update_transport()
 
-    def _update_buttons(self) -> None:
-        waiting = self.jobs.waiting
-        self.cancel_button.setEnabled(self.jobs.busy())
-        self.generate_button.setText(f"Generate  (+{waiting} queued)" if waiting else "Generate")
-
     def _maybe_autoplay(self) -> None:
         """Start early playback once generating the rest takes less than what is buffered."""
         if (not self.autoplay.isChecked() or self._autoplayed or self.player.is_playing
@@ -547,17 +338,15 @@ class MusicPanel(QWidget):
             self._autoplayed = self.player.play()
 
     # ------------------------------------------------------------------ job signals
-    def _on_started(self, job_id: int, request: Request) -> None:
-        self._started_at = time.perf_counter()
+    def on_started(self, job_id: int, request: Request) -> None:
         self._eta = None
         self._autoplayed = False
-        self.progress.start("Starting…")
         self._show(Piece(request.prompt or "Untitled", request, job_id=job_id), None, 0)
         expected = float(getattr(request, "duration", 0.0) or 0.0)
         self.waveform.set_expected_duration(expected)
         self.spectrogram.set_expected_duration(expected)
 
-    def _on_progress(self, job_id: int, progress: Progress) -> None:
+    def on_progress(self, job_id: int, progress: Progress) -> None:
         self.progress.set_progress(progress)
         if progress.step >= progress.total:
             self._eta = 0.0
@@ -565,7 +354,7 @@ class MusicPanel(QWidget):
             self._eta = progress.eta_s
         self._maybe_autoplay()
 
-    def _on_preview(self, job_id: int, preview: Preview) -> None:
+    def on_preview(self, job_id: int, preview: Preview) -> None:
         if job_id != self._shown or preview.kind != "audio":
             return
         chunk = np.asarray(preview.data, dtype=np.float32)
@@ -579,8 +368,7 @@ class MusicPanel(QWidget):
         self._update_transport()
         self._maybe_autoplay()
 
-    def _on_finished(self, job_id: int, result: Result, paths: list) -> None:
-        paths = [Path(p) for p in paths]
+    def on_finished(self, job_id: int, result: Result, paths: list[Path]) -> None:
         wav = next((p for p in paths if p.suffix.lower() in (".wav", ".flac")), None)
         request = result.request
         title = request.prompt or "Untitled"
@@ -598,26 +386,22 @@ class MusicPanel(QWidget):
             self.spectrogram.set_expected_duration(0)
             if self.autoplay.isChecked() and not self._autoplayed and not self.player.is_playing:
                 self._autoplayed = self.player.play()
-        seed = getattr(request, "seed", -1)
-        if isinstance(seed, int) and seed >= 0:
-            self.seed.set_last_seed(seed)
         if wav is not None:
-            self._remember(wav, title, audio.shape[-1] / rate if rate else 0.0)
-        took = time.perf_counter() - self._started_at
-        where = f" · saved {wav.name}" if wav is not None else ""
-        self.progress.finish(f"Done in {took:.1f} s · seed {seed}{where}")
+            self._remember(wav, piece_label(request, title),
+                           audio.shape[-1] / rate if rate else 0.0)
+        self.progress.finish(self.finish_line(f"Done in {self.took():.1f} s",
+                                              request.seed,
+                                              [wav] if wav is not None else []))
         self._update_transport()
         self.generated.emit(paths)
 
-    def _on_failed(self, job_id: int, message: str) -> None:
+    def on_failed(self, job_id: int, message: str) -> None:
         self._end_job(job_id)
-        self.progress.reset("Failed.")
-        self.message.show_error(message)
+        super().on_failed(job_id, message)
 
-    def _on_cancelled(self, job_id: int, was_running: bool) -> None:
+    def on_cancelled(self, job_id: int, was_running: bool) -> None:
         self._end_job(job_id)
-        if was_running or not self.jobs.busy():
-            self.progress.reset("Cancelled: nothing was saved.")
+        super().on_cancelled(job_id, was_running)
 
     def _end_job(self, job_id: int) -> None:
         if self._shown == job_id:
@@ -632,7 +416,7 @@ class MusicPanel(QWidget):
         for row in range(self.pieces.count()):
             if self.pieces.item(row).data(Qt.ItemDataRole.UserRole) == str(path):
                 return
-        label = f"{clock(seconds)}  ·  {title}" if seconds else title
+        label = f"{format_duration(seconds, clock=True)}  ·  {title}" if seconds else title
         item = QListWidgetItem(label)
         item.setData(Qt.ItemDataRole.UserRole, str(path))
         item.setToolTip(str(path))
@@ -647,9 +431,7 @@ class MusicPanel(QWidget):
             self.play_file(path)
 
     def _load_recent(self) -> None:
-        history = getattr(self.ctx, "history", None)
-        if history is None:
-            return
+        history = self.ctx.history
 
         def read() -> list:
             return history.recent(limit=RECENT_PIECES, modality="music")
@@ -659,8 +441,17 @@ class MusicPanel(QWidget):
     def _recent_loaded(self, items: list) -> None:
         for item in items:
             if item.exists:
-                self._remember(item.path, item.prompt or item.path.stem,
+                self._remember(item.path, piece_label(item.to_request(),
+                                                      item.prompt or item.path.stem),
                                float(item.duration or 0.0), at_top=False)
+
+
+def piece_label(request: Request | None, title: str) -> str:
+    """A piece's line in the list: its prompt, and the blend when it has one (blends of
+    one prompt toward others would otherwise look identical)."""
+    if isinstance(request, MusicRequest) and request.blend > 0 and request.blend_prompt:
+        return f"{title} → {request.blend_prompt} ({request.blend:.0%})"
+    return title
 
 
 def _request_in(path: Path) -> MusicRequest | None:

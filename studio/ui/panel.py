@@ -22,6 +22,7 @@ from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut, QTextOption
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QLayout,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -111,6 +112,38 @@ def action_button(text: str, tip: str, *, primary: bool = False) -> QPushButton:
     if primary:
         button.setObjectName("primary")
     return button
+
+
+def list_with_buttons(items: QWidget, buttons: Sequence[QWidget]) -> QHBoxLayout:
+    """A list (results, pieces) with its buttons stacked at its right."""
+    side = QVBoxLayout()
+    side.setSpacing(6)
+    for button in buttons:
+        side.addWidget(button)
+    side.addStretch(1)
+    row = QHBoxLayout()
+    row.setSpacing(10)
+    row.addWidget(items, 1)
+    row.addLayout(side)
+    return row
+
+
+def canvas_column(parts: Sequence[QWidget | QLayout | tuple[QWidget, int]], *,
+                  spacing: int = 10) -> QWidget:
+    """The right-hand column of a panel: widgets (with a stretch when given) and layouts."""
+    canvas = QWidget()
+    canvas.setObjectName("canvasColumn")
+    col = QVBoxLayout(canvas)
+    col.setContentsMargins(14, 14, 16, 14)
+    col.setSpacing(spacing)
+    for part in parts:
+        if isinstance(part, tuple):
+            col.addWidget(part[0], part[1])
+        elif isinstance(part, QWidget):
+            col.addWidget(part)
+        else:
+            col.addLayout(part)
+    return canvas
 
 
 def reveal_folder(folder: Path) -> None:
@@ -247,6 +280,11 @@ class GeneratePanel(QWidget):
         """The form as a request (not yet validated: submit() does that)."""
         raise NotImplementedError
 
+    def common_values(self) -> dict[str, object]:
+        """The model, prompt and seed every request has, as the form shows them."""
+        return {"model": self.model.current_model(),
+                "prompt": self.prompt.toPlainText().strip(), "seed": self.seed.value()}
+
     def fill(self, request: Request) -> None:
         """Set this panel's own fields from a request of its kind (model, prompt and seed
         are already set)."""
@@ -266,7 +304,25 @@ class GeneratePanel(QWidget):
         self.message.show_info("Settings loaded from the recipe.")
 
     def on_model_changed(self, model: str) -> None:
-        """The model choice changed: grey out what does not apply (override)."""
+        """The model choice changed: grey out what its family does not read."""
+        self.grey_out_unused(model)
+
+    def optional_widgets(self) -> dict[str, Sequence[QWidget]]:
+        """Request field → the widgets (field and label) that show it, for the fields only
+        some families read (override)."""
+        return {}
+
+    def grey_out_unused(self, model: str) -> list[str]:
+        """Disable the optional widgets whose field the model's family does not read (as
+        its descriptor says; an unknown model reads everything); returns those fields."""
+        entry = next((e for e in self.ctx.models if e.id == model), None)
+        family = entry.descriptor if entry is not None else None
+        widgets = self.optional_widgets()
+        unused = [n for n in widgets if family is not None and not family.applies(n)]
+        for name, shown in widgets.items():
+            for widget in shown:
+                widget.setEnabled(name not in unused)
+        return unused
 
     # ------------------------------------------------------------------ actions
     def generate(self) -> int | None:

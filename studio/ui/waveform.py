@@ -1,8 +1,9 @@
 """Waveform and spectrogram views that grow as audio chunks arrive, with a play head.
 
 Both keep a compact summary computed with numpy as chunks arrive (min/max per block of
-samples; log-frequency STFT columns), never the whole signal, so drawing a ten-minute
-piece costs the same as drawing a short one. Clicking or dragging asks to seek.
+samples; log-frequency STFT columns, computed off the GUI thread), never the whole
+signal, so drawing a ten-minute piece costs the same as drawing a short one. Clicking
+or dragging asks to seek.
 The time axis spans the expected duration of a piece still being generated, so the
 waveform grows from left to right instead of rescaling with every chunk.
 """
@@ -14,10 +15,9 @@ from PySide6.QtCore import QLineF, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from studio.runtime.spectrum import SPEC_ROWS, SpectrumFeed
+
 BLOCK = 64  # samples per min/max pair of the waveform summary
-SPEC_ROWS = 160  # log-frequency rows of the spectrogram
-SPEC_FLOOR_DB = -90.0
-SPEC_MIN_HZ = 30.0
 
 BACKGROUND = QColor(24, 25, 31)
 GRID = QColor(52, 54, 64)
@@ -245,35 +245,31 @@ COLOURS = _colour_table()
 
 
 class SpectrogramView(TimelineView):
-    """A log-frequency STFT (Hann window, numpy rfft), grown column by column."""
+    """A log-frequency STFT, grown column by column; the STFT runs on the analysis
+    thread (runtime.spectrum) and the view only stores and paints the columns."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._cols = np.zeros((SPEC_ROWS, 0), np.uint8)
         self._count = 0
-        self._pending = np.zeros(0, np.float32)
         self._image: QImage | None = None
         self._image_count = -1
-        self.n_fft = 1024
-        self.hop = 512
-        self._window = np.hanning(self.n_fft).astype(np.float32)
-        self._row_edges = np.zeros(SPEC_ROWS, np.int64)
+        self._feed = SpectrumFeed(self)
+        self._feed.columns_ready.connect(self._add_columns)
         self._reset()
 
+    @property
+    def n_fft(self) -> int:
+        return self._feed.spectrum.n_fft
+
+    @property
+    def hop(self) -> int:
+        return self._feed.spectrum.hop
+
     def _reset(self) -> None:
-        rate = self._rate or 32000
-        self.n_fft = 1024 if rate >= 24000 else 512
-        self.hop = self.n_fft // 2
-        self._window = np.hanning(self.n_fft).astype(np.float32)
-        bins = self.n_fft // 2 + 1
-        top = rate / 2
-        low = min(SPEC_MIN_HZ, top / 4)
-        freqs = np.geomspace(low, top, SPEC_ROWS + 1)[:-1]  # each row's lowest frequency
-        edges = np.round(freqs / top * (bins - 1)).astype(np.int64)
-        self._row_edges = np.clip(edges, 0, bins - 1)
+        self._feed.reset(self._rate)
         self._cols = np.zeros((SPEC_ROWS, 256), np.uint8)
         self._count = 0
-        self._pending = np.zeros(0, np.float32)
         self._image = None
         self._image_count = -1
 
@@ -282,25 +278,19 @@ class SpectrogramView(TimelineView):
         return (self._rate or 1) / self.hop
 
     def column_count(self) -> int:
+        self._feed.flush()
         return self._count
 
     def columns(self) -> np.ndarray:
-        """uint8 (rows, columns), highest frequency in row 0."""
+        """uint8 (rows, columns), highest frequency in row 0 (waits for the analysis)."""
+        self._feed.flush()
         return self._cols[:, : self._count]
 
     def _add(self, samples: np.ndarray) -> None:
-        data = np.concatenate([self._pending, samples]) if self._pending.size else samples
-        if data.size < self.n_fft:
-            self._pending = data.copy()
-            return
-        n = 1 + (data.size - self.n_fft) // self.hop
-        frames = np.lib.stride_tricks.sliding_window_view(data, self.n_fft)[:: self.hop][:n]
-        spectrum = np.abs(np.fft.rfft(frames * self._window, axis=1))
-        reference = self.n_fft / 4  # a full-scale sine through a Hann window
-        db = 20 * np.log10(np.maximum(spectrum / reference, 1e-9))
-        rows = np.maximum.reduceat(db, self._row_edges, axis=1)  # (n, SPEC_ROWS)
-        level = np.clip((rows - SPEC_FLOOR_DB) / -SPEC_FLOOR_DB, 0, 1)
-        column = np.round(level * 255).astype(np.uint8).T[::-1]  # high frequencies on top
+        self._feed.feed(samples)
+
+    def _add_columns(self, column: np.ndarray) -> None:
+        n = column.shape[1]
         end = self._count + n
         if end > self._cols.shape[1]:
             grown = np.zeros((SPEC_ROWS, max(end, 2 * self._cols.shape[1])), np.uint8)
@@ -308,7 +298,7 @@ class SpectrogramView(TimelineView):
             self._cols = grown
         self._cols[:, self._count : end] = column
         self._count = end
-        self._pending = data[n * self.hop :].copy()
+        self.update()
 
     def _qimage(self) -> QImage | None:
         if not self._count:

@@ -1,4 +1,4 @@
-"""Small widgets every panel shares: image view, seed field, progress row, model picker...
+"""Small widgets every panel shares: seed field, progress row, model picker, icons...
 
 They hold no models and do no tensor maths; they show plain data the worker sends.
 """
@@ -12,9 +12,7 @@ import shiboken6
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
-    QFont,
     QIcon,
-    QImage,
     QMouseEvent,
     QPainter,
     QPainterPath,
@@ -23,7 +21,6 @@ from PySide6.QtGui import (
     QPen,
     QPixmap,
     QRegularExpressionValidator,
-    QWheelEvent,
 )
 from PySide6.QtWidgets import (
     QComboBox,
@@ -40,6 +37,9 @@ from PySide6.QtWidgets import (
 
 from studio.core.catalog import ModelEntry
 from studio.core.results import Progress
+from studio.core.text import format_duration, human_bytes  # the one of each (queue, status bar)
+from studio.runtime.context import AppContext
+from studio.ui.image_view import ImageView  # noqa: F401  (re-exported: its home is ui/image_view)
 
 
 def guarded(owner, fn: Callable[..., object]) -> Callable[..., None]:
@@ -154,168 +154,6 @@ def refresh_icon() -> QIcon:
     return _icon(draw)
 
 
-# ---------------------------------------------------------------- image view
-
-
-class ImageView(QWidget):
-    """Shows one image fitted to the widget; wheel zooms at the cursor, drag pans,
-    double-click toggles between fit and 100 %."""
-
-    def __init__(self, placeholder: str = "", parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._pixmap: QPixmap | None = None
-        self._scaled: QPixmap | None = None  # the pixmap at its on-screen size (fit mode)
-        self._image = QImage()
-        self._placeholder = placeholder
-        self._caption = ""
-        self._fit = True
-        self._zoom = 1.0
-        self._offset = QPointF(0, 0)
-        self._drag: QPointF | None = None
-        self.setMinimumSize(240, 200)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMouseTracking(False)
-        self.setObjectName("ImageView")
-
-    # public -----------------------------------------------------------------
-    def set_image(self, image: QImage | None, caption: str = "") -> None:
-        """Show image (None clears). Keeps the zoom when the size is unchanged (live previews)."""
-        old = self._image.size() if not self._image.isNull() else None
-        self._image = QImage() if image is None else image
-        self._pixmap = None if self._image.isNull() else QPixmap.fromImage(self._image)
-        self._scaled = None
-        self._caption = caption
-        if self._image.isNull() or old != self._image.size():
-            self.reset_zoom()
-        self.update()
-
-    def image(self) -> QImage:
-        return self._image
-
-    def has_image(self) -> bool:
-        return self._pixmap is not None
-
-    def set_caption(self, caption: str) -> None:
-        self._caption = caption
-        self.update()
-
-    def caption(self) -> str:
-        return self._caption
-
-    def set_placeholder(self, text: str) -> None:
-        self._placeholder = text
-        self.update()
-
-    def reset_zoom(self) -> None:
-        self._fit = True
-        self._offset = QPointF(0, 0)
-        self.update()
-
-    def scale(self) -> float:
-        """The current on-screen scale of the image (fit or zoomed)."""
-        if self._pixmap is None:
-            return 1.0
-        if not self._fit:
-            return self._zoom
-        w, h = self._pixmap.width(), self._pixmap.height()
-        avail_w, avail_h = max(1, self.width() - 16), max(1, self.height() - 16)
-        return min(avail_w / w, avail_h / h)
-
-    # painting ---------------------------------------------------------------
-    def _target(self) -> QRectF:
-        assert self._pixmap is not None
-        s = self.scale()
-        w, h = self._pixmap.width() * s, self._pixmap.height() * s
-        x = (self.width() - w) / 2 + self._offset.x()
-        y = (self.height() - h) / 2 + self._offset.y()
-        return QRectF(x, y, w, h)
-
-    def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt API
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        pal = self.palette()
-        p.fillRect(self.rect(), pal.color(pal.ColorRole.Base).darker(115))
-        if self._pixmap is None:
-            p.setPen(pal.color(pal.ColorRole.PlaceholderText))
-            f = QFont(self.font())
-            f.setPointSizeF(f.pointSizeF() * 1.1)
-            p.setFont(f)
-            p.drawText(self.rect().adjusted(24, 24, -24, -24),
-                       int(Qt.AlignmentFlag.AlignCenter) | int(Qt.TextFlag.TextWordWrap),
-                       self._placeholder)
-            return
-        target = self._target()
-        # a soft shadow frame so the picture sits on the canvas
-        p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(QColor(0, 0, 0, 70))
-        p.drawRoundedRect(target.adjusted(-3, -2, 3, 5), 4, 4)
-        smooth = self.scale() < 4.0
-        size = target.size().toSize()
-        if size.width() <= self.width() and size.height() <= self.height():
-            # scale once per picture and size, then every repaint is a plain copy
-            if self._scaled is None or self._scaled.size() != size:
-                mode = (Qt.TransformationMode.SmoothTransformation if smooth
-                        else Qt.TransformationMode.FastTransformation)
-                self._scaled = self._pixmap.scaled(size, Qt.AspectRatioMode.IgnoreAspectRatio,
-                                                   mode)
-            p.drawPixmap(target.topLeft().toPoint(), self._scaled)
-        else:  # zoomed in past the widget: let the painter transform only what shows
-            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
-            p.drawPixmap(target, self._pixmap, QRectF(self._pixmap.rect()))
-        if self._caption:
-            f = QFont(self.font())
-            p.setFont(f)
-            fm = p.fontMetrics()
-            text = fm.elidedText(self._caption, Qt.TextElideMode.ElideRight, self.width() - 40)
-            w = fm.horizontalAdvance(text) + 16
-            h = fm.height() + 8
-            box = QRectF(12, self.height() - h - 12, w, h)
-            p.setBrush(QColor(0, 0, 0, 150))
-            p.drawRoundedRect(box, 6, 6)
-            p.setPen(QColor(235, 235, 240))
-            p.drawText(box, int(Qt.AlignmentFlag.AlignCenter), text)
-
-    # interaction ------------------------------------------------------------
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt API
-        if self._pixmap is None:
-            return
-        old = self.scale()
-        factor = 1.25 if event.angleDelta().y() > 0 else 1 / 1.25
-        new = max(0.05, min(32.0, old * factor))
-        # keep the point under the cursor still
-        pos = event.position()
-        center = QPointF(self.width() / 2, self.height() / 2) + self._offset
-        self._offset += (pos - center) * (1 - new / old)
-        self._fit = False
-        self._zoom = new
-        self.update()
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
-        if event.button() == Qt.MouseButton.LeftButton and self._pixmap is not None:
-            self._drag = event.position()
-            self.setCursor(Qt.CursorShape.ClosedHandCursor)
-
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
-        if self._drag is not None:
-            self._offset += event.position() - self._drag
-            self._drag = event.position()
-            self.update()
-
-    def mouseReleaseEvent(self, _event: QMouseEvent) -> None:  # noqa: N802 - Qt API
-        self._drag = None
-        self.unsetCursor()
-
-    def mouseDoubleClickEvent(self, _event: QMouseEvent) -> None:  # noqa: N802 - Qt API
-        if self._pixmap is None:
-            return
-        if self._fit:
-            self._fit, self._zoom = False, 1.0
-        else:
-            self._fit = True
-        self._offset = QPointF(0, 0)
-        self.update()
-
-
 # ---------------------------------------------------------------- seed field
 
 
@@ -375,17 +213,6 @@ class SeedField(QWidget):
 
 
 # ---------------------------------------------------------------- progress row
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, sec = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}:{sec:02d}"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{sec:02d}"
 
 
 class ElidedLabel(QLabel):
@@ -475,21 +302,13 @@ class ProgressRow(QWidget):
 # ---------------------------------------------------------------- model picker
 
 
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit in ("B", "KB") else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
-
-
 class ModelPicker(QComboBox):
     """Models of one modality from the catalog; follows ctx.catalog_changed and keeps
     the current choice across rescans."""
 
     model_changed = Signal(str)
 
-    def __init__(self, ctx, modality: str, parent: QWidget | None = None) -> None:
+    def __init__(self, ctx: AppContext, modality: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.modality = modality

@@ -127,3 +127,25 @@ def test_undecodable_prompt_bytes_on_the_command_line_exit_2(tmp_path):
     assert proc.stderr.decode().strip().splitlines() == [
         "studio: The prompt is not valid UTF-8 text."]
     assert not any(tmp_path.rglob("*.*"))
+
+
+@pytest.mark.parametrize("modality", ["image", "text", "music"])
+def test_flag_defaults_are_the_requests_own(modality, capsys):
+    """The flags come from the request fields' metadata: no default is written twice."""
+    import importlib
+
+    from studio.cli import build_parser
+    from studio.core.fields import spec
+
+    module = importlib.import_module(f"studio.cli.gen_{modality}")
+    args = build_parser().parse_args(["gen", modality, "--model", "m", "--prompt", "p"])
+    request_type = {"image": "ImageRequest", "text": "TextRequest", "music": "MusicRequest"}
+    cls = getattr(importlib.import_module("studio.core.requests"), request_type[modality])
+    built = cls.from_dict({"model": "m", "prompt": "p", "seed": args.seed,
+                           **{n: getattr(args, n) for n in module.FIELDS}})
+    assert built == cls(model="m", prompt="p")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["gen", modality, "--help"])
+    help_text = capsys.readouterr().out
+    for name in module.FIELDS:
+        assert spec(cls, name).flag in help_text

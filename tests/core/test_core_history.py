@@ -329,3 +329,74 @@ def test_closed_index_says_so(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StudioError, match=r"The history index is closed\."):
         store.recent()
+
+
+def test_rescan_can_keep_to_studio_recipes(tmp_path: Path) -> None:
+    out = tmp_path / "outputs"
+    ours = _save(out, _image_result("ours", seed=3))[0]
+    other = out / "a1111.png"
+    info = PngInfo()
+    info.add_text("parameters", "a crane\nSteps: 20, Sampler: Euler, Seed: 5, Size: 64x64")
+    Image.new("RGB", (64, 64)).save(other, pnginfo=info)
+    with History(tmp_path / "h.sqlite") as store:
+        assert store.rescan(out, sources={"studio"}) == 1
+        assert [i.path.name for i in store.recent()] == [ours.name]
+        with pytest.raises(RecipeError, match="a1111 recipe"):
+            store.import_file(other, sources={"studio"})
+
+
+def _read_only_connect(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite opens the index read-only, as on a read-only Studio home (root ignores chmod)."""
+    real = sqlite3.connect
+
+    def connect(path, *args, **kwargs):
+        return real(f"file:{path}?mode=ro", *args, uri=True, **kwargs)
+
+    monkeypatch.setattr(history_module.sqlite3, "connect", connect)
+
+
+def test_a_read_only_index_says_why_not_cannot_rollback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "history.sqlite"
+    History(db, fts=False).close()  # an index in the old journal mode, as copied from elsewhere
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA journal_mode = DELETE")
+    con.execute("DROP TABLE meta")  # so that opening it has to write
+    con.close()
+    _read_only_connect(monkeypatch)
+    with pytest.raises(StudioError) as info:
+        History(db)
+    assert "readonly" in str(info.value) and "rollback" not in str(info.value)
+
+
+def test_open_for_saving_warns_once_and_returns_none(
+        studio_home: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    (studio_home / "history.sqlite").mkdir()  # an index that cannot be a file
+    with caplog.at_level(logging.WARNING, logger="studio.notice"):
+        assert History.open_for_saving() is None
+    notes = [r.getMessage() for r in caplog.records if r.name == "studio.notice"]
+    assert len(notes) == 1 and "saved but not indexed" in notes[0]
+    (studio_home / "history.sqlite").rmdir()
+    store = History.open_for_saving()
+    assert store is not None
+    store.close()
+
+
+def _full_disk_connect(monkeypatch: pytest.MonkeyPatch, pages: int = 2) -> None:
+    """SQLite may use only `pages` pages, as on a full Studio home (SQLITE_FULL)."""
+    real = sqlite3.connect
+
+    def connect(*args, **kwargs):
+        conn = real(*args, **kwargs)
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        return conn
+
+    monkeypatch.setattr(history_module.sqlite3, "connect", connect)
+
+
+def test_a_full_index_says_it_is_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(A real full disk, where SQLite rolls back by itself: tests/faults.)"""
+    _full_disk_connect(monkeypatch)
+    with pytest.raises(StudioError, match=r"database or disk is full\.$"):
+        History(tmp_path / "history.sqlite")

@@ -17,6 +17,7 @@ from studio.core.errors import StudioError
 from studio.core.outputs import day_folder, save_result, slugify, write_beside, write_new_output
 from studio.core.requests import ImageRequest
 from studio.core.results import Result
+from tests.faults.inject import disk_full_on
 
 WHEN = dt.datetime(2026, 3, 14, 15, 9, 26)
 
@@ -206,3 +207,96 @@ def test_save_result_dispatches_and_explains_failures(tmp_path: Path) -> None:
     blocker.write_text("a file where the output folder should be")
     with pytest.raises(StudioError, match="Could not save the output in"):
         save_result(result, blocker)
+
+
+# ─── one rule for saves that fail part-way: every complete file is kept and indexed ───
+
+
+def _faces(n: int, seed: int = 3) -> Result:
+    request = ImageRequest(model="builtin:faces", prompt="a batch", seed=seed, width=64,
+                           height=64, batch_size=n)
+    return Result(request=request, modality="image",
+                  images=[np.full((64, 64, 3), 10 * i, np.uint8) for i in range(n)])
+
+
+def test_a_batch_that_fills_the_disk_keeps_and_reports_what_was_saved(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    disk_full_on(monkeypatch, 3)
+    with pytest.raises(outputs.SaveError) as info:
+        save_result(_faces(16), tmp_path)
+    err = info.value
+    assert str(err).startswith("Saved 2 of 16 images in ")
+    assert str(err).endswith("the rest could not be written: No space left on device.")
+    assert len(err.paths) == 2 and all(p.is_file() for p in err.paths)
+    assert sorted(p.name for p in err.paths) == _visible(err.paths[0].parent)  # no .part
+
+
+def test_a_save_that_writes_nothing_is_a_save_error_with_no_paths(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(outputs.SaveError, match="Could not save the output in") as info:
+        save_result(_faces(2), blocker)
+    assert info.value.paths == []
+
+
+class _Index:
+    """A stand-in history that records what it indexed and can fail like a full disk."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.added: list[Path] = []
+
+    def add_output(self, path: Path, result: Result) -> int:
+        if self.fail:
+            raise StudioError("The history index failed: database or disk is full.")
+        self.added.append(path)
+        return len(self.added)
+
+
+def test_save_and_index_indexes_the_files_a_failed_save_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    disk_full_on(monkeypatch, 2)
+    index = _Index()
+    with pytest.raises(outputs.SaveError) as info:
+        outputs.save_and_index(_faces(4), tmp_path, index)  # type: ignore[arg-type]
+    assert index.added == info.value.paths and len(index.added) == 1
+
+
+def test_a_file_the_index_refuses_is_kept_with_one_notice(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="studio.notice"):
+        paths = outputs.save_and_index(_faces(3), tmp_path, _Index(fail=True))  # type: ignore[arg-type]
+    assert len(paths) == 3 and all(p.is_file() for p in paths)
+    notes = [r.getMessage() for r in caplog.records if r.name == "studio.notice"]
+    assert notes == ["Saved 3 files but could not add them to the history (The history index "
+                     "failed: database or disk is full); Studio indexes them when it next "
+                     "starts."]
+
+
+def test_save_and_index_without_a_history_just_saves(tmp_path: Path) -> None:
+    assert len(outputs.save_and_index(_faces(2), tmp_path, None)) == 2
+
+
+# ─── temporary files: locked while written, recognised as stale once their writer died ───
+
+
+def test_a_temp_file_being_written_is_not_stale_but_a_dead_writers_is(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "out"
+    tmp_path.mkdir()
+    seen: list[bool] = []
+
+    def write(f):
+        f.write(b"data")
+        tmp = next(tmp_path.glob(".*.part"))
+        seen.append(atomic.is_stale_temp(tmp))
+        assert atomic.remove_stale_temps(tmp_path) == []
+
+    atomic_write_bytes(tmp_path / "out.png", b"")  # the name is taken: warm the folder
+    with atomic.temp_file(tmp_path, write, "x.png") as tmp:
+        assert not atomic.is_stale_temp(tmp)  # still locked until claimed or removed
+    assert seen == [False]
+    left = tmp_path / ".dead.png.abcd.part"  # what a killed process leaves (no lock)
+    left.write_bytes(b"half")
+    assert atomic.is_temp_name(left.name) and not atomic.is_temp_name("00001-1-x.png")
+    assert atomic.remove_stale_temps(tmp_path) == [left]
+    assert _visible(tmp_path) == ["out.png"]

@@ -202,3 +202,61 @@ def test_apply_request_of_another_kind_is_refused_politely(window):
 
     window.art.apply_request(TextRequest(model="builtin:smollm2", prompt="hi"))
     assert "not for pictures" in window.art.message.text()
+
+
+@pytest.fixture
+def art(qtbot, tmp_path):
+    ctx = make_ctx(tmp_path)
+    panel = ArtPanel(ctx)
+    qtbot.addWidget(panel)
+    panel.show()
+    yield panel
+    panel.close()
+    close_ctx(ctx, qtbot)
+
+
+def test_the_form_is_made_from_the_request_fields(art):
+    from studio.core.fields import spec
+
+    for name, box in (("steps", art.steps), ("guidance", art.guidance),
+                      ("width", art.width_box), ("batch_size", art.batch)):
+        s = spec(ImageRequest, name)
+        assert (box.minimum(), box.maximum(), box.value()) == (s.low, s.high, s.default)
+        assert box.toolTip() == s.tip
+    assert art.width_box.singleStep() == 8 and art.width_box.suffix() == " px"
+    assert art.fields.labels["guidance"].text() == "CFG"
+    assert art.request() == ImageRequest(model=art.model.current_model())
+
+
+def test_controls_a_family_does_not_read_are_greyed_out(art):
+    """The built-in GAN's descriptor says steps, CFG, sampler and negative do not apply."""
+    art.model.set_model("builtin:faces")
+    art.on_model_changed("builtin:faces")
+    for w in (art.steps, art.guidance, art.scheduler, art.negative):
+        assert not w.isEnabled()
+    assert art.model_hint.isVisible()
+    assert "steps, CFG, sampler and the negative prompt do not apply" in art.model_hint.text()
+    art.on_model_changed("/somewhere/a-diffusion-model")  # unknown: everything applies
+    assert all(w.isEnabled() for w in (art.steps, art.guidance, art.scheduler, art.negative))
+    assert not art.model_hint.isVisible()
+
+
+def test_esc_interrupts_the_running_job_and_the_next_one_takes_the_canvas(art, qtbot,
+                                                                        monkeypatch):
+    use_slow_engine(monkeypatch)
+    art.model.set_model("slow:60")
+    art.prompt.setPlainText("a fox")
+    art.steps.setValue(30)
+    art.width_box.setValue(64)
+    art.height_box.setValue(64)
+    first, second = art.generate(), art.generate()
+    qtbot.waitUntil(lambda: art.jobs.current == first
+                    and art.view.caption().startswith("Preview"), timeout=20000)
+    with qtbot.waitSignal(art.jobs.cancelled, timeout=20000):
+        qtbot.keyClick(art.prompt, Qt.Key.Key_Escape)  # A1111's Interrupt: this job only
+    assert art.jobs.ids == [second]
+    qtbot.waitUntil(lambda: art.jobs.current == second, timeout=20000)
+    assert not art.view.caption().startswith("Cancelled")  # the canvas is the new job's
+    with qtbot.waitSignal(art.jobs.cancelled, timeout=20000):
+        qtbot.mouseClick(art.cancel_all_button, Qt.MouseButton.LeftButton)
+    assert not art.busy()

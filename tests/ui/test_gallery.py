@@ -272,3 +272,232 @@ def test_thumbnails_keep_their_aspect_and_every_caption_shows(window, qtbot):
                  for y in range(rect.top() + THUMB + 2, min(rect.bottom(), shot.height() - 1))
                  for x in range(rect.left() + 4, rect.right() - 4)]
         assert strip and max(strip) - min(strip) > 60  # light text on the dark tile
+
+
+# ---------------------------------------------------------------- filters
+
+
+def test_filter_by_rating_with_the_keyboard(window, qtbot):
+    gallery = window.gallery
+    files = add_outputs(window.ctx)
+    history = window.ctx.history
+    history.set_rating(history.find_path(files["image"]).id, 5)
+    history.set_rating(history.find_path(files["music"]).id, 3)
+    assert refresh(gallery, qtbot) == 3
+    combo = gallery.rating_filter
+    combo.setFocus()
+    for _ in range(3):  # Any → 1+ → 2+ → 3+
+        qtbot.keyClick(combo, Qt.Key.Key_Down)
+    assert combo.currentText() == "★ 3+"
+    qtbot.waitUntil(lambda: gallery.item_count() == 2, timeout=10000)
+    assert {Path(i.path) for i in gallery.items()} == {files["image"], files["music"]}
+    qtbot.keyClick(combo, Qt.Key.Key_End)  # five stars only
+    qtbot.waitUntil(lambda: gallery.item_count() == 1, timeout=10000)
+    assert Path(gallery.items()[0].path) == files["image"]
+    qtbot.keyClick(combo, Qt.Key.Key_Home)
+    qtbot.waitUntil(lambda: gallery.item_count() == 3, timeout=10000)
+
+
+def test_filter_by_model_lists_the_models_used(window, qtbot):
+    gallery = window.gallery
+    files = add_outputs(window.ctx)
+    assert refresh(gallery, qtbot) == 3
+    combo = gallery.model_filter
+    models = [combo.itemData(i) for i in range(combo.count())]
+    assert models[0] is None and set(models[1:]) == {"builtin:faces", "builtin:smollm2",
+                                                     "builtin:composer"}
+    assert combo.itemText(combo.findData("builtin:faces")) == "Faces (built-in GAN, 64²)"
+    combo.setFocus()
+    while combo.currentData() != "builtin:composer":
+        qtbot.keyClick(combo, Qt.Key.Key_Down)
+    qtbot.waitUntil(lambda: gallery.item_count() == 1, timeout=10000)
+    assert Path(gallery.items()[0].path) == files["music"]
+    # a new output with another model keeps the choice and adds the model
+    add_pictures(window.ctx, [(64, 64)])
+    assert refresh(gallery, qtbot) == 1
+    assert combo.currentData() == "builtin:composer"
+
+
+def test_filter_by_kind_and_by_date(window, qtbot, tmp_path):
+    import os
+    import time
+
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    gallery = window.gallery
+    add_outputs(window.ctx)
+    old = tmp_path / "old-a1111.png"
+    info = PngInfo()
+    info.add_text("parameters", "an old fox\nSteps: 10, Sampler: Euler a, CFG scale: 7, "
+                                "Seed: 9, Size: 64x64, Model: m")
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(old, pnginfo=info)
+    forty_days_ago = time.time() - 40 * 86400
+    os.utime(old, (forty_days_ago, forty_days_ago))
+    window.ctx.history.import_file(old)  # indexed with the file's date
+    assert refresh(gallery, qtbot) == 4
+    assert Path(gallery.items()[-1].path) == old  # newest first
+    date = gallery.date_filter
+    date.setFocus()
+    qtbot.keyClick(date, Qt.Key.Key_Down)
+    assert date.currentText() == "Today"
+    qtbot.waitUntil(lambda: gallery.item_count() == 3, timeout=10000)
+    assert old not in {Path(i.path) for i in gallery.items()}
+    while date.currentText() != "Past year":
+        qtbot.keyClick(date, Qt.Key.Key_Down)
+    qtbot.waitUntil(lambda: gallery.item_count() == 4, timeout=10000)
+    # kind and date together
+    kind = gallery.modality
+    kind.setCurrentIndex(kind.findData("image"))
+    qtbot.waitUntil(lambda: gallery.item_count() == 2, timeout=10000)
+    date.setCurrentIndex(date.findText("Past 30 days"))
+    qtbot.waitUntil(lambda: gallery.item_count() == 1, timeout=10000)
+    assert gallery.items()[0].modality == "image" and Path(gallery.items()[0].path) != old
+    kind.setCurrentIndex(kind.findData("explore"))
+    qtbot.waitUntil(lambda: gallery.item_count() == 0, timeout=10000)
+    assert gallery.empty_label.text() == "No outputs match."
+
+
+# ---------------------------------------------------------------- details, clipboard
+
+
+def test_details_show_every_recipe_field_and_the_infotext(window, qtbot):
+    gallery = window.gallery
+    files = add_outputs(window.ctx)
+    refresh(gallery, qtbot)
+    with qtbot.waitSignal(gallery.infotext_loaded, timeout=10000) as sig:
+        click_row(gallery, qtbot, row_of(gallery, files["image"]))
+    details = gallery.details
+    params = details.parameters.toPlainText().splitlines()
+    stored = gallery.selected_item().request
+    assert len(params) == len([k for k in stored if k != "notes"])  # every field
+    assert "Prompt: a smiling face" in params and "Seed: 31" in params
+    assert "Model: builtin:faces" in params and "Steps: 1" in params
+    assert "Width: 64" in params and "Height: 64" in params
+    assert details.fields["Kind"].text() == "Picture"
+    text = sig.args[0]
+    assert text.startswith("a smiling face\n") and "Seed: 31" in text
+    assert details.infotext.toPlainText() == text and details.infotext.isVisible()
+    # music has its fields and no infotext
+    click_row(gallery, qtbot, row_of(gallery, files["music"]))
+    assert "Duration: 0.5" in details.parameters.toPlainText().splitlines()
+    assert not details.infotext.isVisible()
+    assert not details.copy_image_button.isEnabled()
+
+
+def test_ctrl_c_puts_the_picture_on_the_clipboard_and_copy_recipe_the_text(window, qtbot):
+    from PySide6.QtWidgets import QApplication
+
+    gallery = window.gallery
+    files = add_outputs(window.ctx)
+    refresh(gallery, qtbot)
+    clipboard = QApplication.clipboard()
+    clipboard.setText("something else")
+    with qtbot.waitSignal(gallery.infotext_loaded, timeout=10000) as info:
+        click_row(gallery, qtbot, row_of(gallery, files["image"]))
+    gallery.grid.setFocus()
+    with qtbot.waitSignal(gallery.copied, timeout=10000) as sig:
+        qtbot.keyClick(gallery.grid, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert sig.args[0] == "image"
+    image = clipboard.image()
+    assert (image.width(), image.height()) == (64, 64)
+    assert image.pixelColor(60, 10).red() > 200 and image.pixelColor(1, 10).red() < 20
+    with qtbot.waitSignal(gallery.copied, timeout=5000) as sig:
+        qtbot.mouseClick(gallery.details.copy_recipe_button, Qt.MouseButton.LeftButton)
+    assert sig.args[0] == "recipe"
+    assert clipboard.text() == info.args[0]
+    # a text output copies its recipe as JSON
+    click_row(gallery, qtbot, row_of(gallery, files["text"]))
+    gallery.grid.setFocus()
+    with qtbot.waitSignal(gallery.copied, timeout=5000) as sig:
+        qtbot.keyClick(gallery.grid, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert sig.args[0] == "recipe"
+    import json
+
+    assert json.loads(clipboard.text())["prompt"] == "a poem about rain"
+
+
+# ---------------------------------------------------------------- trash
+
+
+def test_delete_moves_to_the_trash_and_undo_puts_it_back(window, qtbot):
+    gallery = window.gallery
+    ctx = window.ctx
+    files = add_outputs(ctx)
+    image = files["image"]
+    before = ctx.history.find_path(image)
+    ctx.history.set_rating(before.id, 2)
+    before = ctx.history.find_path(image)
+    content = image.read_bytes()
+    refresh(gallery, qtbot)
+    click_row(gallery, qtbot, row_of(gallery, image))
+    gallery.grid.setFocus()
+    with qtbot.waitSignal(gallery.refreshed, timeout=10000) as sig:
+        qtbot.keyClick(gallery.grid, Qt.Key.Key_Delete)
+    assert sig.args[0] == 2
+    assert not image.exists()
+    trashed = list((ctx.settings.output_path / ".trash").rglob(image.name))
+    assert len(trashed) == 1 and trashed[0].read_bytes() == content
+    assert image not in {Path(i.path) for i in gallery.items()}
+    assert ctx.history.find_path(image) is None
+    notice = gallery.notice
+    assert notice.isVisible() and notice.text() == f"Moved {image.name} to the trash folder."
+    assert gallery.selected_item() is not None  # the neighbour is selected
+    with qtbot.waitSignal(gallery.refreshed, timeout=10000) as sig:
+        qtbot.mouseClick(notice.action_button, Qt.MouseButton.LeftButton)
+    assert sig.args[0] == 3
+    assert image.read_bytes() == content
+    assert not trashed[0].exists()
+    assert ctx.history.find_path(image) == before  # same id, rating and date
+    assert Path(gallery.selected_item().path) == image  # selected again
+    assert notice.text() == f"Put {image.name} back."
+
+
+def test_ctrl_z_undoes_deletes_one_by_one(window, qtbot):
+    gallery = window.gallery
+    files = add_outputs(window.ctx)
+    refresh(gallery, qtbot)
+    for key in ("text", "music"):
+        click_row(gallery, qtbot, row_of(gallery, files[key]))
+        with qtbot.waitSignal(gallery.refreshed, timeout=10000):
+            qtbot.mouseClick(gallery.details.delete_button, Qt.MouseButton.LeftButton)
+    assert gallery.item_count() == 1
+    assert not files["text"].exists() and not files["music"].exists()
+    gallery.grid.setFocus()
+    with qtbot.waitSignal(gallery.refreshed, timeout=10000):
+        qtbot.keyClick(gallery.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert files["music"].exists() and not files["text"].exists()
+    with qtbot.waitSignal(gallery.refreshed, timeout=10000):
+        qtbot.keyClick(gallery.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert files["text"].exists() and gallery.item_count() == 3
+    assert not gallery.trash.can_undo()
+
+
+def test_deleting_an_entry_whose_file_is_missing_removes_it_from_the_gallery(window, qtbot):
+    gallery = window.gallery
+    files = add_outputs(window.ctx)
+    refresh(gallery, qtbot)
+    files["text"].unlink()
+    click_row(gallery, qtbot, row_of(gallery, files["text"]))
+    with qtbot.waitSignal(gallery.refreshed, timeout=10000) as sig:
+        qtbot.mouseClick(gallery.details.delete_button, Qt.MouseButton.LeftButton)
+    assert sig.args[0] == 2
+    assert window.ctx.history.find_path(files["text"]) is None
+    with qtbot.waitSignal(gallery.refreshed, timeout=10000) as sig:
+        qtbot.mouseClick(gallery.notice.action_button, Qt.MouseButton.LeftButton)
+    assert sig.args[0] == 3 and window.ctx.history.find_path(files["text"]) is not None
+
+
+def test_a_delete_that_fails_says_why_in_one_line(window, qtbot):
+    gallery = window.gallery
+    files = add_outputs(window.ctx)
+    refresh(gallery, qtbot)
+    click_row(gallery, qtbot, row_of(gallery, files["text"]))
+    # the index forgot it and the file went away behind the Gallery's back
+    window.ctx.history.remove(gallery.selected_item().id)
+    files["text"].unlink()
+    with qtbot.waitSignal(gallery.trash.failed, timeout=10000) as sig:
+        qtbot.mouseClick(gallery.details.delete_button, Qt.MouseButton.LeftButton)
+    assert "\n" not in sig.args[0] and files["text"].name in sig.args[0]
+    assert gallery.notice.text() == sig.args[0]
+    assert gallery.details.delete_button.isEnabled()

@@ -366,3 +366,131 @@ def test_window_geometry_and_last_recipe_survive_a_restart(qtbot, tmp_path):
     finally:
         w2.close()
         close_ctx(ctx2, qtbot)
+
+
+LAZY_PROBE = r"""
+import json, sys, time
+from studio.ui.app import make_application
+app = make_application([])
+from studio.core.history import History
+from studio.core.settings import Settings
+from studio.runtime.context import AppContext
+from studio.ui.main_window import MainWindow
+
+PANELS = ("studio.ui.music_panel", "studio.ui.text_panel", "studio.ui.explore.panel",
+          "studio.ui.gallery", "studio.ui.models_view")
+ctx = AppContext(Settings.load(), History.open_default())
+window = MainWindow(ctx)
+window.show()
+for _ in range(10):
+    app.processEvents()
+    time.sleep(0.01)
+at_start = [m for m in PANELS if m in sys.modules]
+numpy_at_start = "numpy" in sys.modules
+window.show_tab("music")
+app.processEvents()
+print(json.dumps({"at_start": at_start, "numpy": numpy_at_start,
+                  "music": "studio.ui.music_panel" in sys.modules,
+                  "text": "studio.ui.text_panel" in sys.modules}), flush=True)
+window.close()
+"""
+
+
+def test_only_the_art_panel_is_imported_until_a_tab_is_shown():
+    """Start-up: the other panels' modules are imported when their tab is first shown, and
+    nothing the window shows first needs numpy (a fresh process: this test session has
+    imported every panel already)."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    out = subprocess.run([sys.executable, "-c", LAZY_PROBE], capture_output=True, text=True,
+                         cwd=REPO_ROOT, env=env, timeout=120)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    assert lines, f"the probe did not report (exit {out.returncode}): {out.stderr[-2000:]}"
+    report = json.loads(lines[-1])
+    assert report == {"at_start": [], "numpy": False, "music": True, "text": False}
+
+
+def test_a_tab_is_built_when_its_tab_is_clicked(window, qtbot):
+    assert window.is_built("art")
+    assert not any(window.is_built(k) for k in ("music", "text", "explore", "gallery",
+                                                "models"))
+    bar = window.tabs.tabBar()
+    music_tab = next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == "Music")
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(music_tab).center())
+    assert window.current_tab() == "music"
+    assert window.is_built("music") and not window.is_built("text")
+    frame = window.tabs.currentWidget()
+    assert frame.widget() is window.music and window.music.isVisible()
+
+
+def test_a_music_recipe_builds_the_music_panel_on_demand(window, ctx):
+    from studio.core.requests import MusicRequest
+
+    assert not window.is_built("music")
+    ctx.use_recipe(MusicRequest(model="builtin:composer", prompt="calm piano", seed=33,
+                                duration=4.0))
+    assert window.is_built("music") and window.current_tab() == "music"
+    assert window.music.prompt.toPlainText() == "calm piano"
+    assert window.music.seed.value() == 33
+
+
+def save_a1111_png(path: Path, text: str) -> Path:
+    info = PngInfo()
+    info.add_text("parameters", text)
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(path, pnginfo=info)
+    return path
+
+
+def test_file_open_loads_a_recipe_and_shows_what_the_import_changed(window, qtbot, tmp_path,
+                                                                    monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    png = save_a1111_png(tmp_path / "a1111.png", (
+        "a fox in the snow\nNegative prompt: blurry\n"
+        "Steps: 12, Sampler: DPM adaptive, CFG scale: 6, Seed: 77, Size: 64x64, Model: m"))
+    asked = []
+
+    def pick(parent, caption, folder, filters):
+        asked.append(filters)
+        return str(png), ""
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(pick))
+    assert window.open_action.shortcut().toString() == "Ctrl+O"
+    window.show_tab("gallery")
+    with qtbot.waitSignal(window.recipe_loaded, timeout=10000):
+        window.open_action.trigger()
+    assert "*.png" in asked[0] and "*.wav" in asked[0] and "*.md" in asked[0]
+    assert window.current_tab() == "art"
+    assert window.art.prompt.toPlainText() == "a fox in the snow"
+    assert window.art.seed.value() == 77
+    notice = window.notice
+    assert notice.isVisible()
+    assert "AUTOMATIC1111" in notice.text() and "a1111.png" in notice.text()
+    assert "Sampler 'DPM adaptive' is not available here; using Euler a." in notice.text()
+    # it stays until closed (not a status-bar flash)
+    qtbot.wait(50)
+    assert notice.isVisible()
+    qtbot.mouseClick(notice.close_button, Qt.MouseButton.LeftButton)
+    assert not notice.isVisible()
+
+
+def test_a_dropped_recipe_without_changes_shows_no_notice(window, qtbot, tmp_path):
+    png = save_a1111_png(tmp_path / "plain.png", (
+        "a fox\nSteps: 12, Sampler: Euler a, CFG scale: 6, Seed: 77, Size: 64x64, Model: m"))
+    with qtbot.waitSignal(window.recipe_notes, timeout=10000) as sig:
+        assert drop_file(window, png)
+    assert sig.args[0] == []
+    assert not window.notice.isVisible()
+
+
+def test_file_open_of_a_bad_file_is_one_line(window, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *_a: (str(bad), "")))
+    with qtbot.waitSignal(window.drop_failed, timeout=10000) as sig:
+        window.open_action.trigger()
+    assert sig.args[0] and "\n" not in sig.args[0] and "broken.png" in sig.args[0]
+    assert window.status.currentMessage() == sig.args[0]
+    assert not window.notice.isVisible()

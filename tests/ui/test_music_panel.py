@@ -233,3 +233,69 @@ def test_apply_request_fills_and_opens_the_blend(panel, tiny):
     assert panel.blending.is_expanded() and panel.blend_label.text() == "60 %"
     panel.apply_request(request.replace(blend_prompt="", blend=0.0))
     assert panel.request().blend == 0.0 and panel.request().blend_prompt == ""
+
+
+def test_the_spectrogram_is_analysed_off_the_gui_thread(qtbot, monkeypatch):
+    import threading
+
+    from studio.runtime import spectrum
+
+    threads: list[threading.Thread] = []
+    feed = spectrum.Spectrum.feed
+
+    def recording(self, samples):
+        threads.append(threading.current_thread())
+        return feed(self, samples)
+
+    monkeypatch.setattr(spectrum.Spectrum, "feed", recording)
+    view = SpectrogramView()
+    qtbot.addWidget(view)
+    audio = (np.random.default_rng(1).standard_normal((1, 20 * RATE)) * 0.1).astype(np.float32)
+    view.set_audio(audio, RATE)  # returns at once; the columns arrive by a queued signal
+    qtbot.waitUntil(lambda: view._count > 0 and view._feed.pending() == 0, timeout=20000)
+    assert threads and all(t is not threading.main_thread() for t in threads)
+    assert view._count == 1 + (audio.shape[1] - view.n_fft) // view.hop
+    view.set_audio(audio[:, : RATE], RATE)  # a new piece: the old one's columns are gone
+    assert view.column_count() == 1 + (RATE - view.n_fft) // view.hop
+
+
+def test_save_as_goes_through_the_runtime_and_is_indexed(panel, qtbot, tmp_path):
+    t = np.arange(RATE) / RATE
+    audio = (0.3 * np.sin(2 * np.pi * 330 * t))[None].astype(np.float32)
+    request = MusicRequest(model="builtin:composer", prompt="a short hum", seed=4, duration=1.0)
+    wav = save_audio(Result(request, "music", audio=audio, sample_rate=RATE), tmp_path)[0]
+    assert panel.play_file(wav)
+    panel.player.stop()
+    target = tmp_path / "kept" / "copy.wav"
+    panel.export(target)
+    qtbot.waitUntil(lambda: panel.message.text() == "Saved copy.wav.", timeout=10000)
+    rows = panel.ctx.history.recent(modality="music")
+    assert target in [r.path for r in rows]  # the gallery knows the copy
+    assert not list(target.parent.glob(".*"))  # written atomically: no temp file left
+    panel.export(tmp_path / "copy.mp3")  # a sentence, not a traceback
+    qtbot.waitUntil(lambda: panel.message.text().startswith("Could not save:"), timeout=10000)
+    assert "\n" not in panel.message.text()
+
+
+def test_a_blend_shows_in_the_pieces_list_and_the_status_follows_the_piece(panel, tmp_path):
+    t = np.arange(RATE) / RATE
+    audio = (0.3 * np.sin(2 * np.pi * 440 * t))[None].astype(np.float32)
+    plain = MusicRequest(model="builtin:composer", prompt="calm piano", seed=1, duration=1.0)
+    blended = plain.replace(blend_prompt="fast drums", blend=0.4)
+    paths = [save_audio(Result(r, "music", audio=audio, sample_rate=RATE), tmp_path)[0]
+             for r in (plain, blended)]
+    panel.progress.finish("Done in 1.0 s · seed 9 · saved old.wav")
+    for path in paths:
+        assert panel.play_file(path)
+        panel.player.stop()
+        assert panel.progress.status.text() == path.name  # not the last job's line
+    labels = [panel.pieces.item(r).text() for r in range(panel.pieces.count())]
+    assert any(label.endswith("calm piano → fast drums (40%)") for label in labels)
+    assert any(label.endswith("calm piano") for label in labels)
+
+
+def test_guidance_is_greyed_out_for_the_composer_that_does_not_read_it(panel, tiny):
+    panel.model.set_model("builtin:composer")
+    assert not panel.guidance.isEnabled()  # its family descriptor has no "guidance"
+    panel.model.set_model(str(tiny))  # MusicGen reads it
+    assert panel.guidance.isEnabled()
