@@ -44,6 +44,7 @@ from studio.engines.base import Events
 if TYPE_CHECKING:
     from studio.core.grid import GridPlan
     from studio.core.history import History
+    from studio.engines.runner import Runner
 
 log = logging.getLogger(__name__)
 
@@ -209,12 +210,18 @@ class Pool(Protocol):
 
 
 class LocalPool:
-    """Runs jobs one after another in this process with one Runner (models load once)."""
+    """Runs jobs one after another in this process with one Runner (models load once).
 
-    def __init__(self, settings: Settings) -> None:
+    The GUI worker passes its own `runner` (its model cache) and an `events` factory (its
+    progress and previews for each job); the CLI takes the defaults.
+    """
+
+    def __init__(self, settings: Settings, runner: Runner | None = None,
+                 events: Callable[[Job, threading.Event], Events] | None = None) -> None:
         from studio.engines.runner import Runner
 
-        self.runner = Runner(settings)
+        self.runner = runner or Runner(settings)
+        self.events = events or (lambda _job, cancel: Events(cancel))
 
     def run(self, jobs: Sequence[Job], cancel: threading.Event) -> Iterator[Outcome]:
         from studio.engines.runner import failure_message
@@ -224,7 +231,7 @@ class LocalPool:
                 raise Cancelled()
             t0 = time.perf_counter()
             try:
-                result = self.runner.generate(job.request, Events(cancel))
+                result = self.runner.generate(job.request, self.events(job, cancel))
             except Cancelled:
                 raise
             except Exception as exc:

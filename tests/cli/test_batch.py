@@ -253,3 +253,27 @@ def test_a_local_batch_never_imports_ray(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300)
     assert proc.stdout.split()[-2:] == ["False", "0"], proc.stderr
+
+
+def test_the_local_pool_can_share_a_runner_and_report_through_its_events(tmp_path):
+    """What the window's worker does: its own Runner (model cache) and Events per job."""
+    import threading
+
+    from studio.core.settings import Settings
+    from studio.engines.base import Events
+    from studio.engines.batch import LocalPool
+    from studio.engines.runner import Runner
+
+    settings = Settings(output_dir=str(tmp_path))
+    runner = Runner(settings)
+    seen: list[str] = []
+
+    def events(job: Job, cancel: threading.Event) -> Events:
+        seen.append(job.where)
+        return Events(cancel)
+
+    requests = [ImageRequest(model="builtin:faces", seed=s, width=64, height=64) for s in (1, 2)]
+    jobs = [Job(request_key(r), r, f"cell {i}") for i, r in enumerate(requests)]
+    summary = drive(jobs, LocalPool(settings, runner, events), tmp_path, None)
+    assert summary.ok and summary.done == 2 and seen == ["cell 0", "cell 1"]
+    assert len(runner.cache) == 1  # the model loaded once, into the shared cache
