@@ -17,6 +17,7 @@ import collections
 import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -87,6 +88,22 @@ def _quiet_stderr() -> Iterator[None]:
                 log.debug("ray: %s", text)
 
 
+@contextlib.contextmanager
+def keep_signals() -> Iterator[None]:
+    """ray.init installs its own SIGTERM (and SIGINT) handlers in the driver; Studio's stay
+    in charge (Ctrl+C and SIGTERM cancel the batch cleanly), during and after Ray."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+
+
 def connect(address: str, *, num_cpus: int | None = None) -> bool:
     """Join (or start, for "local") a Ray cluster; returns whether this call started Ray
     (and so should shut it down). "auto" joins the cluster `ray start` runs here. An
@@ -95,7 +112,7 @@ def connect(address: str, *, num_cpus: int | None = None) -> bool:
         return False
     quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address == "local":
-        with _quiet_stderr():
+        with _quiet_stderr(), keep_signals():
             ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
                      runtime_env=local_runtime_env(), **quiet)
         return True
@@ -104,7 +121,7 @@ def connect(address: str, *, num_cpus: int | None = None) -> bool:
         # something answers there: give Ray seconds, not its default 20, to find a GCS
         os.environ.setdefault("RAY_gcs_server_port_wait_time_s", str(int(CONNECT_TIMEOUT_S)))
     try:
-        with _quiet_stderr():
+        with _quiet_stderr(), keep_signals():
             ray.init(address=address, **quiet)
     except ConnectionError as exc:
         if address == "auto":

@@ -33,10 +33,11 @@ def cluster(tmp_path_factory):
     home = tmp_path_factory.mktemp("ray-home")
     env = ray_pool.local_runtime_env()
     env["env_vars"]["STUDIO_HOME"] = str(home)
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-             runtime_env=env, log_to_driver=False)
-    yield
-    ray.shutdown()
+    with ray_pool.keep_signals():  # later tests expect the default SIGTERM handler
+        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+                 runtime_env=env, log_to_driver=False)
+        yield
+        ray.shutdown()
 
 
 def write_lines(path: Path, lines: list[dict]) -> Path:
@@ -176,6 +177,25 @@ def test_jobs_go_to_the_actor_that_holds_their_model():
     assert ray_pool.RayPool._pick(b, pending, [a]).key == "builtin:faces1"
     assert ray_pool.RayPool._pick(a, pending, [b]).key == "builtin:faces3"  # nothing else
     assert not pending
+
+
+def test_starting_ray_keeps_studios_signal_handlers():
+    """ray.init installs its own SIGTERM handler in the driver; connect() puts the one in
+    charge before it back, so Ctrl+C and SIGTERM still cancel a batch cleanly."""
+    import subprocess
+    import sys
+
+    code = ("import signal, sys\n"
+            "def mine(*a): pass\n"
+            "signal.signal(signal.SIGTERM, mine)\n"
+            "from studio.cluster import ray_pool\n"
+            "started = ray_pool.connect('local', num_cpus=1)\n"
+            "print(started, signal.getsignal(signal.SIGTERM) is mine, "
+            "signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n"
+            "ray_pool.ray.shutdown()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=Path(__file__).resolve().parents[2])
+    assert proc.stdout.split()[-3:] == ["True", "True", "True"], proc.stderr[-2000:]
 
 
 def test_actors_default_to_one_per_cpu_without_gpus():
