@@ -43,6 +43,7 @@ $(VENV)/.installed: pyproject.toml requirements-nodeps.txt
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q 'ray==2.60.0'  # the cluster tests (studio[cluster] adds ray[default])
 	$(PIP) install -q --no-deps -r requirements-nodeps.txt
 	touch $@
 
