@@ -18,7 +18,7 @@ EXIT_FAILED = 1
 EXIT_CANCELLED = 130
 
 # subcommand modules, in the order `studio --help` lists them
-COMMANDS = ("gen", "info", "explore", "models")
+COMMANDS = ("gen", "info", "explore", "models", "chat")
 
 
 def setup_environment() -> None:

@@ -206,11 +206,20 @@ class TextRequest(Request):
     repetition_penalty: float = 1.1
     stop: tuple[str, ...] = ()
     continuation: str = ""  # text already generated for this prompt, to be extended
+    preset: str = ""  # a writing form (studio.core.presets): "haiku", "list:5", ...
+    history: tuple[str, ...] = ()  # earlier chat turns, user first (studio.core.chat)
 
     def validate(self) -> None:
         super().validate()
         if not self.prompt.strip() and not self.continuation:
             raise RequestError("Write a prompt first.")
+        if any(not isinstance(t, str) for t in self.history):
+            raise RequestError("The turns of a conversation must be text.")
+        from studio.core import presets
+
+        preset = presets.get(self.preset)  # one sentence for an unknown preset
+        if preset is not None:
+            presets.check_stops(preset, self.stop)
         _check_int("Max new tokens", self.max_new_tokens, 1, 32768)
         _check_number("Temperature", self.temperature, 0.0, 5.0)
         _check_number("Top-p", self.top_p, 0.0, 1.0)
