@@ -3,11 +3,11 @@
 A built-in's family is its descriptor's; a path's is what the catalog's classifier says
 (once per path and modification time). The family's engine runs it, or the runtime the
 family names for its format (`Family.runtimes`: GGUF files of the causal LM on llama.cpp).
-A model the catalog cannot classify (a name in
-a models folder, a path that is not there, a LoRA given as a checkpoint) goes to the
-first family that serves the request's kind, so that family's engine says in one
-sentence what is wrong with it. Engine modules pull in torch/diffusers/transformers, so
-`Family.engine` ("module:Class") is imported only when a job needs it (worker thread).
+A model the catalog cannot classify (a name in a models folder, a path that is not there,
+a LoRA given as a checkpoint) goes to the first family that serves the request's kind, so
+that family's engine says in one sentence what is wrong with it. Engine modules pull in
+torch/diffusers/transformers, so `Family.engine` ("module:Class") is imported only when a
+job needs it (worker thread).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from studio.engines.base import Engine
 #: Real model families are registered with families.register() instead.
 ROUTES: list[tuple[str, str, str]] = []
 
-_classified: dict[tuple[str, int], tuple[str, str]] = {}  # (path, mtime_ns) → (family id,
-# format); ("", "") = unknown
+#: (path, mtime_ns) → (family id, format); ("", "") = unknown
+_classified: dict[tuple[str, int], tuple[str, str]] = {}
 
 
 def _classify(model: str) -> tuple[str, str]:
