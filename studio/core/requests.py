@@ -185,6 +185,8 @@ class TextRequest(Request):
                                       tip="Above 1 discourages repeating words already used")
     stop: tuple[str, ...] = ()
     continuation: str = ""  # text already generated for this prompt, to be extended
+    preset: str = ""  # a writing form (studio.core.presets): "haiku", "list:5", ...
+    history: tuple[str, ...] = ()  # earlier chat turns, user first (studio.core.chat)
 
     def validate(self) -> None:
         super().validate()
@@ -192,6 +194,13 @@ class TextRequest(Request):
         check_text(self.continuation, "The text to continue")
         if not self.prompt.strip() and not self.continuation:
             raise RequestError("Write a prompt first.")
+        if any(not isinstance(t, str) for t in self.history):
+            raise RequestError("The turns of a conversation must be text.")
+        from studio.core import presets
+
+        preset = presets.get(self.preset)  # one sentence for an unknown preset
+        if preset is not None:
+            presets.check_stops(preset, self.stop)
         for name in ("max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty"):
             check(self, name)
         if any(not isinstance(s, str) or s == "" for s in self.stop):

