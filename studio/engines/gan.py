@@ -32,6 +32,7 @@ from studio.core.requests import ImageRequest, Request
 from studio.core.results import Result
 from studio.core.seeds import MAX_SEED
 from studio.core.settings import Settings
+from studio.core.text import first_line
 from studio.engines import directions
 from studio.engines.base import Events, LoadSpec, wrong_kind
 from studio.engines.devices import module_bytes
@@ -184,8 +185,8 @@ def load_generator(spec: GanSpec, path: Path | None = None) -> DCGANGenerator:
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ModelError(f"{path} does not match the {spec.model} generator: {first}") from exc
+        raise ModelError(f"{path} does not match the {spec.model} generator: "
+                         f"{first_line(exc)}") from exc
     net.eval()
     net.requires_grad_(False)
     return net

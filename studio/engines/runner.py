@@ -19,6 +19,7 @@ from studio.core.outputs import save_and_index
 from studio.core.requests import Request
 from studio.core.results import Result
 from studio.core.settings import Settings
+from studio.core.text import first_line
 from studio.engines.base import Engine, Events, LoadSpec, wrong_kind
 from studio.engines.cache import ModelCache
 from studio.engines.memory import (
@@ -114,7 +115,7 @@ def refusal(request: Request, family: Family | None, engine: Engine | None = Non
 
 def one_line(exc: BaseException) -> str:
     """The first line of an exception's message, trimmed, with its type when it says little."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = first_line(str(exc))
     if isinstance(exc, StudioError) and text:
         return text
     if len(text) > 300:

@@ -36,6 +36,7 @@ from studio.core.errors import ModelError, RequestError
 from studio.core.requests import Request, TextRequest
 from studio.core.results import Result
 from studio.core.settings import Settings
+from studio.core.text import first_line
 from studio.engines.base import Engine, Events, LoadSpec, wrong_kind
 from studio.engines.text_stream import ByteDecoder, TokenStream
 
@@ -155,8 +156,8 @@ def _load_failure(name: str, arch: str, lines: list[str], exc: BaseException) ->
                                "unexpectedly reached end of file")):
         return ModelError(f"{name} is truncated or damaged (is the download complete?).")
     detail = next((ln.strip() for ln in reversed(lines) if "error" in ln.lower()), "")
-    if not detail and str(exc).strip():
-        detail = str(exc).strip().splitlines()[0]
+    if not detail:
+        detail = first_line(str(exc))
     return ModelError(f"llama.cpp could not load {name}" + (f": {detail[:200]}." if detail
                                                              else "."))
 

@@ -29,6 +29,7 @@ from studio.core.errors import ModelError, RequestError
 from studio.core.requests import Request, TextRequest
 from studio.core.results import Result
 from studio.core.settings import Settings
+from studio.core.text import first_line
 from studio.engines.base import Engine, Events, LoadSpec, wrong_kind
 from studio.engines.text_stream import (  # re-exported: the shared streaming pieces
     DECODE_CONTEXT,
@@ -373,8 +374,7 @@ def _use_safetensors(folder: Path, settings: Settings) -> bool | None:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+    return first_line(exc)[:300]
 
 
 @contextlib.contextmanager

@@ -18,14 +18,9 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from studio.core.errors import Cancelled, StudioError
+from studio.core.text import first_line
 
 log = logging.getLogger(__name__)
-
-
-def _first_line(exc: BaseException) -> str:
-    """The one line to show for an exception: its first line, else its type's name."""
-    text = str(exc).strip()
-    return text.splitlines()[0].strip() if text else type(exc).__name__
 
 
 class Task(QObject):
@@ -78,10 +73,10 @@ class Task(QObject):
         except Cancelled as exc:
             self.cancelled.emit(str(exc))
         except StudioError as exc:
-            self.failed.emit(_first_line(exc))
+            self.failed.emit(first_line(exc))
         except Exception as exc:  # reported, never raised into Qt
             log.exception("background task failed")
-            self.failed.emit(_first_line(exc))
+            self.failed.emit(first_line(exc))
         else:
             self.done.emit(value)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from studio.core import families
 from studio.core.settings import Settings
+from studio.core.text import human_bytes
 
 #: roles: "generate" models are what pickers offer; the others are shown in the
 #: Models view only ("preview" = a tiny autoencoder for previews, "component" =
@@ -60,10 +61,4 @@ def entry_for(family: families.Family, model_id: str, name: str, fmt: str, size:
                       note=note, family_id=family.id)
 
 
-def format_size(n: float) -> str:
-    """1536 → '1.5 KB' (binary units, as file managers show)."""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
+format_size = human_bytes  # the one byte-size formatter (studio.core.text), by its old name
