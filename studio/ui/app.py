@@ -245,6 +245,7 @@ def run_gui(argv: Sequence[str] = ()) -> int:
     window.show()
     # scan after the first paint: the window never waits for the disk
     QTimer.singleShot(0, ctx.rescan_models)
+    QTimer.singleShot(0, ctx.jobs.warm_up)  # the ML imports at launch, not in the first job
     QTimer.singleShot(0, lambda: start_recovery(ctx, window))
     files = [Path(a) for a in argv if not a.startswith("-") and Path(a).is_file()]
     if files:
