@@ -13,6 +13,7 @@ model's own scheduler config.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
@@ -48,6 +49,7 @@ from studio.engines.previews import (
     PreviewThrottle,
     TaesdPreview,
     X0Tap,
+    fast_decode,
     find_taesd,
     preview_payload,
 )
@@ -248,6 +250,11 @@ HASHES_KEY = "model-hashes.json"
 def model_hash(path: Path) -> str:
     """A1111's short model hash (first 10 hex digits of the file's SHA-256), cached by
     path, size and modification time so each checkpoint is read for it only once."""
+    return file_sha256(path)[:10]
+
+
+def file_sha256(path: Path) -> str:
+    """A file's SHA-256, cached by path, size and modification time (read once)."""
     stat = path.stat()
     key = str(path.resolve())
     stamp = [stat.st_size, stat.st_mtime_ns]
@@ -255,12 +262,51 @@ def model_hash(path: Path) -> str:
     cache = cache if isinstance(cache, dict) else {}
     entry = cache.get(key)
     if isinstance(entry, dict) and entry.get("stamp") == stamp:
-        return str(entry["sha256"])[:10]
+        return str(entry["sha256"])
     with path.open("rb") as f:
         digest = hashlib.file_digest(f, "sha256").hexdigest()
     cache[key] = {"stamp": stamp, "sha256": digest}
     HASHES.write_json(HASHES_KEY, cache)
-    return digest[:10]
+    return digest
+
+
+def weights_key(path: Path, component: str) -> str:
+    """What names one component's weights (the OpenVINO cache key): the SHA-256 of its
+    weight files in a diffusers folder, of the whole file for a single-file checkpoint."""
+    if path.is_file():
+        return f"{file_sha256(path)}:{component}"
+    folder = path / component
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", *PICKLE_SUFFIXES)) \
+        if folder.is_dir() else []
+    if not files:  # nothing to hash (should not happen for a loaded pipeline): never reuse
+        return f"unhashed:{path.resolve()}:{component}:{time.time_ns()}"
+    return ",".join(f"{p.name}={file_sha256(p)}" for p in files)
+
+
+@dataclass
+class RunOptions:
+    """How one job runs on this machine (from the settings in force): not part of the
+    request, but recorded beside it, since fast decode changes the pixels."""
+
+    runtime: str = "pytorch"  # "pytorch" | "openvino"
+    runtime_note: str = ""  # why that runtime
+    bf16: bool = False  # bfloat16 maths on a CPU that has it natively
+    fast_decode: bool = False  # the final image from TAESD
+    ran: dict[str, str] | None = None  # filled by denoise: which runtime ran each part
+
+    def record(self) -> dict[str, Any]:
+        """What the job's record says about how it ran."""
+        ran = self.ran or {}
+        runtime = "openvino" if any("openvino" in v for v in ran.values()) else "pytorch"
+        out: dict[str, Any] = {"runtime": runtime,
+                               "final_decoder": "taesd" if self.fast_decode else "vae"}
+        if self.runtime == "openvino":
+            out["runtime_parts"] = dict(ran)
+        if self.runtime == "openvino" or self.runtime_note not in ("", "chosen in settings"):
+            out["runtime_note"] = self.runtime_note  # also why OpenVINO, when asked, did not run
+        if self.bf16:
+            out["bf16"] = True
+        return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -277,8 +323,12 @@ class DiffusersImageEngine(ExplorableEngine):
 
     def __init__(self, spec: LoadSpec, pipe: Any, family: str, name: str, *,
                  scheduler_config: dict[str, Any], taesd: torch.nn.Module | None = None,
-                 source: str = "", hash_: str | None = None) -> None:
+                 source: str = "", hash_: str | None = None, path: Path | None = None,
+                 settings: Settings | None = None) -> None:
         super().__init__(spec)
+        self.path = path  # the folder or file it was loaded from (OpenVINO's cache key)
+        self.settings = settings or Settings()  # as loaded; a job may bring newer ones
+        self._openvino: Any = None  # OpenVinoRuntime, made on the first OpenVINO job
         self.pipe = pipe
         self.family = family  # its latent format (Family.latent): "sd1" | "sd2" | "sdxl"
         self.name = name
@@ -322,7 +372,7 @@ class DiffusersImageEngine(ExplorableEngine):
         log.info("loaded %s (%s, %s) on %s/%s%s", name, family_name(family), source,
                  spec.device, spec.dtype, " with TAESD previews" if taesd else "")
         return cls(spec, pipe, family, name, scheduler_config=scheduler_config, taesd=taesd,
-                   source=source, hash_=hash_)
+                   source=source, hash_=hash_, path=path, settings=settings)
 
     # generating ------------------------------------------------------------------------
     def explore_backend(self, request: ExploreRequest) -> DiffusersBackend:
@@ -355,6 +405,7 @@ class DiffusersImageEngine(ExplorableEngine):
 
         steps = request.steps
         marks: dict[str, float] = {}
+        options = self.run_options(getattr(events, "settings", None) or self.settings)
         preview_info = {"decoder": getattr(previewer, "name", None), "width": request.width,
                         "height": request.height, "batch": batch}
 
@@ -385,7 +436,8 @@ class DiffusersImageEngine(ExplorableEngine):
         output = self.denoise(condition, latents, generators, steps=steps,
                               guidance=request.guidance, width=request.width,
                               height=request.height, scheduler=request.scheduler,
-                              on_step=on_step, tap=want_previews)
+                              on_step=on_step, tap=want_previews, options=options,
+                              status=events.status)
         events.check_cancelled()
         t_end = time.perf_counter()
 
@@ -399,7 +451,10 @@ class DiffusersImageEngine(ExplorableEngine):
             "dtype": self.spec.dtype,
             "preview_decoder": preview_info["decoder"],
             "timings": _timings(t_start, marks, t_end, steps),
+            **options.record(),
         }
+        if self._openvino is not None and options.runtime == "openvino":
+            info["timings"]["openvino_convert_s"] = round(self._openvino.convert_s, 3)
         if self.model_hash:
             info["model_hash"] = self.model_hash
         if variation_seeds:
@@ -413,6 +468,7 @@ class DiffusersImageEngine(ExplorableEngine):
         generator: torch.Generator | list[torch.Generator], *, steps: int, guidance: float,
         width: int, height: int, scheduler: str, output_type: str = "np",
         on_step: Callable[[int, int, X0Tap | None], None] | None = None, tap: bool = True,
+        options: RunOptions | None = None, status: Callable[[str], None] | None = None,
     ) -> Any:
         """The one denoising loop, for Art-panel images and explorer frames alike.
 
@@ -420,9 +476,11 @@ class DiffusersImageEngine(ExplorableEngine):
         from the given initial latents and conditioning (a prompt, or ready prompt
         embeddings); `on_step(step, total, tap)` runs after every step (progress, cancel,
         previews from the tap's x0 estimate). Returns the pipeline's float images, or its
-        latents for output_type "latent".
+        latents for output_type "latent". `options` (default: plain PyTorch) choose the
+        runtime, bf16 and fast decode; which runtime ran each part is put in options.ran.
         """
         pipe = self.pipe
+        options = options or RunOptions()
         sampler = build_scheduler(scheduler, self.scheduler_config)
         pipe.scheduler = sampler
         x0 = X0Tap(sampler) if tap else None
@@ -445,8 +503,52 @@ class DiffusersImageEngine(ExplorableEngine):
             "callback_on_step_end_tensor_inputs": ["latents"],
         }
         kwargs = {k: v for k, v in kwargs.items() if k in self._call_params}
-        with torch.inference_mode():
-            return pipe(**kwargs).images
+        with contextlib.ExitStack() as stack:
+            if options.runtime == "openvino":
+                runtime = self.openvino(options)
+                if runtime is not None:
+                    options.ran = stack.enter_context(
+                        runtime.active(bf16=options.bf16, status=status))
+            if options.bf16 and options.runtime != "openvino":
+                stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
+            if options.fast_decode and self.taesd is not None and output_type != "latent":
+                stack.enter_context(fast_decode(pipe.vae, self.taesd))
+            stack.enter_context(torch.inference_mode())
+            images = pipe(**kwargs).images
+        if options.bf16 and isinstance(images, torch.Tensor):
+            images = images.float()
+        return images
+
+    # CPU runtimes ----------------------------------------------------------------------
+    def run_options(self, settings: Settings) -> RunOptions:
+        """The runtime, precision and decoder a job runs with, from the settings in force
+        (the worker's latest: the engine may have been loaded with older ones)."""
+        from studio.engines import openvino_backend as ovb
+
+        on_cpu = self.spec.device == "cpu"
+        runtime, note = ovb.choose(settings.image_runtime, self.spec.device)
+        if runtime == "openvino" and self.spec.dtype != "float32":
+            runtime, note = "pytorch", f"OpenVINO runs float32 models, not {self.spec.dtype}"
+        return RunOptions(runtime=runtime, runtime_note=note,
+                          bf16=settings.cpu_bf16 and on_cpu and ovb.bf16_supported(),
+                          fast_decode=settings.fast_decode and self.taesd is not None)
+
+    def openvino(self, options: RunOptions) -> Any:
+        """This pipeline's OpenVINO runtime (made once), or None when it cannot be made;
+        the job then runs in PyTorch and its record says why."""
+        if self._openvino is None:
+            from studio.engines.openvino_backend import OpenVinoRuntime
+
+            path = self.path
+            try:
+                self._openvino = OpenVinoRuntime(
+                    self.pipe, lambda part: weights_key(path, part) if path else
+                    f"unhashed:{id(self)}:{part}")
+            except Exception as exc:  # no usable openvino: PyTorch it is
+                log.warning("OpenVINO is not usable here; running in PyTorch", exc_info=True)
+                options.runtime, options.runtime_note = "pytorch", f"OpenVINO failed: {exc}"
+                return None
+        return self._openvino
 
     def _initial_noise(
         self, request: ImageRequest, seeds: list[int], variation_seeds: list[int], strength: float
@@ -476,11 +578,13 @@ class DiffusersImageEngine(ExplorableEngine):
         if self.pipe is None:
             return 0
         modules = [m for m in self.pipe.components.values() if isinstance(m, torch.nn.Module)]
-        return module_bytes(*modules, self.taesd)
+        compiled = self._openvino.memory_bytes() if self._openvino is not None else 0
+        return module_bytes(*modules, self.taesd) + compiled
 
     def unload(self) -> None:
         self.pipe = None
         self.taesd = None
+        self._openvino = None
         self.explore_prompt_cache.clear()
 
     def describe(self) -> dict[str, Any]:
@@ -638,9 +742,31 @@ def _upscale(image: np.ndarray, width: int, height: int) -> np.ndarray:
 # loaders
 
 
-def _load_folder(folder: Path, dtype: torch.dtype, allow_pickle: bool) -> Any:
+#: the text-to-image pipelines Studio runs, loaded by their own class (a folder saved by
+#: their img2img or inpainting sibling has the same components)
+TEXT2IMAGE_PIPELINES = ("StableDiffusionPipeline", "StableDiffusionXLPipeline",
+                        "LatentConsistencyModelPipeline")
+_SIBLING = re.compile(r"(Img2Img|Inpaint)(?=Pipeline$)")
+
+
+def pipeline_class(index: dict[str, Any]) -> Any:
+    """The pipeline class to load a folder with, from its model_index.json.
+
+    Importing just that class costs ~0.3 s and ~21 MiB less than AutoPipelineForText2Image,
+    which imports the mapping of every pipeline diffusers knows; that one is still used for
+    anything else, so such folders load (or are refused) exactly as before.
+    """
+    name = _SIBLING.sub("", str(index.get("_class_name", "")))
+    if name in TEXT2IMAGE_PIPELINES:
+        import diffusers
+
+        return getattr(diffusers, name)
     from diffusers import AutoPipelineForText2Image
 
+    return AutoPipelineForText2Image
+
+
+def _load_folder(folder: Path, dtype: torch.dtype, allow_pickle: bool) -> Any:
     index_path = folder / "model_index.json"
     try:
         index = json.loads(index_path.read_text(encoding="utf-8"))
@@ -665,7 +791,7 @@ def _load_folder(folder: Path, dtype: torch.dtype, allow_pickle: bool) -> Any:
     if "safety_checker" in index:
         kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     try:
-        pipe = AutoPipelineForText2Image.from_pretrained(str(folder), **kwargs)
+        pipe = pipeline_class(index).from_pretrained(str(folder), **kwargs)
     except ValueError as exc:
         if "AutoPipeline" in str(exc) or "not supported" in str(exc):
             raise ModelError(
