@@ -189,7 +189,7 @@ def keep_inputs(result: Result, out_dir: Path) -> None:
                 atomic_write_bytes(kept, data, overwrite=False)
         changes[name] = str(kept.resolve())
     if changes and dataclasses.is_dataclass(request):
-        result.request = dataclasses.replace(request, **changes)  # type: ignore[type-var]
+        result.request = request.replace(**changes)
 
 
 def save_result(result: Result, out_dir: Path) -> list[Path]:
