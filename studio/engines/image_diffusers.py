@@ -570,6 +570,8 @@ class DiffusersImageEngine(ExplorableEngine):
             canvas = cv.prepare(request)
             notes += canvas.notes
             outputs = self._repaint(request, canvas, run, info)
+        if request.variation_strength > 0 and (request.mode != "txt2img" or self.inpainting_unet):
+            info["ignored"] = ["variation seed"]  # the pipeline noises the init from the seed
         events.check_cancelled()
         t_end = time.perf_counter()
         info.update({
