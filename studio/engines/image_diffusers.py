@@ -331,6 +331,7 @@ class DiffusersImageEngine(ExplorableEngine):
         self.settings = settings or Settings()  # as loaded; a job may bring newer ones
         self._openvino: Any = None  # OpenVinoRuntime, made on the first OpenVINO job
         self._mode_pipe: Any = None  # the inpainting pipeline over the same modules
+        self._variation: tuple[list[int], float] | None = None  # during a mode pass
         self.pipe = pipe
         self.family = family  # its latent format (Family.latent): "sd1" | "sd2" | "sdxl"
         self.name = name
@@ -496,8 +497,34 @@ class DiffusersImageEngine(ExplorableEngine):
                 warnings.simplefilter("ignore", FutureWarning)
                 mode = getattr(diffusers, name).from_pipe(self.pipe)
             mode.set_progress_bar_config(disable=True)
+            mode.prepare_latents = self._varied_latents(mode.prepare_latents)
             self._mode_pipe = mode
         return self._mode_pipe
+
+    def _varied_latents(self, prepare: Callable[..., Any]) -> Callable[..., Any]:
+        """The mode pipeline's prepare_latents, with the variation seed's noise slerped into
+        the seed's (A1111's variations) while `self._variation` is set; as is otherwise."""
+
+        def varied(*args: Any, **kwargs: Any) -> Any:
+            if self._variation is None or kwargs.get("latents") is not None:
+                return prepare(*args, **kwargs)
+            seeds, strength = self._variation
+            want_noise = kwargs.pop("return_noise", False)
+            want_image = kwargs.pop("return_image_latents", False)
+            strength_max = kwargs.get("is_strength_max", True)
+            latents, noise, image_latents = prepare(*args, return_noise=True,
+                                                    return_image_latents=True, **kwargs)
+            other = torch.cat([seed_noise(s, noise.shape[1:])[None] for s in seeds])
+            noise = slerp(noise, other.to(noise.device, noise.dtype), strength)
+            sampler = self._mode_pipe.scheduler
+            latents = noise * sampler.init_noise_sigma if strength_max else \
+                sampler.add_noise(image_latents, noise, kwargs["timestep"])
+            out: tuple[Any, ...] = (latents,)
+            out += (noise,) if want_noise else ()
+            out += (image_latents,) if want_image else ()
+            return out
+
+        return varied
 
     def _generate_mode(self, request: ImageRequest, events: Events) -> Result:
         """img2img / inpaint / outpaint / hires fix: one job, one output per batch item,
@@ -570,8 +597,9 @@ class DiffusersImageEngine(ExplorableEngine):
             canvas = cv.prepare(request)
             notes += canvas.notes
             outputs = self._repaint(request, canvas, run, info)
-        if request.variation_strength > 0 and (request.mode != "txt2img" or self.inpainting_unet):
-            info["ignored"] = ["variation seed"]  # the pipeline noises the init from the seed
+        if request.variation_strength > 0:
+            info["variation_seeds"] = [(request.variation_seed + i) % (MAX_SEED + 1)
+                                       for i in range(batch)]
         events.check_cancelled()
         t_end = time.perf_counter()
         info.update({
@@ -659,11 +687,17 @@ class DiffusersImageEngine(ExplorableEngine):
         inputs = {"image": image, "mask_image": mask, "strength": float(strength)}
         if isinstance(image, torch.Tensor):  # latents (the latent hires fix): nothing kept
             inputs["masked_image_latents"] = torch.zeros_like(image)
-        return self.denoise(condition, None, generators, steps=steps, guidance=request.guidance,
-                            width=width, height=height, scheduler=request.scheduler,
-                            output_type=output_type, on_step=on_step,
-                            tap=events.wants_previews(), options=options, status=events.status,
-                            pipe=self.mode_pipe(), inputs=inputs)
+        if request.variation_strength > 0:
+            self._variation = ([(request.variation_seed + i) % (MAX_SEED + 1)
+                                for i in range(len(seeds))], float(request.variation_strength))
+        try:
+            return self.denoise(condition, None, generators, steps=steps,
+                                guidance=request.guidance, width=width, height=height,
+                                scheduler=request.scheduler, output_type=output_type,
+                                on_step=on_step, tap=events.wants_previews(), options=options,
+                                status=events.status, pipe=self.mode_pipe(), inputs=inputs)
+        finally:
+            self._variation = None
 
     def _round_trip(self, image: Any, width: int, height: int, batch: int) -> np.ndarray:
         pipe = self.mode_pipe()

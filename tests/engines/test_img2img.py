@@ -141,3 +141,21 @@ def test_unknown_upscaler_model_is_one_sentence(engine) -> None:
         engine.generate(request(engine, hires_scale=2, hires_upscaler="/nowhere/x.pth"),
                         Events())
     assert "\n" not in str(caught.value)
+
+
+def test_variation_seed_works_in_img2img(engine, init_png) -> None:
+    fields = {"init_image": str(init_png), "strength": 0.75}
+    base = engine.generate(request(engine, **fields), Events()).images[0]
+    zero = engine.generate(request(engine, **fields, variation_seed=99,
+                                   variation_strength=0.0), Events())
+    assert np.array_equal(zero.images[0], base)
+    half = engine.generate(request(engine, **fields, variation_seed=99,
+                                   variation_strength=0.5), Events())
+    again = engine.generate(request(engine, **fields, variation_seed=99,
+                                    variation_strength=0.5), Events())
+    other = engine.generate(request(engine, **fields, variation_seed=98,
+                                    variation_strength=0.5), Events())
+    assert half.info["variation_seeds"] == [99]
+    assert np.array_equal(half.images[0], again.images[0])
+    assert not np.array_equal(half.images[0], base)
+    assert not np.array_equal(half.images[0], other.images[0])
