@@ -158,3 +158,46 @@ def test_inpainting_checkpoint_is_its_own_family_and_runs(tiny_sd, tmp_path, pic
         assert engine.mode_pipe().unet is engine.pipe.unet
     finally:
         engine.unload()
+
+
+def test_sdxl_and_lcm_pipelines_inpaint_on_their_own_weights(tiny_sd, tmp_path, pictures,
+                                                             monkeypatch) -> None:
+    """Every family Studio loads has img2img and inpainting: SDXL through its own
+    inpainting pipeline, LCM through SD's (sampled by the LCM scheduler), both over the
+    modules already loaded."""
+    import torch
+    from diffusers import (
+        LatentConsistencyModelPipeline,
+        LCMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+
+    from tests.engines.test_image_single_file import build_tiny_sdxl
+
+    monkeypatch.setenv("STUDIO_MODELS", str(tmp_path / "no-models"))
+    parts = StableDiffusionPipeline.from_pretrained(tiny_sd).components
+    torch.manual_seed(0)
+    parts["unet"] = UNet2DConditionModel.from_config(
+        {**dict(parts["unet"].config), "time_cond_proj_dim": 16})
+    parts["scheduler"] = LCMScheduler.from_config(parts["scheduler"].config)
+    LatentConsistencyModelPipeline(**parts).save_pretrained(tmp_path / "tiny-lcm")
+    for folder, scheduler, pipeline in (
+            (build_tiny_sdxl(tmp_path, tiny_sd), "Euler", "StableDiffusionXLInpaintPipeline"),
+            (tmp_path / "tiny-lcm", "LCM", "StableDiffusionInpaintPipeline")):
+        engine = _load(folder)
+        try:
+            before = engine.memory_bytes()
+            made = engine.generate(_request(engine, init_image=str(pictures["init"]),
+                                            mask=str(pictures["mask"]), scheduler=scheduler,
+                                            guidance=1.0), Events())
+            diff = np.abs(made.images[0].astype(int) - _init(pictures))
+            assert diff[:8].max() <= 2 and diff[26:38, 42:54].mean() > 5
+            assert type(engine.mode_pipe()).__name__ == pipeline
+            assert engine.mode_pipe().unet is engine.pipe.unet
+            assert engine.memory_bytes() == before
+            img2img = engine.generate(_request(engine, init_image=str(pictures["init"]),
+                                               scheduler=scheduler, strength=0.5), Events())
+            assert img2img.images[0].shape == (H, W, 3)
+        finally:
+            engine.unload()
