@@ -210,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     # what the GUI thread itself spends per preview: the handler and the repaint it causes
     handler_ms: list[float] = []
     paint_ms: list[float] = []
-    original_preview, original_paint = art._on_preview, art.view.paintEvent
+    handler = getattr(art, "on_preview", None) or art._on_preview  # the panel's handler
+    original_preview, original_paint = handler, art.view.paintEvent
 
     # CPU time of the GUI thread (thread_time), so a busy machine's preemption is not counted
     def timed_preview(job_id: int, preview) -> None:
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
 
     previews_of = getattr(art, "jobs", ctx.jobs)  # the panel's JobTracker relays its previews
     preview_signal = getattr(previews_of, "preview", None) or previews_of.job_preview
-    preview_signal.disconnect(art._on_preview)
+    preview_signal.disconnect(handler)
     preview_signal.connect(timed_preview)
     art.view.paintEvent = timed_paint
 

@@ -351,8 +351,11 @@ def a1111_to_scheduler(sampler: str | None, schedule_type: str | None) -> tuple[
 
 def as_int(value: Any) -> int | None:
     """A whole number from text or a number (None when it is not one)."""
+    text = str(value).strip()
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)  # exactly: a 64-bit seed must not pass through float()
     try:
-        number = float(str(value).strip())
+        number = float(text)
     except (TypeError, ValueError):
         return None
     return int(number) if math.isfinite(number) and number.is_integer() else None

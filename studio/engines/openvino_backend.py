@@ -80,6 +80,8 @@ class _Part:
     weights_key: Callable[[], str]
     compiled: dict[tuple, Any] = field(default_factory=dict)
     model: Any = None  # the ov.Model, read or converted once
+    names: tuple[str, ...] = ()  # the inputs it was converted with, in order
+    layout: dict[str, Any] = field(default_factory=dict)  # text encoders: output fields
     failed: str = ""  # why OpenVINO gave up on this module ("" = it has not)
     ran: set[str] = field(default_factory=set)  # runtimes it ran with in the current job
 
@@ -206,7 +208,7 @@ class OpenVinoRuntime:
             return original(input_ids, attention_mask, *args,
                             output_hidden_states=output_hidden_states,
                             return_dict=return_dict, **kwargs)
-        layout = part.layout  # type: ignore[attr-defined]  (set when it was converted)
+        layout = part.layout  # set when it was converted (or read back)
         values: dict[str, Any] = {}
         i = 0
         for key, count in layout["fields"]:
@@ -243,9 +245,9 @@ class OpenVinoRuntime:
                  inputs: dict[str, torch.Tensor], signature: tuple) -> Any:
         t0 = time.perf_counter()
         names = tuple(inputs)
-        if part.model is None or getattr(part, "names", None) != names:
+        if part.model is None or part.names != names:
             part.model = self._model(label, part, io, inputs)
-            part.names = names  # type: ignore[attr-defined]
+            part.names = names
         model = part.model.clone()
         model.reshape({model.inputs[i]: list(v.shape) for i, v in enumerate(inputs.values())})
         threads = max(1, torch.get_num_threads())
@@ -270,7 +272,7 @@ class OpenVinoRuntime:
             try:
                 model = self.core.read_model(str(xml))
                 if label.startswith("text_encoder"):
-                    part.layout = wrapper.layout_from(IR_STORE.read_json(layout_key))  # type: ignore[attr-defined]
+                    part.layout = wrapper.layout_from(IR_STORE.read_json(layout_key))
                 return model
             except Exception:  # a damaged cache entry: convert again
                 log.warning("OpenVINO: could not read %s; converting again", xml, exc_info=True)
@@ -280,7 +282,7 @@ class OpenVinoRuntime:
             warnings.simplefilter("ignore")  # the tracer's notes on Python control flow
             example = tuple(inputs.values())
             if label.startswith("text_encoder"):
-                part.layout = wrapper.probe(example)  # type: ignore[attr-defined]
+                part.layout = wrapper.probe(example)
             model = ov.convert_model(wrapper, example_input=example)
         for port, name in zip(model.inputs, inputs, strict=True):
             port.get_tensor().set_names({name})
@@ -290,7 +292,7 @@ class OpenVinoRuntime:
             ov.save_model(model, str(tmp_xml), compress_to_fp16=False)
             os.replace(tmp_xml.with_suffix(".bin"), binary)
             if label.startswith("text_encoder"):
-                IR_STORE.write_json(layout_key, wrapper.layout_to(part.layout))  # type: ignore[attr-defined]
+                IR_STORE.write_json(layout_key, wrapper.layout_to(part.layout))
             os.replace(tmp_xml, xml)  # last: an .xml present means its .bin is whole
         except OSError:
             log.warning("OpenVINO: could not cache the %s's IR", label, exc_info=True)

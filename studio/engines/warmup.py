@@ -21,12 +21,15 @@ MODULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("torch", ()),
     ("studio.engines.runner", ()),
     ("safetensors.torch", ()),
+    ("accelerate", ()),  # diffusers' and transformers' loaders import it on first load
+    ("PIL.Image", ()),
     ("transformers", ("CLIPTextModel", "CLIPTextModelWithProjection", "CLIPTokenizer",
                       "AutoModelForCausalLM", "AutoTokenizer")),
     ("diffusers", ("StableDiffusionPipeline", "StableDiffusionXLPipeline",
                    "LatentConsistencyModelPipeline", "UNet2DConditionModel", "AutoencoderKL",
                    "AutoencoderTiny")),
     ("studio.engines.image_diffusers", ()),
+    ("studio.engines.text_lm", ()),
 )
 
 

@@ -435,6 +435,8 @@ def test_decode_user_comment_variants() -> None:
     assert png.decode_user_comment(b"UNICODE\0" + "Hi".encode("utf-16-be")) == "Hi"
     assert png.decode_user_comment(b"UNICODE\0" + "Hi".encode("utf-16-le")) == "Hi"
     assert png.decode_user_comment(None) == ""
+    # text with no ASCII at all: A1111 (piexif) writes big-endian, which wins the tie
+    assert png.decode_user_comment(b"UNICODE\0" + "灯台".encode("utf-16-be")) == "灯台"
 
 
 # ─── errors ───────────────────────────────────────────────────────────────────────────

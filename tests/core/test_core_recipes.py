@@ -143,3 +143,28 @@ def test_text_and_music_outputs_replay_and_index(tmp_path: Path) -> None:
         assert set(items) == {"text", "music"}
         assert items["music"].duration == 1.0 and items["music"].seed == 8
         assert store.search("雪")[0].modality == "text"
+
+
+@pytest.mark.parametrize("texts, source", [
+    ({"Software": "NovelAI", "Description": "a fox", "Source": "NovelAI Diffusion V3",
+      "Comment": json.dumps({"seed": 5, "steps": 20, "scale": 5, "sampler": "k_euler",
+                             "uc": "cat"})}, "novelai"),
+    ({"sd-metadata": json.dumps({"model_weights": "sd-1.5", "image": {
+        "prompt": "a fox [cat]", "seed": 5, "steps": 20, "cfg_scale": 5,
+        "sampler": "k_euler", "width": 512, "height": 512}})}, "invokeai"),
+    ({"Dream": '"a fox [cat]" -s 20 -S 5 -C 5 -A k_euler'}, "invokeai"),
+])
+def test_other_apps_replay_through_read_recipe(tmp_path: Path, texts: dict[str, str],
+                                               source: str) -> None:
+    info = PngInfo()
+    for key, value in texts.items():
+        info.add_text(key, value)
+    path = tmp_path / "other.png"
+    Image.new("RGB", (16, 16)).save(path, pnginfo=info)
+    recipe = read_recipe(path)
+    assert recipe.source == source
+    request = recipe.to_request()
+    assert (request.prompt, request.negative, request.seed, request.steps) == (
+        "a fox", "cat", 5, 20)
+    assert request.guidance == 5.0 and request.scheduler == "Euler"
+    json.dumps(recipe.to_dict())

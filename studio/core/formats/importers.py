@@ -2,8 +2,9 @@
 
 Given the texts of one image (PNG text chunks, or EXIF text of a JPEG/WebP, as
 `png` gathers them), `recipe_from_texts` picks the richest recipe: ours (the
-`studio` JSON record), InvokeAI (`invokeai_metadata`), SwarmUI and Fooocus (JSON
-in `parameters`), A1111/Forge infotext, or a ComfyUI graph (API `prompt` or UI
+`studio` JSON record), InvokeAI 3+ (`invokeai_metadata`) and 2.x (`sd-metadata`,
+`Dream`), NovelAI (`Description` + `Comment`), SwarmUI and Fooocus (JSON in
+`parameters`), A1111/Forge infotext, or a ComfyUI graph (API `prompt` or UI
 `workflow`). Values outside our ranges are fitted, and what a recipe cannot
 reproduce (LoRAs, img2img, styles, refiners) becomes a note for the user.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,17 +31,68 @@ PARAMETERS_KEY = "parameters"
 
 # ─── sampler names of other apps ──────────────────────────────────────────────────────
 
-# ComfyUI / Fooocus / SwarmUI sampler_name → ours
-COMFY_SAMPLERS = {
-    "euler": "Euler",
-    "euler_ancestral": "Euler a",
-    "dpmpp_2m": "DPM++ 2M",
-    "ddim": "DDIM",
-    "uni_pc": "UniPC",
-    "uni_pc_bh2": "UniPC",
-    "lcm": "LCM",
+# ComfyUI KSampler sampler_name (also Fooocus, SwarmUI, NovelAI and InvokeAI 2 without
+# their "k_") → (the A1111 sampler it is, what the nearest one changes; "" when exact).
+# The A1111 name then goes through metadata.a1111_to_scheduler, so a sampler Studio
+# gains there is picked up here too.
+COMFY_SAMPLERS: dict[str, tuple[str, str]] = {
+    "euler": ("Euler", ""),
+    "euler_ancestral": ("Euler a", ""),
+    "euler_a": ("Euler a", ""),
+    "euler_cfg_pp": ("Euler", "without CFG++"),
+    "euler_ancestral_cfg_pp": ("Euler a", "without CFG++"),
+    "heun": ("Heun", ""),
+    "heunpp2": ("Heun", "Heun instead of Heun++"),
+    "dpm_2": ("DPM2", ""),
+    "dpm_2_ancestral": ("DPM2 a", ""),
+    "dpm_2_a": ("DPM2 a", ""),
+    "lms": ("LMS", ""),
+    "dpm_fast": ("DPM fast", ""),
+    "dpm_adaptive": ("DPM adaptive", ""),
+    "dpmpp_2s_ancestral": ("DPM++ 2S a", ""),
+    "dpmpp_2s_ancestral_cfg_pp": ("DPM++ 2S a", "without CFG++"),
+    "dpmpp_2_a": ("DPM++ 2S a", ""),
+    "dpmpp_sde": ("DPM++ SDE", ""),
+    "dpmpp_sde_gpu": ("DPM++ SDE", "its noise is drawn on the CPU"),
+    "dpmpp_2m": ("DPM++ 2M", ""),
+    "dpmpp_2": ("DPM++ 2M", ""),
+    "dpmpp_2m_cfg_pp": ("DPM++ 2M", "without CFG++"),
+    "dpmpp_2m_sde": ("DPM++ 2M SDE", ""),
+    "dpmpp_2m_sde_gpu": ("DPM++ 2M SDE", "its noise is drawn on the CPU"),
+    "dpmpp_2m_sde_heun": ("DPM++ 2M SDE Heun", ""),
+    "dpmpp_2m_sde_heun_gpu": ("DPM++ 2M SDE Heun", "its noise is drawn on the CPU"),
+    "dpmpp_3m_sde": ("DPM++ 3M SDE", ""),
+    "dpmpp_3m_sde_gpu": ("DPM++ 3M SDE", "its noise is drawn on the CPU"),
+    "ddpm": ("Euler a", "ancestral Euler instead of DDPM"),
+    "lcm": ("LCM", ""),
+    "ipndm": ("DPM++ 2M", "a multistep solver instead of iPNDM"),
+    "ipndm_v": ("DPM++ 2M", "a multistep solver instead of iPNDM"),
+    "deis": ("DPM++ 2M", "a multistep solver instead of DEIS"),
+    "res_multistep": ("DPM++ 2M", "a multistep solver instead of RES"),
+    "res_multistep_cfg_pp": ("DPM++ 2M", "a multistep solver instead of RES CFG++"),
+    "res_multistep_ancestral": ("Euler a", "an ancestral sampler instead of RES"),
+    "res_multistep_ancestral_cfg_pp": ("Euler a", "an ancestral sampler instead of RES"),
+    "gradient_estimation": ("Euler", "plain Euler instead of gradient estimation"),
+    "gradient_estimation_cfg_pp": ("Euler", "plain Euler instead of gradient estimation"),
+    "er_sde": ("DPM++ 2M SDE", "another SDE solver instead of ER-SDE"),
+    "seeds_2": ("DPM++ SDE", "another SDE solver instead of SEEDS"),
+    "seeds_3": ("DPM++ SDE", "another SDE solver instead of SEEDS"),
+    "sa_solver": ("DPM++ 2M SDE", "another SDE solver instead of SA-Solver"),
+    "sa_solver_pece": ("DPM++ 2M SDE", "another SDE solver instead of SA-Solver"),
+    "ddim": ("DDIM", ""),
+    "ddim_v3": ("DDIM", ""),
+    "plms": ("PLMS", ""),
+    "uni_pc": ("UniPC", ""),
+    "uni_pc_bh2": ("UniPC", ""),
 }
-_COMFY_PLAIN = {"", "normal", "simple", "ddim_uniform", "sgm_uniform"}
+# ComfyUI scheduler (NovelAI noise_schedule) → A1111 "Schedule type"
+COMFY_SCHEDULES: dict[str, str] = {
+    "": "", "normal": "Normal", "native": "", "simple": "Simple", "karras": "Karras",
+    "exponential": "Exponential", "polyexponential": "Polyexponential",
+    "sgm_uniform": "SGM Uniform", "ddim_uniform": "DDIM", "beta": "Beta",
+    "linear_quadratic": "Linear Quadratic", "kl_optimal": "KL Optimal",
+    "align_your_steps": "Align Your Steps",
+}
 
 INVOKE_SCHEDULERS = {
     "euler": "Euler",
@@ -53,20 +106,33 @@ INVOKE_SCHEDULERS = {
 
 
 def comfy_scheduler(sampler: Any, scheduler: Any, notes: list[str]) -> str:
-    """ComfyUI-style sampler_name + scheduler → our scheduler name (notes when inexact)."""
+    """ComfyUI-style sampler_name + scheduler → our scheduler name (notes when inexact).
+
+    Every KSampler name maps to the A1111 sampler it is (or the nearest, with a note
+    saying what changes); metadata.a1111_to_scheduler then picks ours.
+    """
     sampler_name = str(sampler or "").strip()
-    schedule = str(scheduler or "").strip().lower()
-    base = COMFY_SAMPLERS.get(sampler_name.lower())
-    if base is None:
+    key = sampler_name.lower()
+    key = key[2:] if key.startswith("k_") else key
+    entry = COMFY_SAMPLERS.get(key)
+    if entry is None:
         notes.append(f"Sampler {sampler_name!r} is not available here; "
                      f"using {metadata.DEFAULT_SCHEDULER}.")
         return metadata.DEFAULT_SCHEDULER
-    if base == "DPM++ 2M" and schedule == "karras":
-        return "DPM++ 2M Karras"
-    if schedule not in _COMFY_PLAIN:
-        notes.append(f"The {schedule!r} schedule is not available for {base} here; "
-                     f"using {base}.")
-    return base
+    a1111, change = entry
+    if change:
+        notes.append(f"Sampler {sampler_name!r} has no equivalent here; using the nearest, "
+                     f"{a1111} ({change}).")
+    schedule_key = str(scheduler or "").strip().lower()
+    schedule = COMFY_SCHEDULES.get(schedule_key)
+    if schedule is None:
+        notes.append(f"The {schedule_key!r} schedule is not available here; using the "
+                     "sampler's own.")
+        schedule = ""
+    ours, note = metadata.a1111_to_scheduler(a1111, schedule)
+    if note:
+        notes.append(note)
+    return ours
 
 
 def invoke_scheduler(name: Any, notes: list[str]) -> str:
@@ -173,6 +239,170 @@ def from_swarmui(meta: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return out, notes
 
 
+def _invoke2_prompt(text: str, notes: list[str]) -> tuple[str, str]:
+    """InvokeAI 2.x: words in [brackets] are the negative prompt; the rest is the prompt."""
+    negative = [m.strip() for m in re.findall(r"\[([^\[\]]*)\]", text)]
+    prompt = re.sub(r"\s*\[[^\[\]]*\]", "", text).strip()
+    if re.search(r"[+-]{1,}(?=[\s,]|$)|\)\d|\.(?:blend|and|swap)\(|withLora\(", prompt):
+        notes.append("InvokeAI's own weighting syntax (word+, (words)1.2, .blend) is read as "
+                     "plain words here.")
+    return prompt, ", ".join(n for n in negative if n)
+
+
+def _invoke2_common(out: dict[str, Any], notes: list[str], image: Mapping[str, Any]) -> None:
+    _set_common(out, notes, seed=image.get("seed"), steps=image.get("steps"),
+                cfg=image.get("cfg_scale"), width=image.get("width"), height=image.get("height"))
+    if image.get("sampler"):
+        out["scheduler"] = comfy_scheduler(image.get("sampler"), "", notes)
+    kind = str(image.get("type") or "txt2img")
+    if kind != "txt2img" or image.get("init_image_path"):
+        notes.append(f"The original was made with InvokeAI {kind}, which this recipe "
+                     "does not reproduce.")
+    unsupported = [label for key, label in (
+        ("variations", "seed variations"), ("hires_fix", "hires fix"),
+        ("seamless", "seamless tiling"), ("perlin", "Perlin noise"),
+        ("threshold", "a threshold"), ("postprocessing", "post-processing"))
+        if image.get(key) not in (None, False, 0, 0.0, [], "", "none")]
+    if unsupported:
+        notes.append(f"The original used {', '.join(unsupported)}, which this recipe does not "
+                     "reproduce.")
+
+
+def from_invokeai2(meta: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """InvokeAI 2.x `sd-metadata` JSON → our request dict."""
+    notes: list[str] = []
+    found = meta.get("image")
+    image: Mapping[str, Any] = found if isinstance(found, dict) else {}
+    prompt = image.get("prompt", "")
+    if isinstance(prompt, list):
+        parts = [p for p in prompt if isinstance(p, dict) and p.get("prompt")]
+        if len(parts) > 1:
+            notes.append("The original blended several weighted prompts; this recipe uses "
+                         "the first.")
+        prompt = parts[0]["prompt"] if parts else ""
+    text, negative = _invoke2_prompt(str(prompt or ""), notes)
+    out: dict[str, Any] = {"kind": "image", "prompt": text, "negative": negative}
+    _invoke2_common(out, notes, image)
+    model = meta.get("model_weights") or meta.get("model")
+    if model and str(model) != "stable diffusion":
+        out["model"] = str(model)
+    return out, notes
+
+
+_DREAM_OPTIONS: dict[str, str] = {
+    "-s": "steps", "--steps": "steps", "-S": "seed", "--seed": "seed", "-W": "width",
+    "--width": "width", "-H": "height", "--height": "height", "-C": "cfg_scale",
+    "--cfg_scale": "cfg_scale", "-A": "sampler", "--sampler": "sampler",
+    "-I": "init_image_path", "--init_img": "init_image_path", "-f": "strength",
+    "--strength": "strength", "-V": "variations", "--with_variations": "variations",
+    "--perlin": "perlin", "--threshold": "threshold", "-m": "model", "--model": "model",
+}
+_DREAM_FLAGS = {"--hires_fix": "hires_fix", "--seamless": "seamless"}
+
+
+def from_dream(text: str) -> tuple[dict[str, Any], list[str]]:
+    """InvokeAI 2.x `Dream` text (`"prompt [negative]" -s 30 -S 42 -W 512 ...`) → request."""
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        words = text.split()
+    if not words:
+        raise ValueError("empty Dream text")
+    prompt, rest = words[0], words[1:]
+    image: dict[str, Any] = {}
+    i = 0
+    while i < len(rest):
+        word = rest[i]
+        if word in _DREAM_FLAGS:
+            image[_DREAM_FLAGS[word]] = True
+        elif word in _DREAM_OPTIONS and i + 1 < len(rest):
+            image[_DREAM_OPTIONS[word]] = rest[i + 1]
+            i += 1
+        i += 1
+    if image.get("init_image_path"):
+        image["type"] = "img2img"
+    notes: list[str] = []
+    text_prompt, negative = _invoke2_prompt(prompt, notes)
+    out: dict[str, Any] = {"kind": "image", "prompt": text_prompt, "negative": negative}
+    _invoke2_common(out, notes, image)
+    if image.get("model"):
+        out["model"] = str(image["model"])
+    return out, notes
+
+
+def novelai_to_a1111(prompt: str) -> tuple[str, bool]:
+    """NovelAI emphasis ({x} ×1.05, [x] ÷1.05) as A1111 weights; True when anything changed.
+
+    Parentheses are plain text in NovelAI, so they are escaped for A1111.
+    """
+    runs: list[tuple[str, int]] = []
+    depth = 0
+    changed = False
+    for ch in prompt:
+        if ch in "{[":
+            depth += 1 if ch == "{" else -1
+            changed = True
+            continue
+        if ch in "}]":
+            depth -= 1 if ch == "}" else -1
+            changed = True
+            continue
+        if ch in "()":
+            ch = "\\" + ch
+            changed = True
+        if runs and runs[-1][1] == depth:
+            runs[-1] = (runs[-1][0] + ch, depth)
+        else:
+            runs.append((ch, depth))
+    parts = []
+    for text, level in runs:
+        weight = round(1.05 ** level, 4)
+        parts.append(text if level == 0 or not text.strip() else f"({text}:{weight:g})")
+    return "".join(parts), changed
+
+
+def from_novelai(texts: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """NovelAI PNG texts (`Description`, `Comment` JSON, `Source`) → our request dict."""
+    notes: list[str] = []
+    comment = _json(texts.get("Comment"))
+    comment = comment if isinstance(comment, dict) else {}
+    prompt = str(texts.get("Description") or comment.get("prompt") or "")
+    prompt, converted = novelai_to_a1111(prompt)
+    negative, negative_converted = novelai_to_a1111(str(comment.get("uc") or ""))
+    if converted or negative_converted:
+        notes.append("NovelAI's {} and [] emphasis was converted to A1111 weights "
+                     "(×1.05 per bracket).")
+    if "::" in prompt:
+        notes.append("NovelAI's numeric weights (1.5::words::) are read as plain words here.")
+    out: dict[str, Any] = {"kind": "image", "prompt": prompt, "negative": negative}
+    _set_common(out, notes, seed=comment.get("seed"), steps=comment.get("steps"),
+                cfg=comment.get("scale"), width=comment.get("width"),
+                height=comment.get("height"))
+    if comment.get("sampler"):
+        out["scheduler"] = comfy_scheduler(comment.get("sampler"),
+                                           comment.get("noise_schedule"), notes)
+    source = str(texts.get("Source") or "").strip()
+    if source:
+        out["model"] = source
+        notes.append(f"The original was made with {source} on NovelAI's servers; choose a "
+                     "local model to render this recipe.")
+    v4 = comment.get("v4_prompt")
+    captions = v4.get("caption", {}).get("char_captions") if isinstance(v4, dict) else None
+    if captions:
+        notes.append("The original places several characters with their own prompts, which "
+                     "this recipe does not reproduce.")
+    extras = [label for key, label, plain in (
+        ("sm", "SMEA", False), ("sm_dyn", "SMEA DYN", False),
+        ("cfg_rescale", "CFG rescale", 0), ("uncond_scale", "an undesired-content strength",
+                                            1.0), ("dynamic_thresholding", "dynamic "
+                                                   "thresholding", False))
+        if comment.get(key) not in (None, plain)]
+    if extras:
+        notes.append(f"The original used {', '.join(extras)}, which this recipe does not "
+                     "reproduce.")
+    return out, notes
+
+
 # ─── ComfyUI ──────────────────────────────────────────────────────────────────────────
 
 _MODEL_KEYS = ("ckpt_name", "unet_name", "model_name", "ckpt")
@@ -249,6 +479,29 @@ class _Graph:
                     return found
         return None
 
+    def branch(self, ref: Any, name: str) -> tuple[set[str], int]:
+        """The node types feeding one conditioning branch, and how many text encoders."""
+        kinds: set[str] = set()
+        seen: set[str] = set()
+        encoders = 0
+        stack = [ref]
+        while stack and len(seen) < 200:
+            link = stack.pop()
+            node = self.node(link)
+            if node is None or str(link[0]) in seen:
+                continue
+            seen.add(str(link[0]))
+            kind = str(node.get("class_type"))
+            kinds.add(kind)
+            inputs = node.get("inputs", {})
+            if "CLIPTextEncode" in kind or ("text" in inputs and "clip" in inputs):
+                encoders += 1
+                continue
+            for key in (name, *_CONDITIONING_INPUTS):
+                if _is_link(inputs.get(key)):
+                    stack.append(inputs[key])
+        return kinds, encoders
+
     def text(self, ref: Any, branch: str) -> str | None:
         def is_encoder(node: dict[str, Any]) -> bool:
             inputs = node.get("inputs", {})
@@ -267,6 +520,16 @@ class _Graph:
             unique = [p for i, p in enumerate(parts) if p and p not in parts[:i]]
             text = ", ".join(str(p) for p in unique)
         return None if text is None else str(text)
+
+
+# nodes that make one conditioning out of several prompts (areas, masks, mixes)
+_MULTI_PROMPT = {
+    "ConditioningSetArea", "ConditioningSetAreaPercentage", "ConditioningSetAreaStrength",
+    "ConditioningSetMask", "ConditioningCombine", "ConditioningConcat", "ConditioningAverage",
+    "ConditioningSetTimestepRange",
+}
+_CONDITIONING_INPUTS = ("conditioning", "conditioning_1", "conditioning_2", "conditioning_to",
+                        "conditioning_from")
 
 
 def _is_sampler(node: Mapping[str, Any]) -> bool:
@@ -323,6 +586,13 @@ def from_comfy_prompt(graph_data: Mapping[str, Any]) -> tuple[dict[str, Any], li
     if len(samplers) > 1:
         notes.append("The original workflow has several samplers; this recipe follows the "
                      "first pass.")
+    if "positive" in inputs:
+        kinds, encoders = graph.branch(inputs["positive"], "positive")
+        combined = sorted(kinds & _MULTI_PROMPT)
+        if combined or encoders > 1:
+            what = ", ".join(combined) if combined else "several text encoders"
+            notes.append(f"The original combines several prompts ({what}), e.g. for different "
+                         "areas of the picture; this recipe uses one of them.")
     return out, notes
 
 
@@ -401,6 +671,23 @@ def recipe_from_texts(texts: Mapping[str, str], name: str, raw: dict[str, Any]) 
     if isinstance(invoke, dict):
         request, more = from_invokeai(invoke)
         return Recipe("invokeai", "image", request, parameters, raw, notes + more)
+
+    legacy = _json(texts.get("sd-metadata"))
+    if isinstance(legacy, dict) and isinstance(legacy.get("image"), dict):
+        request, more = from_invokeai2(legacy)
+        return Recipe("invokeai", "image", request, parameters, raw, notes + more)
+    if texts.get("Dream", "").strip() and not parameters.strip():
+        try:
+            request, more = from_dream(texts["Dream"])
+        except ValueError as exc:
+            log.info("%s: InvokeAI Dream text not understood (%s)", name, exc)
+        else:
+            return Recipe("invokeai", "image", request, parameters, raw, notes + more)
+    if texts.get("Software", "").strip() == "NovelAI" or (
+            isinstance(_json(texts.get("Comment")), dict) and "Source" in texts
+            and not parameters.strip()):
+        request, more = from_novelai(texts)
+        return Recipe("novelai", "image", request, parameters, raw, notes + more)
 
     scheme = texts.get("fooocus_scheme", "")
     as_json = _json(parameters) if parameters.lstrip().startswith("{") else None

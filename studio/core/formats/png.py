@@ -8,8 +8,9 @@ Every PNG we write carries three text chunks:
 - `XML:com.adobe.xmp`: an XMP packet marking the image as made by a trained algorithm.
 
 Reading gathers an image's texts (PNG text chunks, or A1111 text in the EXIF
-UserComment of JPEG/WebP files) and hands them to `importers`, which understands
-ours and other apps' recipes (A1111/Forge, ComfyUI, InvokeAI, Fooocus, SwarmUI).
+UserComment of JPEG/WebP files, or "stealth" info hidden in the low bits of a PNG's
+or WebP's pixels) and hands them to `importers`, which understands ours and other
+apps' recipes (A1111/Forge, ComfyUI, InvokeAI, NovelAI, Fooocus, SwarmUI).
 """
 
 from __future__ import annotations
@@ -215,6 +216,88 @@ def read_png_chunks(path: Path) -> tuple[dict[str, str], tuple[int, int] | None,
             texts[key] = value
 
 
+# ─── reading "stealth" info hidden in the pixels ─────────────────────────────────────
+
+# A1111's stealth-pnginfo extension and NovelAI hide the recipe in the least significant
+# bits of the alpha channel (1 bit a pixel) or of R, G, B (3 bits), read column by
+# column: a 15-byte signature, a 32-bit big-endian bit count, then the payload, gzipped
+# for the "comp" signatures. A1111 writes its infotext; NovelAI the JSON of its texts.
+STEALTH_ALPHA = (b"stealth_pnginfo", b"stealth_pngcomp")
+STEALTH_RGB = (b"stealth_rgbinfo", b"stealth_rgbcomp")
+
+
+def _stealth_payload(plane: np.ndarray, signatures: tuple[bytes, bytes]) -> bytes | None:
+    """The payload hidden in one plane (H, W, channels), or None when there is none."""
+    head = len(signatures[0]) * 8
+    per_column = plane.shape[0] * plane.shape[2]
+    columns = min(plane.shape[1], -(-(head + 32) // max(per_column, 1)))
+    first = (plane[:, :columns].transpose(1, 0, 2) & 1).reshape(-1)
+    if first.size < head + 32:
+        return None
+    signature = np.packbits(first[:head]).tobytes()
+    if signature not in signatures:
+        return None
+    length = int.from_bytes(np.packbits(first[head:head + 32]).tobytes(), "big")
+    bits = (plane.transpose(1, 0, 2) & 1).reshape(-1)
+    if length <= 0 or length % 8 or head + 32 + length > bits.size:
+        raise ValueError("the hidden recipe's length does not fit the picture")
+    payload = np.packbits(bits[head + 32:head + 32 + length]).tobytes()
+    if signature == signatures[1]:
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip
+        payload = inflate.decompress(payload, MAX_CHUNK)
+        if inflate.unconsumed_tail:
+            raise ValueError("the hidden recipe is too large")
+    return payload
+
+
+def read_stealth_texts(path: Path) -> dict[str, str]:
+    """Texts hidden in a PNG/WebP's pixels ({} when there are none).
+
+    A1111's infotext comes back as `parameters`; NovelAI's JSON as its own keys
+    (`Description`, `Comment`, `Software`...). A damaged payload is logged and skipped.
+    """
+    try:
+        with Image.open(path) as image:
+            has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+            pixels = np.asarray(image.convert("RGBA"))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return {}
+    planes = ([(pixels[..., 3:4], STEALTH_ALPHA)] if has_alpha else []) + [
+        (pixels[..., :3], STEALTH_RGB)]
+    for plane, signatures in planes:
+        try:
+            payload = _stealth_payload(plane, signatures)
+        except (ValueError, zlib.error) as exc:
+            log.warning("%s: unreadable hidden recipe (%s)", path.name, exc)
+            return {}
+        if payload is None:
+            continue
+        text = payload.decode("utf-8", errors="replace")
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
+        return {PARAMETERS_KEY: text}
+    return {}
+
+
+def _with_stealth(path: Path, texts: dict[str, str], raw: dict[str, Any]) -> Recipe:
+    """The recipe in the texts, else the one hidden in the pixels (A1111/NovelAI stealth)."""
+    try:
+        return recipe_from_texts(texts, path.name, raw)
+    except RecipeError:
+        hidden = read_stealth_texts(path)
+        if not hidden:
+            raise
+    raw = dict(raw, stealth=sorted(hidden))
+    recipe = recipe_from_texts({**hidden, **texts}, path.name, raw)
+    recipe.notes.insert(0, "The recipe was read from information hidden in the picture's "
+                           "pixels (stealth PNG info).")
+    return recipe
+
+
 # ─── reading EXIF (JPEG, WebP) ────────────────────────────────────────────────────────
 
 EXIF_IFD = 0x8769
@@ -291,11 +374,16 @@ def read_recipe(path: Path) -> Recipe:
             raw["truncated"] = True
             log.warning("%s is truncated; reading the recipe that survived", path.name)
         texts.pop(XMP_KEY, None)
-        return recipe_from_texts(texts, path.name, raw)
+        if not complete:
+            return recipe_from_texts(texts, path.name, raw)
+        return _with_stealth(path, texts, raw)
     try:
         texts, size, fmt = _read_exif_texts(path)
     except RecipeError:
         if path.suffix.lower() == ".png":
             raise RecipeError(f"{path.name} is not a PNG image.") from None
         raise
-    return recipe_from_texts(texts, path.name, {"format": fmt, "size": list(size)})
+    raw = {"format": fmt, "size": list(size)}
+    if fmt == "WEBP":  # lossless WebP keeps the low bits; JPEG never does
+        return _with_stealth(path, texts, raw)
+    return recipe_from_texts(texts, path.name, raw)
