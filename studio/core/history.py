@@ -44,6 +44,7 @@ PRIMARY_SUFFIXES: dict[str, tuple[str, ...]] = {
 }
 ALL_SUFFIXES = tuple(s for group in PRIMARY_SUFFIXES.values() for s in group)
 FRAMES_SUFFIX = "-frames"  # as studio.core.formats.video names a walk's frame folder
+INPUTS_FOLDER = "inputs"  # a day's init images and masks that recipes point at (not outputs)
 
 _COLUMNS = ("id, path, modality, prompt, seed, model, created, rating, request, "
             "width, height, duration, source")
@@ -596,10 +597,11 @@ class History:
 
 
 def _walk(folder: Path) -> Iterator[Path]:
-    """Output files under a folder (not hidden files, not a walk's frame folders)."""
+    """Output files under a folder (not hidden files, not a walk's frame folders, not the
+    init images and masks kept for recipes)."""
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")
-                         and not d.endswith(FRAMES_SUFFIX))
+                         and not d.endswith(FRAMES_SUFFIX) and d != INPUTS_FOLDER)
         for name in sorted(files):
             if not name.startswith(".") and Path(name).suffix.lower() in ALL_SUFFIXES:
                 yield Path(root) / name

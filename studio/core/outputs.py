@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from studio.core.atomic import atomic_write_bytes, claim, temp_file
 from studio.core.environment import notices
 from studio.core.errors import StudioError
+from studio.core.history import INPUTS_FOLDER
 from studio.core.results import Result
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ def keep_inputs(result: Result, out_dir: Path) -> None:
             continue
         data = Path(source).read_bytes()
         suffix = Path(source).suffix.lower() or ".png"
-        kept = day_folder(out_dir) / "inputs" / f"{hashlib.sha1(data).hexdigest()}{suffix}"
+        kept = day_folder(out_dir) / INPUTS_FOLDER / f"{hashlib.sha1(data).hexdigest()}{suffix}"
         if not kept.exists():
             kept.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileExistsError):  # another job stored it just now

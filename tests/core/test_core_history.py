@@ -400,3 +400,15 @@ def test_a_full_index_says_it_is_full(tmp_path: Path, monkeypatch: pytest.Monkey
     _full_disk_connect(monkeypatch)
     with pytest.raises(StudioError, match=r"database or disk is full\.$"):
         History(tmp_path / "history.sqlite")
+
+
+def test_rescan_leaves_the_kept_init_images_out(hist: History, tmp_path: Path) -> None:
+    """An init image that was itself a Studio output is kept under inputs/ for its recipe;
+    it is an input there, not a new output."""
+    out = tmp_path / "outputs"
+    ours = _save(out, _image_result("the init picture", seed=5))[0]
+    kept = ours.parent / "inputs" / "0123abcd.png"
+    kept.parent.mkdir()
+    kept.write_bytes(ours.read_bytes())
+    ours.unlink()
+    assert hist.rescan(out) == 0
