@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QToolButton,
     QWidget,
 )
@@ -158,3 +159,25 @@ class CompositionControls(QWidget):
             self, "Choose a motif", start, "MIDI files (*.mid *.midi)")
         if path:
             self.motif.setText(path)
+
+
+def extend_row() -> tuple[QWidget, QPushButton, QDoubleSpinBox]:
+    """The Extend button with its "+N s" spin box (the seconds to add), side by side."""
+    button = QPushButton("Extend")
+    button.setToolTip("Continue this piece: the same recipe, going on from its end by the "
+                      "seconds beside")
+    seconds = QDoubleSpinBox()
+    seconds.setRange(0.5, 600.0)
+    seconds.setDecimals(1)
+    seconds.setValue(10.0)
+    seconds.setPrefix("+")
+    seconds.setSuffix(" s")
+    seconds.setToolTip("Seconds to add when extending")
+    row = QHBoxLayout()
+    row.setContentsMargins(0, 0, 0, 0)
+    row.setSpacing(4)
+    row.addWidget(button, 1)
+    row.addWidget(seconds)
+    holder = QWidget()
+    holder.setLayout(row)
+    return holder, button, seconds

@@ -18,7 +18,6 @@ from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -41,7 +40,12 @@ from studio.runtime.saving import export_audio_copy, export_midi_copy
 from studio.runtime.tasks import run_in_pool
 from studio.ui.audio import AudioPlayer
 from studio.ui.forms import FieldForm, field_grid
-from studio.ui.music_controls import CONTROLS, CompositionControls, understood_line
+from studio.ui.music_controls import (
+    CONTROLS,
+    CompositionControls,
+    extend_row,
+    understood_line,
+)
 from studio.ui.panel import GeneratePanel, canvas_column, list_with_buttons, reveal_folder
 from studio.ui.piano_roll import PianoRoll
 from studio.ui.waveform import SpectrogramView, WaveformView
@@ -86,6 +90,7 @@ class MusicPanel(GeneratePanel):
         self._piece: Piece | None = None
         self._eta: float | None = None
         self._autoplayed = False
+        self.notes_status = ""  # why the piano roll shows no notes ("" when it does)
         self.player = AudioPlayer(self)
         self._build()
         self.assemble(self._canvas())
@@ -214,23 +219,7 @@ class MusicPanel(GeneratePanel):
         self.open_folder_button.setToolTip("Show the output folder in your file manager")
         self.export_midi_button = QPushButton("Export MIDI…")
         self.export_midi_button.setToolTip("Save a copy of this piece's notes as a MIDI file")
-        self.extend_button = QPushButton("Extend")
-        self.extend_button.setToolTip("Continue this piece: the same recipe, going on from "
-                                      "its end by the seconds beside")
-        self.extend_seconds = QDoubleSpinBox()
-        self.extend_seconds.setRange(0.5, 600.0)
-        self.extend_seconds.setDecimals(1)
-        self.extend_seconds.setValue(10.0)
-        self.extend_seconds.setSuffix(" s")
-        self.extend_seconds.setPrefix("+")
-        self.extend_seconds.setToolTip("Seconds to add when extending")
-        extend_row = QHBoxLayout()
-        extend_row.setSpacing(4)
-        extend_row.addWidget(self.extend_button, 1)
-        extend_row.addWidget(self.extend_seconds)
-        extend = QWidget()
-        extend.setLayout(extend_row)
-        extend_row.setContentsMargins(0, 0, 0, 0)
+        extend, self.extend_button, self.extend_seconds = extend_row()
         bottom = list_with_buttons(self.pieces, [self.save_button, self.export_midi_button,
                                                  extend, self.open_folder_button])
         return canvas_column([self.title, (self.waveform, 3), (self.views, 2), transport,
@@ -422,23 +411,26 @@ class MusicPanel(GeneratePanel):
         self._shown = piece.job_id
         self._update_transport()
 
-    def show_notes(self, wav: Path | None, request: Request | None) -> None:
-        """Load the .mid beside a piece into the piano roll (or say why there are none)."""
+    def show_notes(self, wav: Path | None, request: Request | None) -> str:
+        """Load the .mid beside a piece into the piano roll; returns (and keeps in
+        `notes_status`) the sentence shown instead of notes, "" when notes are shown."""
         self.roll.clear()
         family = self.family_of(request.model) if request is not None else None
         mid = wav.with_suffix(".mid") if wav is not None else None
+        status = NO_MIDI
         if mid is not None and mid.is_file():
             try:
                 self.roll.load(mid)
-            except StudioError as exc:
-                self.roll.set_placeholder(str(exc))
-            else:
                 self.roll.set_duration(self.player.duration)
+                status = ""
+            except StudioError as exc:
+                status = str(exc)
         elif family is not None and not family.applies("key"):
-            self.roll.set_placeholder(AUDIO_ONLY)
-        else:
-            self.roll.set_placeholder(NO_MIDI)
+            status = AUDIO_ONLY
+        self.roll.set_placeholder(status or NO_MIDI)
+        self.notes_status = status
         self._update_transport()
+        return status
 
     def _on_position(self, seconds: float) -> None:
         self.waveform.set_position(seconds)
