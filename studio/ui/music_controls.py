@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core import music
-from studio.core.composer_prompt import describe, understand
+from studio.core.composer_prompt import describe, resolve, understand
 from studio.core.errors import StudioError
 from studio.core.fields import spec
 from studio.core.requests import MusicRequest
@@ -36,6 +36,8 @@ from studio.ui.forms import field_grid, spin_box
 
 CONTROLS = ("key", "meter", "bpm", "form", "style", "instruments", "soundfont", "motif",
             "stems")
+SEED_PROBES = (0, 1, 2, 3)  # seeds that show whether the seed still decides something
+RANDOM_NOTE = " (a random seed picks what the words and controls leave open)"
 KEYS: tuple[str, ...] = tuple(f"{n} {m}" for m in ("major", "minor") for n in music.PITCH_NAMES)
 
 
@@ -43,9 +45,13 @@ def understood_line(request: MusicRequest) -> str:
     """"I understood: D minor, 3/4, 76 bpm, …" for a request, or the sentence that says
     which control cannot be honoured."""
     try:
-        return f"I understood: {describe(understand(request)[1])}"
+        said, resolved = understand(request)
     except StudioError as exc:
         return f"Cannot follow that: {exc}"
+    line = f"I understood: {describe(resolved)}"
+    if request.seed == -1 and len({describe(resolve(said, s)) for s in SEED_PROBES}) > 1:
+        line += RANDOM_NOTE  # the line shows one draw; the real seed is drawn at Generate
+    return line
 
 
 def _combo(field: str, options: Sequence[str], *, editable: bool = False) -> QComboBox:

@@ -10,7 +10,7 @@ from PySide6.QtCore import QPoint, Qt
 
 from studio.core.midi import read_midi
 from studio.core.requests import MusicRequest
-from studio.ui.music_controls import CompositionControls, understood_line
+from studio.ui.music_controls import RANDOM_NOTE, CompositionControls, understood_line
 from studio.ui.music_panel import MusicPanel
 from tests.ui import close_ctx, make_ctx, scan
 
@@ -86,6 +86,12 @@ def test_understood_line_is_a_pure_core_call(qtbot):
                            key="G major", bpm=120.0)
     line = understood_line(request)
     assert line.startswith("I understood: G major") and bpm_in(line) == 120
+    # with a random seed, the line says when the seed still decides something
+    loose = MusicRequest(model="builtin:composer", prompt="a tune", seed=-1)
+    assert understood_line(loose).endswith(RANDOM_NOTE)
+    assert not understood_line(loose.replace(seed=4)).endswith(RANDOM_NOTE)
+    fixed = loose.replace(prompt="a slow waltz in D minor")
+    assert not understood_line(fixed).endswith(RANDOM_NOTE)
     controls = CompositionControls()
     qtbot.addWidget(controls)
     fired: list[int] = []
