@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMenu,
     QPushButton,
     QToolButton,
     QWidget,
@@ -38,6 +39,10 @@ CONTROLS = ("key", "meter", "bpm", "form", "style", "instruments", "soundfont", 
             "stems")
 SEED_PROBES = (0, 1, 2, 3)  # seeds that show whether the seed still decides something
 RANDOM_NOTE = " (a random seed picks what the words and controls leave open)"
+#: the instruments offered in the pick menu (any name in music.INSTRUMENTS may be typed)
+PICKS = ("piano", "violin", "viola", "cello", "guitar", "harp", "flute", "oboe", "clarinet",
+         "bassoon", "horn", "trumpet", "organ", "choir", "strings", "accordion", "banjo",
+         "mandolin", "tin whistle", "erhu", "koto")
 KEYS: tuple[str, ...] = tuple(f"{n} {m}" for m in ("major", "minor") for n in music.PITCH_NAMES)
 
 
@@ -79,6 +84,15 @@ class CompositionControls(QWidget):
         self.instruments = QLineEdit()
         self.instruments.setPlaceholderText("auto, or e.g. violin, guitar")
         self.instruments.setToolTip(spec(MusicRequest, "instruments").tip)
+        self.instrument_button = QToolButton()
+        self.instrument_button.setText("+")
+        self.instrument_button.setToolTip("Add an instrument (the first plays the tune)")
+        self.instrument_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.instrument_menu = QMenu(self.instrument_button)
+        for name in PICKS:
+            self.instrument_menu.addAction(name).triggered.connect(
+                lambda _c=False, n=name: self.add_instrument(n))
+        self.instrument_button.setMenu(self.instrument_menu)
         self.soundfont = _combo("soundfont", [p.name for p in music.available_soundfonts()])
         self.motif = QLineEdit()
         self.motif.setPlaceholderText("none: a MIDI file to start from")
@@ -92,13 +106,17 @@ class CompositionControls(QWidget):
         motif_row.setSpacing(4)
         motif_row.addWidget(self.motif, 1)
         motif_row.addWidget(self.motif_button)
+        instrument_row = QHBoxLayout()
+        instrument_row.setSpacing(4)
+        instrument_row.addWidget(self.instruments, 1)
+        instrument_row.addWidget(self.instrument_button)
         self.labels: dict[str, QLabel] = {
             name: QLabel(spec(MusicRequest, name).short) for name in CONTROLS if name != "stems"}
         self.setLayout(field_grid([
             [self.pair("key"), self.pair("meter")],
             [self.pair("bpm"), self.pair("form")],
             [self.pair("style"), self.pair("soundfont")],
-            [self.pair("instruments")],
+            [(self.labels["instruments"], instrument_row)],
             [(self.labels["motif"], motif_row)],
             [("", self.stems)],
         ], margins=(0, 0, 0, 0)))
@@ -125,6 +143,8 @@ class CompositionControls(QWidget):
                 shown.append(self.labels[name])
             if name == "motif":
                 shown.append(self.motif_button)
+            if name == "instruments":
+                shown.append(self.instrument_button)
             out[name] = shown
         return out
 
@@ -158,6 +178,12 @@ class CompositionControls(QWidget):
 
     def changed_from_defaults(self, request: MusicRequest) -> bool:
         return any(getattr(request, n) != spec(MusicRequest, n).default for n in CONTROLS)
+
+    def add_instrument(self, name: str) -> None:
+        """Append an instrument to the list (once)."""
+        names = [n.strip() for n in self.instruments.text().split(",") if n.strip()]
+        if name not in names:
+            self.instruments.setText(", ".join([*names, name]))
 
     def pick_motif(self) -> None:
         start = str(Path(self.motif.text()).parent) if self.motif.text() else ""

@@ -10,7 +10,7 @@ from PySide6.QtCore import QPoint, Qt
 
 from studio.core.midi import read_midi
 from studio.core.requests import MusicRequest
-from studio.ui.music_controls import RANDOM_NOTE, CompositionControls, understood_line
+from studio.ui.music_controls import PICKS, RANDOM_NOTE, CompositionControls, understood_line
 from studio.ui.music_panel import MusicPanel
 from tests.ui import close_ctx, make_ctx, scan
 
@@ -98,6 +98,11 @@ def test_understood_line_is_a_pure_core_call(qtbot):
     controls.changed.connect(lambda: fired.append(1))
     controls.form.setCurrentText("AABA")
     assert fired and controls.values()["form"] == "AABA"
+    # the pick menu appends instruments to the list, each once
+    for name in ("cello", "harp", "cello"):
+        next(a for a in controls.instrument_menu.actions() if a.text() == name).trigger()
+    assert controls.values()["instruments"] == "cello, harp"
+    MusicRequest(model="builtin:composer", instruments=", ".join(PICKS)).validate()
 
 
 def generate(panel: MusicPanel, qtbot, prompt: str, seconds: float, seed: int):
