@@ -100,6 +100,7 @@ class CompositionControls(QWidget):
         self.motif_button = QToolButton()
         self.motif_button.setText("…")
         self.motif_button.setToolTip("Choose a MIDI file (or a past piece's .mid) as the motif")
+        self.motif_start = ""  # where the motif picker opens (the panel: the output folder)
         self.stems = QCheckBox("Stems")
         self.stems.setToolTip(spec(MusicRequest, "stems").tip)
         motif_row = QHBoxLayout()
@@ -186,7 +187,7 @@ class CompositionControls(QWidget):
             self.instruments.setText(", ".join([*names, name]))
 
     def pick_motif(self) -> None:
-        start = str(Path(self.motif.text()).parent) if self.motif.text() else ""
+        start = str(Path(self.motif.text()).parent) if self.motif.text() else self.motif_start
         path, _filter = QFileDialog.getOpenFileName(
             self, "Choose a motif", start, "MIDI files (*.mid *.midi)")
         if path:

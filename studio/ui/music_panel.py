@@ -142,6 +142,7 @@ class MusicPanel(GeneratePanel):
         self._understood_timer.setInterval(UNDERSTOOD_DELAY_MS)
         self._understood_timer.timeout.connect(self.update_understood)
         self.composition = CompositionControls()
+        self.composition.motif_start = str(self.ctx.settings.output_path)  # past pieces' .mid
         self.composition_section = CollapsibleSection("Composition", self.composition)
         self.composition_section.set_expanded(True)
 
