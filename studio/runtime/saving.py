@@ -53,3 +53,22 @@ def export_audio_copy(ctx: AppContext, result: Result, path: Path,
         return written
 
     run_in_pool(export, on_done, on_failed=on_failed)
+
+
+def export_midi_copy(source: Path, path: Path, on_done: Callable[[Path], None],
+                     on_failed: Callable[[str], None]) -> None:
+    """Copy a piece's MIDI to a chosen path (written under a temporary name, then renamed,
+    so a half-written file never appears), as a pool task."""
+
+    def export() -> Path:
+        from studio.core.atomic import atomic_write_bytes
+
+        target = path if path.suffix.lower() in (".mid", ".midi") else path.with_suffix(".mid")
+        try:
+            data = source.read_bytes()
+        except OSError as exc:
+            raise StudioError(f"Cannot read {source.name}: {exc.strerror or exc}.") from exc
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return atomic_write_bytes(target, data)
+
+    run_in_pool(export, on_done, on_failed=on_failed)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -25,20 +25,29 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QSlider,
+    QTabWidget,
     QToolButton,
     QWidget,
 )
 
 from studio.core.errors import StudioError
+from studio.core.families import Family
 from studio.core.requests import MusicRequest, Request
 from studio.core.results import Preview, Progress, Result
 from studio.core.text import format_duration
 from studio.runtime.context import AppContext
-from studio.runtime.saving import export_audio_copy
+from studio.runtime.saving import export_audio_copy, export_midi_copy
 from studio.runtime.tasks import run_in_pool
 from studio.ui.audio import AudioPlayer
 from studio.ui.forms import FieldForm, field_grid
+from studio.ui.music_controls import (
+    CONTROLS,
+    CompositionControls,
+    extend_row,
+    understood_line,
+)
 from studio.ui.panel import GeneratePanel, canvas_column, list_with_buttons, reveal_folder
+from studio.ui.piano_roll import PianoRoll
 from studio.ui.waveform import SpectrogramView, WaveformView
 from studio.ui.widgets import CollapsibleSection, folder_icon, guarded, play_icon, section_label
 
@@ -46,6 +55,9 @@ FIELDS = ("duration", "guidance", "temperature", "top_k", "top_p", "blend_prompt
 SAMPLING = ("temperature", "top_k", "top_p")
 AUTOPLAY_MARGIN_S = 0.5  # start early playback only with this much audio to spare
 RECENT_PIECES = 30
+UNDERSTOOD_DELAY_MS = 250  # the "I understood" line waits for a pause in typing
+AUDIO_ONLY = "MusicGen writes audio only: there are no notes to show."
+NO_MIDI = "No notes: this piece has no .mid beside it."
 
 
 @dataclass
@@ -78,6 +90,7 @@ class MusicPanel(GeneratePanel):
         self._piece: Piece | None = None
         self._eta: float | None = None
         self._autoplayed = False
+        self.notes_status = ""  # why the piano roll shows no notes ("" when it does)
         self.player = AudioPlayer(self)
         self._build()
         self.assemble(self._canvas())
@@ -119,8 +132,25 @@ class MusicPanel(GeneratePanel):
                                       margins=(14, 0, 0, 0)))
         self.blending = CollapsibleSection("Blend toward", blending)
 
+        self.understood = QLabel("")
+        self.understood.setObjectName("muted")
+        self.understood.setWordWrap(True)
+        self.understood.setToolTip("What the composer takes from the prompt and the controls "
+                                   "(before generating), then what it played")
+        self._understood_timer = QTimer(self)
+        self._understood_timer.setSingleShot(True)
+        self._understood_timer.setInterval(UNDERSTOOD_DELAY_MS)
+        self._understood_timer.timeout.connect(self.update_understood)
+        self.composition = CompositionControls()
+        self.composition.motif_start = str(self.ctx.settings.output_path)  # past pieces' .mid
+        self.composition_section = CollapsibleSection("Composition", self.composition)
+        self.composition_section.set_expanded(True)
+
         form = self.form
+        form.addWidget(self.understood)
         form.addSpacing(8)
+        form.addWidget(self.composition_section)
+        form.addSpacing(6)
         form.addWidget(section_label("Settings"))
         form.addLayout(field_grid([
             [self.fields.pair("duration"), self.fields.pair("guidance")],
@@ -141,6 +171,12 @@ class MusicPanel(GeneratePanel):
         self.waveform.setToolTip("Click or drag to move the play head")
         self.spectrogram = SpectrogramView()
         self.spectrogram.setToolTip("Spectrogram (log frequency); click to move the play head")
+        self.roll = PianoRoll()
+        self.roll.setToolTip("The notes, a lane per track; click to move the play head")
+        self.roll.set_placeholder("The notes of a composer piece appear here.")
+        self.views = QTabWidget()
+        self.views.addTab(self.spectrogram, "Spectrogram")
+        self.views.addTab(self.roll, "Piano roll")
         self.play_button = QToolButton()
         self.play_button.setIcon(play_icon())
         self.play_button.setText("Play")
@@ -182,8 +218,12 @@ class MusicPanel(GeneratePanel):
         self.save_button.setToolTip("Save a copy of this piece as WAV or FLAC, recipe included")
         self.open_folder_button = QPushButton(folder_icon(), "Open folder")
         self.open_folder_button.setToolTip("Show the output folder in your file manager")
-        bottom = list_with_buttons(self.pieces, [self.save_button, self.open_folder_button])
-        return canvas_column([self.title, (self.waveform, 3), (self.spectrogram, 2), transport,
+        self.export_midi_button = QPushButton("Export MIDI…")
+        self.export_midi_button.setToolTip("Save a copy of this piece's notes as a MIDI file")
+        extend, self.extend_button, self.extend_seconds = extend_row()
+        bottom = list_with_buttons(self.pieces, [self.save_button, self.export_midi_button,
+                                                 extend, self.open_folder_button])
+        return canvas_column([self.title, (self.waveform, 3), (self.views, 2), transport,
                               self.progress, section_label("Pieces"), bottom], spacing=8)
 
     def _connect(self) -> None:
@@ -198,6 +238,14 @@ class MusicPanel(GeneratePanel):
         self.player.message.connect(self._player_message)
         self.waveform.seek_requested.connect(self.player.seek)
         self.spectrogram.seek_requested.connect(self.player.seek)
+        self.player.position_changed.connect(self.roll.set_position)
+        self.roll.seek_requested.connect(self.player.seek)
+        self.player.duration_changed.connect(self.roll.set_duration)
+        self.export_midi_button.clicked.connect(self.save_midi_as)
+        self.extend_button.clicked.connect(self.extend)
+        self.prompt.textChanged.connect(self._understood_timer.start)
+        self.composition.changed.connect(self._understood_timer.start)
+        self.seed.changed.connect(self._understood_timer.start)
         self.pieces.itemClicked.connect(self._piece_clicked)
         self.save_button.clicked.connect(self.save_as)
         self.open_folder_button.clicked.connect(self.open_folder)
@@ -209,14 +257,38 @@ class MusicPanel(GeneratePanel):
     # ------------------------------------------------------------------ the form
     def request(self) -> MusicRequest:
         """The form as a request (not yet validated: submit() does that)."""
-        return MusicRequest(**self.common_values(), **self.fields.values())  # type: ignore[arg-type]
+        return MusicRequest(**self.common_values(), **self.fields.values(),  # type: ignore[arg-type]
+                            **self.composition.values())
 
     def optional_widgets(self) -> dict[str, Sequence[QWidget]]:
-        return {"guidance": (self.guidance, self.fields.labels["guidance"])}  # not the composer
+        return {"guidance": (self.guidance, self.fields.labels["guidance"]),  # not the composer
+                **self.composition.widgets()}  # the composer only
+
+    def on_model_changed(self, model: str) -> None:
+        unused = self.grey_out_unused(model)
+        self.composition_section.setVisible(not set(CONTROLS) <= set(unused))
+        self.update_understood()
+
+    def family_of(self, model: str) -> Family | None:
+        """The family of a model id in the catalog (None: unknown)."""
+        entry = next((e for e in self.ctx.models if e.id == model), None)
+        return entry.descriptor if entry is not None else None
+
+    def update_understood(self) -> None:
+        """The "I understood" line for the form as it stands (composer models only)."""
+        self._understood_timer.stop()
+        family = self.family_of(self.model.current_model())
+        if family is not None and not family.applies("key"):
+            self.understood.setText("")
+            self.understood.hide()
+            return
+        self.understood.setText(understood_line(self.request()))
+        self.understood.show()
 
     def fill(self, request: Request) -> None:
         assert isinstance(request, MusicRequest)
         self.fields.set_values(request)
+        self.composition.set_values(request)
         self.sampling.set_expanded(self.fields.changed(request, SAMPLING)
                                    or self.sampling.is_expanded())
         blended = bool(request.blend_prompt) or request.blend > 0
@@ -247,6 +319,7 @@ class MusicPanel(GeneratePanel):
         request = _request_in(path)
         title = request.prompt if request is not None and request.prompt else path.stem
         self._show(Piece(title, request, path), audio, rate)
+        self.show_notes(path, request)
         self._remember(path, piece_label(request, title), audio.shape[-1] / rate if rate else 0.0)
         if not self.jobs.busy():  # the status line speaks of this piece now, not the last job
             self.progress.reset(path.name)
@@ -278,6 +351,45 @@ class MusicPanel(GeneratePanel):
             guarded(self, lambda p: self.message.show_info(f"Saved {Path(p).name}.")),
             guarded(self, lambda m: self.message.show_error(f"Could not save: {m}")))
 
+    def midi_path(self) -> Path | None:
+        """The .mid beside the piece in the player, when there is one."""
+        piece = self._piece
+        mid = piece.path.with_suffix(".mid") if piece and piece.path else None
+        return mid if mid is not None and mid.is_file() else None
+
+    def save_midi_as(self) -> None:
+        source = self.midi_path()
+        if source is None:
+            self.message.show_info("This piece has no MIDI: only the composer writes notes.")
+            return
+        path, _filter = QFileDialog.getSaveFileName(
+            self, "Export MIDI as", str(source), "MIDI files (*.mid)")
+        if path:
+            self.export_midi(Path(path))
+
+    def export_midi(self, path: Path) -> None:
+        """Copy the piece's .mid to `path` off the GUI thread (through the runtime)."""
+        source = self.midi_path()
+        if source is None:
+            self.message.show_info("This piece has no MIDI: only the composer writes notes.")
+            return
+        export_midi_copy(
+            source, path,
+            guarded(self, lambda p: self.message.show_info(f"Saved {Path(p).name}.")),
+            guarded(self, lambda m: self.message.show_error(f"Could not save: {m}")))
+
+    def extend(self) -> int | None:
+        """Queue the piece in the player again, continued from its end by the seconds in
+        the spin box (its own recipe, with extend_from set)."""
+        piece = self._piece
+        if (piece is None or piece.path is None or not isinstance(piece.request, MusicRequest)
+                or (piece.job_id is not None and piece.result is None)):
+            self.message.show_info("Pick a finished piece made by Studio to extend it.")
+            return None
+        request = piece.request.replace(extend_from=str(piece.path),
+                                        duration=float(self.extend_seconds.value()))
+        return self.submit(request)
+
     def open_folder(self) -> None:
         folder = self._piece.path.parent if self._piece and self._piece.path else None
         reveal_folder(folder or self.ctx.settings.output_path)
@@ -300,6 +412,27 @@ class MusicPanel(GeneratePanel):
         self._shown = piece.job_id
         self._update_transport()
 
+    def show_notes(self, wav: Path | None, request: Request | None) -> str:
+        """Load the .mid beside a piece into the piano roll; returns (and keeps in
+        `notes_status`) the sentence shown instead of notes, "" when notes are shown."""
+        self.roll.clear()
+        family = self.family_of(request.model) if request is not None else None
+        mid = wav.with_suffix(".mid") if wav is not None else None
+        status = NO_MIDI
+        if mid is not None and mid.is_file():
+            try:
+                self.roll.load(mid)
+                self.roll.set_duration(self.player.duration)
+                status = ""
+            except StudioError as exc:
+                status = str(exc)
+        elif family is not None and not family.applies("key"):
+            status = AUDIO_ONLY
+        self.roll.set_placeholder(status or NO_MIDI)
+        self.notes_status = status
+        self._update_transport()
+        return status
+
     def _on_position(self, seconds: float) -> None:
         self.waveform.set_position(seconds)
         self.spectrogram.set_position(seconds)
@@ -319,8 +452,11 @@ class MusicPanel(GeneratePanel):
         for w in (self.play_button, self.stop_button):
             w.setEnabled(has_audio)
         piece = self._piece
-        self.save_button.setEnabled(piece is not None and (piece.job_id is None or
-                                                           piece.result is not None))
+        done = piece is not None and (piece.job_id is None or piece.result is not None)
+        self.save_button.setEnabled(done)
+        self.export_midi_button.setEnabled(done and self.midi_path() is not None)
+        self.extend_button.setEnabled(done and piece is not None and piece.path is not None
+                                      and isinstance(piece.request, MusicRequest))
         self._update_time()
 
     def _player_message(self, text: str) -> None:
@@ -342,6 +478,8 @@ class MusicPanel(GeneratePanel):
         self._eta = None
         self._autoplayed = False
         self._show(Piece(request.prompt or "Untitled", request, job_id=job_id), None, 0)
+        self.roll.clear()
+        self.roll.set_placeholder("The notes appear when the piece is finished.")
         expected = float(getattr(request, "duration", 0.0) or 0.0)
         self.waveform.set_expected_duration(expected)
         self.spectrogram.set_expected_duration(expected)
@@ -384,8 +522,13 @@ class MusicPanel(GeneratePanel):
                 self.spectrogram.set_audio(audio, rate)
             self.waveform.set_expected_duration(0)
             self.spectrogram.set_expected_duration(0)
+            self.show_notes(wav, request)
             if self.autoplay.isChecked() and not self._autoplayed and not self.player.is_playing:
                 self._autoplayed = self.player.play()
+        played = result.info.get("understood") if isinstance(result.info, dict) else None
+        if played:
+            self.understood.setText(f"Played: {played}")
+            self.understood.show()
         if wav is not None:
             self._remember(wav, piece_label(request, title),
                            audio.shape[-1] / rate if rate else 0.0)

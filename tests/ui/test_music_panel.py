@@ -299,3 +299,21 @@ def test_guidance_is_greyed_out_for_the_composer_that_does_not_read_it(panel, ti
     assert not panel.guidance.isEnabled()  # its family descriptor has no "guidance"
     panel.model.set_model(str(tiny))  # MusicGen reads it
     assert panel.guidance.isEnabled()
+
+
+def test_musicgen_hides_the_composition_and_has_no_notes_to_show(panel, qtbot, tiny):
+    from studio.ui.music_panel import AUDIO_ONLY
+
+    panel.model.set_model("builtin:composer")
+    assert panel.composition_section.isVisibleTo(panel)
+    assert panel.understood.text().startswith("I understood:")
+    panel.model.set_model(str(tiny))
+    assert not panel.composition_section.isVisibleTo(panel)  # MusicGen reads none of them
+    assert not panel.understood.isVisibleTo(panel)
+    fill(qtbot, panel, tiny, "a calm piano melody", 1.0, 8)
+    with qtbot.waitSignal(panel.ctx.jobs.job_finished, timeout=60000) as sig:
+        qtbot.mouseClick(panel.generate_button, Qt.MouseButton.LeftButton)
+    assert not [p for p in sig.args[2] if p.suffix == ".mid"]
+    assert panel.notes_status == AUDIO_ONLY and panel.roll.lanes() == []
+    assert not panel.export_midi_button.isEnabled()
+    assert panel.extend_button.isEnabled()  # MusicGen continues audio
