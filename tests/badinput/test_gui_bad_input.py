@@ -173,9 +173,12 @@ def drop(name: str, make: Callable[[Path], None], *, via: str = "drop"):
             e.monkeypatch.setattr(QFileDialog, "getOpenFileName",
                                   staticmethod(lambda *_a: (str(path), "")))
             e.window.open_action.trigger()
+        elif via == "prompt":  # onto the Art prompt box: the path must not be pasted
+            e.window.art.prompt.setPlainText("my words")
+            assert drop_file(e.window.art.prompt.viewport(), path)
         else:
             e.window.show_tab("gallery")
-            drop_file(e.window, path)
+            assert drop_file(e.window, path)
         return "drop"
     return act
 
@@ -243,7 +246,10 @@ CASES: list = [
     # ── Text ──
     pytest.param(text(prompt="  \n "), "Write a prompt first", id="text-empty-prompt"),
     pytest.param(text(preset="no-such-form"), "preset", id="text-unknown-preset"),
-    pytest.param(text(preset="haiku", stop=("\n",)), None, id="text-preset-vs-stop"),
+    pytest.param(text(preset="haiku", stop=("\n",)), "cannot be finished",
+                 id="text-preset-vs-stop"),
+    pytest.param(text(stop=("",)), "non-empty", id="text-empty-stop-string"),
+    pytest.param(text(max_new_tokens=0), "Max new tokens", id="text-zero-tokens"),
     pytest.param(text_gguf, "gone.gguf", id="text-missing-gguf"),
     pytest.param(text(model="builtin:faces"), "not text", id="text-image-model"),
     # ── Explore ──
@@ -252,6 +258,8 @@ CASES: list = [
                  id="explore-anchor-text-as-png"),
     pytest.param(explore_anchor("gone.png", nothing), None, id="explore-anchor-missing"),
     pytest.param(explore_model("builtin:smollm2"), "cannot be explored", id="explore-text-model"),
+    pytest.param(explore_model("builtin:composer"), "cannot be explored",
+                 id="explore-music-model"),
     # ── drops and File → Open ──
     pytest.param(drop("empty.png", write(b"")), "empty.png", id="drop-zero-byte-png"),
     pytest.param(drop("words.png", write(b"hello, I am text")), "words.png",
@@ -265,6 +273,8 @@ CASES: list = [
     pytest.param(drop("noise.flac", random_bytes(1 << 20)), "noise.flac",
                  id="drop-random-flac"),
     pytest.param(drop("gone.png", nothing), "gone.png", id="drop-missing-path"),
+    pytest.param(drop("plain.png", plain_png, via="prompt"), "plain.png",
+                 id="drop-on-the-prompt-box"),
     pytest.param(drop("empty.png", write(b""), via="open"), "empty.png", id="open-zero-byte-png"),
     pytest.param(drop("a-folder", folder, via="open"), "a-folder", id="open-folder"),
     pytest.param(drop("noise.flac", random_bytes(1 << 20), via="open"), "noise.flac",
@@ -298,6 +308,8 @@ def test_gui_bad_input_is_one_sentence(env, act, expected, caplog, capfd):
         qtbot.waitUntil(lambda: bool(failed), timeout=WAIT)
         message = failed[0]
         assert window.status.currentMessage() == message
+        assert not window.notice.isVisible()  # the status line alone, no second message
+        assert window.art.prompt.toPlainText() in ("", "my words")
     else:
         qtbot.waitUntil(lambda: bool(shown(where, window)), timeout=WAIT)
         message = shown(where, window)
@@ -340,3 +352,15 @@ def test_a_pasted_lone_surrogate_never_reaches_a_request(env, box):
     request = panel.request()
     request.validate()
     (request.prompt + request.negative).encode("utf-8")
+
+
+def test_seed_text_that_is_not_a_number_cannot_be_typed(env):
+    """The seed box takes digits only (or -1): letters typed or pasted never get in, so a
+    request never carries a seed that is not a number."""
+    seed = env.window.art.seed
+    seed.edit.setFocus()
+    env.qtbot.keyClicks(seed.edit, "12ab!3")
+    assert seed.edit.text() == "123" and seed.value() == 123
+    seed.edit.clear()
+    env.qtbot.keyClicks(seed.edit, "seed")
+    assert seed.edit.text() == "" and seed.value() == -1
