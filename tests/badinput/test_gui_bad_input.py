@@ -39,10 +39,11 @@ class Env:
     qtbot: object
     scratch: Path
     monkeypatch: pytest.MonkeyPatch
+    fixture: Callable[[str], object]  # a fixture only some cases need (request.getfixturevalue)
 
 
 @pytest.fixture
-def env(qtbot, tmp_path, monkeypatch):
+def env(qtbot, tmp_path, monkeypatch, request):
     ctx = make_ctx(tmp_path)
     window = MainWindow(ctx)
     qtbot.addWidget(window)
@@ -50,7 +51,7 @@ def env(qtbot, tmp_path, monkeypatch):
     qtbot.waitExposed(window)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    yield Env(window, qtbot, scratch, monkeypatch)
+    yield Env(window, qtbot, scratch, monkeypatch, request.getfixturevalue)
     window.close()
     close_ctx(ctx, qtbot)
 
@@ -98,6 +99,24 @@ def art_deleted_model(e: Env):
     e.window.art.model.set_model(str(path))
     path.unlink()  # chosen, then deleted before Generate
     return art(model=str(path))(e)
+
+
+def art_catalog_entry_deleted(e: Env):
+    """A diffusion folder found by the scan and listed in the picker, deleted before
+    Generate (the catalog still lists it: no rescan ran)."""
+    import shutil
+
+    tiny_sd = e.fixture("tiny_sd")
+    models = e.scratch / "models"
+    shutil.copytree(tiny_sd, models / "vanished-sd")
+    ctx = e.window.ctx
+    ctx.settings.model_dirs = [str(models)]
+    with e.qtbot.waitSignal(ctx.catalog_changed, timeout=WAIT):
+        ctx.rescan_models()
+    chosen = str(models / "vanished-sd")
+    assert chosen in e.window.art.model.model_ids()
+    shutil.rmtree(models / "vanished-sd")
+    return art(model=chosen)(e)
 
 
 def music(**fields) -> Callable[[Env], object]:
@@ -226,6 +245,7 @@ CASES: list = [
     # ── Art ──
     pytest.param(art(model=""), "Choose a model first", id="art-no-model"),
     pytest.param(art_deleted_model, "gone.safetensors", id="art-deleted-model"),
+    pytest.param(art_catalog_entry_deleted, "vanished-sd", id="art-catalog-entry-deleted"),
     pytest.param(art(seed="99999999999"), "seed", id="art-seed-too-big"),
     pytest.param(art_file("style.safetensors", b"\x08\x00\x00\x00\x00\x00\x00\x00{}      "),
                  None, id="art-lora-like-file"),
