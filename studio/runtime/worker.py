@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from studio.core.errors import Cancelled, RequestError
+from studio.core.errors import Cancelled, RequestError, StudioError
 from studio.core.requests import Request
 from studio.core.results import Preview, Progress
 from studio.core.settings import Settings
@@ -292,7 +292,10 @@ class Worker(QObject):
         elif exc is not None:  # one job's failure never stops the worker
             from studio.engines.runner import failure_message
 
-            log.error("job %s failed", job.id, exc_info=exc)
+            if isinstance(exc, StudioError):  # the user's input or model: the sentence says it
+                log.info("job %s failed: %s", job.id, failure_message(exc))
+            else:  # a fault in Studio: keep the traceback in the log
+                log.error("job %s failed", job.id, exc_info=exc)
             job.state = "failed"
             self.job_failed.emit(job.id, failure_message(exc))
         else:
