@@ -29,9 +29,9 @@ EXIT_FAILED = 1
 EXIT_CANCELLED = 130
 
 # subcommand modules, in the order `studio --help` lists them
-COMMANDS = ("gen", "info", "explore", "models")
+COMMANDS = ("gen", "info", "explore", "models", "upscale")
 # commands that write outputs: recovery runs before them
-SAVING_COMMANDS = ("gen", "explore")
+SAVING_COMMANDS = ("gen", "explore", "upscale")
 
 log = logging.getLogger("studio.cli")
 
