@@ -13,7 +13,8 @@ the audio is compared), decoding the whole piece with EnCodec once at the end.
     .venv/bin/python benchmarks/music_stream.py --model /path/to/musicgen-small --seconds 10
 
 Aims: first chunk / total ≤ 0.25, Studio / raw time ≤ 1.10. Not a pass/fail test. On a busy
-machine numbers wander: runs alternate raw/Studio and medians are reported.
+machine numbers wander: runs alternate raw/Studio, the machine's load is printed beside
+the figures and medians (of per-pair ratios) are reported.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import WorkerRun, machine_info, machine_line, median, paired, ratios
 
 PROMPT = "a calm piano melody with soft drums"
 
@@ -52,7 +55,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     import torch
-    from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
+    from PySide6.QtCore import QCoreApplication
 
     from studio.core.requests import MusicRequest
     from studio.core.settings import Settings
@@ -75,52 +78,21 @@ def main() -> int:
     request.validate()
     queue = JobQueue(Settings(device=args.device, output_dir=tempfile.mkdtemp()), None)
 
+    run = WorkerRun(queue)
+
     def through_worker() -> dict:
-        box: dict = {"chunks": 0}
-        loop = QEventLoop()
-
-        def preview(job_id, p) -> None:
-            if job_id == box.get("id") and p.kind == "audio":
-                box["chunks"] += 1
-                box.setdefault("first", time.perf_counter())
-                box.setdefault("first_seconds", p.data.shape[-1] / p.sample_rate)
-
-        def finished(job_id, result, _paths) -> None:
-            if job_id == box.get("id"):
-                box["end"] = time.perf_counter()
-                box["result"] = result
-                loop.quit()
-
-        def failed(_job_id, message) -> None:
-            box["error"] = message
-            loop.quit()
-
-        queue.job_preview.connect(preview)
-        queue.job_finished.connect(finished)
-        queue.job_failed.connect(failed)
-        try:
-            box["t0"] = time.perf_counter()
-            box["id"] = queue.submit(request, save=False)
-            QTimer.singleShot(3_600_000, loop.quit)
-            loop.exec()
-        finally:
-            queue.job_preview.disconnect(preview)
-            queue.job_finished.disconnect(finished)
-            queue.job_failed.disconnect(failed)
-        if "error" in box:
-            raise SystemExit(f"worker job failed: {box['error']}")
+        box = run(request, preview_kind="audio")
         result = box["result"]
-        return {"seconds": box["end"] - box["t0"], "first": box.get("first", box["end"]) -
-                box["t0"], "first_audio_s": box.get("first_seconds", 0.0),
-                "chunks": box["chunks"], "audio": result.audio,
-                "decode_s": result.info["decode_s"]}
+        return {"seconds": box["seconds"], "first": box["to_first"],
+                "first_audio_s": box.get("first_seconds", 0.0), "chunks": box["previews"],
+                "audio": result.audio, "decode_s": result.info["decode_s"]}
 
-    print(f"model: {model}", flush=True)
+    print(f"model: {model}; {machine_line()}", flush=True)
     t = time.perf_counter()
     warm = through_worker()  # loads the model into the worker's cache
     print(f"load + first run through the worker: {time.perf_counter() - t:.1f} s", flush=True)
 
-    engine = next(iter(queue.worker.runner.cache._engines.values()))
+    engine = run.engine(model)
     resolved = request.resolved()
     inputs = engine.inputs(resolved)
     kwargs = engine.sampling_kwargs(resolved)
@@ -140,11 +112,8 @@ def main() -> int:
         audio = out[0].float().cpu().numpy()[:, :samples]
         return {"seconds": end - t0, "audio": audio}
 
-    raws, studios = [], []
-    for i in range(args.runs):
-        pair = (raw, through_worker) if i % 2 == 0 else (through_worker, raw)
-        for fn in pair:
-            (raws if fn is raw else studios).append(fn())
+    sides = paired(args.runs, {"raw": raw, "studio": through_worker})
+    raws, studios = sides["raw"], sides["studio"]
     queue.shutdown()
     app.processEvents()
 
@@ -160,7 +129,8 @@ def main() -> int:
     raw_s, studio_s, first_s = med(raws, "seconds"), med(studios, "seconds"), med(studios,
                                                                                    "first")
     first_ratio = first_s / studio_s
-    overhead = studio_s / raw_s
+    # the median of per-pair ratios: each pair ran back to back, under the same load
+    overhead = median(ratios([s["seconds"] for s in studios], [r["seconds"] for r in raws]))
     print(f"\n{'':28}{'total':>10}{'first chunk':>14}{'× real time':>13}")
     print(f"{'raw model.generate':28}{raw_s:9.2f}s{'(at the end)':>14}"
           f"{raw_s / args.seconds:12.2f}×")
@@ -170,6 +140,7 @@ def main() -> int:
           f"holds {studios[0]['first_audio_s']:.2f} s of audio, {studios[0]['chunks']} chunks)")
     print(f"streaming / plain generate:  {overhead:.3f}  (aim ≤ 1.10; windowed EnCodec "
           f"decoding took {med(studios, 'decode_s'):.2f} s of it)")
+    print(machine_line())
     print(f"largest sample difference streamed vs plain: {diff:.2e}; "
           f"same audio every run: {same_runs}")
     print(json.dumps({
@@ -178,7 +149,7 @@ def main() -> int:
         "raw_s": round(raw_s, 3), "studio_s": round(studio_s, 3),
         "first_chunk_s": round(first_s, 3), "first_chunk_ratio": round(first_ratio, 4),
         "overhead_ratio": round(overhead, 4), "decode_s": round(med(studios, "decode_s"), 3),
-        "max_abs_diff": diff, "deterministic": same_runs,
+        "max_abs_diff": diff, "deterministic": same_runs, **machine_info(),
     }))
     return 0 if same_runs and diff < 1e-3 else 1
 

@@ -99,9 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+class _NoSaveError(Exception):
+    """Stands in for SaveError where no file is saved (`studio info`, `models`)."""
+
+
 def _main(argv: list[str]) -> int:
     from studio.core.errors import Cancelled, RequestError, StudioError
-    from studio.core.outputs import SaveError
 
     try:
         args = build_parser().parse_args(argv)
@@ -115,6 +118,12 @@ def _main(argv: list[str]) -> int:
         print(f"studio: say what `studio {said}` should do (see `studio {said} --help`)."
               if said else "studio: choose a command (see `studio --help`).", file=sys.stderr)
         return EXIT_BAD_INPUT
+    save_error: type[Exception] = _NoSaveError  # only saving commands can raise SaveError,
+    if args.command in SAVING_COMMANDS:  # and its module brings numpy (core.results)
+        from studio.core.outputs import SaveError
+
+        save_error = SaveError
+
     try:
         _recover(args)
         return int(handler(args) or 0)
@@ -128,7 +137,7 @@ def _main(argv: list[str]) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-    except SaveError as exc:  # the files it did write are kept and indexed: say where
+    except save_error as exc:  # the files it did write are kept and indexed: say where
         for path in exc.paths:
             print(path)
         print(f"studio: {exc}", file=sys.stderr)

@@ -8,12 +8,14 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from studio.core.fields import spec
 from studio.core.requests import Request
-from studio.core.results import Preview, Progress, Result
 from studio.core.settings import Settings
+
+if TYPE_CHECKING:  # results bring numpy: `studio --help` and `studio info` need neither
+    from studio.core.results import Preview, Progress, Result
 
 
 def settings_for(args: argparse.Namespace) -> Settings:

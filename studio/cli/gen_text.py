@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from studio.cli.common import add_common, add_fields, field_values, print_paths, run_request
 from studio.core.requests import TextRequest
-from studio.core.results import Preview
+
+if TYPE_CHECKING:  # results bring numpy: `studio --help` needs none
+    from studio.core.results import Preview
 
 FIELDS = ("system", "max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty")
 

@@ -162,8 +162,9 @@ def coerce(name: str, tp: Any, value: Any) -> Any:
             return None
         return coerce(name, args[0], value)
     if origin in (tuple, list):
-        if isinstance(value, str):
-            value = [value]
+        if isinstance(value, str):  # "0,0,256,0" from the command line is a list of ints
+            numeric = typing.get_args(tp)[:1] in ((int,), (float,))
+            value = [v.strip() for v in value.split(",")] if numeric else [value]
         if not isinstance(value, (list, tuple)):
             raise RequestError(f"{name} must be a list.")
         (inner, *_rest) = typing.get_args(tp) or (Any,)

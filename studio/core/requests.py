@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from studio.core.errors import RequestError
@@ -27,6 +28,11 @@ SCHEDULERS: tuple[str, ...] = (
 
 MAX_SIDE = 4096
 MAX_BATCH = 16
+#: the most pixels an init image may have (what fits in memory beside a model)
+MAX_INIT_PIXELS = 8192 * 8192
+INPAINT_AREAS = ("whole", "masked")
+#: upscalers a hires fix always has; any other name is an upscaler model's id
+BUILTIN_UPSCALERS = ("latent", "lanczos")
 
 #: every request kind by name, for Request.from_dict; filled as the classes are defined.
 #: `studio.core` imports the explorer's module, so its kind is here whatever imports first.
@@ -140,8 +146,116 @@ class ImageRequest(Request):
         flag="--variation-strength",
         tip="How much of the variation seed's noise: small gives close variations")
 
+    # img2img, inpainting, outpainting ("" init image: text-to-image)
+    init_image: str = param("", label="Init image", flag="--init",
+                            tip="A picture to start from (a path); empty: text to image")
+    strength: float = param(0.75, label="Denoising strength", low=0.0, high=1.0, step=0.05,
+                            flag="--strength",
+                            tip="How much of the init image is repainted: 0 keeps it, 1 "
+                                "replaces it")
+    mask: str = param("", label="Mask", flag="--mask",
+                      tip="A mask image (a path): white is repainted, black is kept")
+    mask_blur: int = param(4, label="Mask blur", low=0, high=256, step=1, suffix=" px",
+                           flag="--mask-blur", tip="Feathers the mask's edge by this many pixels")
+    inpaint_area: str = param("whole", label="Inpaint area", flag="--inpaint-area",
+                              tip="whole: repaint at the picture's size; masked: only a crop "
+                                  "around the mask, rendered at the model's size")
+    inpaint_padding: int = param(32, label="Inpaint padding", short="Padding", low=0,
+                                 high=1024, step=8, suffix=" px", flag="--inpaint-padding",
+                                 tip="Context around the mask when only the masked area is "
+                                     "repainted")
+    outpaint: tuple[int, ...] = param((0, 0, 0, 0), label="Outpaint", flag="--outpaint",
+                                      tip="Extend the canvas by L,T,R,B pixels (multiples of "
+                                          "8) and fill the new area")
+    # hires fix: render at width×height, upscale, re-render at the larger size
+    hires_scale: float = param(1.0, label="Hires upscale", low=1.0, high=4.0, step=0.25,
+                               flag="--hires-scale",
+                               tip="Hires fix: render, upscale by this factor, refine (1 = off)")
+    hires_steps: int = param(0, label="Hires steps", low=0, high=1000, step=1,
+                             flag="--hires-steps",
+                             tip="Steps of the hires pass (0 = as many as the first pass)")
+    hires_strength: float = param(0.5, label="Hires denoising strength",
+                                  short="Hires strength", low=0.0, high=1.0, step=0.05,
+                                  flag="--hires-strength",
+                                  tip="How much the hires pass repaints the upscaled image")
+    hires_upscaler: str = param("latent", label="Hires upscaler", flag="--upscaler",
+                                tip="How the hires fix enlarges: latent, lanczos, or an "
+                                    "upscaler model's id")
+
+    @property
+    def mode(self) -> str:
+        """"txt2img" | "img2img" | "inpaint" | "outpaint" (what the engine does)."""
+        if not self.init_image:
+            return "txt2img"
+        if any(self.outpaint):
+            return "outpaint"
+        return "inpaint" if self.mask else "img2img"
+
+    @property
+    def hires(self) -> bool:
+        return self.hires_scale > 1.0
+
+    def hires_size(self) -> tuple[int, int]:
+        """(width, height) of the hires pass: the base size scaled, down to multiples of 8."""
+        return (int(self.width * self.hires_scale) // 8 * 8,
+                int(self.height * self.hires_scale) // 8 * 8)
+
     def validate(self) -> None:
-        super().validate()
+        self._validate_txt2img()
+        for name in ("strength", "mask_blur", "inpaint_padding", "hires_scale", "hires_steps",
+                     "hires_strength"):
+            check(self, name)
+        check_text(self.init_image, "The init image path")
+        check_text(self.mask, "The mask path")
+        check_text(self.hires_upscaler, "The upscaler")
+        if self.inpaint_area not in INPAINT_AREAS:
+            raise RequestError(f"Inpaint area must be whole or masked, not {self.inpaint_area!r}.")
+        margins = self.outpaint
+        if len(margins) != 4 or any(isinstance(m, bool) or not isinstance(m, int)
+                                    for m in margins):
+            raise RequestError("Outpaint takes four whole numbers of pixels: left, top, right, "
+                               "bottom (like 0,0,256,0).")
+        if any(m < 0 or m > MAX_SIDE or m % 8 for m in margins):
+            raise RequestError(f"Outpaint margins must be multiples of 8 between 0 and "
+                               f"{MAX_SIDE} px, not {','.join(map(str, margins))}.")
+        if not self.hires_upscaler.strip():
+            raise RequestError("Choose a hires upscaler: latent, lanczos or an upscaler model.")
+        if self.hires:
+            width, height = self.hires_size()
+            if max(width, height) > MAX_SIDE:
+                raise RequestError(
+                    f"The hires fix would render {width}×{height} px, too large for memory "
+                    f"(at most {MAX_SIDE} px a side); lower the hires scale or the size.")
+            if self.init_image:
+                raise RequestError("The hires fix refines text-to-image renders; clear the init "
+                                   "image or set the hires scale to 1.")
+        if not self.init_image:
+            if self.mask:
+                raise RequestError("A mask needs an init image to repaint; set one too.")
+            if any(margins):
+                raise RequestError("Outpainting needs an init image to extend; set one too.")
+            return
+        iw, ih = image_size(self.init_image, "init image")
+        if iw * ih > MAX_INIT_PIXELS:
+            raise RequestError(
+                f"The init image {Path(self.init_image).name} is {iw}×{ih} px, too large for "
+                f"memory; downscale it (at most {MAX_SIDE} px a side is rendered) or use "
+                "inpaint area 'masked'.")
+        if any(margins):
+            width = self.width + margins[0] + margins[2]
+            height = self.height + margins[1] + margins[3]
+            if max(width, height) > MAX_SIDE:
+                raise RequestError(
+                    f"Outpainting would make a {width}×{height} px canvas, too large for "
+                    f"memory (at most {MAX_SIDE} px a side); use smaller margins or size.")
+        if self.mask:
+            image_size(self.mask, "mask")
+            if not mask_painted(self.mask):
+                raise RequestError(f"The mask {Path(self.mask).name} has nothing painted; paint "
+                                   "the area to repaint (white), or clear the mask.")
+
+    def _validate_txt2img(self) -> None:
+        Request.validate(self)
         if not isinstance(self.negative, str):
             raise RequestError("The negative prompt must be text.")
         check_text(self.negative, "The negative prompt")
@@ -157,6 +271,33 @@ class ImageRequest(Request):
 
     def _draws(self, name: str) -> bool:
         return name != "variation_seed" or self.variation_strength > 0
+
+
+def image_size(path: str, what: str) -> tuple[int, int]:
+    """(width, height) of an image file, or one sentence that names the file."""
+    from PIL import Image, UnidentifiedImageError
+
+    name = Path(path).name or path
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except FileNotFoundError:
+        raise RequestError(f"The {what} {path} does not exist.") from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise RequestError(f"The {what} {name} is not an image Studio can read.") from None
+
+
+def mask_painted(path: str) -> bool:
+    """Whether a mask has any pixel to repaint (white or grey; black is kept). A mask with
+    transparency counts its opaque pixels, the way a painted overlay is saved."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        if image.mode in ("RGBA", "LA") and image.getchannel("A").getextrema()[0] < 255:
+            gray = image.getchannel("A")
+        else:
+            gray = image.convert("L")
+        return gray.getbbox() is not None
 
 
 @dataclass(frozen=True)

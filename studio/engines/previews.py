@@ -4,15 +4,18 @@
 - `LinearPreview` maps 4 latent channels to RGB with a fixed 4×3 matrix (≈0.2 ms);
   `TaesdPreview` decodes with a tiny autoencoder (TAESD) when one is installed.
 - `PreviewThrottle` keeps previews from costing more than a small share of the job.
+- `fast_decode` decodes the final image with that tiny autoencoder too, when asked
+  (~1.6 s instead of ~21 s for a 512² image on 2 cores; softer detail).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +86,34 @@ class TaesdPreview:
         decoded = self.vae.decode(x0.to(device=param.device, dtype=param.dtype),
                                   return_dict=False)[0]
         return to_uint8_images(decoded.permute(0, 2, 3, 1))
+
+
+@contextlib.contextmanager
+def fast_decode(vae: Any, taesd: torch.nn.Module) -> Iterator[None]:
+    """While active, `vae.decode` (what the pipeline calls for the final image) decodes
+    with the tiny autoencoder instead. The pipeline has divided the latents by the VAE's
+    scaling factor; TAESD reads them unscaled (its factor is 1), so that is undone. Its
+    output has the VAE's range ([-1, 1]), so the pipeline's post-processing is unchanged."""
+    from diffusers.models.autoencoders.vae import DecoderOutput
+
+    scale = float(vae.config.scaling_factor)
+    param = next(taesd.parameters())
+
+    def decode(z: torch.Tensor, return_dict: bool = True, generator: Any = None,
+               **_kwargs: Any) -> Any:
+        image = taesd.decode((z * scale).to(device=param.device, dtype=param.dtype),
+                             return_dict=False)[0].to(device=z.device, dtype=z.dtype)
+        return DecoderOutput(sample=image) if return_dict else (image,)
+
+    before = vae.__dict__.get("decode")  # another stand-in (OpenVINO's) comes back after
+    vae.decode = decode
+    try:
+        yield
+    finally:
+        if before is not None:
+            vae.decode = before
+        else:
+            vae.__dict__.pop("decode", None)
 
 
 def find_taesd(family: str, folders: Iterable[Path]) -> Path | None:

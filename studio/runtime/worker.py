@@ -67,6 +67,12 @@ class WorkerEvents(Events):
         self.load_pending = False  # a load was announced; models_changed follows it
         self.load_announced = False  # ...and has followed it
 
+    @property
+    def settings(self) -> Settings:
+        """The settings in force for this job (engines that read a setting per job, such
+        as the image engine's runtime, look here before the ones they were loaded with)."""
+        return self.worker.settings
+
     def wants_previews(self) -> bool:
         return self.worker.settings.live_previews or self.job.lane == "explore"
 
@@ -200,6 +206,7 @@ class Worker(QObject):
     job_cancelled = Signal(int)
     model_loading = Signal(str, str)  # model id, device: a load starts (models_changed ends it)
     models_changed = Signal(list)  # [{model, device, dtype, bytes}]
+    warmed_up = Signal(dict)  # {step: seconds}: the ML imports are done (JobQueue.warm_up)
     stopped = Signal()
 
     def __init__(self, store: JobStore, settings: Settings, history: History | None) -> None:
@@ -337,8 +344,14 @@ class Worker(QObject):
             self.model_loading.emit(spec.model, spec.device)
 
     def _control(self, job: Job) -> None:
-        runner = self._get_runner()
         action = job.action
+        if action == "warm_up":
+            from studio.engines.warmup import warm_up
+
+            job.state = "done"
+            self.warmed_up.emit(warm_up())
+            return
+        runner = self._get_runner()
         if action == "unload_all":
             runner.cache.unload_all()
         elif action.startswith("unload:"):
@@ -368,6 +381,7 @@ class JobQueue(QObject):
     job_cancelled = Signal(int)
     model_loading = Signal(str, str)  # model id, device
     models_changed = Signal(list)
+    warmed_up = Signal(dict)  # {step: seconds} once warm_up() has imported the ML stack
     queue_changed = Signal()
 
     def __init__(
@@ -391,6 +405,7 @@ class JobQueue(QObject):
             "job_cancelled",
             "model_loading",
             "models_changed",
+            "warmed_up",
         ):
             getattr(self.worker, name).connect(getattr(self, name))
         for name in ("job_started", "job_finished", "job_failed", "job_cancelled"):
@@ -456,6 +471,13 @@ class JobQueue(QObject):
         if current is not None:
             current.cancel.set()
         self.queue_changed.emit()
+
+    def warm_up(self) -> None:
+        """Import torch, diffusers and transformers on the engine thread now, ahead of any
+        job (call it once the window is shown): the import holds the GIL in long C calls,
+        so the hiccup it causes happens once at launch instead of during the first job.
+        A job submitted meanwhile starts when the imports are done (it needs them)."""
+        self.store.put_front(Job(None, save=False, action="warm_up"))
 
     def unload(self, model: str | None = None) -> None:
         """Unload one model (all its devices/dtypes) or, with None, every model."""

@@ -1,4 +1,5 @@
-"""Settings: where outputs go, where models live, which device, memory and previews."""
+"""Settings: where outputs go, where models live, which device, memory, previews and the
+CPU speed-ups for image models (OpenVINO, fast decode, bfloat16)."""
 
 from __future__ import annotations
 
@@ -23,13 +24,18 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.paths import bundled_models_dir, default_output_dir
-from studio.core.settings import DEVICES, Settings
+from studio.core.settings import DEVICES, IMAGE_RUNTIMES, Settings
 
 DEVICE_LABELS = {
     "auto": "Automatic (best available)",
     "cpu": "CPU",
     "cuda": "CUDA (NVIDIA GPU)",
     "mps": "MPS (Apple GPU)",
+}
+RUNTIME_LABELS = {
+    "auto": "Automatic (OpenVINO when installed)",
+    "pytorch": "PyTorch",
+    "openvino": "OpenVINO",
 }
 
 
@@ -93,6 +99,25 @@ class SettingsDialog(QDialog):
         self.memory.setToolTip("How much memory loaded models may use before the least "
                                "recently used one is unloaded; 0 = decide from the machine")
 
+        self.runtime = QComboBox()
+        for r in IMAGE_RUNTIMES:
+            self.runtime.addItem(RUNTIME_LABELS.get(r, r), r)
+        self.runtime.setCurrentIndex(max(0, self.runtime.findData(s.image_runtime)))
+        self.runtime.setToolTip(
+            "How image models run on the CPU. OpenVINO is about twice as fast per step, but "
+            "converts each model once first (minutes for a full-size one) and keeps a second "
+            "copy of its weights in memory. GPUs always use PyTorch.")
+        self.fast_decode = QCheckBox("Fast final decode with the tiny autoencoder (TAESD)")
+        self.fast_decode.setChecked(s.fast_decode)
+        self.fast_decode.setToolTip(
+            "When a TAESD is installed in a model folder, the finished image is decoded with "
+            "it: over ten times faster on a CPU, with slightly softer detail.")
+        self.cpu_bf16 = QCheckBox("bfloat16 on CPUs that support it")
+        self.cpu_bf16.setChecked(s.cpu_bf16)
+        self.cpu_bf16.setToolTip(
+            "Faster on CPUs with AVX512-BF16 or AMX, at a slightly coarser precision; "
+            "ignored on other CPUs and on GPUs.")
+
         self.previews = QCheckBox("Show live previews while generating")
         self.previews.setChecked(s.live_previews)
         self.previews.setToolTip("Turn off to save a little time on slow machines")
@@ -115,6 +140,9 @@ class SettingsDialog(QDialog):
         form.addRow("Model folders", dirs_col)
         form.addRow("Device", self.device)
         form.addRow("Memory budget", self.memory)
+        form.addRow("Image runtime", self.runtime)
+        form.addRow("", self.fast_decode)
+        form.addRow("", self.cpu_bf16)
         form.addRow("", self.previews)
         form.addRow("", self.allow_pickle)
         form.addRow("", self.pickle_warning)
@@ -167,6 +195,9 @@ class SettingsDialog(QDialog):
             allow_pickle=self.allow_pickle.isChecked(),
             memory_budget_mb=self.memory.value(),
             live_previews=self.previews.isChecked(),
+            image_runtime=self.runtime.currentData(),
+            fast_decode=self.fast_decode.isChecked(),
+            cpu_bf16=self.cpu_bf16.isChecked(),
         )
 
     def accept(self) -> None:

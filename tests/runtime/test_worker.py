@@ -305,3 +305,47 @@ def test_random_cancels_during_loads_and_steps_end_every_job_exactly_once(qtbot,
     assert all(len(v) == 1 for v in ends.values()), {i: v for i, v in ends.items() if len(v) > 1}
     with qtbot.waitSignal(jobs.job_finished, timeout=20000):  # still serving
         jobs.submit(req(), save=False)
+
+
+# ─── warm-up and the settings a job runs with (issue 18) ────────────────────────────────
+
+
+class SettingsEcho(step_engine.StepEngine):
+    """Answers with the image runtime of the settings its job ran with."""
+
+    def generate(self, request, events):
+        result = super().generate(request, events)
+        result.info["runtime_setting"] = events.settings.image_runtime
+        return result
+
+
+def test_warm_up_imports_the_ml_stack_before_the_next_job(qtbot, jobs):
+    import sys
+
+    order = []
+    jobs.warmed_up.connect(lambda took: order.append(("warm", took)))
+    jobs.job_started.connect(lambda i, _r: order.append(("job", i)))
+    jobs.warm_up()
+    with qtbot.waitSignal(jobs.job_finished, timeout=300000):
+        job_id = jobs.submit(req(steps=2), save=False)
+    assert [kind for kind, _ in order] == ["warm", "job"]  # the job waited for the imports
+    took = order[0][1]
+    assert {"torch", "diffusers", "transformers", "studio.engines.image_diffusers",
+            "kernels"} <= set(took)
+    assert all(isinstance(s, float) and s >= 0 for s in took.values())
+    assert "diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion" in sys.modules
+    assert order[1] == ("job", job_id)
+
+
+def test_each_job_sees_the_settings_in_force(qtbot, jobs, monkeypatch):
+    import dataclasses
+
+    monkeypatch.setattr(registry, "ROUTES", [
+        ("image", "echo:", "tests.runtime.test_worker:SettingsEcho"), *registry.ROUTES])
+    with qtbot.waitSignal(jobs.job_finished, timeout=10000) as first:
+        jobs.submit(req(model="echo:a", steps=1), save=False)
+    jobs.set_settings(dataclasses.replace(jobs.settings, image_runtime="openvino"))
+    with qtbot.waitSignal(jobs.job_finished, timeout=10000) as second:
+        jobs.submit(req(model="echo:a", steps=1), save=False)  # the same loaded engine
+    assert first.args[1].info["runtime_setting"] == "pytorch"
+    assert second.args[1].info["runtime_setting"] == "openvino"

@@ -1,0 +1,188 @@
+"""CPU speed of a full-size SD 2.x-shaped pipeline: PyTorch fp32 / bf16 / OpenVINO, full and
+fast (TAESD) decode, against raw diffusers, in the same run.
+
+The pipeline is built from models/configs/sd2 with random weights (865 M-parameter UNet,
+the real VAE and OpenCLIP-H text encoder shapes): a step costs what a real model's costs.
+Every Studio row is the image engine's own `generate` (the path the worker and the CLI
+take: CPU noise, the step callback with progress, previews on, cancel checks); the raw
+row is `pipe(...)` on the same pipeline with nothing around it. Per step is the time
+between the first and the last step callback over steps - 1; decode is the time from
+the last step to the image; whole is the job. OpenVINO's one-off conversion is reported
+on its own line and left out of its rows (it is cached on disk for the next launch).
+
+    .venv/bin/python benchmarks/cpu_fullsize.py            # 512², 3 steps (~10 min, 2 cores)
+    .venv/bin/python benchmarks/cpu_fullsize.py --quick    # half-width UNet, 256² (~2 min)
+
+Aims (issue 18): OpenVINO ≥ 1.8× PyTorch fp32 per step; the whole image with OpenVINO and
+fast decode ≥ 5× the plain PyTorch path. Not a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine_info, machine_line, median
+from _pipelines import build, engine_for, params, tiny_autoencoder
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true",
+                   help="a half-width UNet, 4-layer text encoder, half-width VAE, at 256²")
+    p.add_argument("--size", type=int, default=0, help="image side (default 512, quick 256)")
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--runs", type=int, default=1, help="measured runs per row (medians)")
+    p.add_argument("--guidance", type=float, default=7.0, help="> 1: CFG (a batch of 2)")
+    p.add_argument("--skip-openvino", action="store_true")
+    p.add_argument("--json", default="", help="also write the results to this file")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    size = args.size or (256 if args.quick else 512)
+    home = Path(tempfile.mkdtemp(prefix="studio-cpu-bench-"))
+    os.environ["STUDIO_HOME"] = str(home)  # the OpenVINO IR cache goes here, then away
+    try:
+        return run(args, size)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, size: int) -> int:
+    import numpy as np
+    import torch
+
+    from studio.core.requests import ImageRequest
+    from studio.core.settings import Settings
+    from studio.engines.base import Events
+    from studio.engines.openvino_backend import available, bf16_supported
+
+    print(machine_line(), flush=True)
+    t = time.perf_counter()
+    scale = 2 if args.quick else 1
+    pipe = build("sd2", scale=scale, text_layers=4 if args.quick else None,
+                 vae_scale=2 if args.quick else 1)
+    taesd = tiny_autoencoder()
+    engine = engine_for(pipe, "sd2", device="cpu", dtype="float32", taesd=taesd,
+                        name="sd2-random")
+    print(f"built an SD 2.x-shaped pipeline{' (quick: smaller shapes)' if args.quick else ''} "
+          f"in {time.perf_counter() - t:.0f} s: UNet {params(pipe.unet) / 1e6:.0f} M, VAE "
+          f"{params(pipe.vae) / 1e6:.0f} M, text encoder {params(pipe.text_encoder) / 1e6:.0f} M,"
+          f" TAESD {params(taesd) / 1e6:.1f} M parameters; {size}², {args.steps} steps, "
+          f"guidance {args.guidance}, torch threads {torch.get_num_threads()}", flush=True)
+    request = ImageRequest(model="bench:sd2-random", prompt="a lighthouse at dusk", seed=7,
+                           steps=args.steps, guidance=args.guidance, width=size, height=size,
+                           scheduler="DDIM").resolved()
+
+    class Bench(Events):
+        def __init__(self, settings: Settings) -> None:
+            super().__init__()
+            self.settings = settings
+
+    def studio(settings: Settings) -> dict[str, Any]:
+        result = engine.generate(request, Bench(settings))
+        timings = result.info["timings"]
+        return {"step": timings["steps_s"] / max(1, args.steps - 1),
+                "decode": timings["decode_s"], "whole": timings["total_s"],
+                "convert": timings.get("openvino_convert_s", 0.0), "image": result.images[0],
+                "record": {k: v for k, v in result.info.items()
+                           if k in ("runtime", "runtime_parts", "final_decoder", "bf16")}}
+
+    def raw() -> dict[str, Any]:
+        marks: list[float] = []
+
+        def on_step(_pipe: Any, _i: int, _t: Any, _kw: dict) -> dict:
+            marks.append(time.perf_counter())
+            return {}
+
+        generator = torch.Generator("cpu").manual_seed(request.seed)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            out = pipe(request.prompt, num_inference_steps=args.steps,
+                       guidance_scale=args.guidance, height=size, width=size,
+                       generator=generator, output_type="np", callback_on_step_end=on_step)
+        end = time.perf_counter()
+        return {"step": (marks[-1] - marks[0]) / max(1, args.steps - 1),
+                "decode": end - marks[-1], "whole": end - t0, "convert": 0.0,
+                "image": (np.clip(out.images[0], 0, 1) * 255).round().astype(np.uint8),
+                "record": {"runtime": "raw diffusers"}}
+
+    rows: list[tuple[str, Any]] = [("raw diffusers, fp32", raw),
+                                   ("Studio PyTorch fp32", lambda: studio(Settings()))]
+    if bf16_supported():
+        rows.append(("Studio PyTorch bf16", lambda: studio(Settings(cpu_bf16=True))))
+    rows.append(("Studio PyTorch fp32 + fast decode",
+                 lambda: studio(Settings(fast_decode=True))))
+    openvino = available() and not args.skip_openvino
+    if openvino:
+        t = time.perf_counter()
+        first = studio(Settings(image_runtime="openvino"))
+        print(f"OpenVINO: converted and compiled the UNet, VAE decoder and text encoder in "
+              f"{first['convert']:.0f} s (first job {time.perf_counter() - t:.0f} s; cached on "
+              f"disk for later launches)", flush=True)
+        rows.append(("Studio OpenVINO", lambda: studio(Settings(image_runtime="openvino"))))
+        rows.append(("Studio OpenVINO + fast decode",
+                     lambda: studio(Settings(image_runtime="openvino", fast_decode=True))))
+    elif not args.skip_openvino:
+        print("OpenVINO: not installed; its rows are skipped")
+
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in rows}
+    for i in range(args.runs):  # alternate the order run by run, so load falls on all alike
+        for name, fn in (rows if i % 2 == 0 else rows[::-1]):
+            results[name].append(fn())
+            print(f"  {name}: {results[name][-1]['whole']:.1f} s", flush=True)
+
+    def med(name: str, key: str) -> float:
+        return median([r[key] for r in results[name]])
+
+    base = "Studio PyTorch fp32"
+    raw_whole = med("raw diffusers, fp32", "whole")
+    print(f"\n{'':36}{'per step':>10}{'decode':>9}{'whole':>9}{'step ×':>9}{'whole ×':>9}")
+    summary: dict[str, Any] = {}
+    for name, _ in rows:
+        step, decode, whole = med(name, "step"), med(name, "decode"), med(name, "whole")
+        step_x, whole_x = med(base, "step") / step, med(base, "whole") / whole
+        print(f"{name:36}{step:9.2f}s{decode:8.2f}s{whole:8.1f}s{step_x:8.2f}×{whole_x:8.2f}×")
+        summary[name] = {"step_s": round(step, 3), "decode_s": round(decode, 3),
+                         "whole_s": round(whole, 3), "step_speedup": round(step_x, 3),
+                         "whole_speedup": round(whole_x, 3),
+                         "record": results[name][0]["record"]}
+    studio_vs_raw = med(base, "whole") / raw_whole
+    print(f"\n× = speed-up against the plain Studio PyTorch fp32 path; Studio fp32 / raw "
+          f"diffusers whole image: {studio_vs_raw:.3f}")
+    reference = results[base][0]["image"]
+    for name, _ in rows:
+        diff = np.abs(results[name][0]["image"].astype(int) - reference.astype(int))
+        summary[name]["max_pixel_diff_vs_fp32"] = int(diff.max())
+        summary[name]["mean_pixel_diff_vs_fp32"] = round(float(diff.mean()), 3)
+    print("pixels against Studio fp32 (max / mean of |Δ| in 0-255): " + "; ".join(
+        f"{n}: {s['max_pixel_diff_vs_fp32']} / {s['mean_pixel_diff_vs_fp32']}"
+        for n, s in summary.items()))
+    print(machine_line())
+    out = {"benchmark": "cpu_fullsize", "quick": args.quick, "size": size,
+           "steps": args.steps, "guidance": args.guidance, "runs": args.runs,
+           "unet_params": params(pipe.unet), "studio_vs_raw": round(studio_vs_raw, 4),
+           "rows": summary, **machine_info()}
+    if openvino:
+        out["openvino_convert_s"] = round(first["convert"], 1)
+    print(json.dumps(out))
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
