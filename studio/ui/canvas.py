@@ -23,10 +23,12 @@ from PySide6.QtGui import (
     QDropEvent,
     QGuiApplication,
     QImage,
+    QKeySequence,
     QMouseEvent,
     QPainter,
     QPaintEvent,
     QPen,
+    QShortcut,
 )
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -82,6 +84,7 @@ class MaskCanvas(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAcceptDrops(True)
         self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # Ctrl+V pastes an init image here
         self.setToolTip("Paint the area to repaint; drop a picture here to start from it")
 
     # ------------------------------------------------------------------ state
@@ -307,6 +310,9 @@ class CanvasControls(QWidget):
         self.invert_button.clicked.connect(canvas.invert_mask)
         self.clear_mask_button.clicked.connect(canvas.clear_mask)
         canvas.file_dropped.connect(self.load_file)
+        paste = QShortcut(QKeySequence.StandardKey.Paste, canvas)  # Ctrl+V on the canvas only
+        paste.setContext(Qt.ShortcutContext.WidgetShortcut)
+        paste.activated.connect(self.paste)
         self._layout()
         self._update()
 

@@ -112,6 +112,20 @@ def test_a_file_that_is_not_a_picture_is_one_sentence(controls, qtbot, tmp_path)
     assert not controls.has_init()
 
 
+def test_ctrl_v_on_the_canvas_pastes_an_init_image(controls, qtbot):
+    from PySide6.QtGui import QGuiApplication
+
+    QGuiApplication.clipboard().setImage(picture(40, 24))
+    controls.canvas.activateWindow()
+    qtbot.waitUntil(controls.canvas.isActiveWindow)
+    controls.canvas.setFocus()
+    qtbot.waitUntil(controls.canvas.hasFocus)
+    with qtbot.waitSignal(controls.init_changed):
+        qtbot.keyClick(controls.canvas, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert (controls.canvas.image().width(), controls.canvas.image().height()) == (40, 24)
+    assert controls.source == "clipboard"
+
+
 def test_a_recipe_fills_the_canvas_back(controls, tmp_path):
     init, mask = tmp_path / "init.png", tmp_path / "mask.png"
     picture(32, 32).save(str(init))
