@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -35,6 +35,9 @@ class Explore(StrEnum):
 DIFFUSION_FIELDS = frozenset({
     "prompt", "negative", "steps", "guidance", "width", "height", "scheduler", "batch_size",
     "seed", "variation_seed", "variation_strength",
+    # img2img, inpainting, outpainting and the hires fix (core/requests.py ImageRequest)
+    "init_image", "strength", "mask", "mask_blur", "inpaint_area", "inpaint_padding",
+    "outpaint", "hires_scale", "hires_steps", "hires_strength", "hires_upscaler",
 })
 #: a one-pass GAN reads only its noise (and, when conditional, a class from the prompt)
 GAN_FIELDS = frozenset({"seed", "batch_size", "width", "height", "variation_seed",
@@ -205,6 +208,17 @@ SD_TURBO = register(_diffusion("sd-turbo", "SD-Turbo", "sd2", 512, few_step=True
 SDXL_TURBO = register(_diffusion("sdxl-turbo", "SDXL-Turbo", "sdxl", 512, few_step=True))
 LCM = register(_diffusion("lcm", "LCM", "sd1", 512, few_step=True))
 SDXL_LCM = register(_diffusion("sdxl-lcm", "SDXL-LCM", "sdxl", 1024, few_step=True))
+
+# Dedicated inpainting checkpoints (a 9-channel UNet: latents + mask + masked image). They
+# repaint under a mask, and render text-to-image as an inpaint of a blank canvas; the
+# explorer, which walks pure noise latents, does not run them.
+SD1_INPAINT = register(replace(_diffusion("sd1-inpaint", "SD 1.x Inpainting", "sd1", 512),
+                               kinds=("image",), explore=Explore.NONE))
+SD2_INPAINT = register(replace(_diffusion("sd2-inpaint", "SD 2.x Inpainting", "sd2", 512),
+                               kinds=("image",), explore=Explore.NONE))
+SDXL_INPAINT = register(replace(_diffusion("sdxl-inpaint", "SDXL Inpainting", "sdxl", 1024),
+                                kinds=("image",), explore=Explore.NONE))
+INPAINT_OF = {"sd1": SD1_INPAINT, "sd2": SD2_INPAINT, "sdxl": SDXL_INPAINT}
 
 SDXL_REFINER = register(_component("sdxl-refiner", "SDXL Refiner", latent="sdxl"))
 VAE = register(_component("vae", "VAE"))

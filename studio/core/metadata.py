@@ -182,6 +182,7 @@ def format_infotext(
         params["Variation seed"] = getattr(request, "variation_seed", None)
         params["Variation seed strength"] = strength
     params["Denoising strength"] = getattr(request, "denoising_strength", None)
+    extras = {**mode_infotext(request, params), **extras}
     clip_skip = getattr(request, "clip_skip", None)
     params["Clip skip"] = clip_skip if isinstance(clip_skip, int) and clip_skip > 1 else None
 
@@ -206,6 +207,67 @@ def format_infotext(
     negative = getattr(request, "negative", "") or ""
     negative_text = f"\nNegative prompt: {negative}" if negative else ""
     return f"{prompt}{negative_text}\n{', '.join(parts)}".strip()
+
+
+def _upscaler_name(name: str) -> str:
+    """Our hires upscaler → A1111's name for it ("Latent", "Lanczos", or the model's)."""
+    if name in ("latent", "lanczos"):
+        return name.capitalize()
+    return Path(name).stem if ("/" in name or "\\" in name) else name
+
+
+def mode_infotext(request: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """The img2img / inpainting / hires keys of an image request, as A1111 writes them:
+    "Denoising strength" goes in its slot of `params`; the others are returned (A1111
+    puts them after "Clip skip"). Text-to-image without hires adds nothing."""
+    extras: dict[str, Any] = {}
+    if getattr(request, "init_image", ""):
+        params["Denoising strength"] = request.strength
+        if request.mask or any(request.outpaint):
+            extras["Mask blur"] = request.mask_blur
+        if request.inpaint_area == "masked" and request.mask:
+            extras["Inpaint area"] = "Only masked"
+            extras["Masked area padding"] = request.inpaint_padding
+        if any(request.outpaint):
+            extras["Outpaint"] = ",".join(str(m) for m in request.outpaint)
+    elif getattr(request, "hires_scale", 1) > 1:
+        params["Denoising strength"] = request.hires_strength
+        extras["Hires upscale"] = request.hires_scale
+        if request.hires_steps:
+            extras["Hires steps"] = request.hires_steps
+        extras["Hires upscaler"] = _upscaler_name(request.hires_upscaler)
+    return extras
+
+
+def infotext_modes(params: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """A1111's img2img / inpainting / hires keys → our ImageRequest fields, into `out`.
+    With "Hires upscale" the denoising strength is the hires pass's; otherwise img2img's
+    (the init image itself is not in the infotext: the picture is the user's to give)."""
+    scale = as_float(params.get("Hires upscale"))
+    strength = as_float(params.get("Denoising strength"))
+    if scale is not None and scale > 1:
+        out["hires_scale"] = min(scale, 4.0)
+        steps = as_int(params.get("Hires steps"))
+        if steps is not None:
+            out["hires_steps"] = steps
+        upscaler = str(params.get("Hires upscaler") or "Latent").strip()
+        out["hires_upscaler"] = "latent" if upscaler.lower().startswith("latent") else \
+            "lanczos" if upscaler.lower() == "lanczos" else upscaler
+        if strength is not None:
+            out["hires_strength"] = min(max(strength, 0.0), 1.0)
+    elif strength is not None:
+        out["strength"] = min(max(strength, 0.0), 1.0)
+    blur = as_int(params.get("Mask blur"))
+    if blur is not None:
+        out["mask_blur"] = blur
+    if str(params.get("Inpaint area", "")).lower() == "only masked":
+        out["inpaint_area"] = "masked"
+    padding = as_int(params.get("Masked area padding"))
+    if padding is not None:
+        out["inpaint_padding"] = padding
+    margins = str(params.get("Outpaint", "")).split(",")
+    if len(margins) == 4 and all(m.strip().isdigit() for m in margins):
+        out["outpaint"] = [int(m) for m in margins]
 
 
 # ─── A1111 infotext: reading ──────────────────────────────────────────────────────────
@@ -322,12 +384,15 @@ def fit_side(value: int, label: str, notes: list[str]) -> int:
     return fitted
 
 
-def infotext_to_request_dict(params: Mapping[str, Any]) -> dict[str, Any]:
+def infotext_to_request_dict(params: Mapping[str, Any], *, modes: bool = False
+                             ) -> dict[str, Any]:
     """Parsed infotext (see `parse_infotext`) → our ImageRequest fields.
 
     Only what is present is set; the rest keeps the request's defaults. Anything that
     cannot be honoured exactly (an unknown sampler, hires fix, a LoRA...) is listed in
-    the "notes" entry (a list of sentences; Request.from_dict ignores it).
+    the "notes" entry (a list of sentences; Request.from_dict ignores it). modes=True
+    also fills the img2img / inpainting / hires fields (`infotext_modes`), which are
+    then not noted as missing.
     """
     notes: list[str] = []
     out: dict[str, Any] = {
@@ -367,7 +432,11 @@ def infotext_to_request_dict(params: Mapping[str, Any]) -> dict[str, Any]:
     if clip_skip is not None and clip_skip > 1:
         notes.append(f"Clip skip {clip_skip} is not supported here; the picture will differ.")
     missing: list[str] = []
+    if modes:
+        infotext_modes(params, out)
     for key, what in _UNSUPPORTED_KEYS.items():
+        if modes and what in ("hires fix", "img2img"):
+            continue
         if key == "Denoising strength" and "hires fix" in missing:
             continue  # with hires fix, the denoising strength belongs to it
         value = str(params.get(key) or "").strip().lower()

@@ -163,15 +163,50 @@ def _partial_message(result: Result, written: list[Path], exc: BaseException) ->
     return f"Saved only {names} in {folder}; the rest could not be written: {reason}."
 
 
+#: request fields that name input pictures (img2img's init image, the inpainting mask)
+INPUT_FIELDS = ("init_image", "mask")
+
+
+def keep_inputs(result: Result, out_dir: Path) -> None:
+    """Copy the input pictures a request names into `<day folder>/inputs/<sha1><suffix>`
+    (content-named: the same picture is stored once) and point the result's request at
+    the copies, so its recipe still reproduces the output when the originals move."""
+    import dataclasses
+    import hashlib
+
+    request = result.request
+    changes: dict[str, str] = {}
+    for name in INPUT_FIELDS:
+        source = getattr(request, name, "")
+        if not source:
+            continue
+        data = Path(source).read_bytes()
+        suffix = Path(source).suffix.lower() or ".png"
+        kept = day_folder(out_dir) / "inputs" / f"{hashlib.sha1(data).hexdigest()}{suffix}"
+        if not kept.exists():
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):  # another job stored it just now
+                atomic_write_bytes(kept, data, overwrite=False)
+        changes[name] = str(kept.resolve())
+    if changes and dataclasses.is_dataclass(request):
+        result.request = request.replace(**changes)
+
+
 def save_result(result: Result, out_dir: Path) -> list[Path]:
     """Save every file of a result with the writer for its modality; returns the paths.
 
     Raises SaveError when anything fails; its `paths` are the complete files written
-    before the failure, which are kept (see the module docstring).
+    before the failure, which are kept (see the module docstring). Input pictures are
+    kept beside the outputs first (`keep_inputs`).
     """
     target = WRITERS.get(result.modality)
     if target is None:
         raise StudioError(f"No writer for {result.modality} outputs.")
+    try:
+        keep_inputs(result, Path(out_dir))
+    except OSError as exc:
+        raise SaveError(f"Could not keep the input pictures in {out_dir}: "
+                        f"{_reason(exc)}.") from exc
     module, func = target.split(":")
     writer = getattr(importlib.import_module(module), func)
     with _collect() as written:

@@ -293,8 +293,10 @@ def mask_painted(path: str) -> bool:
     from PIL import Image
 
     with Image.open(path) as image:
-        if image.mode in ("RGBA", "LA") and image.getchannel("A").getextrema()[0] < 255:
-            gray = image.getchannel("A")
+        alpha = image.getchannel("A") if image.mode in ("RGBA", "LA") else None
+        low = alpha.getextrema()[0] if alpha is not None else 255
+        if alpha is not None and isinstance(low, int) and low < 255:
+            gray = alpha
         else:
             gray = image.convert("L")
         return gray.getbbox() is not None

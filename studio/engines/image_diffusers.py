@@ -22,6 +22,7 @@ import os
 import pickle
 import re
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -491,7 +492,9 @@ class DiffusersImageEngine(ExplorableEngine):
 
             name = "StableDiffusionXLInpaintPipeline" if self.family == "sdxl" \
                 else "StableDiffusionInpaintPipeline"
-            mode = getattr(diffusers, name).from_pipe(self.pipe)
+            with warnings.catch_warnings():  # its config nags (steps_offset) say nothing new
+                warnings.simplefilter("ignore", FutureWarning)
+                mode = getattr(diffusers, name).from_pipe(self.pipe)
             mode.set_progress_bar_config(disable=True)
             self._mode_pipe = mode
         return self._mode_pipe

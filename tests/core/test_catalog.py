@@ -441,3 +441,20 @@ def test_a_header_that_is_not_utf8_is_reported_not_raised(tmp_path):
     issues: list[str] = []
     assert list(catalog.scan_folder(tmp_path, issues=issues)) == []
     assert len(issues) == 1 and "not valid JSON" in issues[0] and str(bad) in issues[0]
+
+
+def test_inpainting_checkpoints_are_their_own_families() -> None:
+    """A 9-channel first convolution (latents + mask + masked image) marks a dedicated
+    inpainting checkpoint of the base family its text encoder names."""
+    from studio.core import families as fam
+    from studio.core.catalog.classify import CONV_IN, checkpoint_layout
+
+    def shapes(channels: int):
+        return lambda key: (320, channels, 3, 3) if key == CONV_IN else None
+
+    sd1 = [CONV_IN, "cond_stage_model.transformer.text_model.x"]
+    sdxl = [CONV_IN, "conditioner.embedders.1.model.ln_final.weight"]
+    assert checkpoint_layout(sd1, shapes(9)) is fam.SD1_INPAINT
+    assert checkpoint_layout(sdxl, shapes(9)) is fam.SDXL_INPAINT
+    assert checkpoint_layout(sd1, shapes(4)) is fam.SD1
+    assert fam.SD1_INPAINT.latent == "sd1" and fam.SD1_INPAINT.applies("mask")

@@ -334,3 +334,39 @@ def test_a_builtins_infotext_name_comes_from_its_family():
     finally:
         families.unregister_builtin("builtin:named")
         families.unregister(family.id)
+
+
+def test_img2img_inpaint_and_hires_keys_round_trip() -> None:
+    """The A1111 keys for the image loop are written as A1111 writes them, and reading
+    them back (modes=True, as the PNG importer does) fills the request fields again."""
+    from studio.core.requests import ImageRequest
+
+    hires = ImageRequest(model="m", prompt="a cat", seed=3, hires_scale=2.0, hires_steps=12,
+                         hires_strength=0.45, hires_upscaler="lanczos")
+    text = format_infotext(hires)
+    assert ("Denoising strength: 0.45, Hires upscale: 2, Hires steps: 12, "
+            "Hires upscaler: Lanczos, Version:") in text
+    back = infotext_to_request_dict(parse_infotext(text), modes=True)
+    assert (back["hires_scale"], back["hires_steps"], back["hires_strength"],
+            back["hires_upscaler"]) == (2.0, 12, 0.45, "lanczos")
+    assert "notes" not in back
+
+    inpaint = ImageRequest(model="m", prompt="a cat", seed=3, init_image="/x/init.png",
+                           mask="/x/mask.png", strength=0.6, mask_blur=8,
+                           inpaint_area="masked", inpaint_padding=40)
+    text = format_infotext(inpaint)
+    assert ("Denoising strength: 0.6, Mask blur: 8, Inpaint area: Only masked, "
+            "Masked area padding: 40") in text
+    back = infotext_to_request_dict(parse_infotext(text), modes=True)
+    assert (back["strength"], back["mask_blur"], back["inpaint_area"],
+            back["inpaint_padding"]) == (0.6, 8, "masked", 40)
+    assert format_infotext(ImageRequest(model="m", prompt="a cat", seed=3)).count(
+        "Denoising") == 0  # text-to-image stays as it was
+
+
+def test_a1111_hires_infotext_fills_the_hires_fields() -> None:
+    back = infotext_to_request_dict(parse_infotext(A1111_TEXT), modes=True)
+    assert (back["hires_scale"], back["hires_upscaler"], back["hires_strength"]) == \
+        (2.0, "latent", 0.52)
+    assert not any("hires fix" in n for n in back["notes"])
+    assert any("LoRAs" in n for n in back["notes"])

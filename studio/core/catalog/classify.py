@@ -110,12 +110,16 @@ def checkpoint_layout(keys: Collection[str], shape: Shape = lambda _k: None,
         if any(k.startswith(other) for k in keys):
             return None  # SD3 / Flux: not something Studio's image engine runs
         found = text_encoder_family(keys)
-        if found is not None:
-            return found
-        width = shape(_ATTN) if _ATTN in keys else None
-        if width and width[-1] == 1024:
-            return fam.SD2
-        return fam.SDXL if "stable-diffusion-xl" in arch else fam.SD1
+        if found is None:
+            width = shape(_ATTN) if _ATTN in keys else None
+            if width and width[-1] == 1024:
+                found = fam.SD2
+            else:
+                found = fam.SDXL if "stable-diffusion-xl" in arch else fam.SD1
+        conv_in = shape(CONV_IN) if CONV_IN in keys else None
+        if conv_in and len(conv_in) > 1 and conv_in[1] == 9 and found.latent in fam.INPAINT_OF:
+            return fam.INPAINT_OF[found.latent]  # a dedicated inpainting checkpoint
+        return found
     if any("lora_" in k or ".lora_down." in k or ".lora_A." in k for k in keys):
         return fam.LORA
     if any(k.startswith(("encoder.layers.", "decoder.layers.")) for k in keys):
@@ -175,7 +179,7 @@ def header_family(header: dict[str, Any], hint: str = "") -> Family | None:
         return info.get("shape") if isinstance(info, dict) else None
 
     found = checkpoint_layout(keys, shape, arch)
-    if found is None or found.role != "generate":
+    if found is None or found.role != "generate" or found in fam.INPAINT_OF.values():
         return found
     return few_step(found, f"{hint} {arch} {title}")
 
@@ -265,10 +269,11 @@ def pipeline_family(folder: Path, cls: str, hint: str = "") -> Family | str:
     scheduler = str(json_file(folder / "scheduler" / "scheduler_config.json").get("_class_name"))
     if scheduler == "LCMScheduler":
         hint += " lcm"
+    inpainting = json_file(folder / "unet" / "config.json").get("in_channels") == 9
     if "XL" in cls:
         if "Img2Img" in cls and not (folder / "text_encoder").is_dir():
             return fam.SDXL_REFINER
-        return few_step(fam.SDXL, hint)
+        return fam.SDXL_INPAINT if inpainting else few_step(fam.SDXL, hint)
     if cls.startswith("LatentConsistencyModel"):
         return fam.LCM
     if cls.startswith(("StableDiffusionPipeline", "StableDiffusionImg2Img", "AutoPipeline",
@@ -277,6 +282,8 @@ def pipeline_family(folder: Path, cls: str, hint: str = "") -> Family | str:
         context = unet.get("cross_attention_dim")
         text = json_file(folder / "text_encoder" / "config.json")
         is_v2 = context == 1024 or text.get("hidden_size") == 1024
+        if inpainting:
+            return fam.SD2_INPAINT if is_v2 else fam.SD1_INPAINT
         return few_step(fam.SD2 if is_v2 else fam.SD1, hint)
     short = cls.removesuffix("Pipeline")
     return _OTHER_PIPELINES.get(short, short or "diffusers")

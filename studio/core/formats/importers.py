@@ -371,7 +371,7 @@ def _json(text: str | None) -> Any:
 
 def _a1111(text: str, source: str) -> tuple[dict[str, Any], list[str], dict[str, str]]:
     params = metadata.parse_infotext(text)
-    request = metadata.infotext_to_request_dict(params)
+    request = metadata.infotext_to_request_dict(params, modes=True)  # hires, img2img keys
     notes = request.pop("notes", [])
     if source == "fooocus":
         raw_prompt = params.get("Raw prompt")
