@@ -214,3 +214,17 @@ def test_an_image_request_for_an_upscaler_is_refused_before_loading(esrgan):
     runner = Runner(Settings(device="cpu"))
     with pytest.raises(RequestError, match="not images"):
         runner.generate(ImageRequest(model=str(esrgan), prompt="x"), Events())
+
+
+def test_the_key_rules_tell_the_upscaler_layouts_apart():
+    from studio.core.catalog.classify import upscaler_layout
+
+    basicsr = {"conv_first.weight", "body.0.rdb1.conv1.weight", "conv_body.weight",
+               "conv_up1.weight", "conv_last.weight"}
+    swinir = {"conv_first.weight", "layers.0.residual_group.blocks.0.norm1.weight",
+              "conv_after_body.weight"}
+    compact = {"body.0.weight", "body.1.weight", "body.2.weight"}
+    assert upscaler_layout(basicsr) is families.UPSCALER_ESRGAN
+    assert upscaler_layout(swinir) is families.UPSCALER_SWINIR
+    assert upscaler_layout(compact) is families.UPSCALER
+    assert upscaler_layout({"encoder.down.0.weight", "decoder.up.0.weight"}) is None
