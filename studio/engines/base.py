@@ -83,7 +83,8 @@ class LoadSpec:
 
 
 #: what a request kind makes, for sentences ("makes images, not music")
-KIND_NOUNS = {"image": "images", "explore": "explorer frames", "text": "text", "music": "music"}
+KIND_NOUNS = {"image": "images", "explore": "explorer frames", "text": "text", "music": "music",
+              "upscale": "upscaled pictures"}
 
 
 def wrong_kind(model: str, kind: str, makes: str = "") -> str:

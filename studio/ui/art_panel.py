@@ -1,5 +1,9 @@
 """The Art panel: prompt → image, with live previews, a results strip and the recipe at hand.
 
+Any picture can be the init image (open, paste, drop, "Use as init" on a result): the
+canvas (`studio.ui.canvas`) then paints a mask over it and the request becomes img2img,
+inpainting or outpainting; clearing it returns to text-to-image.
+
 It builds an ImageRequest from the form and submits it through the panel base's job
 tracker; everything it shows arrives through the job queue's signals, filtered by the
 ids it submitted. The form's fields come from the request's field metadata.
@@ -25,6 +29,8 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QSlider,
+    QStackedWidget,
+    QTabBar,
     QToolButton,
     QWidget,
 )
@@ -33,6 +39,7 @@ from studio.core.requests import SCHEDULERS, ImageRequest, Request
 from studio.core.results import Preview, Result
 from studio.runtime.context import AppContext
 from studio.runtime.tasks import run_in_pool
+from studio.ui.canvas import CanvasControls, MaskCanvas
 from studio.ui.forms import FieldForm, field_grid
 from studio.ui.image_view import ImageView
 from studio.ui.images import contact_sheet, qimage_from_array
@@ -188,6 +195,13 @@ class ArtPanel(GeneratePanel):
         ]))
         form.addSpacing(6)
         form.addWidget(self.variation)
+        self.mask_canvas = MaskCanvas()
+        self.canvas_controls = CanvasControls(self.mask_canvas)
+        self.canvas_controls.failed.connect(self.message.show_error)
+        self.canvas_controls.init_changed.connect(self._init_changed)
+        self.init_section = CollapsibleSection("Init image and mask", self.canvas_controls,
+                                               expanded=True)
+        form.addWidget(self.init_section)
 
     def _canvas(self) -> QWidget:
         self.view = ImageView("Your picture appears here.\nWrite a prompt and press Generate.")
@@ -213,9 +227,21 @@ class ArtPanel(GeneratePanel):
         self.strip.itemClicked.connect(lambda item: self._show_result(self.strip.row(item)))
         self.open_folder_button.clicked.connect(self.open_folder)
         self.copy_recipe_button.clicked.connect(self.copy_recipe)
+        self.use_init_button = QPushButton("Use as init")
+        self.use_init_button.setToolTip("Start the next picture from this one (img2img)")
+        self.use_init_button.clicked.connect(self.use_as_init)
         bottom = list_with_buttons(self.strip, [self.open_folder_button,
-                                                self.copy_recipe_button])
-        return canvas_column([(self.view, 1), self.progress, bottom])
+                                                self.copy_recipe_button, self.use_init_button])
+        self.tabs = QTabBar()
+        self.tabs.addTab("Picture")
+        self.tabs.addTab("Canvas")
+        self.tabs.setTabToolTip(1, "The init image and its mask (paint over it)")
+        self.tabs.setTabEnabled(1, False)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.view)
+        self.stack.addWidget(self.mask_canvas)
+        self.tabs.currentChanged.connect(self.stack.setCurrentIndex)
+        return canvas_column([self.tabs, (self.stack, 1), self.progress, bottom])
 
     def _connect(self) -> None:
         self.size_preset.activated.connect(self._preset_chosen)
@@ -233,8 +259,18 @@ class ArtPanel(GeneratePanel):
             **self.fields.values(),
         )
 
+    def generate(self) -> int | None:
+        """Queue the form with the canvas: its init image and mask written to files."""
+        try:
+            request = self.canvas_controls.apply(self.request())
+        except OSError as exc:
+            self.message.show_error(f"Could not keep the init image: {exc.strerror or exc}.")
+            return None
+        return self.submit(request)
+
     def fill(self, request: Request) -> None:
         assert isinstance(request, ImageRequest)
+        self.canvas_controls.fill(request)
         self.negative.setPlainText(request.negative)
         self.fields.set_values(request)
         if request.scheduler in SCHEDULERS:
@@ -243,6 +279,25 @@ class ArtPanel(GeneratePanel):
             request.variation_seed if request.variation_strength > 0 else -1)
         self.variation.set_expanded(request.variation_strength > 0)
         self._update_size_preset()
+
+    def _init_changed(self, has_init: bool) -> None:
+        """An init image sets the size (multiples of 8) and shows the canvas; none: back
+        to text-to-image and the picture."""
+        self.tabs.setTabEnabled(1, has_init)
+        if has_init:
+            image = self.mask_canvas.image()
+            for box, side in ((self.width_box, image.width()), (self.height_box, image.height())):
+                box.setValue(max(box.minimum(), min(box.maximum(), side // 8 * 8)))
+            self.init_section.set_expanded(True)
+        self.tabs.setCurrentIndex(1 if has_init else 0)
+
+    def use_as_init(self) -> None:
+        """Start from the selected result (the whole sheet of a batch is not one picture)."""
+        item = self.selected_result()
+        if item is None or (item.path is None and item.paths):
+            self.message.show_info("Choose one picture of the results first.")
+            return
+        self.canvas_controls.set_init(item.image, str(item.path or ""))
 
     def set_prompt(self, text: str) -> None:
         """Put a prompt in the box (from the Text panel's "Send to Art")."""
@@ -305,6 +360,7 @@ class ArtPanel(GeneratePanel):
             return
         caption = f"Preview · step {preview.step}/{preview.total}" if preview.total else "Preview"
         self.view.set_image(image, caption)
+        self.tabs.setCurrentIndex(0)
 
     def on_finished(self, job_id: int, result: Result, paths: list[Path]) -> None:
         request = result.request
@@ -316,6 +372,7 @@ class ArtPanel(GeneratePanel):
             path = paths[i] if i < len(paths) else None
             items.append(ResultItem(img, request, path, int(seed)))
         self._set_results(items, request, paths)
+        self.tabs.setCurrentIndex(0)
         count = f"{len(images)} pictures" if len(images) > 1 else "Done"
         self.progress.finish(self.finish_line(f"{count} in {self.took():.1f} s",
                                               request.seed, paths))

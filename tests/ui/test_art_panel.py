@@ -260,3 +260,43 @@ def test_esc_interrupts_the_running_job_and_the_next_one_takes_the_canvas(art, q
     with qtbot.waitSignal(art.jobs.cancelled, timeout=20000):
         qtbot.mouseClick(art.cancel_all_button, Qt.MouseButton.LeftButton)
     assert not art.busy()
+
+
+def test_inpaint_on_the_canvas_with_tiny_sd_shows_and_saves_the_result(window, qtbot, tiny_sd,
+                                                                      tmp_path):
+    from PySide6.QtGui import QColor, QImage
+
+    from tests.ui.test_canvas import stroke
+
+    art, ctx = window.art, window.ctx
+    init = tmp_path / "sketch.png"
+    sketch = QImage(64, 64, QImage.Format.Format_RGB32)
+    sketch.fill(QColor(200, 60, 40))
+    sketch.save(str(init))
+    fill_form(qtbot, art, str(tiny_sd), "a red fox", steps=2)
+    assert not art.canvas_controls.details.isVisibleTo(art)  # text-to-image so far
+    art.canvas_controls.load_file(str(init))
+    assert art.tabs.currentIndex() == 1 and art.stack.currentWidget() is art.mask_canvas
+    assert art.canvas_controls.strength.isVisibleTo(art)
+    qtbot.waitExposed(art.mask_canvas)
+    art.canvas_controls.brush.setValue(12)
+    stroke(art.mask_canvas, [(20, 32), (44, 32)])
+    assert art.mask_canvas.has_mask()
+    jobs = PanelJobs(art)
+    with qtbot.waitSignal(ctx.jobs.job_finished, timeout=120000,
+                          check_params_cb=jobs.mine) as sig:
+        qtbot.mouseClick(art.generate_button, Qt.MouseButton.LeftButton)
+    _job, result, paths = sig.args
+    assert result.request.mode == "inpaint"
+    assert art.stack.currentWidget() is art.view and art.view.has_image()
+    assert (art.view.image().width(), art.view.image().height()) == (64, 64)
+    assert len(paths) == 1 and paths[0].is_file()
+    request = read_recipe(paths[0]).to_request()
+    assert request.init_image == result.request.init_image and Path(request.init_image).is_file()
+    assert request.mask and Path(request.mask).is_file() and request.prompt == "a red fox"
+    # "Use as init" on the result starts the next picture from it
+    qtbot.mouseClick(art.use_init_button, Qt.MouseButton.LeftButton)
+    assert art.canvas_controls.has_init() and art.tabs.currentIndex() == 1
+    assert not art.mask_canvas.has_mask()
+    art.canvas_controls.clear()
+    assert art.request().init_image == "" and art.tabs.currentIndex() == 0

@@ -138,6 +138,34 @@ def checkpoint_layout(keys: Collection[str], shape: Shape = lambda _k: None,
     return None
 
 
+# ------------------------------------------------------------------ upscalers
+
+#: folders upscaler files live in: ours, AUTOMATIC1111's and ComfyUI's (case-insensitive)
+UPSCALER_FOLDERS = ("upscale", "esrgan", "realesrgan", "swinir", "upscale_models")
+
+
+def upscaler_layout(keys: Collection[str]) -> Family | None:
+    """The upscaler family a state dict's tensor names say it is (the key patterns spandrel
+    detects architectures by), or None: not an upscaler Studio recognises."""
+    keyset = set(keys)
+    if any(k.startswith("layers.0.residual_group.") for k in keyset):
+        return fam.UPSCALER_SWINIR  # SwinIR (and its HAT/DRCT kin share the layout)
+    if "model.0.weight" in keyset and any(".RDB1." in k or ".sub." in k for k in keyset):
+        return fam.UPSCALER_ESRGAN  # the original ESRGAN layout (A1111's models/ESRGAN)
+    if "conv_first.weight" in keyset and any(
+        k.startswith(("body.0.rdb1.", "RRDB_trunk.0.")) for k in keyset
+    ):
+        return fam.UPSCALER_ESRGAN  # BasicSR's RRDBNet layout (Real-ESRGAN ×4, ×2)
+    if "body.0.weight" in keyset and all(k.startswith("body.") for k in keyset):
+        return fam.UPSCALER  # Real-ESRGAN Compact (SRVGGNet)
+    return None
+
+
+def in_upscaler_folder(path: Path) -> bool:
+    """Whether a file lies under a folder meant for upscalers (models/ESRGAN, ...)."""
+    return any(part.lower() in UPSCALER_FOLDERS for part in path.parent.parts)
+
+
 def header_family(header: dict[str, Any], hint: str = "") -> Family | None:
     """The family of a safetensors checkpoint from its header (names, shapes, metadata);
     Turbo/LCM share their base's layout and are told apart by name or modelspec."""
@@ -333,7 +361,8 @@ def classify_file(path: Path, issues: list[str] | None = None) -> ModelEntry | N
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in SINGLE_FILE_SUFFIXES:
+    pickled_upscaler = suffix in (".pth", ".pt") and in_upscaler_folder(path)
+    if suffix not in SINGLE_FILE_SUFFIXES and not pickled_upscaler:
         return None
     try:
         size = path.stat().st_size
@@ -343,6 +372,9 @@ def classify_file(path: Path, issues: list[str] | None = None) -> ModelEntry | N
         return None
     if size < MIN_SINGLE_FILE and suffix == ".ckpt":  # others are recognised by content
         return None
+    if pickled_upscaler:  # its keys cannot be read without unpickling: the folder says
+        return entry_for(fam.UPSCALER, str(path), path.stem, "pickle", size, pickled=True,
+                         note=PICKLE_NOTE)
     try:
         if suffix == ".gguf":
             meta = read_gguf_metadata(path)
@@ -360,6 +392,9 @@ def classify_file(path: Path, issues: list[str] | None = None) -> ModelEntry | N
         return None
     found = header_family(header, path.stem)
     if found is None:
+        upscaler = upscaler_layout([k for k in header if k != "__metadata__"])
+        if upscaler is not None:  # small networks are whole upscalers, not crumbs
+            return entry_for(upscaler, str(path), path.stem, "safetensors", size)
         return None
     if found.role == "component" and size < MIN_SINGLE_FILE and found is not fam.LORA:
         return None  # textual-inversion embeddings and other crumbs
