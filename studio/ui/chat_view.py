@@ -80,10 +80,8 @@ class Bubble(QFrame):
         self.edit_button = QPushButton("Edit")
         self.edit_button.setToolTip("Change this message and go on from there "
                                     "(the turns after it are replaced)")
-        self.edit_button.setVisible(role == chat.USER and index is not None)
         self.regen_button = QPushButton("Regenerate")
         self.regen_button.setToolTip("Write this reply again")
-        self.regen_button.hide()
         head = QHBoxLayout()
         who = QLabel(WHO.get(role, role))
         who.setObjectName("muted")
@@ -97,6 +95,9 @@ class Bubble(QFrame):
         col.setSpacing(4)
         col.addLayout(head)
         col.addWidget(self.label)
+        # only now that they have a parent (before, showing one made it a window)
+        self.edit_button.setVisible(role == chat.USER and index is not None)
+        self.regen_button.hide()
         self.copy_button.clicked.connect(self.copy)
 
     def text(self) -> str:
