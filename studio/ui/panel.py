@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from PySide6.QtCore import QMimeData, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut, QTextOption
@@ -329,13 +329,14 @@ class GeneratePanel(QWidget):
         """Queue the form as a job; a bad field is reported under the buttons."""
         return self.submit(self.request())
 
-    def submit(self, request: Request) -> int | None:
-        """Queue `request`: the job id, or None with the one sentence shown for a bad field."""
+    def submit(self, request: Request, **options: Any) -> int | None:
+        """Queue `request` (`options` go to the queue, e.g. save=False): the job id, or None
+        with the one sentence shown for a bad field."""
         if not self.queues and self.jobs.busy():
             self.message.show_info(self.busy_message)
             return None
         try:
-            job_id = self.jobs.submit(request)
+            job_id = self.jobs.submit(request, **options)
         except StudioError as exc:
             self.message.show_error(str(exc))
             return None

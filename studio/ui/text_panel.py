@@ -6,6 +6,13 @@ Generate starts afresh, Continue extends the text in the view (which the artist 
 between runs), Cancel keeps what was written so far. Copy, Save and "Send to Art" act on
 the text (on the selection, for Send to Art, when there is one).
 
+A Preset (haiku, a list of N, a one-line image prompt, ...) becomes `TextRequest.preset`:
+its system prompt and, on llama.cpp, a grammar make the form hold. The Write | Chat switch
+shows either the writing view or the conversation (`studio.ui.chat_view`), which uses the
+same model, system prompt, preset and sampling from the form. A recipe with `history` (a
+saved chat) opens in Chat mode with its turns, the last message waiting to be sent again
+with its seed.
+
 Like every panel it talks only to ctx.jobs and listens to its signals for the job ids it
 submitted; it never imports torch.
 """
@@ -17,20 +24,26 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QFont, QGuiApplication, QTextCursor
 from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
     QSizePolicy,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
     QWidget,
 )
 
-from studio.core import families
+from studio.core import chat, families, presets
 from studio.core.requests import Request, TextRequest
 from studio.core.results import Preview, Progress, Result
 from studio.runtime.context import AppContext
 from studio.runtime.saving import save_output
+from studio.ui.chat_view import ChatView, art_line
 from studio.ui.forms import FieldForm, field_grid
 from studio.ui.panel import GeneratePanel, PromptEdit, action_button, canvas_column
 from studio.ui.widgets import CollapsibleSection, copy_icon, guarded, section_label
@@ -152,8 +165,27 @@ class TextPanel(GeneratePanel):
             "Continue", "Extend the text on the right (edit it first if you like) "
                         "(Ctrl+Shift+Enter)")
         self.cancel_button.setToolTip("Stop writing; the text so far stays (Esc)")
+        self.preset = QComboBox()
+        self.preset.addItem("None: write freely", "")
+        for preset in presets.all_presets():
+            base_id = preset.id.partition(":")[0]
+            self.preset.addItem("List of N items" if base_id == "list" else preset.name,
+                                base_id)
+        self.preset.setToolTip("A writing form: its instructions (and, on llama.cpp, a "
+                               "grammar) make the text keep the shape")
+        self.list_items = QSpinBox()
+        self.list_items.setRange(presets.LIST_MIN, presets.LIST_MAX)
+        self.list_items.setValue(presets.LIST_DEFAULT)
+        self.list_items.setPrefix("N = ")
+        self.list_items.setToolTip("How many items the list holds")
+        preset_row = QHBoxLayout()
+        preset_row.addWidget(self.preset, 1)
+        preset_row.addWidget(self.list_items)
         form = self.form
         form.addWidget(self.system_section)
+        form.addSpacing(8)
+        form.addWidget(section_label("Preset"))
+        form.addLayout(preset_row)
         form.addSpacing(8)
         form.addWidget(section_label("Sampling"))
         pair = self.fields.pair
@@ -201,7 +233,29 @@ class TextPanel(GeneratePanel):
         head.addWidget(self.copy_button)
         head.addWidget(self.save_button)
         head.addWidget(self.art_button)
-        return canvas_column([head, (self.view, 1), self.progress])
+        self.write_page = QWidget()
+        write = QVBoxLayout(self.write_page)
+        write.setContentsMargins(0, 0, 0, 0)
+        write.addLayout(head)
+        write.addWidget(self.view, 1)
+        self.chat = ChatView(self.ctx, lambda r: self.submit(r, save=False), self.request)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.write_page)
+        self.stack.addWidget(self.chat)
+        self.write_mode = QPushButton("Write")
+        self.write_mode.setToolTip("Write one text from the prompt (and continue it)")
+        self.chat_mode = QPushButton("Chat")
+        self.chat_mode.setToolTip("A conversation: send messages, regenerate, edit, branch")
+        self.modes = QButtonGroup(self)
+        switch = QHBoxLayout()
+        switch.setSpacing(0)
+        for i, button in enumerate((self.write_mode, self.chat_mode)):
+            button.setCheckable(True)
+            self.modes.addButton(button, i)
+            switch.addWidget(button)
+        switch.addStretch(1)
+        self.write_mode.setChecked(True)
+        return canvas_column([switch, (self.stack, 1), self.progress])
 
     def _connect(self) -> None:
         self.continue_button.clicked.connect(self.continue_text)
@@ -210,6 +264,14 @@ class TextPanel(GeneratePanel):
         self.art_button.clicked.connect(self.send_to_art)
         self.view.textChanged.connect(self._text_changed)
         self._text_changed()
+        self.preset.currentIndexChanged.connect(self._preset_changed)
+        self._preset_changed()
+        self.modes.idToggled.connect(lambda i, on: on and self.set_mode("chat" if i else "write"))
+        self.chat.stop_requested.connect(self.cancel)
+        self.chat.notify.connect(self.message.show_error)
+        self.chat.changed.connect(self.update_buttons)
+        self.chat.saved.connect(self._chat_saved)
+        self.chat.to_art.connect(self._send_line_to_art)
         self.add_shortcut("Ctrl+Shift+Return", self.continue_text)
         self.add_shortcut("Ctrl+Shift+Enter", self.continue_text)
 
@@ -220,8 +282,49 @@ class TextPanel(GeneratePanel):
             **self.common_values(),  # type: ignore[arg-type]
             system=self.system.toPlainText().strip(),
             stop=parse_stops(self.stops.text()),
+            preset=self.preset_id(),
             **self.fields.values(),
         )
+
+    def preset_id(self) -> str:
+        """What the picker names: "", "haiku", ..., "list:N"."""
+        chosen = str(self.preset.currentData() or "")
+        return f"list:{self.list_items.value()}" if chosen == "list" else chosen
+
+    def set_preset(self, preset_id: str) -> None:
+        name, _sep, count = (preset_id or "").partition(":")
+        index = self.preset.findData(name)
+        self.preset.setCurrentIndex(max(0, index))
+        if name == "list":
+            self.list_items.setValue(int(count) if count.isdigit() else presets.LIST_DEFAULT)
+
+    def _preset_changed(self) -> None:
+        self.list_items.setVisible(self.preset.currentData() == "list")
+
+    # ------------------------------------------------------------------ modes
+    def mode(self) -> str:
+        return "chat" if self.stack.currentWidget() is self.chat else "write"
+
+    def set_mode(self, mode: str) -> None:
+        """Show the writing view or the conversation (the form serves both)."""
+        chat_mode = mode == "chat"
+        (self.chat_mode if chat_mode else self.write_mode).setChecked(True)
+        self.stack.setCurrentWidget(self.chat if chat_mode else self.write_page)
+        self.prompt.setVisible(not chat_mode)
+        self._prompt_label().setVisible(not chat_mode)
+        self.continue_button.setVisible(not chat_mode)
+        self.generate_button.setText("Send" if chat_mode else "Generate")
+        self.generate_button.setToolTip("Send the message (Ctrl+Enter)" if chat_mode
+                                        else "Write a new text (Ctrl+Enter)")
+        if chat_mode:
+            self.chat.input.setFocus()
+        self.update_buttons()
+
+    def _prompt_label(self) -> QLabel:
+        """The form's "Prompt" heading (Chat mode hides it with the prompt box)."""
+        found = [w for w in self.form_widget.findChildren(QLabel)
+                 if w.objectName() == "sectionLabel" and w.text() == "Prompt"]
+        return found[0] if found else QLabel()
 
     def fill(self, request: Request) -> None:
         assert isinstance(request, TextRequest)
@@ -229,7 +332,17 @@ class TextPanel(GeneratePanel):
         self.system_section.set_expanded(bool(request.system.strip()))
         self.fields.set_values(request)
         self.stops.setText(format_stops(request.stop))
-        if request.continuation and not self.busy():
+        self.set_preset(request.preset)
+        if request.history and not self.busy():
+            # a saved chat: its turns, and its last message to send again (with its seed)
+            settings = request.replace(prompt="", history=(), continuation="")
+            assert isinstance(settings, TextRequest)
+            turns = [chat.Turn(chat.USER if i % 2 == 0 else chat.ASSISTANT, text)
+                     for i, text in enumerate(request.history)]
+            self.chat.load(chat.Conversation(settings, turns), request.prompt)
+            self.prompt.setPlainText("")
+            self.set_mode("chat")
+        elif request.continuation and not self.busy():
             self.view.setPlainText(request.continuation)
 
     def on_model_changed(self, model: str) -> None:
@@ -243,7 +356,10 @@ class TextPanel(GeneratePanel):
 
     # ------------------------------------------------------------------ actions
     def generate(self) -> int | None:
-        """Write a new text from the prompt (the view is cleared when it starts)."""
+        """Write a new text from the prompt (the view is cleared when it starts); in Chat
+        mode, send the message."""
+        if self.mode() == "chat":
+            return self.chat.send()
         return self._submit(continuation="")
 
     def continue_text(self) -> int | None:
@@ -286,11 +402,20 @@ class TextPanel(GeneratePanel):
         """Put the selected text, or all of it, into the Art panel's prompt."""
         selected = self.view.textCursor().selectedText().replace("\u2029", "\n")
         text = (selected or self.view.toPlainText()).strip()
-        if not text:
+        if self.preset_id() == "image-prompt":
+            text = art_line(text)
+        self._send_line_to_art(text)
+
+    def _send_line_to_art(self, text: str) -> None:
+        if not text.strip():
             self.message.show_info("Nothing to send yet: generate a text first.")
             return
-        self.ctx.prompt_for_art.emit(text)
+        self.ctx.prompt_for_art.emit(text.strip())
         self.message.show_info("Sent to the Art panel's prompt.")
+
+    def _chat_saved(self, paths: list[Path]) -> None:
+        if paths:
+            self.progress.finish(f"{self.progress.status.text()} · saved {Path(paths[0]).name}")
 
     def save_text(self) -> None:
         """Save the view's text as a new .md output with its recipe (off the GUI thread)."""
@@ -342,7 +467,10 @@ class TextPanel(GeneratePanel):
         if isinstance(rate, (int, float)):
             self._rate = float(rate)
         self._tokens = max(self._tokens, preview.step)
-        self._append(str(preview.data))
+        if self.chat.owns(job_id):
+            self.chat.on_preview(str(preview.data))
+        else:
+            self._append(str(preview.data))
         self._show_stats(preview.total)
 
     def _show_stats(self, total: int) -> None:
@@ -363,6 +491,16 @@ class TextPanel(GeneratePanel):
             bar.setValue(bar.maximum())
 
     def on_finished(self, job_id: int, result: Result, paths: list[Path]) -> None:
+        if self.chat.owns(job_id):
+            info = result.info if isinstance(result.info, dict) else {}
+            self.chat.on_finished(result)
+            self.update_buttons()
+            self.progress.finish("Replied")
+            self.progress.stats.setText(
+                f"{info.get('tokens', 0)} tokens  ·  "
+                f"{_rate_text(float(info.get('tokens_per_s', 0.0) or 0.0))}  ·  "
+                f"seed {result.request.seed}")
+            return
         self._set_busy(False)
         full = self._base + result.text
         if self.view.toPlainText() != full:  # streamed text is the final text; just in case
@@ -384,10 +522,17 @@ class TextPanel(GeneratePanel):
         self.generated.emit(full)
 
     def on_failed(self, job_id: int, message: str) -> None:
+        if self.chat.owns(job_id):
+            self.chat.on_ended()
         self._set_busy(False)
         super().on_failed(job_id, message)
 
     def on_cancelled(self, job_id: int, was_running: bool) -> None:
+        if self.chat.owns(job_id):
+            self.chat.on_ended()
+            self.update_buttons()
+            self.progress.reset("Stopped: the conversation so far is kept.")
+            return
         self._partial = self._streamed > 0
         self._set_busy(False)
         # short enough for the status line: the old sentence was cut off at "Save ke…"

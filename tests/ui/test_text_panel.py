@@ -148,3 +148,33 @@ def test_apply_request_fills_the_form(panel):
 @pytest.mark.parametrize("stops", [(), ("\n\n",), ("a,b", "\\n", " x ", "\t"), (" ",)])
 def test_stop_field_round_trips(stops):
     assert parse_stops(format_stops(stops)) == stops
+
+
+def test_preset_picker_reaches_the_request_and_round_trips(panel):
+    panel.prompt.setPlainText("Things to pack")
+    assert panel.request().preset == ""
+    panel.preset.setCurrentIndex(panel.preset.findData("list"))
+    assert not panel.list_items.isHidden()
+    panel.list_items.setValue(7)
+    assert panel.request().preset == "list:7"
+    panel.preset.setCurrentIndex(panel.preset.findData("haiku"))
+    assert panel.request().preset == "haiku" and panel.list_items.isHidden()
+    panel.apply_request(TextRequest(model="m", prompt="x", preset="list:4"))
+    assert panel.preset_id() == "list:4" and panel.list_items.value() == 4
+
+
+def test_send_to_art_with_the_image_prompt_preset_is_one_line(qtbot, panel):
+    panel.preset.setCurrentIndex(panel.preset.findData("image-prompt"))
+    panel.view.setPlainText('Prompt: "a lighthouse,  stormy sea, dusk"\n\nSure! Anything else?')
+    with qtbot.waitSignal(panel.ctx.prompt_for_art, timeout=2000) as art:
+        qtbot.mouseClick(panel.art_button, Qt.MouseButton.LeftButton)
+    assert art.args == ["a lighthouse, stormy sea, dusk"]
+
+
+def test_mode_switch_shows_the_chat(qtbot, panel):
+    qtbot.mouseClick(panel.chat_mode, Qt.MouseButton.LeftButton)
+    assert panel.mode() == "chat" and panel.stack.currentWidget() is panel.chat
+    assert panel.prompt.isHidden() and panel.continue_button.isHidden()
+    qtbot.mouseClick(panel.write_mode, Qt.MouseButton.LeftButton)
+    assert panel.mode() == "write" and not panel.prompt.isHidden()
+    assert panel.generate_button.text() == "Generate"
