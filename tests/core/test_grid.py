@@ -71,7 +71,9 @@ def test_field_names_come_from_the_request_metadata():
     assert resolve_field(MusicRequest, "Blend").name == "blend"
     assert resolve_field(TextRequest, "temperature").name == "temperature"
     assert resolve_field(TextRequest, "Top-p").name == "top_p"
-    assert resolve_field(ImageRequest, "strength").name == "variation_strength"  # its short
+    # img2img's own `strength` field wins over the variation strength's short label
+    assert resolve_field(ImageRequest, "strength").name == "strength"
+    assert resolve_field(ImageRequest, "Variation strength").name == "variation_strength"
 
 
 def test_a_field_added_to_a_request_is_an_axis_at_once():
