@@ -54,6 +54,7 @@ from studio.engines.previews import (
     find_taesd,
     preview_payload,
 )
+from studio.engines.prompt_encoding import Conditioning, encode_for_pipeline, encoders_of
 from studio.engines.schedulers import build_scheduler
 
 # Offline by default. huggingface_hub reads these when first imported, and nothing above
@@ -439,18 +440,16 @@ class DiffusersImageEngine(ExplorableEngine):
             finally:
                 marks["callbacks"] = marks.get("callbacks", 0.0) + time.perf_counter() - now
 
-        condition: dict[str, Any] = {
-            "prompt": request.prompt,
-            "negative_prompt": request.negative or None,
-            "num_images_per_prompt": batch,
-        }
+        condition, cond, prompt_warnings = self.prompt_condition(
+            request.prompt, request.negative, steps=steps, batch=batch,
+            params=self._call_params)
         ignored = [k for k in ("negative_prompt",)
-                   if condition[k] and k not in self._call_params]
+                   if request.negative and k not in self._call_params]
         output = self.denoise(condition, latents, generators, steps=steps,
                               guidance=request.guidance, width=request.width,
                               height=request.height, scheduler=request.scheduler,
                               on_step=on_step, tap=want_previews, options=options,
-                              status=events.status)
+                              status=events.status, **_step_hooks(cond))
         events.check_cancelled()
         t_end = time.perf_counter()
 
@@ -474,7 +473,31 @@ class DiffusersImageEngine(ExplorableEngine):
             info["variation_seeds"] = variation_seeds
         if ignored:
             info["ignored"] = [k.replace("_", " ") for k in ignored]
+        if prompt_warnings:
+            info["prompt_warnings"] = prompt_warnings
         return Result(request=request, modality="image", images=images, info=info)
+
+    def prompt_condition(self, prompt: str, negative: str, *, steps: int, batch: int,
+                         params: Any) -> tuple[dict[str, Any], Conditioning | None, list[str]]:
+        """The pipeline's conditioning for a prompt read as A1111 reads it (weights, BREAK,
+        prompt editing, no 77-token cut), with what the user must be told.
+
+        The mode pipelines (`from_pipe`) share these text encoders, so the same embeddings
+        serve every pass. A pipeline without CLIP encoders gets the plain text.
+        `<lora:...>` tags are taken out of the text and reported: LoRAs cannot be loaded yet.
+        """
+        try:
+            encoders_of(self.pipe)
+        except RequestError:
+            plain = {"prompt": prompt, "negative_prompt": negative or None,
+                     "num_images_per_prompt": batch}
+            return plain, None, []
+        cond = encode_for_pipeline(self.pipe, prompt, negative, steps=max(1, steps),
+                                   clip_skip=1)
+        warned = [f"LoRA {lora.name} is not loaded (LoRA support is coming)."
+                  for lora in cond.loras]
+        condition = {**cond.pipeline_kwargs(params), "num_images_per_prompt": batch}
+        return condition, cond, [*cond.warnings, *warned]
 
     # img2img, inpainting, outpainting, hires fix ----------------------------------------
     @property
@@ -543,6 +566,7 @@ class DiffusersImageEngine(ExplorableEngine):
         marks: dict[str, float] = {}
         info: dict[str, Any] = {"mode": request.mode}
         notes: list[str] = []
+        prompt_warnings: list[str] = []
         passes = self._passes(request)
         total = sum(passes)
         done = [0]
@@ -568,7 +592,8 @@ class DiffusersImageEngine(ExplorableEngine):
         def run(image: Any, mask: Any, strength: float, width: int, height: int, steps: int,
                 output_type: str = "np") -> Any:
             out = self._render_pass(request, image, mask, strength, width, height, steps,
-                                    seeds, on_step, options, events, output_type)
+                                    seeds, on_step, options, events, output_type,
+                                    prompt_warnings)
             done[0] += int(steps * strength)
             return out
 
@@ -578,12 +603,16 @@ class DiffusersImageEngine(ExplorableEngine):
                 request, seeds, [(request.variation_seed + i) % (MAX_SEED + 1)
                                  for i in range(batch)] if request.variation_strength > 0
                 else [], float(request.variation_strength))
+            condition, cond, said = self.prompt_condition(
+                request.prompt, request.negative, steps=request.steps, batch=batch,
+                params=self._call_params)
+            prompt_warnings.extend(w for w in said if w not in prompt_warnings)
             base = self.denoise(
-                {"prompt": request.prompt, "negative_prompt": request.negative or None,
-                 "num_images_per_prompt": batch}, latents, generators, steps=request.steps,
+                condition, latents, generators, steps=request.steps,
                 guidance=request.guidance, width=request.width, height=request.height,
                 scheduler=request.scheduler, output_type="latent" if latent else "np",
-                on_step=on_step, tap=want_previews, options=options, status=events.status)
+                on_step=on_step, tap=want_previews, options=options, status=events.status,
+                **_step_hooks(cond))
             done[0] += request.steps
             outputs = self._hires(request, base, run, events, info)
         elif request.mode == "txt2img":  # an inpainting checkpoint: everything repainted
@@ -612,6 +641,8 @@ class DiffusersImageEngine(ExplorableEngine):
             info["model_hash"] = self.model_hash
         if notes:
             info["notes"] = notes
+        if prompt_warnings:
+            info["prompt_warnings"] = prompt_warnings
         return Result(request=request, modality="image", images=outputs, info=info)
 
     def _passes(self, request: ImageRequest) -> list[int]:
@@ -676,14 +707,22 @@ class DiffusersImageEngine(ExplorableEngine):
     def _render_pass(self, request: ImageRequest, image: Any, mask: Any, strength: float,
                      width: int, height: int, steps: int, seeds: list[int],
                      on_step: Callable[[int, int, X0Tap | None], None], options: RunOptions,
-                     events: Events, output_type: str) -> Any:
+                     events: Events, output_type: str,
+                     prompt_warnings: list[str] | None = None) -> Any:
         """One pass of the mode pipeline through the one denoise loop; a strength too small
-        for one step is the VAE round trip (the init image back, as the model sees it)."""
+        for one step is the VAE round trip (the init image back, as the model sees it).
+        The prompt is scheduled over the steps the pass runs; its warnings are added to
+        `prompt_warnings`."""
         generators = [cpu_generator(seed) for seed in seeds]
         if int(steps * strength) < 1 and not isinstance(image, torch.Tensor):
             return self._round_trip(image, width, height, len(seeds))
-        condition = {"prompt": request.prompt, "negative_prompt": request.negative or None,
-                     "num_images_per_prompt": len(seeds)}
+        pipe = self.mode_pipe()
+        params = set(inspect.signature(type(pipe).__call__).parameters)
+        condition, cond, said = self.prompt_condition(
+            request.prompt, request.negative, steps=int(steps * strength), batch=len(seeds),
+            params=params)
+        if prompt_warnings is not None:
+            prompt_warnings.extend(w for w in said if w not in prompt_warnings)
         inputs = {"image": image, "mask_image": mask, "strength": float(strength)}
         if isinstance(image, torch.Tensor):  # latents (the latent hires fix): nothing kept
             inputs["masked_image_latents"] = torch.zeros_like(image)
@@ -695,7 +734,8 @@ class DiffusersImageEngine(ExplorableEngine):
                                 guidance=request.guidance, width=width, height=height,
                                 scheduler=request.scheduler, output_type=output_type,
                                 on_step=on_step, tap=events.wants_previews(), options=options,
-                                status=events.status, pipe=self.mode_pipe(), inputs=inputs)
+                                status=events.status, pipe=pipe, inputs=inputs,
+                                **_step_hooks(cond))
         finally:
             self._variation = None
 
@@ -717,6 +757,8 @@ class DiffusersImageEngine(ExplorableEngine):
         on_step: Callable[[int, int, X0Tap | None], None] | None = None, tap: bool = True,
         options: RunOptions | None = None, status: Callable[[str], None] | None = None,
         pipe: Any = None, inputs: dict[str, Any] | None = None,
+        step_update: Callable[[Any, int, dict], dict] | None = None,
+        tensor_inputs: Sequence[str] = (),
     ) -> Any:
         """The one denoising loop, for Art-panel images and explorer frames alike.
 
@@ -729,6 +771,8 @@ class DiffusersImageEngine(ExplorableEngine):
         img2img and inpainting pass their mode's pipeline (`mode_pipe`, the same weights)
         and its `inputs` (image, mask_image, strength); latents None lets it noise the
         encoded image at the strength's first timestep from the generators (CPU noise).
+        `step_update(pipeline, i, callback_kwargs)` (prompt editing, alternation) returns
+        the tensors to swap after step i; `tensor_inputs` are the ones it needs to see.
         """
         params = self._call_params
         if pipe is None:
@@ -740,10 +784,10 @@ class DiffusersImageEngine(ExplorableEngine):
         pipe.scheduler = sampler
         x0 = X0Tap(sampler) if tap else None
 
-        def on_step_end(pipeline: Any, i: int, _t: Any, _kwargs: dict) -> dict:
+        def on_step_end(pipeline: Any, i: int, _t: Any, callback_kwargs: dict) -> dict:
             if on_step is not None:
                 on_step(i + 1, getattr(pipeline, "_num_timesteps", None) or steps, x0)
-            return {}
+            return step_update(pipeline, i, callback_kwargs) if step_update else {}
 
         kwargs: dict[str, Any] = {
             **condition,
@@ -755,7 +799,7 @@ class DiffusersImageEngine(ExplorableEngine):
             "latents": latents,
             "output_type": output_type,
             "callback_on_step_end": on_step_end,
-            "callback_on_step_end_tensor_inputs": ["latents"],
+            "callback_on_step_end_tensor_inputs": ["latents", *tensor_inputs],
             **(inputs or {}),
         }
         kwargs = {k: v for k, v in kwargs.items() if k in params}
@@ -901,21 +945,12 @@ class DiffusersBackend:
         found = self._prompt_cache.get(key)
         if found is not None:
             return found
-        pipe = self.pipe
-        device = pipe._execution_device
+        # A1111 syntax as in the Art panel (weights, BREAK, no 77-token cut); a frame is
+        # one conditioning, so a scheduled prompt uses its first text
         with torch.inference_mode():
-            if self.family == "sdxl":
-                pe, ne, pp, npool = pipe.encode_prompt(
-                    prompt=prompt, device=device, num_images_per_prompt=1,
-                    do_classifier_free_guidance=cfg, negative_prompt=negative or None,
-                )
-                cond = {"prompt_embeds": pe, "negative_prompt_embeds": ne,
-                        "pooled_prompt_embeds": pp, "negative_pooled_prompt_embeds": npool}
-            else:
-                pe, ne = pipe.encode_prompt(
-                    prompt, device, 1, cfg, negative_prompt=negative or None
-                )
-                cond = {"prompt_embeds": pe, "negative_prompt_embeds": ne}
+            cond = encode_for_pipeline(self.pipe, prompt, negative, steps=1).embeds_at(0)
+        if not cfg:
+            cond = {k: v for k, v in cond.items() if not k.startswith("negative")}
         cond = {k: v.detach().clone() for k, v in cond.items() if v is not None}
         if len(self._prompt_cache) >= self.max_cached_prompts:
             self._prompt_cache.pop(next(iter(self._prompt_cache)))
@@ -971,6 +1006,13 @@ class DiffusersBackend:
     def info(self) -> dict[str, Any]:
         return {"family": self.family, "fast": self.request.fast,
                 "render_size": [self.size[1], self.size[0]]}
+
+
+def _step_hooks(cond: Conditioning | None) -> dict[str, Any]:
+    """denoise's keyword arguments that swap a scheduled prompt's conditioning mid-run."""
+    if cond is None or not cond.scheduled:
+        return {}
+    return {"step_update": cond.step_update, "tensor_inputs": cond.tensor_inputs}
 
 
 def render_size(request: ExploreRequest, factor: int = 8) -> tuple[int, int]:
