@@ -475,6 +475,7 @@ class DiffusersImageEngine(ExplorableEngine):
             info["ignored"] = [k.replace("_", " ") for k in ignored]
         if prompt_warnings:
             info["prompt_warnings"] = prompt_warnings
+            info["notes"] = list(prompt_warnings)  # the saved recipe's notes
         return Result(request=request, modality="image", images=images, info=info)
 
     def prompt_condition(self, prompt: str, negative: str, *, steps: int, batch: int,
@@ -639,10 +640,11 @@ class DiffusersImageEngine(ExplorableEngine):
         })
         if self.model_hash:
             info["model_hash"] = self.model_hash
-        if notes:
-            info["notes"] = notes
         if prompt_warnings:
             info["prompt_warnings"] = prompt_warnings
+            notes += prompt_warnings  # the saved recipe's notes
+        if notes:
+            info["notes"] = notes
         return Result(request=request, modality="image", images=outputs, info=info)
 
     def _passes(self, request: ImageRequest) -> list[int]:
