@@ -440,16 +440,15 @@ class DiffusersImageEngine(ExplorableEngine):
             finally:
                 marks["callbacks"] = marks.get("callbacks", 0.0) + time.perf_counter() - now
 
-        condition, cond, prompt_warnings = self.prompt_condition(
-            request.prompt, request.negative, steps=steps, batch=batch,
-            params=self._call_params)
+        prompt_warnings: list[str] = []
+        encode = self._encoder(request, steps, batch, self._call_params, prompt_warnings)
         ignored = [k for k in ("negative_prompt",)
                    if request.negative and k not in self._call_params]
-        output = self.denoise(condition, latents, generators, steps=steps,
+        output = self.denoise({}, latents, generators, steps=steps,
                               guidance=request.guidance, width=request.width,
                               height=request.height, scheduler=request.scheduler,
                               on_step=on_step, tap=want_previews, options=options,
-                              status=events.status, **_step_hooks(cond))
+                              status=events.status, encode=encode)
         events.check_cancelled()
         t_end = time.perf_counter()
 
@@ -477,6 +476,17 @@ class DiffusersImageEngine(ExplorableEngine):
             info["prompt_warnings"] = prompt_warnings
             info["notes"] = list(prompt_warnings)  # the saved recipe's notes
         return Result(request=request, modality="image", images=images, info=info)
+
+    def _encoder(self, request: ImageRequest, steps: int, batch: int, params: Any,
+                 warned: list[str]) -> Callable[[], tuple[dict[str, Any], Conditioning | None]]:
+        """The request's prompt encoding, for denoise to run inside the job's runtime (so
+        OpenVINO runs the text encoder too); its warnings are added to `warned`."""
+        def encode() -> tuple[dict[str, Any], Conditioning | None]:
+            condition, cond, said = self.prompt_condition(
+                request.prompt, request.negative, steps=steps, batch=batch, params=params)
+            warned.extend(w for w in said if w not in warned)
+            return condition, cond
+        return encode
 
     def prompt_condition(self, prompt: str, negative: str, *, steps: int, batch: int,
                          params: Any) -> tuple[dict[str, Any], Conditioning | None, list[str]]:
@@ -604,16 +614,13 @@ class DiffusersImageEngine(ExplorableEngine):
                 request, seeds, [(request.variation_seed + i) % (MAX_SEED + 1)
                                  for i in range(batch)] if request.variation_strength > 0
                 else [], float(request.variation_strength))
-            condition, cond, said = self.prompt_condition(
-                request.prompt, request.negative, steps=request.steps, batch=batch,
-                params=self._call_params)
-            prompt_warnings.extend(w for w in said if w not in prompt_warnings)
             base = self.denoise(
-                condition, latents, generators, steps=request.steps,
+                {}, latents, generators, steps=request.steps,
                 guidance=request.guidance, width=request.width, height=request.height,
                 scheduler=request.scheduler, output_type="latent" if latent else "np",
                 on_step=on_step, tap=want_previews, options=options, status=events.status,
-                **_step_hooks(cond))
+                encode=self._encoder(request, request.steps, batch, self._call_params,
+                                     prompt_warnings))
             done[0] += request.steps
             outputs = self._hires(request, base, run, events, info)
         elif request.mode == "txt2img":  # an inpainting checkpoint: everything repainted
@@ -720,11 +727,8 @@ class DiffusersImageEngine(ExplorableEngine):
             return self._round_trip(image, width, height, len(seeds))
         pipe = self.mode_pipe()
         params = set(inspect.signature(type(pipe).__call__).parameters)
-        condition, cond, said = self.prompt_condition(
-            request.prompt, request.negative, steps=int(steps * strength), batch=len(seeds),
-            params=params)
-        if prompt_warnings is not None:
-            prompt_warnings.extend(w for w in said if w not in prompt_warnings)
+        encode = self._encoder(request, int(steps * strength), len(seeds), params,
+                               prompt_warnings if prompt_warnings is not None else [])
         inputs = {"image": image, "mask_image": mask, "strength": float(strength)}
         if isinstance(image, torch.Tensor):  # latents (the latent hires fix): nothing kept
             inputs["masked_image_latents"] = torch.zeros_like(image)
@@ -732,12 +736,12 @@ class DiffusersImageEngine(ExplorableEngine):
             self._variation = ([(request.variation_seed + i) % (MAX_SEED + 1)
                                 for i in range(len(seeds))], float(request.variation_strength))
         try:
-            return self.denoise(condition, None, generators, steps=steps,
+            return self.denoise({}, None, generators, steps=steps,
                                 guidance=request.guidance, width=width, height=height,
                                 scheduler=request.scheduler, output_type=output_type,
                                 on_step=on_step, tap=events.wants_previews(), options=options,
                                 status=events.status, pipe=pipe, inputs=inputs,
-                                **_step_hooks(cond))
+                                encode=encode)
         finally:
             self._variation = None
 
@@ -761,6 +765,7 @@ class DiffusersImageEngine(ExplorableEngine):
         pipe: Any = None, inputs: dict[str, Any] | None = None,
         step_update: Callable[[Any, int, dict], dict] | None = None,
         tensor_inputs: Sequence[str] = (),
+        encode: Callable[[], tuple[dict[str, Any], Conditioning | None]] | None = None,
     ) -> Any:
         """The one denoising loop, for Art-panel images and explorer frames alike.
 
@@ -775,6 +780,8 @@ class DiffusersImageEngine(ExplorableEngine):
         encoded image at the strength's first timestep from the generators (CPU noise).
         `step_update(pipeline, i, callback_kwargs)` (prompt editing, alternation) returns
         the tensors to swap after step i; `tensor_inputs` are the ones it needs to see.
+        `encode()` (the prompt read as A1111 does) runs inside the runtime and adds its
+        conditioning and step hooks to `condition`.
         """
         params = self._call_params
         if pipe is None:
@@ -786,10 +793,13 @@ class DiffusersImageEngine(ExplorableEngine):
         pipe.scheduler = sampler
         x0 = X0Tap(sampler) if tap else None
 
+        hooks: dict[str, Any] = {"step_update": step_update, "tensor_inputs": tensor_inputs}
+
         def on_step_end(pipeline: Any, i: int, _t: Any, callback_kwargs: dict) -> dict:
             if on_step is not None:
                 on_step(i + 1, getattr(pipeline, "_num_timesteps", None) or steps, x0)
-            return step_update(pipeline, i, callback_kwargs) if step_update else {}
+            update = hooks["step_update"]
+            return update(pipeline, i, callback_kwargs) if update else {}
 
         kwargs: dict[str, Any] = {
             **condition,
@@ -801,10 +811,8 @@ class DiffusersImageEngine(ExplorableEngine):
             "latents": latents,
             "output_type": output_type,
             "callback_on_step_end": on_step_end,
-            "callback_on_step_end_tensor_inputs": ["latents", *tensor_inputs],
             **(inputs or {}),
         }
-        kwargs = {k: v for k, v in kwargs.items() if k in params}
         with contextlib.ExitStack() as stack:
             if options.runtime == "openvino":
                 runtime = self.openvino(options)
@@ -816,6 +824,12 @@ class DiffusersImageEngine(ExplorableEngine):
             if options.fast_decode and self.taesd is not None and output_type != "latent":
                 stack.enter_context(fast_decode(pipe.vae, self.taesd))
             stack.enter_context(torch.inference_mode())
+            if encode is not None:
+                encoded, cond = encode()
+                kwargs.update(encoded)
+                hooks.update(_step_hooks(cond))
+            kwargs["callback_on_step_end_tensor_inputs"] = ["latents", *hooks["tensor_inputs"]]
+            kwargs = {k: v for k, v in kwargs.items() if k in params}
             images = pipe(**kwargs).images
         if options.bf16 and isinstance(images, torch.Tensor):
             images = images.float()
