@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from studio.core import prompts
 from studio.core.atomic import atomic_write_bytes, claim, temp_file
 from studio.core.environment import notices
 from studio.core.errors import StudioError
@@ -129,7 +130,7 @@ def write_new_output(
     is serialised. If `write` raises, nothing is left behind.
     """
     folder = day_folder(out_dir, when)
-    slug = slugify(prompt)
+    slug = slugify(prompts.plain_text(prompt))  # `a-red-fox`, not `a-red-1-5-fox`
     with temp_file(folder, write, f"{slug}{suffix}") as tmp, _NAME_LOCK:
         number = _next_number(folder)
         for _attempt in range(10000):

@@ -54,6 +54,7 @@ from studio.engines.previews import (
     find_taesd,
     preview_payload,
 )
+from studio.engines.prompt_encoding import Conditioning, encode_for_pipeline, encoders_of
 from studio.engines.schedulers import build_scheduler
 
 # Offline by default. huggingface_hub reads these when first imported, and nothing above
@@ -439,18 +440,15 @@ class DiffusersImageEngine(ExplorableEngine):
             finally:
                 marks["callbacks"] = marks.get("callbacks", 0.0) + time.perf_counter() - now
 
-        condition: dict[str, Any] = {
-            "prompt": request.prompt,
-            "negative_prompt": request.negative or None,
-            "num_images_per_prompt": batch,
-        }
+        prompt_warnings: list[str] = []
+        encode = self._encoder(request, steps, batch, self._call_params, prompt_warnings)
         ignored = [k for k in ("negative_prompt",)
-                   if condition[k] and k not in self._call_params]
-        output = self.denoise(condition, latents, generators, steps=steps,
+                   if request.negative and k not in self._call_params]
+        output = self.denoise({}, latents, generators, steps=steps,
                               guidance=request.guidance, width=request.width,
                               height=request.height, scheduler=request.scheduler,
                               on_step=on_step, tap=want_previews, options=options,
-                              status=events.status)
+                              status=events.status, encode=encode)
         events.check_cancelled()
         t_end = time.perf_counter()
 
@@ -474,7 +472,43 @@ class DiffusersImageEngine(ExplorableEngine):
             info["variation_seeds"] = variation_seeds
         if ignored:
             info["ignored"] = [k.replace("_", " ") for k in ignored]
+        if prompt_warnings:
+            info["prompt_warnings"] = prompt_warnings
+            info["notes"] = list(prompt_warnings)  # the saved recipe's notes
         return Result(request=request, modality="image", images=images, info=info)
+
+    def _encoder(self, request: ImageRequest, steps: int, batch: int, params: Any,
+                 warned: list[str]) -> Callable[[], tuple[dict[str, Any], Conditioning | None]]:
+        """The request's prompt encoding, for denoise to run inside the job's runtime (so
+        OpenVINO runs the text encoder too); its warnings are added to `warned`."""
+        def encode() -> tuple[dict[str, Any], Conditioning | None]:
+            condition, cond, said = self.prompt_condition(
+                request.prompt, request.negative, steps=steps, batch=batch, params=params)
+            warned.extend(w for w in said if w not in warned)
+            return condition, cond
+        return encode
+
+    def prompt_condition(self, prompt: str, negative: str, *, steps: int, batch: int,
+                         params: Any) -> tuple[dict[str, Any], Conditioning | None, list[str]]:
+        """The pipeline's conditioning for a prompt read as A1111 reads it (weights, BREAK,
+        prompt editing, no 77-token cut), with what the user must be told.
+
+        The mode pipelines (`from_pipe`) share these text encoders, so the same embeddings
+        serve every pass. A pipeline without CLIP encoders gets the plain text.
+        `<lora:...>` tags are taken out of the text and reported: LoRAs cannot be loaded yet.
+        """
+        try:
+            encoders_of(self.pipe)
+        except RequestError:
+            plain = {"prompt": prompt, "negative_prompt": negative or None,
+                     "num_images_per_prompt": batch}
+            return plain, None, []
+        cond = encode_for_pipeline(self.pipe, prompt, negative, steps=max(1, steps),
+                                   clip_skip=1)
+        warned = [f"LoRA {lora.name} is not loaded (LoRA support is coming)."
+                  for lora in cond.loras]
+        condition = {**cond.pipeline_kwargs(params), "num_images_per_prompt": batch}
+        return condition, cond, [*cond.warnings, *warned]
 
     # img2img, inpainting, outpainting, hires fix ----------------------------------------
     @property
@@ -543,6 +577,7 @@ class DiffusersImageEngine(ExplorableEngine):
         marks: dict[str, float] = {}
         info: dict[str, Any] = {"mode": request.mode}
         notes: list[str] = []
+        prompt_warnings: list[str] = []
         passes = self._passes(request)
         total = sum(passes)
         done = [0]
@@ -568,7 +603,8 @@ class DiffusersImageEngine(ExplorableEngine):
         def run(image: Any, mask: Any, strength: float, width: int, height: int, steps: int,
                 output_type: str = "np") -> Any:
             out = self._render_pass(request, image, mask, strength, width, height, steps,
-                                    seeds, on_step, options, events, output_type)
+                                    seeds, on_step, options, events, output_type,
+                                    prompt_warnings)
             done[0] += int(steps * strength)
             return out
 
@@ -579,11 +615,12 @@ class DiffusersImageEngine(ExplorableEngine):
                                  for i in range(batch)] if request.variation_strength > 0
                 else [], float(request.variation_strength))
             base = self.denoise(
-                {"prompt": request.prompt, "negative_prompt": request.negative or None,
-                 "num_images_per_prompt": batch}, latents, generators, steps=request.steps,
+                {}, latents, generators, steps=request.steps,
                 guidance=request.guidance, width=request.width, height=request.height,
                 scheduler=request.scheduler, output_type="latent" if latent else "np",
-                on_step=on_step, tap=want_previews, options=options, status=events.status)
+                on_step=on_step, tap=want_previews, options=options, status=events.status,
+                encode=self._encoder(request, request.steps, batch, self._call_params,
+                                     prompt_warnings))
             done[0] += request.steps
             outputs = self._hires(request, base, run, events, info)
         elif request.mode == "txt2img":  # an inpainting checkpoint: everything repainted
@@ -610,6 +647,9 @@ class DiffusersImageEngine(ExplorableEngine):
         })
         if self.model_hash:
             info["model_hash"] = self.model_hash
+        if prompt_warnings:
+            info["prompt_warnings"] = prompt_warnings
+            notes += prompt_warnings  # the saved recipe's notes
         if notes:
             info["notes"] = notes
         return Result(request=request, modality="image", images=outputs, info=info)
@@ -676,14 +716,19 @@ class DiffusersImageEngine(ExplorableEngine):
     def _render_pass(self, request: ImageRequest, image: Any, mask: Any, strength: float,
                      width: int, height: int, steps: int, seeds: list[int],
                      on_step: Callable[[int, int, X0Tap | None], None], options: RunOptions,
-                     events: Events, output_type: str) -> Any:
+                     events: Events, output_type: str,
+                     prompt_warnings: list[str] | None = None) -> Any:
         """One pass of the mode pipeline through the one denoise loop; a strength too small
-        for one step is the VAE round trip (the init image back, as the model sees it)."""
+        for one step is the VAE round trip (the init image back, as the model sees it).
+        The prompt is scheduled over the steps the pass runs; its warnings are added to
+        `prompt_warnings`."""
         generators = [cpu_generator(seed) for seed in seeds]
         if int(steps * strength) < 1 and not isinstance(image, torch.Tensor):
             return self._round_trip(image, width, height, len(seeds))
-        condition = {"prompt": request.prompt, "negative_prompt": request.negative or None,
-                     "num_images_per_prompt": len(seeds)}
+        pipe = self.mode_pipe()
+        params = set(inspect.signature(type(pipe).__call__).parameters)
+        encode = self._encoder(request, int(steps * strength), len(seeds), params,
+                               prompt_warnings if prompt_warnings is not None else [])
         inputs = {"image": image, "mask_image": mask, "strength": float(strength)}
         if isinstance(image, torch.Tensor):  # latents (the latent hires fix): nothing kept
             inputs["masked_image_latents"] = torch.zeros_like(image)
@@ -691,11 +736,12 @@ class DiffusersImageEngine(ExplorableEngine):
             self._variation = ([(request.variation_seed + i) % (MAX_SEED + 1)
                                 for i in range(len(seeds))], float(request.variation_strength))
         try:
-            return self.denoise(condition, None, generators, steps=steps,
+            return self.denoise({}, None, generators, steps=steps,
                                 guidance=request.guidance, width=width, height=height,
                                 scheduler=request.scheduler, output_type=output_type,
                                 on_step=on_step, tap=events.wants_previews(), options=options,
-                                status=events.status, pipe=self.mode_pipe(), inputs=inputs)
+                                status=events.status, pipe=pipe, inputs=inputs,
+                                encode=encode)
         finally:
             self._variation = None
 
@@ -717,6 +763,9 @@ class DiffusersImageEngine(ExplorableEngine):
         on_step: Callable[[int, int, X0Tap | None], None] | None = None, tap: bool = True,
         options: RunOptions | None = None, status: Callable[[str], None] | None = None,
         pipe: Any = None, inputs: dict[str, Any] | None = None,
+        step_update: Callable[[Any, int, dict], dict] | None = None,
+        tensor_inputs: Sequence[str] = (),
+        encode: Callable[[], tuple[dict[str, Any], Conditioning | None]] | None = None,
     ) -> Any:
         """The one denoising loop, for Art-panel images and explorer frames alike.
 
@@ -729,6 +778,10 @@ class DiffusersImageEngine(ExplorableEngine):
         img2img and inpainting pass their mode's pipeline (`mode_pipe`, the same weights)
         and its `inputs` (image, mask_image, strength); latents None lets it noise the
         encoded image at the strength's first timestep from the generators (CPU noise).
+        `step_update(pipeline, i, callback_kwargs)` (prompt editing, alternation) returns
+        the tensors to swap after step i; `tensor_inputs` are the ones it needs to see.
+        `encode()` (the prompt read as A1111 does) runs inside the runtime and adds its
+        conditioning and step hooks to `condition`.
         """
         params = self._call_params
         if pipe is None:
@@ -740,10 +793,13 @@ class DiffusersImageEngine(ExplorableEngine):
         pipe.scheduler = sampler
         x0 = X0Tap(sampler) if tap else None
 
-        def on_step_end(pipeline: Any, i: int, _t: Any, _kwargs: dict) -> dict:
+        hooks: dict[str, Any] = {"step_update": step_update, "tensor_inputs": tensor_inputs}
+
+        def on_step_end(pipeline: Any, i: int, _t: Any, callback_kwargs: dict) -> dict:
             if on_step is not None:
                 on_step(i + 1, getattr(pipeline, "_num_timesteps", None) or steps, x0)
-            return {}
+            update = hooks["step_update"]
+            return update(pipeline, i, callback_kwargs) if update else {}
 
         kwargs: dict[str, Any] = {
             **condition,
@@ -755,10 +811,8 @@ class DiffusersImageEngine(ExplorableEngine):
             "latents": latents,
             "output_type": output_type,
             "callback_on_step_end": on_step_end,
-            "callback_on_step_end_tensor_inputs": ["latents"],
             **(inputs or {}),
         }
-        kwargs = {k: v for k, v in kwargs.items() if k in params}
         with contextlib.ExitStack() as stack:
             if options.runtime == "openvino":
                 runtime = self.openvino(options)
@@ -770,6 +824,12 @@ class DiffusersImageEngine(ExplorableEngine):
             if options.fast_decode and self.taesd is not None and output_type != "latent":
                 stack.enter_context(fast_decode(pipe.vae, self.taesd))
             stack.enter_context(torch.inference_mode())
+            if encode is not None:
+                encoded, cond = encode()
+                kwargs.update(encoded)
+                hooks.update(_step_hooks(cond))
+            kwargs["callback_on_step_end_tensor_inputs"] = ["latents", *hooks["tensor_inputs"]]
+            kwargs = {k: v for k, v in kwargs.items() if k in params}
             images = pipe(**kwargs).images
         if options.bf16 and isinstance(images, torch.Tensor):
             images = images.float()
@@ -901,21 +961,12 @@ class DiffusersBackend:
         found = self._prompt_cache.get(key)
         if found is not None:
             return found
-        pipe = self.pipe
-        device = pipe._execution_device
+        # A1111 syntax as in the Art panel (weights, BREAK, no 77-token cut); a frame is
+        # one conditioning, so a scheduled prompt uses its first text
         with torch.inference_mode():
-            if self.family == "sdxl":
-                pe, ne, pp, npool = pipe.encode_prompt(
-                    prompt=prompt, device=device, num_images_per_prompt=1,
-                    do_classifier_free_guidance=cfg, negative_prompt=negative or None,
-                )
-                cond = {"prompt_embeds": pe, "negative_prompt_embeds": ne,
-                        "pooled_prompt_embeds": pp, "negative_pooled_prompt_embeds": npool}
-            else:
-                pe, ne = pipe.encode_prompt(
-                    prompt, device, 1, cfg, negative_prompt=negative or None
-                )
-                cond = {"prompt_embeds": pe, "negative_prompt_embeds": ne}
+            cond = encode_for_pipeline(self.pipe, prompt, negative, steps=1).embeds_at(0)
+        if not cfg:
+            cond = {k: v for k, v in cond.items() if not k.startswith("negative")}
         cond = {k: v.detach().clone() for k, v in cond.items() if v is not None}
         if len(self._prompt_cache) >= self.max_cached_prompts:
             self._prompt_cache.pop(next(iter(self._prompt_cache)))
@@ -971,6 +1022,13 @@ class DiffusersBackend:
     def info(self) -> dict[str, Any]:
         return {"family": self.family, "fast": self.request.fast,
                 "render_size": [self.size[1], self.size[0]]}
+
+
+def _step_hooks(cond: Conditioning | None) -> dict[str, Any]:
+    """denoise's keyword arguments that swap a scheduled prompt's conditioning mid-run."""
+    if cond is None or not cond.scheduled:
+        return {}
+    return {"step_update": cond.step_update, "tensor_inputs": cond.tensor_inputs}
 
 
 def render_size(request: ExploreRequest, factor: int = 8) -> tuple[int, int]:

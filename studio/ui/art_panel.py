@@ -374,8 +374,9 @@ class ArtPanel(GeneratePanel):
         self._set_results(items, request, paths)
         self.tabs.setCurrentIndex(0)
         count = f"{len(images)} pictures" if len(images) > 1 else "Done"
-        self.progress.finish(self.finish_line(f"{count} in {self.took():.1f} s",
-                                              request.seed, paths))
+        warned = result.info.get("prompt_warnings") if isinstance(result.info, dict) else None
+        head = f"{count} in {self.took():.1f} s" + (f" · {' '.join(warned)}" if warned else "")
+        self.progress.finish(self.finish_line(head, request.seed, paths))
         self.generated.emit(paths)
 
     def on_started(self, job_id: int, request: Request) -> None:
