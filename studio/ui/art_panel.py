@@ -261,8 +261,10 @@ class ArtPanel(GeneratePanel):
 
     def generate(self) -> int | None:
         """Queue the form with the canvas: its init image and mask written to files."""
+        request = self.request()
         try:
-            request = self.canvas_controls.apply(self.request())
+            if self.init_section.isEnabled():  # a family that reads no init image gets none
+                request = self.canvas_controls.apply(request)
         except OSError as exc:
             self.message.show_error(f"Could not keep the init image: {exc.strerror or exc}.")
             return None
@@ -331,15 +333,16 @@ class ArtPanel(GeneratePanel):
         return {"steps": (self.steps, self.fields.labels["steps"]),
                 "guidance": (self.guidance, self.fields.labels["guidance"]),
                 "scheduler": (self.scheduler, self.sampler_label),
-                "negative": (self.negative, self.negative_label)}
+                "negative": (self.negative, self.negative_label),
+                "init_image": (self.init_section,)}
 
     def on_model_changed(self, model: str) -> None:
         """Grey out the controls the model's family does not read (a GAN's one pass)."""
         unused = self.grey_out_unused(model)
-        if unused:
-            names = {"negative": "the negative prompt", "steps": "steps", "guidance": "CFG",
-                     "scheduler": "sampler"}
-            listed = [names[n] for n in unused]
+        names = {"negative": "the negative prompt", "steps": "steps", "guidance": "CFG",
+                 "scheduler": "sampler"}  # the init image's section greys out without a word
+        listed = [names[n] for n in unused if n in names]
+        if listed:
             said = ", ".join(listed[:-1]) + " and " + listed[-1] if len(listed) > 1 \
                 else listed[0]
             one_pass = " a one-pass generator;" if "steps" in unused else ""
@@ -347,7 +350,7 @@ class ArtPanel(GeneratePanel):
             self.model_hint.setText(
                 f"{name}:{one_pass} {said} do{'es' if len(listed) == 1 else ''} not "
                 "apply. Try a batch of 8 or 16.")
-        self.model_hint.setVisible(bool(unused))
+        self.model_hint.setVisible(bool(listed))
 
     # ------------------------------------------------------------------ job hooks
     def on_preview(self, job_id: int, preview: Preview) -> None:

@@ -163,3 +163,22 @@ def test_the_models_tab_lists_upscalers_as_their_own_family(qtbot, tmp_path):
     assert rows["Lanczos (built-in upscaler)"][1] == "Upscaler (Lanczos)"
     assert "tiny-x2" not in [e.name for e in ctx.models_for("image")]
     close_ctx(ctx, qtbot)
+
+
+
+def test_a_family_without_init_images_greys_the_section_out(qtbot, tmp_path):
+    """The built-in GANs render from noise only: no init image section, none sent."""
+    from studio.ui.art_panel import ArtPanel
+
+    ctx = make_ctx(tmp_path)
+    panel = ArtPanel(ctx)
+    qtbot.addWidget(panel)
+    panel.model.set_model("builtin:faces")
+    assert not panel.init_section.isEnabled()
+    assert "one-pass generator" in panel.model_hint.text()
+    panel.canvas_controls.set_init(picture(), "")
+    job = panel.generate()
+    assert job is not None
+    assert ctx.jobs.jobs[job].request.init_image == ""
+    panel.close()
+    close_ctx(ctx, qtbot)
