@@ -49,6 +49,7 @@ from studio.ui.status_bar import StatusBar
 from studio.ui.widgets import guarded
 
 if TYPE_CHECKING:
+    from studio.core.chat import Conversation
     from studio.ui.explore_panel import ExplorePanel
     from studio.ui.gallery import GalleryPanel
     from studio.ui.models_view import ModelsView
@@ -381,12 +382,16 @@ class MainWindow(QMainWindow):
         self.status.notify(f"Reading the recipe in {path.name}…")
         unreadable = f"{path.name} holds no recipe Studio can read."
 
-        def read() -> tuple[Request, list[str], str] | str:
+        def read() -> tuple[Request, list[str], str, Conversation | None] | str:
+            from studio.core.chat import RECORD_KEY, Conversation
             from studio.core.recipes import read_recipe
 
             try:
                 recipe = read_recipe(path)
                 request = recipe.to_request()
+                front = recipe.raw.get("front_matter") or {}
+                conversation = (Conversation.from_record(recipe.request, front[RECORD_KEY])
+                                if isinstance(front, dict) and RECORD_KEY in front else None)
             except StudioError as exc:
                 return first_line(exc, unreadable)
             except Exception:  # any other failure is still one sentence, never a traceback
@@ -397,19 +402,23 @@ class MainWindow(QMainWindow):
             for note in extra if isinstance(extra, list) else []:
                 if isinstance(note, str) and note not in notes:
                     notes.append(note)
-            return request, notes, recipe.source
+            return request, notes, recipe.source, conversation
 
         run_in_pool(read, guarded(self, lambda value: self._recipe_read(value, path)),
                     on_failed=guarded(self, lambda _m: self._recipe_read(unreadable, path)))
 
-    def _recipe_read(self, value: tuple[Request, list[str], str] | str, path: Path) -> None:
+    def _recipe_read(self, value: tuple[Request, list[str], str, Conversation | None] | str,
+                     path: Path) -> None:
         if isinstance(value, str):
             self.notice.dismiss()
             self.status.notify(value)
             self.drop_failed.emit(value)
             return
-        request, notes, source = value
+        request, notes, source, conversation = value
         self.route_request(request)
+        if conversation is not None:  # a saved chat: every turn back, ready to go on
+            self.text.chat.load(conversation)
+            self.text.set_mode("chat")
         if notes:
             who = SOURCE_NAMES.get(source, source)
             lines = "\n".join(f"• {n}" for n in notes)

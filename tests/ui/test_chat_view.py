@@ -191,3 +191,21 @@ def test_preset_reaches_the_chat_request_and_send_to_art_is_one_line(qtbot, pane
 ])
 def test_art_line(text, line):
     assert art_line(text) == line
+
+
+def test_opening_a_saved_chat_in_the_window_restores_every_turn(qtbot, panel):
+    """File → Open / a drop of a saved conversation: every turn back, in Chat mode."""
+    from studio.ui.main_window import MainWindow
+
+    first = say(qtbot, panel, "Hello there")
+    out = Path(panel.ctx.settings.output_dir)
+    qtbot.waitUntil(lambda: len(output_files(out, ".md")) == 1, timeout=10000)
+    saved = output_files(out, ".md")[0]
+    window = MainWindow(panel.ctx)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.recipe_loaded, timeout=10000):
+        window.load_recipe_file(saved)
+    assert window.text.mode() == "chat"
+    assert [(b.role, b.text()) for b in window.text.chat.bubbles] == [
+        (chat.USER, "Hello there"), (chat.ASSISTANT, first.text)]
+    window.close()
