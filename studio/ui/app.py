@@ -7,6 +7,7 @@ imports them lazily when the first job needs them, so the window opens at once.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -220,7 +221,8 @@ def make_application(argv: Sequence[str] = ()) -> QApplication:
 
 
 def run_gui(argv: Sequence[str] = ()) -> int:
-    """Open the window (a file argument loads its recipe); returns the exit status."""
+    """Open the window (a file argument loads its recipe). When the window closes the
+    process ends with its exit status (see the end); 1 is returned when it cannot start."""
     from studio.core import paths
     from studio.core.environment import configure_logging, setup_environment
 
@@ -252,13 +254,20 @@ def run_gui(argv: Sequence[str] = ()) -> int:
         QTimer.singleShot(0, lambda: window.load_recipe_file(files[0]))
     stop_on_signals(app)
     try:
-        return app.exec()
+        code = app.exec()
     finally:
         ctx.shutdown()
         try:
             history.close()
         except Exception:  # closing an index that failed mid-way is not worth a traceback
             log.debug("history close failed", exc_info=True)
+    # The engine thread may still be inside a long C call (the launch warm-up importing
+    # torch, a model load given up at close): letting the interpreter finalise under it
+    # crashes the process. Everything worth keeping is closed above; leave at once.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def start_recovery(ctx, window=None) -> None:
