@@ -48,7 +48,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine_line
+from _common import WorkerRun, machine_line
 
 from studio.core.results import Result
 from studio.engines.base import Engine, Events, LoadSpec
@@ -191,7 +191,7 @@ def main() -> int:
         compare_runtimes(args.model, args.tokens, args.seed, args.runs)
         if args.runtimes_only:
             return 0
-    from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
+    from PySide6.QtCore import QCoreApplication
 
     from studio.core.requests import TextRequest
     from studio.core.settings import Settings
@@ -211,40 +211,10 @@ def main() -> int:
     request.validate()
     queue = JobQueue(Settings(device="cpu", output_dir=tempfile.mkdtemp()), None)
 
+    run = WorkerRun(queue)  # one job through the queue, timed from this (GUI) thread
+
     def submit(req: TextRequest) -> dict:
-        """Run one job through the queue; returns timings seen from this (GUI) thread."""
-        box: dict = {}
-        loop = QEventLoop()
-
-        def preview(job_id: int, _p: Any) -> None:
-            if job_id == box.get("id") and "first" not in box:
-                box["first"] = time.perf_counter()
-
-        def finished(job_id: int, result: Result, _paths: list) -> None:
-            if job_id == box.get("id"):
-                box["end"], box["result"] = time.perf_counter(), result
-                loop.quit()
-
-        def failed(job_id: int, message: str) -> None:
-            if job_id == box.get("id"):
-                box["error"] = message
-                loop.quit()
-
-        queue.job_preview.connect(preview)
-        queue.job_finished.connect(finished)
-        queue.job_failed.connect(failed)
-        try:
-            box["t0"] = time.perf_counter()
-            box["id"] = queue.submit(req, save=False)
-            QTimer.singleShot(900_000, loop.quit)
-            loop.exec()
-        finally:
-            queue.job_preview.disconnect(preview)
-            queue.job_finished.disconnect(finished)
-            queue.job_failed.disconnect(failed)
-        if "result" not in box:
-            raise SystemExit(f"job failed: {box.get('error', 'timed out')}")
-        return box
+        return run(req, timeout_s=900)
 
     def studio() -> dict:
         box = submit(request)
