@@ -35,3 +35,13 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.tiny_musicgen import cached_tiny_musicgen
 
     return cached_tiny_musicgen(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny GPT-2 folder built once per test run (the Text panel and Chat tests)."""
+    from tests.engines.tiny_text import tiny_gpt2_once
+
+    root = tmp_path_factory.getbasetemp() / "tiny-text-models"
+    root.mkdir(exist_ok=True)
+    return tiny_gpt2_once(root)

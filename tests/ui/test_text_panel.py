@@ -10,15 +10,7 @@ from PySide6.QtCore import Qt
 from studio.core.formats.text import read_recipe
 from studio.core.requests import ImageRequest, TextRequest
 from studio.ui.text_panel import TextPanel, format_stops, parse_stops
-from tests.engines.tiny_text import tiny_gpt2_once
 from tests.ui import close_ctx, make_ctx, output_files, scan
-
-
-@pytest.fixture(scope="module")
-def gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.getbasetemp() / "tiny-text-models"
-    root.mkdir(exist_ok=True)
-    return tiny_gpt2_once(root)
 
 
 @pytest.fixture
