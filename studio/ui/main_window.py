@@ -175,6 +175,7 @@ class MainWindow(QMainWindow):
 
         gallery = GalleryPanel(self.ctx)
         gallery.play_requested.connect(self._play)
+        gallery.open_requested.connect(lambda path: self.load_recipe_file(Path(path)))
         return gallery
 
     def _make_models(self) -> QWidget:
@@ -390,7 +391,7 @@ class MainWindow(QMainWindow):
                 recipe = read_recipe(path)
                 request = recipe.to_request()
                 front = recipe.raw.get("front_matter") or {}
-                conversation = (Conversation.from_record(recipe.request, front[RECORD_KEY])
+                conversation = (Conversation.from_record(recipe.request, front[RECORD_KEY], path)
                                 if isinstance(front, dict) and RECORD_KEY in front else None)
             except StudioError as exc:
                 return first_line(exc, unreadable)

@@ -53,6 +53,7 @@ class GalleryPanel(QWidget):
     """A filtered grid over the history index with a details pane and a lightbox."""
 
     play_requested = Signal(str)  # a music output's path: the music panel may play it
+    open_requested = Signal(str)  # a text's path: open it as File → Open does (a chat whole)
     refreshed = Signal(int)  # number of items shown (tests and status)
     copied = Signal(str)  # "image" or "recipe": what was put on the clipboard
     infotext_loaded = Signal(str)  # the selected picture's A1111 text ("" when none)
@@ -272,6 +273,9 @@ class GalleryPanel(QWidget):
             return
         except (TypeError, ValueError):
             self.details.message.show_error("This output has no usable recipe.")
+            return
+        if request.kind == "text" and self._path() is not None:
+            self.open_requested.emit(str(self._path()))  # a chat comes back with every turn
             return
         self.ctx.use_recipe(request)
 
