@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from studio.core import chat, families, presets
-from studio.core.catalog import read_gguf_metadata
+from studio.core.catalog import LLAMA_BATCH, LLAMA_CONTEXT_CAP, read_gguf_metadata
 from studio.core.errors import ModelError, RequestError
 from studio.core.requests import Request, TextRequest
 from studio.core.results import Result
@@ -42,11 +42,12 @@ from studio.engines.text_stream import ByteDecoder, TokenStream
 
 log = logging.getLogger(__name__)
 
-#: the largest context (tokens) the KV cache is sized for; models trained on more read
-#: this much (a 128k-token cache for a 7B model would need many GB)
-CONTEXT_CAP = 4096
-#: prompt tokens read per step (the compute buffer grows with it: 50 MiB at 256)
-BATCH = 256
+#: the largest context (tokens) the KV cache is sized for (studio.core.catalog, whose
+#: memory estimate sizes the same cache)
+CONTEXT_CAP = LLAMA_CONTEXT_CAP
+#: prompt tokens read per step (the compute buffer grows with it: 50 MiB at 256); the
+#: prompt is evaluated a batch at a time, checking cancel between batches
+BATCH = LLAMA_BATCH
 #: llama.cpp's extra CPU buffer types (AMX tiles, repacked Q4_0) stay off unless this is
 #: "1": with a native build on a Sapphire Rapids machine under virtualisation the AMX path
 #: crashed the process on the first token of the built-in model

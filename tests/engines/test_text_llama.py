@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from studio.core import families, presets
+from studio.core import catalog, families, presets
 from studio.core.errors import Cancelled, ModelError, RequestError
 from studio.core.requests import TextRequest
 from studio.core.settings import Settings
-from studio.engines import registry, text_lm, text_stream
+from studio.engines import memory, registry, text_lm, text_stream
 from studio.engines.base import Events, LoadSpec
 from studio.engines.runner import Runner
 from studio.engines.text_llama import CONTEXT_CAP, LlamaTextEngine
@@ -105,6 +105,11 @@ def test_loads_with_its_real_memory_and_context(engine: LlamaTextEngine, gguf_fi
     # weights (as big as the F32 file) plus a KV cache and buffers, as llama.cpp reports
     assert size < again.memory_bytes() < size + 64 * 2**20
     assert not again.is_instruct
+    # the catalog's estimate (read before loading, for the memory budget) is the
+    # quantised runtime's: within 10 % of what llama.cpp allocated
+    estimate = catalog.estimate_memory(str(gguf_file), 4)
+    assert abs(estimate - again.memory_bytes()) < 0.1 * again.memory_bytes()
+    assert memory.estimate_load_bytes(again.spec) == estimate
     again.unload()
     assert again.llm is None
 

@@ -63,7 +63,13 @@ from studio.core.catalog.scan import (
     scan_folder,
     scan_hf_cache,
 )
-from studio.core.catalog.weights import estimate_memory, weight_files
+from studio.core.catalog.weights import (
+    LLAMA_BATCH,
+    LLAMA_CONTEXT_CAP,
+    estimate_memory,
+    gguf_memory,
+    weight_files,
+)
 
 # Family names (what `ModelEntry.family` holds), from the descriptors. Image families
 # keep "SDXL" as a prefix for everything SDXL-based, so `family.startswith("SDXL")` works.
@@ -95,6 +101,8 @@ __all__ = [
     "EMBEDDING",
     "GAN",
     "LCM",
+    "LLAMA_BATCH",
+    "LLAMA_CONTEXT_CAP",
     "LORA",
     "MIN_SINGLE_FILE",
     "MUSICGEN",
@@ -133,6 +141,7 @@ __all__ = [
     "find",
     "for_modality",
     "format_size",
+    "gguf_memory",
     "has_unet",
     "has_weights",
     "header_family",
