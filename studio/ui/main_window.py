@@ -176,6 +176,7 @@ class MainWindow(QMainWindow):
         gallery = GalleryPanel(self.ctx)
         gallery.play_requested.connect(self._play)
         gallery.open_requested.connect(lambda path: self.load_recipe_file(Path(path)))
+        gallery.motif_requested.connect(self._use_as_motif)
         return gallery
 
     def _make_models(self) -> QWidget:
@@ -331,6 +332,11 @@ class MainWindow(QMainWindow):
         except Exception:  # a player problem is one line in the status bar, not a crash
             log.exception("playing %s failed", path)
             self.status.notify(f"Could not play {Path(path).name}.")
+
+    def _use_as_motif(self, path: str) -> None:
+        """The gallery's "Use as motif": the Music panel takes the piece's notes."""
+        self.show_tab("music")
+        self.music.use_as_motif(path)
 
     # ------------------------------------------------------------------ drag & drop
     @staticmethod
