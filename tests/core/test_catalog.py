@@ -459,6 +459,18 @@ def test_every_classified_entry_carries_its_family_descriptor(tmp_path, tiny_mod
     for key, family in folders.items():
         entry = catalog.classify(tiny_models[key])
         assert entry is not None and entry.descriptor is family, key
+    for model_type, arch, family in (
+            ("musicgen", "MusicgenForConditionalGeneration", families.MUSICGEN),
+            ("musicgen_melody", "MusicgenMelodyForConditionalGeneration",
+             families.MUSICGEN_MELODY)):
+        folder = tmp_path / model_type
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps(
+            {"model_type": model_type, "architectures": [arch]}))
+        write_checkpoint(folder / "model.safetensors", {"w": _z(600_000)})
+        entry = catalog.classify(folder)
+        assert entry is not None and entry.descriptor is family, model_type
+        assert (entry.family, entry.modality) == (family.name, "music"), model_type
     pickled = catalog.classify(write_checkpoint(tmp_path / "ponyXL.ckpt", {"w": _z(600_000)}))
     assert pickled.descriptor is families.SDXL and pickled.pickled
     assert catalog.classify(tmp_path / "nothing-here") is None

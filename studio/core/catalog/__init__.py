@@ -87,6 +87,7 @@ LORA = _families.LORA.name
 EMBEDDING = _families.EMBEDDING.name
 UNET = _families.UNET.name
 MUSICGEN = _families.MUSICGEN.name
+MUSICGEN_MELODY = _families.MUSICGEN_MELODY.name
 CAUSAL_LM = _families.CAUSAL_LM.name
 GAN = _families.GAN_FACES.name
 COMPOSER = _families.COMPOSER.name
@@ -106,6 +107,7 @@ __all__ = [
     "LORA",
     "MIN_SINGLE_FILE",
     "MUSICGEN",
+    "MUSICGEN_MELODY",
     "PICKLED_FORMATS",
     "PICKLE_NOTE",
     "ROLES",
