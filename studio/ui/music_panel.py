@@ -6,7 +6,8 @@ player, so the play head can start before the end. "Play as it arrives" starts p
 once the remaining generation time fits in the audio already buffered (so playback never
 has to wait). Past pieces (this session's and the history's) are listed and replayable
 (`studio.ui.music_pieces`); "Use as motif" makes a composer piece's notes the next
-piece's motif.
+piece's motif. The "Melody from" picker (`studio.ui.music_melody`) shows for MusicGen-Melody
+models only, and only then is its reference in the request.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from studio.ui.music_controls import (
     extend_row,
     understood_line,
 )
+from studio.ui.music_melody import MelodyPicker
 from studio.ui.music_pieces import PiecesList, motif_file
 from studio.ui.panel import GeneratePanel, canvas_column, list_with_buttons, reveal_folder
 from studio.ui.piano_roll import PianoRoll
@@ -147,11 +149,15 @@ class MusicPanel(GeneratePanel):
         self.composition.motif_start = str(self.ctx.settings.output_path)  # past pieces' .mid
         self.composition_section = CollapsibleSection("Composition", self.composition)
         self.composition_section.set_expanded(True)
+        self.melody = MelodyPicker(self._past_pieces)  # MusicGen-Melody only
+        self.melody.start = str(self.ctx.settings.output_path)
+        self.melody.hide()  # until a MusicGen-Melody model is chosen
 
         form = self.form
         form.addWidget(self.understood)
         form.addSpacing(8)
         form.addWidget(self.composition_section)
+        form.addWidget(self.melody)
         form.addSpacing(6)
         form.addWidget(section_label("Settings"))
         form.addLayout(field_grid([
@@ -262,15 +268,19 @@ class MusicPanel(GeneratePanel):
     def request(self) -> MusicRequest:
         """The form as a request (not yet validated: submit() does that)."""
         return MusicRequest(**self.common_values(), **self.fields.values(),  # type: ignore[arg-type]
-                            **self.composition.values())
+                            **self.composition.values(),
+                            **({} if self.melody.isHidden() else self.melody.values()))
 
     def optional_widgets(self) -> dict[str, Sequence[QWidget]]:
         return {"guidance": (self.guidance, self.fields.labels["guidance"]),  # not the composer
+                "blend_prompt": (self.blending,), "melody": (self.melody,),
                 **self.composition.widgets()}  # the composer only
 
     def on_model_changed(self, model: str) -> None:
         unused = self.grey_out_unused(model)
         self.composition_section.setVisible(not set(CONTROLS) <= set(unused))
+        family = self.family_of(model)
+        self.melody.setVisible(family is not None and family.applies("melody"))
         self.update_understood()
 
     def family_of(self, model: str) -> Family | None:
@@ -293,10 +303,17 @@ class MusicPanel(GeneratePanel):
         assert isinstance(request, MusicRequest)
         self.fields.set_values(request)
         self.composition.set_values(request)
+        self.melody.set_values(request)
         self.sampling.set_expanded(self.fields.changed(request, SAMPLING)
                                    or self.sampling.is_expanded())
         blended = bool(request.blend_prompt) or request.blend > 0
         self.blending.set_expanded(blended or self.blending.is_expanded())
+
+    def _past_pieces(self) -> list[tuple[str, str]]:
+        """(label, path) of the listed pieces with audio (for the melody picker)."""
+        items = (self.pieces.item(r) for r in range(self.pieces.count()))
+        return [(i.text(), self.pieces.path_of(i)) for i in items
+                if Path(self.pieces.path_of(i)).suffix.lower() in (".wav", ".flac", ".ogg")]
 
     def toggle_play(self) -> None:
         if self.player.is_playing:
