@@ -275,8 +275,9 @@ class GalleryPanel(QWidget):
         except (TypeError, ValueError):
             self.details.message.show_error("This output has no usable recipe.")
             return
-        if request.kind == "text" and self._path() is not None:
-            self.open_requested.emit(str(self._path()))  # a chat comes back with every turn
+        path = self._path()
+        if request.kind == "text" and path is not None and path.is_file():
+            self.open_requested.emit(str(path))  # a chat comes back with every turn
             return
         self.ctx.use_recipe(request)
 
