@@ -218,10 +218,11 @@ def test_three_replies_make_one_file_and_a_branch_a_second(qtbot, panel):
     assert len(panel.ctx.history.recent(modality="text")) == 1
     qtbot.mouseClick(panel.chat.bubbles[2].edit_button, Qt.MouseButton.LeftButton)
     panel.chat.input.setPlainText("Deux")
-    with qtbot.waitSignal(panel.chat.saved, timeout=120000) as sig:
+    with qtbot.waitSignal(panel.ctx.jobs.job_finished, timeout=120000):
         qtbot.mouseClick(panel.chat.send_button, Qt.MouseButton.LeftButton)
-    branch = Path(sig.args[0][0])
-    assert branch != files[0] and len(output_files(out, ".md")) == 2
+    qtbot.waitUntil(lambda: len(output_files(out, ".md")) == 2, timeout=10000)
+    branch = next(p for p in output_files(out, ".md") if p != files[0])
+    qtbot.waitUntil(lambda: panel.chat.conversation.file.path == branch, timeout=10000)
     assert [t.text for t in chat.Conversation.from_file(branch).turns][:3] == [
         "One", replies[0].text, "Deux"]
     assert len(chat.Conversation.from_file(files[0]).turns) == 6  # the original stays
