@@ -5,6 +5,8 @@ request. Prints each written path; a progress bar with ETA on a terminal; a summ
 end. A malformed line is reported with its number and the rest run; the exit status is 0
 only when every line ran (or was already done). Run it again and finished lines are
 skipped (the ledger `FILE.jsonl.done`, keyed by the recipe: see `engines/batch.py`).
+A second run of a file that is running says so and exits 2 (`FILE.jsonl.lock`, which
+the kernel frees when a run is killed, so a stale one is taken over).
 `--ray auto|local|HOST:PORT` runs the jobs on a Ray cluster (`pip install 'studio[cluster]'`).
 """
 
@@ -142,9 +144,17 @@ def finish(summary: Any, quiet: bool) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from studio.engines.batch import Ledger, drive, read_request_file
+    from studio.engines.batch import BatchLock, read_request_file
 
     jobs, bad = read_request_file(args.file, args.count)  # bad input fails before any import
+    with BatchLock(args.file):  # a second run of the same file: one sentence, exit 2
+        return run_locked(args, jobs, bad)
+
+
+def run_locked(args: argparse.Namespace, jobs: list[Any], bad: list[Any]) -> int:
+    """The batch itself, while this process holds the file's lock."""
+    from studio.engines.batch import Ledger, drive
+
     settings = settings_for(args)
     quiet = args.quiet or not sys.stderr.isatty()
     for line in bad:

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LEDGER_SUFFIX = ".done"
+LOCK_SUFFIX = ".lock"
 
 
 # ─── jobs and keys ────────────────────────────────────────────────────────────────────
@@ -187,6 +188,92 @@ class Ledger:
             f.flush()
             os.fsync(f.fileno())
         self.done[job.key] = [str(p) for p in paths]
+
+
+class BatchLock:
+    """One run of a request file at a time: an OS lock on `FILE.jsonl.lock`.
+
+    The lock is the kernel's (`fcntl.flock`, `msvcrt.locking` on Windows), so a run that
+    was killed holds nothing and the next run simply takes the file over; the file keeps
+    the holder's pid only for the message. `acquire` raises `RequestError` with one
+    sentence when another run holds it.
+    """
+
+    def __init__(self, request_file: str | Path) -> None:
+        p = Path(request_file)
+        self.path = p.with_name(p.name + LOCK_SUFFIX)
+        self.name = p.name
+        self._fd: int | None = None
+
+    def acquire(self) -> BatchLock:
+        for _attempt in range(20):
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise RequestError(f"Could not create {self.path}: "
+                                   f"{exc.strerror or exc}.") from None
+            try:
+                _lock_fd(fd)
+            except OSError:
+                os.lseek(fd, 0, os.SEEK_SET)
+                holder = os.read(fd, 32).decode("ascii", "replace").strip()
+                os.close(fd)
+                who = f" (process {holder})" if holder.isdigit() else ""
+                raise RequestError(f"{self.name} is already running{who}; wait for it to "
+                                   "finish or stop it first.") from None
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except OSError:
+                same = False
+            if same:  # not a file the previous holder unlinked as we opened it
+                os.ftruncate(fd, 0)
+                os.write(fd, str(os.getpid()).encode("ascii"))
+                self._fd = fd
+                return self
+            _unlock_fd(fd)
+            os.close(fd)
+        raise RequestError(f"Could not lock {self.path.name}; try again.")
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            self.path.unlink()  # before unlocking: a waiting run then makes a fresh file
+        except OSError:
+            pass
+        _unlock_fd(fd)
+        os.close(fd)
+
+    def __enter__(self) -> BatchLock:
+        return self.acquire()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+
+def _lock_fd(fd: int) -> None:
+    """Take an exclusive lock on `fd` without waiting; OSError when another holds it."""
+    if os.name == "nt":
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _unlock_fd(fd: int) -> None:
+    if os.name == "nt":
+        import msvcrt
+
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 # ─── pools and the driver ─────────────────────────────────────────────────────────────
