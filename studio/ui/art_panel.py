@@ -301,6 +301,11 @@ class ArtPanel(GeneratePanel):
             return
         self.canvas_controls.set_init(item.image, str(item.path or ""))
 
+    def use_file_as_init(self, path: str) -> bool:
+        """Start from a picture file ("Use as init" in the gallery or its lightbox): the
+        Canvas tab shows it; False (and one sentence) when it is not a picture."""
+        return self.canvas_controls.load_file(path)
+
     def set_prompt(self, text: str) -> None:
         """Put a prompt in the box (from the Text panel's "Send to Art")."""
         self.prompt.setPlainText(text)

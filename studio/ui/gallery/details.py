@@ -97,6 +97,9 @@ class DetailsPane(QWidget):
         self.play_button = QPushButton(play_icon(), "Play")
         self.play_button.setToolTip("Play this piece")
         self.play_button.hide()
+        self.init_button = QPushButton("Use as init")
+        self.init_button.setToolTip("Start the next Art picture from this one (img2img, "
+                                    "inpainting)")
         self.view_button = QPushButton("View")
         self.view_button.setToolTip("Show the picture over the whole window (double-click)")
         self.copy_image_button = QPushButton(copy_icon(), "Copy image")
@@ -129,6 +132,7 @@ class DetailsPane(QWidget):
         copies.setSpacing(6)
         copies.addWidget(self.copy_image_button)
         copies.addWidget(self.copy_recipe_button)
+        copies.addWidget(self.init_button)
         copies.addStretch(1)
         col = QVBoxLayout(self)
         col.setContentsMargins(14, 14, 16, 14)
@@ -158,8 +162,9 @@ class DetailsPane(QWidget):
         kind = (field_of(item, "modality") or kind_of(str(field_of(item, "path", "")))
                 if has else "")
         self.copy_image_button.setEnabled(kind == "image" and not missing)
-        self.view_button.setVisible(kind == "image")
-        self.view_button.setEnabled(kind == "image" and not missing)
+        for button in (self.view_button, self.init_button):
+            button.setVisible(kind == "image")
+            button.setEnabled(kind == "image" and not missing)
         if not has:
             self.view.set_image(None)
             self.prompt.setText("")
