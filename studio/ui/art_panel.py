@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QListView,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPushButton,
     QSlider,
     QStackedWidget,
@@ -37,10 +38,12 @@ from PySide6.QtWidgets import (
 
 from studio.core.requests import SCHEDULERS, ImageRequest, Request
 from studio.core.results import Preview, Result
+from studio.core.upscale import UpscaleRequest
 from studio.runtime.context import AppContext
 from studio.runtime.tasks import run_in_pool
 from studio.ui.canvas import CanvasControls, MaskCanvas
 from studio.ui.forms import FieldForm, field_grid
+from studio.ui.hires_section import HiresSection, upscale_menu
 from studio.ui.image_view import ImageView
 from studio.ui.images import contact_sheet, qimage_from_array
 from studio.ui.panel import (
@@ -195,6 +198,11 @@ class ArtPanel(GeneratePanel):
         ]))
         form.addSpacing(6)
         form.addWidget(self.variation)
+        self.hires = HiresSection()
+        self.hires.set_upscalers(self.ctx.models)
+        self.ctx.catalog_changed.connect(self.hires.set_upscalers)
+        self.hires_section = CollapsibleSection("Hires fix", self.hires)
+        form.addWidget(self.hires_section)
         self.mask_canvas = MaskCanvas()
         self.canvas_controls = CanvasControls(self.mask_canvas)
         self.canvas_controls.failed.connect(self.message.show_error)
@@ -230,8 +238,14 @@ class ArtPanel(GeneratePanel):
         self.use_init_button = QPushButton("Use as init")
         self.use_init_button.setToolTip("Start the next picture from this one (img2img)")
         self.use_init_button.clicked.connect(self.use_as_init)
+        self.upscale_button = QPushButton("Upscale")
+        self.upscale_button.setToolTip("Upscale this picture ×2 or ×4 (Lanczos or an upscaler "
+                                       "model in models/upscale)")
+        self.upscale_button.clicked.connect(self.show_upscale_menu)
+        self.upscale_choices: QMenu | None = None  # the menu last shown (tests click it)
         bottom = list_with_buttons(self.strip, [self.open_folder_button,
-                                                self.copy_recipe_button, self.use_init_button])
+                                                self.copy_recipe_button, self.use_init_button,
+                                                self.upscale_button])
         self.tabs = QTabBar()
         self.tabs.addTab("Picture")
         self.tabs.addTab("Canvas")
@@ -247,6 +261,10 @@ class ArtPanel(GeneratePanel):
         self.size_preset.activated.connect(self._preset_chosen)
         self.width_box.valueChanged.connect(self._update_size_preset)
         self.height_box.valueChanged.connect(self._update_size_preset)
+        for box in (self.width_box, self.height_box):
+            box.valueChanged.connect(lambda _v: self.hires.set_base_size(
+                self.width_box.value(), self.height_box.value()))
+        self.hires.set_base_size(self.width_box.value(), self.height_box.value())
 
     # ------------------------------------------------------------------ the form
     def request(self) -> ImageRequest:
@@ -257,6 +275,7 @@ class ArtPanel(GeneratePanel):
             scheduler=self.scheduler.currentText(),
             variation_seed=self.variation_seed.value(),
             **self.fields.values(),
+            **self.hires.values(),
         )
 
     def generate(self) -> int | None:
@@ -280,12 +299,18 @@ class ArtPanel(GeneratePanel):
         self.variation_seed.set_value(
             request.variation_seed if request.variation_strength > 0 else -1)
         self.variation.set_expanded(request.variation_strength > 0)
+        self.hires.fill(request)
+        if request.hires:
+            self.hires_section.set_expanded(True)
         self._update_size_preset()
 
     def _init_changed(self, has_init: bool) -> None:
         """An init image sets the size (multiples of 8) and shows the canvas; none: back
         to text-to-image and the picture."""
         self.tabs.setTabEnabled(1, has_init)
+        self.hires.setEnabled(not has_init)  # the hires fix refines text-to-image renders
+        self.hires.setToolTip("The hires fix refines text-to-image renders; clear the init "
+                              "image to use it." if has_init else "")
         if has_init:
             image = self.mask_canvas.image()
             for box, side in ((self.width_box, image.width()), (self.height_box, image.height())):
@@ -300,6 +325,34 @@ class ArtPanel(GeneratePanel):
             self.message.show_info("Choose one picture of the results first.")
             return
         self.canvas_controls.set_init(item.image, str(item.path or ""))
+
+    def show_upscale_menu(self) -> None:
+        """The upscalers, ×2 and ×4, for the selected picture (a saved one)."""
+        if self._picked_file() is None:
+            return
+        if self.upscale_choices is not None:
+            self.upscale_choices.deleteLater()
+        self.upscale_choices = upscale_menu(self, self.ctx.models, self.upscale_result)
+        button = self.upscale_button
+        self.upscale_choices.popup(button.mapToGlobal(button.rect().bottomLeft()))
+
+    def upscale_result(self, model: str, scale: int) -> int | None:
+        """Queue an upscale of the selected picture; the result lands in the strip."""
+        path = self._picked_file()
+        if path is None:
+            return None
+        return self.submit(UpscaleRequest(model=model, image=str(path), scale=scale))
+
+    def _picked_file(self) -> Path | None:
+        """The selected result's file, or None with one sentence saying what to pick."""
+        item = self.selected_result()
+        if item is None or item.path is None:
+            self.message.show_info("Choose one saved picture of the results first.")
+            return None
+        if not item.path.exists():
+            self.message.show_error(f"{item.path.name} is no longer on disk.")
+            return None
+        return item.path
 
     def use_file_as_init(self, path: str) -> bool:
         """Start from a picture file ("Use as init" in the gallery or its lightbox): the
@@ -339,7 +392,8 @@ class ArtPanel(GeneratePanel):
                 "guidance": (self.guidance, self.fields.labels["guidance"]),
                 "scheduler": (self.scheduler, self.sampler_label),
                 "negative": (self.negative, self.negative_label),
-                "init_image": (self.init_section,)}
+                "init_image": (self.init_section,),
+                "hires_scale": (self.hires_section,)}
 
     def on_model_changed(self, model: str) -> None:
         """Grey out the controls the model's family does not read (a GAN's one pass)."""
