@@ -432,6 +432,7 @@ class GridRun:
     grid_paths: list[Path] = field(default_factory=list)
     note: str = ""
     cell_paths: list[Path] = field(default_factory=list)  # in the plan's order (x fastest)
+    grid_image: Any = None  # the labelled grid, (H, W, 3) uint8, when one was made
 
 
 def grid_jobs(plan: GridPlan) -> list[Job]:
@@ -470,7 +471,81 @@ def run_grid(plan: GridPlan, pool: Pool, out_dir: Path, history: History | None,
         run.note = f"No grid image for {plan.base.kind} outputs; the cells are saved."
         return run
     picture = np.asarray(render_grid(plan, images).convert("RGB"))
+    run.grid_image = picture
     grid = Result(request=plan.base, modality="image", images=[picture],
                   info={"grid": plan.recipe()})
     run.grid_paths = save_and_index(grid, out_dir, history)
     return run
+
+
+# ─── a grid as one job of the window's worker ─────────────────────────────────────────
+
+
+class CellEvents(Events):
+    """One cell's events inside a grid job: its steps become the plot's progress
+    ("Cell 3 of 4"), its previews and status lines go to the job's own events, and the
+    job's cancel flag stops it."""
+
+    def __init__(self, outer: Events, index: int, count: int) -> None:
+        super().__init__(outer.cancel_flag)
+        self.outer = outer
+        self.index = index
+        self.count = max(1, count)
+
+    @property
+    def settings(self) -> Any:
+        return getattr(self.outer, "settings", None)
+
+    def wants_previews(self) -> bool:
+        return self.outer.wants_previews()
+
+    def on_progress(self, progress: Any) -> None:
+        total = max(1, progress.total)  # cells of other step counts: close enough
+        self.outer.progress(self.index * total + min(progress.step, total), self.count * total,
+                            f"Cell {self.index + 1} of {self.count}")
+
+    def on_preview(self, preview: Any) -> None:
+        self.outer.preview(preview)
+
+    def on_status(self, text: str) -> None:
+        self.outer.status(text)
+
+
+def run_grid_job(plan: GridPlan, runner: Runner, events: Events,
+                 history: History | None) -> tuple[Result, list[Path]]:
+    """A whole plot on the caller's runner (the window's worker: its model cache), as one
+    job: every cell saved and indexed with its recipe, then the grid image with the plot's.
+
+    Returns a result whose first image is the grid and the rest the cells (copy 0, in the
+    plan's order), and the files: the grid's first, then the cells'. Cancelled when the
+    job was; a StudioError naming the first failed cell when one failed (the cells that
+    finished stay saved).
+    """
+    made = iter(range(len(plan.cells)))
+    pool = LocalPool(runner.settings, runner=runner,
+                     events=lambda _job, _cancel: CellEvents(events, next(made, 0),
+                                                             len(plan.cells)))
+    run = run_grid(plan, pool, Path(runner.settings.output_path), history,
+                   cancel=events.cancel_flag)
+    summary = run.summary
+    if summary.cancelled:
+        raise Cancelled()
+    if summary.failed:
+        where, message = summary.failed[0]
+        raise StudioError(f"{len(summary.failed)} of {summary.total} grid cells failed "
+                          f"({where}: {message.rstrip('.')}); the cells that finished are "
+                          "saved.")
+    if run.grid_image is None:
+        raise StudioError(run.note or "The grid image was not made.")
+    cells, files, seeds = [], [], []
+    for job in grid_jobs(plan):
+        result, paths = summary.results.get(job.key, (None, []))
+        if job.tag.copy == 0 and result is not None and result.images:
+            cells.append(result.images[0])
+            files.append(str(paths[0]) if paths else "")
+            seeds.append(int(getattr(job.request, "seed", -1)))
+    info = {"grid": plan.recipe(), "grid_shape": list(plan.shape), "cell_files": files,
+            "seeds": [plan.base.seed, *seeds]}
+    made_result = Result(request=plan.base, modality="image", images=[run.grid_image, *cells],
+                         info=info)
+    return made_result, [*run.grid_paths, *run.cell_paths]

@@ -36,13 +36,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.errors import StudioError
+from studio.core.grid import GridPlan
 from studio.core.requests import SCHEDULERS, ImageRequest, Request
 from studio.core.results import Preview, Result
 from studio.core.upscale import UpscaleRequest
 from studio.runtime.context import AppContext
+from studio.runtime.grids import grid_submit_options
 from studio.runtime.tasks import run_in_pool
 from studio.ui.canvas import CanvasControls, MaskCanvas
 from studio.ui.forms import FieldForm, field_grid
+from studio.ui.grid_section import GridSection
 from studio.ui.hires_section import HiresSection, upscale_menu
 from studio.ui.image_view import ImageView
 from studio.ui.images import contact_sheet, qimage_from_array
@@ -203,6 +207,9 @@ class ArtPanel(GeneratePanel):
         self.ctx.catalog_changed.connect(self.hires.set_upscalers)
         self.hires_section = CollapsibleSection("Hires fix", self.hires)
         form.addWidget(self.hires_section)
+        self.grid = GridSection(self.grid_base, self.submit_grid, lambda: self.ctx.models)
+        self.grid_box = CollapsibleSection("Grid (X/Y/Z plot, prompt matrix)", self.grid)
+        form.addWidget(self.grid_box)
         self.mask_canvas = MaskCanvas()
         self.canvas_controls = CanvasControls(self.mask_canvas)
         self.canvas_controls.failed.connect(self.message.show_error)
@@ -258,6 +265,8 @@ class ArtPanel(GeneratePanel):
         return canvas_column([self.tabs, (self.stack, 1), self.progress, bottom])
 
     def _connect(self) -> None:
+        for edit in (self.prompt, self.negative):  # prompt S/R and the matrix read them
+            edit.textChanged.connect(self.grid.changed)
         self.size_preset.activated.connect(self._preset_chosen)
         self.width_box.valueChanged.connect(self._update_size_preset)
         self.height_box.valueChanged.connect(self._update_size_preset)
@@ -280,14 +289,31 @@ class ArtPanel(GeneratePanel):
 
     def generate(self) -> int | None:
         """Queue the form with the canvas: its init image and mask written to files."""
-        request = self.request()
+        request = self.with_canvas(self.request())
+        return self.submit(request) if request is not None else None
+
+    def with_canvas(self, request: ImageRequest) -> ImageRequest | None:
+        """`request` with the canvas's init image and mask (kept as files); None, with the
+        sentence shown, when they could not be written."""
         try:
             if self.init_section.isEnabled():  # a family that reads no init image gets none
-                request = self.canvas_controls.apply(request)
+                return self.canvas_controls.apply(request)
+            return request
         except OSError as exc:
             self.message.show_error(f"Could not keep the init image: {exc.strerror or exc}.")
             return None
-        return self.submit(request)
+
+    # ------------------------------------------------------------------ the grid
+    def grid_base(self, for_run: bool) -> ImageRequest:
+        """The request a plot varies: the form (for a run, with the canvas's inputs)."""
+        request = self.request()
+        if for_run:
+            request = self.with_canvas(request) or request
+        return request
+
+    def submit_grid(self, plan: GridPlan) -> int | None:
+        """Queue a plot as one job of the worker; its cells and grid arrive as one result."""
+        return self.submit(plan.base, **grid_submit_options(plan))
 
     def fill(self, request: Request) -> None:
         assert isinstance(request, ImageRequest)
@@ -397,6 +423,7 @@ class ArtPanel(GeneratePanel):
 
     def on_model_changed(self, model: str) -> None:
         """Grey out the controls the model's family does not read (a GAN's one pass)."""
+        self.grid.changed()
         unused = self.grey_out_unused(model)
         names = {"negative": "the negative prompt", "steps": "steps", "guidance": "CFG",
                  "scheduler": "sampler"}  # the init image's section greys out without a word
@@ -425,6 +452,9 @@ class ArtPanel(GeneratePanel):
         self.tabs.setCurrentIndex(0)
 
     def on_finished(self, job_id: int, result: Result, paths: list[Path]) -> None:
+        if isinstance(result.info, dict) and isinstance(result.info.get("grid"), dict):
+            self._grid_finished(result, paths)
+            return
         request = result.request
         images = [qimage_from_array(a) for a in result.images]
         seeds = result.info.get("seeds") if isinstance(result.info, dict) else None
@@ -441,6 +471,29 @@ class ArtPanel(GeneratePanel):
         self.progress.finish(self.finish_line(head, request.seed, paths))
         self.generated.emit(paths)
 
+    def _grid_finished(self, result: Result, paths: list[Path]) -> None:
+        """A plot: the labelled grid first (what the view shows), then each cell."""
+        info = result.info
+        images = [qimage_from_array(a) for a in result.images]
+        try:
+            cells = [c.request for c in GridPlan.from_recipe(info["grid"]).first_cells()]
+        except (StudioError, ValueError, TypeError, KeyError):
+            cells = []
+        files = [Path(f) if f else None for f in info.get("cell_files", [])]
+        seeds = list(info.get("seeds", []))[1:]
+        items = [ResultItem(images[0], result.request, paths[0] if paths else None, -1)]
+        for i, image in enumerate(images[1:]):
+            request = cells[i] if i < len(cells) else result.request
+            items.append(ResultItem(image, request, files[i] if i < len(files) else None,
+                                    int(seeds[i]) if i < len(seeds) else request.seed))
+        self._set_results(items, result.request, paths, sheet=False, first_label="Grid")
+        self.tabs.setCurrentIndex(0)
+        cols, rows, subs = info.get("grid_shape", [len(images) - 1, 1, 1])
+        shape = f"{cols}×{rows}" + (f"×{subs}" if subs > 1 else "")
+        head = f"Grid {shape}: {len(images) - 1} pictures in {self.took():.1f} s"
+        self.progress.finish(self.finish_line(head, result.request.seed, paths[:1]))
+        self.generated.emit(paths)
+
     def on_started(self, job_id: int, request: Request) -> None:
         if self.view.caption().startswith("Cancelled"):  # that was the job before this one
             self.view.set_caption("Starting…")
@@ -451,15 +504,18 @@ class ArtPanel(GeneratePanel):
             self.view.set_caption("Cancelled: nothing was saved")
 
     # ------------------------------------------------------------------ results
-    def _set_results(self, items: list[ResultItem], request: Request, paths: list[Path]) -> None:
+    def _set_results(self, items: list[ResultItem], request: Request, paths: list[Path], *,
+                     sheet: bool = True, first_label: str = "") -> None:
         self._results = []
         self.strip.blockSignals(True)
         self.strip.clear()
-        if len(items) > 1:
-            sheet = contact_sheet([it.image for it in items])
-            self._add_result(ResultItem(sheet, request, None, -1, paths), "All")
-        for it in items:
-            self._add_result(it, str(it.seed) if it.seed >= 0 else "")
+        if sheet and len(items) > 1:
+            whole = contact_sheet([it.image for it in items])
+            self._add_result(ResultItem(whole, request, None, -1, paths), "All")
+        for i, it in enumerate(items):
+            label = first_label if i == 0 and first_label else (
+                str(it.seed) if it.seed >= 0 else "")
+            self._add_result(it, label)
         self.strip.blockSignals(False)
         if self._results:
             self.strip.setCurrentRow(0)
@@ -481,7 +537,8 @@ class ArtPanel(GeneratePanel):
         req = item.request
         w, h = item.image.width(), item.image.height()
         if item.path is not None:
-            caption = f"Seed {item.seed} · {w}×{h} · {item.path.name}"
+            seed = f"Seed {item.seed}" if item.seed >= 0 else "Grid"
+            caption = f"{seed} · {w}×{h} · {item.path.name}"
         else:
             caption = f"{len(item.paths) or len(self._results) - 1} pictures · seed {req.seed}"
         self.view.set_image(item.image, caption)

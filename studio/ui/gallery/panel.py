@@ -251,6 +251,8 @@ class GalleryPanel(QWidget):
                         guarded(self, lambda img: self._big_loaded(item, img)))
             run_in_pool(lambda: _infotext_of(path),
                         guarded(self, lambda text: self._infotext_read(item, text)))
+            run_in_pool(lambda: _plot_of(path),
+                        guarded(self, lambda text: self._plot_read(item, text)))
         else:
             self.details.view.set_image(load_thumbnail(path, 320) if kind == "text"
                                         else placeholder_image(kind, 320))
@@ -264,6 +266,10 @@ class GalleryPanel(QWidget):
             self._infotext = text
             self.details.set_infotext(text)
             self.infotext_loaded.emit(text)
+
+    def _plot_read(self, item: Any, text: str) -> None:
+        if item is self._selected:
+            self.details.set_plot(text)
 
     # ------------------------------------------------------------------ actions
     def use_settings(self) -> None:
@@ -459,4 +465,15 @@ def _infotext_of(path: Path) -> str:
     try:
         return read_recipe(path).parameters or ""
     except StudioError:
+        return ""
+
+
+def _plot_of(path: Path) -> str:
+    """What an X/Y/Z plot's grid image was made of ("" for any other picture)."""
+    from studio.core.errors import RecipeError
+    from studio.core.grid import describe_recipe, plot_recipe
+
+    try:
+        return describe_recipe(plot_recipe(path))
+    except (StudioError, RecipeError, ValueError, TypeError, KeyError):
         return ""
