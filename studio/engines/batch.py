@@ -215,8 +215,11 @@ class BatchLock:
             try:
                 _lock_fd(fd)
             except OSError:
-                os.lseek(fd, 0, os.SEEK_SET)
-                holder = os.read(fd, 32).decode("ascii", "replace").strip()
+                try:  # the holder's pid, for the message (Windows locks the byte itself)
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    holder = os.read(fd, 32).decode("ascii", "replace").strip()
+                except OSError:
+                    holder = ""
                 os.close(fd)
                 who = f" (process {holder})" if holder.isdigit() else ""
                 raise RequestError(f"{self.name} is already running{who}; wait for it to "

@@ -126,3 +126,36 @@ def test_other_channel_counts_are_refused_in_one_sentence() -> None:
     found = detect_checkpoint("m", set(nine), lambda k: tuple(nine[k].shape),
                               nine.__getitem__, inpaint=True)
     assert found.family == "sd1" and found.inpaint
+
+
+def test_an_sdxl_inpainting_single_file_loads_with_the_sdxl_config(
+        tiny_sd: Path, tmp_path: Path, pictures, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same for SDXL: two text encoders, the SDXL config (4 channels) beside it."""
+    from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
+    from safetensors.torch import save_file
+
+    from tests.engines.test_image_single_file import build_tiny_sdxl
+
+    regular = build_tiny_sdxl(tmp_path / "src", tiny_sd)
+    pipe = StableDiffusionXLPipeline.from_pretrained(regular)
+    torch.manual_seed(2)
+    pipe.unet = UNet2DConditionModel.from_config({**dict(pipe.unet.config), "in_channels": 9})
+    folder = tmp_path / "tiny-sdxl-inpainting"
+    pipe.save_pretrained(folder, safe_serialization=True)
+    path = tmp_path / "tiny-sdxl-inpainting.safetensors"
+    save_file(pipeline_to_ldm(folder, "sdxl"), str(path))
+    shutil.copytree(regular, tmp_path / "configs" / "sdxl",
+                    ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+    monkeypatch.setenv("STUDIO_MODELS", str(tmp_path))
+    entry = catalog.classify_file(path)
+    assert entry is not None and entry.descriptor is families.SDXL_INPAINT
+    engine = _load(path)
+    try:
+        assert engine.family == "sdxl" and engine.inpainting_unet
+        made = engine.generate(_request(path, init_image=str(pictures["init"]),
+                                        mask=str(pictures["mask"])), Events()).images[0]
+        init = np.asarray(Image.open(pictures["init"]).convert("RGB")).astype(int)
+        diff = np.abs(made.astype(int) - init)
+        assert diff[:8].max() <= 2 and diff[26:38, 26:38].mean() > 10
+    finally:
+        engine.unload()
