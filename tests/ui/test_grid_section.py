@@ -56,7 +56,9 @@ def test_a_2x2_plot_renders_through_the_worker_and_lands_in_the_gallery(
     _job, result, paths = sig.args
     assert len(jobs.ids) == 1  # the whole plot is one job
     assert len(result.images) == 5 and result.images[1].shape == (64, 64, 3)
-    assert {f"Cell {k} of 4" for k in range(1, 5)} <= set(progress)
+    # progress runs over the whole plot (the worker throttles it: the first and last are sure)
+    cells = [int(t.split()[1]) for t in progress if t.startswith("Cell ") and t.endswith("of 4")]
+    assert cells[0] == 1 and cells[-1] == 4 and cells == sorted(cells)
     grid_path, cell_paths = paths[0], paths[1:]
     assert len(cell_paths) == 4 and all(p.exists() for p in paths)
     recipes = [read_recipe(p).request for p in cell_paths]
