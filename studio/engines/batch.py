@@ -42,6 +42,7 @@ from studio.core.settings import Settings
 from studio.engines.base import Events
 
 if TYPE_CHECKING:
+    from studio.core.explore import ExploreRequest
     from studio.core.grid import GridPlan
     from studio.core.history import History
     from studio.engines.runner import Runner
@@ -552,3 +553,63 @@ def run_grid_job(plan: GridPlan, runner: Runner, events: Events,
     made_result = Result(request=plan.base, modality="image", images=[run.grid_image, *cells],
                          info=info)
     return made_result, [*run.grid_paths, *run.cell_paths]
+
+
+# ─── a latent walk fanned out frame by frame (`studio explore walk --ray`) ────────────
+
+
+def walk_jobs(request: ExploreRequest) -> tuple[ExploreRequest, list[Job]]:
+    """The walk with its anchors drawn, and one point job per frame (tagged with its
+    index): frame i of a walk is the point at the walk's i-th weights, so any pool can
+    render the frames and the driver puts them back in order."""
+    resolved = request.resolved()
+    jobs = []
+    for i, weights in enumerate(resolved.frame_weights()):
+        point = resolved.replace(mode="point", weights=tuple(float(w) for w in weights))
+        jobs.append(Job(f"{request_key(point)}-{i}", point, f"frame {i + 1}", tag=i))
+    return resolved, jobs
+
+
+def run_walk(request: ExploreRequest, pool: Pool, out_dir: Path, history: History | None, *,
+             cancel: threading.Event | None = None,
+             on_progress: Callable[[int, int, float], None] | None = None) -> Summary:
+    """Render a walk's frames on `pool` (any order), then save the walk here, in the
+    driver, as one output with the walk's recipe (GIF and MP4, as a local walk).
+
+    Nothing is written unless every frame came back: a failed frame is in the summary,
+    a cancel (Ctrl+C) too.
+    """
+    cancel = cancel or threading.Event()
+    resolved, jobs = walk_jobs(request)
+    summary = Summary(total=len(jobs))
+    frames: dict[int, Any] = {}
+    info: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    if on_progress is not None:
+        on_progress(0, len(jobs), 0.0)
+    try:
+        for outcome in pool.run(jobs, cancel):
+            if outcome.error or outcome.result is None or not outcome.result.images:
+                summary.failed.append((outcome.job.where, outcome.error or "No frame came back."))
+            else:
+                frames[outcome.job.tag] = outcome.result.images[0]
+                if not info and isinstance(outcome.result.info, dict):  # what a walk says
+                    info = {k: v for k, v in outcome.result.info.items()
+                            if k not in ("weights", "seeds", "render_ms")}
+                summary.done += 1
+            if on_progress is not None:
+                on_progress(summary.done + len(summary.failed), len(jobs),
+                            time.perf_counter() - t0)
+    except (Cancelled, KeyboardInterrupt):
+        summary.cancelled = True
+    summary.seconds = time.perf_counter() - t0
+    if summary.cancelled or summary.failed or len(frames) != len(jobs):
+        return summary
+    walk = Result(resolved, "explore", images=[frames[i] for i in range(len(jobs))],
+                  info={**info, "render_ms": round(summary.seconds * 1000, 2),
+                        "fps": resolved.fps, "frames": len(jobs)})
+    try:
+        summary.paths = save_and_index(walk, out_dir, history)
+    except StudioError as exc:
+        summary.failed.append(("the walk", str(exc)))
+    return summary
