@@ -15,6 +15,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QMenu, QVBoxLayout, QWidget
 
 from studio.core.catalog import ModelEntry
+from studio.core.fields import spec
 from studio.core.requests import BUILTIN_UPSCALERS, ImageRequest
 from studio.core.upscale import LANCZOS, SCALES
 from studio.ui.forms import FieldForm, field_grid
@@ -43,7 +44,7 @@ class HiresSection(QWidget):
         self.steps = self.fields["hires_steps"]
         self.strength = self.fields["hires_strength"]
         self.upscaler = QComboBox()
-        self.upscaler.setToolTip(self.upscaler_tip())
+        self.upscaler.setToolTip(spec(ImageRequest, "hires_upscaler").tip)
         self.set_upscalers([])
         self.target = QLabel("")
         self.target.setObjectName("muted")
@@ -66,12 +67,6 @@ class HiresSection(QWidget):
             box.valueChanged.connect(self._update)
         self.upscaler.currentIndexChanged.connect(self._update)
         self._update()
-
-    @staticmethod
-    def upscaler_tip() -> str:
-        from studio.core.fields import spec
-
-        return spec(ImageRequest, "hires_upscaler").tip
 
     # ------------------------------------------------------------------ choices
     def set_upscalers(self, models: Sequence[ModelEntry]) -> None:
