@@ -5,6 +5,8 @@ request. Prints each written path; a progress bar with ETA on a terminal; a summ
 end. A malformed line is reported with its number and the rest run; the exit status is 0
 only when every line ran (or was already done). Run it again and finished lines are
 skipped (the ledger `FILE.jsonl.done`, keyed by the recipe: see `engines/batch.py`).
+A second run of a file that is running says so and exits 2 (`FILE.jsonl.lock`, which
+the kernel frees when a run is killed, so a stale one is taken over).
 `--ray auto|local|HOST:PORT` runs the jobs on a Ray cluster (`pip install 'studio[cluster]'`).
 """
 
@@ -32,6 +34,14 @@ def add_cluster_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="output folder (default: from settings)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress on stderr (default when not a terminal)")
+    add_ray_flags(p)
+    p.add_argument("--shared-out", default=None, metavar="DIR",
+                   help="with --ray: actors write straight into DIR (shared storage) and "
+                        "this machine only indexes")
+
+
+def add_ray_flags(p: argparse.ArgumentParser) -> None:
+    """--ray and the actors' sizes (batch, grid, and `explore walk`)."""
     p.add_argument("--ray", default=None, metavar="ADDRESS",
                    help="run on a Ray cluster: auto (the one `ray start` runs here), "
                         "local (start one in this process) or HOST:PORT")
@@ -42,9 +52,7 @@ def add_cluster_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpus-per-actor", type=float, default=None,
                    help="GPUs each Ray actor reserves (default 1 when the cluster has GPUs; "
                         "0.5 puts two actors on a GPU)")
-    p.add_argument("--shared-out", default=None, metavar="DIR",
-                   help="with --ray: actors write straight into DIR (shared storage) and "
-                        "this machine only indexes")
+    p.set_defaults(shared_out=None)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -142,9 +150,17 @@ def finish(summary: Any, quiet: bool) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from studio.engines.batch import Ledger, drive, read_request_file
+    from studio.engines.batch import BatchLock, read_request_file
 
     jobs, bad = read_request_file(args.file, args.count)  # bad input fails before any import
+    with BatchLock(args.file):  # a second run of the same file: one sentence, exit 2
+        return run_locked(args, jobs, bad)
+
+
+def run_locked(args: argparse.Namespace, jobs: list[Any], bad: list[Any]) -> int:
+    """The batch itself, while this process holds the file's lock."""
+    from studio.engines.batch import Ledger, drive
+
     settings = settings_for(args)
     quiet = args.quiet or not sys.stderr.isatty()
     for line in bad:
@@ -170,3 +186,31 @@ def run(args: argparse.Namespace) -> int:
     for path in summary.paths:
         print(path)
     return finish(summary, quiet)
+
+
+def walk_on_cluster(request: Any, args: argparse.Namespace) -> int:
+    """`studio explore walk ... --ray`: every frame on the cluster's actors, the walk
+    saved here (GIF and MP4, its recipe) once every frame is back; prints its paths."""
+    from studio.engines.batch import run_walk
+
+    settings = settings_for(args)
+    quiet = args.quiet or not sys.stderr.isatty()
+    pool, done = make_pool(args, settings)
+    history = open_history()
+    try:
+        with cancel_on_sigint() as cancel:
+            summary = run_walk(request, pool, Path(settings.output_path), history,
+                               cancel=cancel, on_progress=ProgressBar(not quiet))
+    finally:
+        history.close()
+        done()
+    if summary.cancelled:
+        print("studio: cancelled: the walk was not written.", file=sys.stderr)
+        return EXIT_CANCELLED
+    if summary.failed:
+        where, message = summary.failed[0]
+        print(f"studio: {where}: {message} The walk was not written.", file=sys.stderr)
+        return EXIT_FAILED
+    for path in summary.paths:
+        print(path)
+    return EXIT_OK

@@ -7,13 +7,15 @@
 A walk writes a GIF and an MP4 (or a numbered PNG folder without a video encoder); a point
 writes one PNG. Each path is printed on its own line, and every file holds the recipe
 (`studio info FILE`). `--variation SEED:STRENGTH` replays the steps taken by clicking
-children of the GUI's variation grid.
+children of the GUI's variation grid. `walk --ray auto|local|HOST:PORT` renders the frames
+on a Ray cluster's actors and writes the same walk here.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from studio.cli.batch import add_ray_flags, walk_on_cluster
 from studio.cli.common import print_paths, run_request
 from studio.core import families
 from studio.core.errors import RequestError
@@ -56,6 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     walk.add_argument("--loop", action="store_true", help="return to the first anchor")
     walk.add_argument("--easing", default="ease-in-out", help=", ".join(EASINGS))
     walk.add_argument("--fps", type=int, default=12, help="frames per second (default 12)")
+    add_ray_flags(walk)  # --ray: the frames on a Ray cluster (studio.cli.batch)
     walk.set_defaults(handler=run, mode="walk")
 
     point = modes.add_parser("point", help="render one point of the latent space to a PNG")
@@ -174,6 +177,8 @@ def build_request(args: argparse.Namespace) -> ExploreRequest:
 
 def run(args: argparse.Namespace) -> int:
     request = build_request(args)
+    if getattr(args, "ray", None) is not None:
+        return walk_on_cluster(request, args)
     _result, paths = run_request(request, args)
     print_paths(paths)
     return 0

@@ -557,9 +557,38 @@ def render_grid(plan: GridPlan, images: Mapping[tuple[int, int, int], Any]) -> I
 
 __all__ = [
     "MATRIX", "PROMPT_SR", "RECIPE_KIND", "SIZE", "Axis", "AxisField", "Cell", "GridPlan",
-    "axis_fields", "format_value", "parse_axis", "plot_recipe",
+    "axis_fields", "describe_recipe", "format_value", "parse_axis", "plot_recipe",
     "prompt_matrix_parts", "render_grid", "resolve_field", "split_values",
 ]
+
+
+def describe_recipe(recipe: Mapping[str, Any]) -> str:
+    """A plot recipe in one line: "2×2 plot: X Steps = 2, 4 · Y CFG = 3, 7" (the axes as
+    typed), or the prompt matrix it combines."""
+    shape = "×".join(str(n) for n in recipe.get("shape", []) if n != 1) or "1"
+    count = recipe.get("count", 1)
+    copies = f", {count} of each" if isinstance(count, int) and count > 1 else ""
+    if recipe.get("prompt_matrix"):
+        return f"{shape} prompt matrix{copies}: {recipe['prompt_matrix']}"
+    kind = _base_class(recipe)
+    parts = []
+    for entry in recipe.get("axes") or []:
+        name = str(entry.get("field", ""))
+        try:
+            label = resolve_field(kind, name).label
+        except RequestError:
+            label = name
+        parts.append(f"{entry.get('axis', '?')} {label} = {entry.get('values', '')}")
+    return f"{shape} plot{copies}: " + " · ".join(parts)
+
+
+def _base_class(recipe: Mapping[str, Any]) -> type[Request]:
+    """The request class of a recipe's base (an image request when it does not say)."""
+    from studio.core.requests import REQUEST_TYPES, ImageRequest
+
+    base = recipe.get("base")
+    kind = base.get("kind") if isinstance(base, Mapping) else None
+    return REQUEST_TYPES.get(str(kind), ImageRequest)
 
 
 def plot_recipe(path: str | Path) -> dict[str, Any]:

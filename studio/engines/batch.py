@@ -42,6 +42,7 @@ from studio.core.settings import Settings
 from studio.engines.base import Events
 
 if TYPE_CHECKING:
+    from studio.core.explore import ExploreRequest
     from studio.core.grid import GridPlan
     from studio.core.history import History
     from studio.engines.runner import Runner
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LEDGER_SUFFIX = ".done"
+LOCK_SUFFIX = ".lock"
 
 
 # ─── jobs and keys ────────────────────────────────────────────────────────────────────
@@ -187,6 +189,95 @@ class Ledger:
             f.flush()
             os.fsync(f.fileno())
         self.done[job.key] = [str(p) for p in paths]
+
+
+class BatchLock:
+    """One run of a request file at a time: an OS lock on `FILE.jsonl.lock`.
+
+    The lock is the kernel's (`fcntl.flock`, `msvcrt.locking` on Windows), so a run that
+    was killed holds nothing and the next run simply takes the file over; the file keeps
+    the holder's pid only for the message. `acquire` raises `RequestError` with one
+    sentence when another run holds it.
+    """
+
+    def __init__(self, request_file: str | Path) -> None:
+        p = Path(request_file)
+        self.path = p.with_name(p.name + LOCK_SUFFIX)
+        self.name = p.name
+        self._fd: int | None = None
+
+    def acquire(self) -> BatchLock:
+        for _attempt in range(20):
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise RequestError(f"Could not create {self.path}: "
+                                   f"{exc.strerror or exc}.") from None
+            try:
+                _lock_fd(fd)
+            except OSError:
+                try:  # the holder's pid, for the message (Windows locks the byte itself)
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    holder = os.read(fd, 32).decode("ascii", "replace").strip()
+                except OSError:
+                    holder = ""
+                os.close(fd)
+                who = f" (process {holder})" if holder.isdigit() else ""
+                raise RequestError(f"{self.name} is already running{who}; wait for it to "
+                                   "finish or stop it first.") from None
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except OSError:
+                same = False
+            if same:  # not a file the previous holder unlinked as we opened it
+                os.ftruncate(fd, 0)
+                os.write(fd, str(os.getpid()).encode("ascii"))
+                self._fd = fd
+                return self
+            _unlock_fd(fd)
+            os.close(fd)
+        raise RequestError(f"Could not lock {self.path.name}; try again.")
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            self.path.unlink()  # before unlocking: a waiting run then makes a fresh file
+        except OSError:
+            pass
+        _unlock_fd(fd)
+        os.close(fd)
+
+    def __enter__(self) -> BatchLock:
+        return self.acquire()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+
+def _lock_fd(fd: int) -> None:
+    """Take an exclusive lock on `fd` without waiting; OSError when another holds it."""
+    if os.name == "nt":
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _unlock_fd(fd: int) -> None:
+    if os.name == "nt":
+        import msvcrt
+
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 # ─── pools and the driver ─────────────────────────────────────────────────────────────
@@ -345,6 +436,7 @@ class GridRun:
     grid_paths: list[Path] = field(default_factory=list)
     note: str = ""
     cell_paths: list[Path] = field(default_factory=list)  # in the plan's order (x fastest)
+    grid_image: Any = None  # the labelled grid, (H, W, 3) uint8, when one was made
 
 
 def grid_jobs(plan: GridPlan) -> list[Job]:
@@ -383,7 +475,141 @@ def run_grid(plan: GridPlan, pool: Pool, out_dir: Path, history: History | None,
         run.note = f"No grid image for {plan.base.kind} outputs; the cells are saved."
         return run
     picture = np.asarray(render_grid(plan, images).convert("RGB"))
+    run.grid_image = picture
     grid = Result(request=plan.base, modality="image", images=[picture],
                   info={"grid": plan.recipe()})
     run.grid_paths = save_and_index(grid, out_dir, history)
     return run
+
+
+# ─── a grid as one job of the window's worker ─────────────────────────────────────────
+
+
+class CellEvents(Events):
+    """One cell's events inside a grid job: its steps become the plot's progress
+    ("Cell 3 of 4"), its previews and status lines go to the job's own events, and the
+    job's cancel flag stops it."""
+
+    def __init__(self, outer: Events, index: int, count: int) -> None:
+        super().__init__(outer.cancel_flag)
+        self.outer = outer
+        self.index = index
+        self.count = max(1, count)
+
+    @property
+    def settings(self) -> Any:
+        return getattr(self.outer, "settings", None)
+
+    def wants_previews(self) -> bool:
+        return self.outer.wants_previews()
+
+    def on_progress(self, progress: Any) -> None:
+        total = max(1, progress.total)  # cells of other step counts: close enough
+        self.outer.progress(self.index * total + min(progress.step, total), self.count * total,
+                            f"Cell {self.index + 1} of {self.count}")
+
+    def on_preview(self, preview: Any) -> None:
+        self.outer.preview(preview)
+
+    def on_status(self, text: str) -> None:
+        self.outer.status(text)
+
+
+def run_grid_job(plan: GridPlan, runner: Runner, events: Events,
+                 history: History | None) -> tuple[Result, list[Path]]:
+    """A whole plot on the caller's runner (the window's worker: its model cache), as one
+    job: every cell saved and indexed with its recipe, then the grid image with the plot's.
+
+    Returns a result whose first image is the grid and the rest the cells (copy 0, in the
+    plan's order), and the files: the grid's first, then the cells'. Cancelled when the
+    job was; a StudioError naming the first failed cell when one failed (the cells that
+    finished stay saved).
+    """
+    made = iter(range(len(plan.cells)))
+    pool = LocalPool(runner.settings, runner=runner,
+                     events=lambda _job, _cancel: CellEvents(events, next(made, 0),
+                                                             len(plan.cells)))
+    run = run_grid(plan, pool, Path(runner.settings.output_path), history,
+                   cancel=events.cancel_flag)
+    summary = run.summary
+    if summary.cancelled:
+        raise Cancelled()
+    if summary.failed:
+        where, message = summary.failed[0]
+        raise StudioError(f"{len(summary.failed)} of {summary.total} grid cells failed "
+                          f"({where}: {message.rstrip('.')}); the cells that finished are "
+                          "saved.")
+    if run.grid_image is None:
+        raise StudioError(run.note or "The grid image was not made.")
+    cells, files, seeds = [], [], []
+    for job in grid_jobs(plan):
+        result, paths = summary.results.get(job.key, (None, []))
+        if job.tag.copy == 0 and result is not None and result.images:
+            cells.append(result.images[0])
+            files.append(str(paths[0]) if paths else "")
+            seeds.append(int(getattr(job.request, "seed", -1)))
+    info = {"grid": plan.recipe(), "grid_shape": list(plan.shape), "cell_files": files,
+            "seeds": [plan.base.seed, *seeds]}
+    made_result = Result(request=plan.base, modality="image", images=[run.grid_image, *cells],
+                         info=info)
+    return made_result, [*run.grid_paths, *run.cell_paths]
+
+
+# ─── a latent walk fanned out frame by frame (`studio explore walk --ray`) ────────────
+
+
+def walk_jobs(request: ExploreRequest) -> tuple[ExploreRequest, list[Job]]:
+    """The walk with its anchors drawn, and one point job per frame (tagged with its
+    index): frame i of a walk is the point at the walk's i-th weights, so any pool can
+    render the frames and the driver puts them back in order."""
+    resolved = request.resolved()
+    jobs = []
+    for i, weights in enumerate(resolved.frame_weights()):
+        point = resolved.replace(mode="point", weights=tuple(float(w) for w in weights))
+        jobs.append(Job(f"{request_key(point)}-{i}", point, f"frame {i + 1}", tag=i))
+    return resolved, jobs
+
+
+def run_walk(request: ExploreRequest, pool: Pool, out_dir: Path, history: History | None, *,
+             cancel: threading.Event | None = None,
+             on_progress: Callable[[int, int, float], None] | None = None) -> Summary:
+    """Render a walk's frames on `pool` (any order), then save the walk here, in the
+    driver, as one output with the walk's recipe (GIF and MP4, as a local walk).
+
+    Nothing is written unless every frame came back: a failed frame is in the summary,
+    a cancel (Ctrl+C) too.
+    """
+    cancel = cancel or threading.Event()
+    resolved, jobs = walk_jobs(request)
+    summary = Summary(total=len(jobs))
+    frames: dict[int, Any] = {}
+    info: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    if on_progress is not None:
+        on_progress(0, len(jobs), 0.0)
+    try:
+        for outcome in pool.run(jobs, cancel):
+            if outcome.error or outcome.result is None or not outcome.result.images:
+                summary.failed.append((outcome.job.where, outcome.error or "No frame came back."))
+            else:
+                frames[outcome.job.tag] = outcome.result.images[0]
+                if not info and isinstance(outcome.result.info, dict):  # what a walk says
+                    info = {k: v for k, v in outcome.result.info.items()
+                            if k not in ("weights", "seeds", "render_ms")}
+                summary.done += 1
+            if on_progress is not None:
+                on_progress(summary.done + len(summary.failed), len(jobs),
+                            time.perf_counter() - t0)
+    except (Cancelled, KeyboardInterrupt):
+        summary.cancelled = True
+    summary.seconds = time.perf_counter() - t0
+    if summary.cancelled or summary.failed or len(frames) != len(jobs):
+        return summary
+    walk = Result(resolved, "explore", images=[frames[i] for i in range(len(jobs))],
+                  info={**info, "render_ms": round(summary.seconds * 1000, 2),
+                        "fps": resolved.fps, "frames": len(jobs)})
+    try:
+        summary.paths = save_and_index(walk, out_dir, history)
+    except StudioError as exc:
+        summary.failed.append(("the walk", str(exc)))
+    return summary

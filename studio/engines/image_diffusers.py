@@ -82,6 +82,7 @@ class Checkpoint:
 
     family: str  # its latent format, Family.latent: "sd1" | "sd2" | "sdxl"
     prediction_type: str | None = None  # override of the config's, when the file tells
+    inpaint: bool = False  # a dedicated inpainting UNet (9 input channels)
 
 
 # ---------------------------------------------------------------------------------------
@@ -109,19 +110,26 @@ def configs_dir() -> Path:
 
 def detect_checkpoint(
     name: str, keys: set[str], shape: Callable[[str], tuple[int, ...]],
-    tensor: Callable[[str], torch.Tensor],
+    tensor: Callable[[str], torch.Tensor], *, inpaint: bool = False,
 ) -> Checkpoint:
     """Tell SD 1.x / 2.x / SDXL apart by the catalog's key rules, refusing in one sentence
-    what text-to-image cannot load; the SD 2.x prediction type is read from one tensor."""
+    what text-to-image cannot load; the SD 2.x prediction type is read from one tensor.
+
+    `inpaint`: the caller runs dedicated inpainting checkpoints too (a 9-channel UNet, the
+    engine does: `Checkpoint.inpaint`); other channel counts (image editing) are refused.
+    """
     if not catalog.has_unet(keys):
         raise ModelError(
             f"{name} holds no diffusion model (it may be a LoRA, a VAE or an embedding); "
             "choose a full checkpoint."
         )
     conv_in = catalog.CONV_IN
-    if conv_in in keys and shape(conv_in)[1] != 4:
+    channels = shape(conv_in)[1] if conv_in in keys else 4
+    if channels != 4 and not (inpaint and channels == 9):
         raise ModelError(
-            f"{name} is an inpainting or image-editing model ({shape(conv_in)[1]} input "
+            f"{name} is an image-editing model ({channels} input channels); Studio runs "
+            "regular and 9-channel inpainting checkpoints." if inpaint else
+            f"{name} is an inpainting or image-editing model ({channels} input "
             "channels); text-to-image needs a regular checkpoint."
         )
     found = catalog.text_encoder_family(keys)
@@ -141,7 +149,7 @@ def detect_checkpoint(
     elif family == "sd2" and SD2_V_PROBE in keys:
         spread = float(tensor(SD2_V_PROBE).float().std(unbiased=False))
         prediction = "v_prediction" if spread > 0.09 else "epsilon"
-    return Checkpoint(family, prediction)
+    return Checkpoint(family, prediction, inpaint=channels == 9)
 
 
 def read_checkpoint(path: Path, allow_pickle: bool) -> Checkpoint:
@@ -156,7 +164,7 @@ def read_checkpoint(path: Path, allow_pickle: bool) -> Checkpoint:
                 return detect_checkpoint(
                     path.name, keys,
                     lambda k: tuple(f.get_slice(k).get_shape()),
-                    f.get_tensor,
+                    f.get_tensor, inpaint=True,
                 )
         except StudioError:
             raise
@@ -175,7 +183,8 @@ def read_checkpoint(path: Path, allow_pickle: bool) -> Checkpoint:
         )
     state = load_pickled_weights(path)
     return detect_checkpoint(
-        path.name, set(state), lambda k: tuple(state[k].shape), lambda k: state[k]
+        path.name, set(state), lambda k: tuple(state[k].shape), lambda k: state[k],
+        inpaint=True,
     )
 
 
@@ -1123,6 +1132,12 @@ def _load_folder(folder: Path, dtype: torch.dtype, allow_pickle: bool) -> Any:
 
 
 def _load_single_file(path: Path, checkpoint: Checkpoint, dtype: torch.dtype) -> Any:
+    """A checkpoint in the original SD layout, with the family's offline config.
+
+    A dedicated inpainting checkpoint gets its UNet built first with 9 input channels
+    (the shipped config says 4) and handed to the same text-to-image pipeline class a
+    folder loads as, so both kinds of inpainting model behave alike (`mode_pipe`).
+    """
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     config = configs_dir() / checkpoint.family
@@ -1138,6 +1153,12 @@ def _load_single_file(path: Path, checkpoint: Checkpoint, dtype: torch.dtype) ->
     else:
         cls = StableDiffusionPipeline
         kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    if checkpoint.inpaint:
+        from diffusers import UNet2DConditionModel
+
+        kwargs["unet"] = UNet2DConditionModel.from_single_file(
+            str(path), config=str(config), subfolder="unet", in_channels=9,
+            local_files_only=True, torch_dtype=dtype)
     return cls.from_single_file(str(path), **kwargs)
 
 

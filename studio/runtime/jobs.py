@@ -10,8 +10,9 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from studio.core.requests import Request
 
@@ -28,6 +29,9 @@ class Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     state: str = "queued"  # queued → running → done | failed | cancelled | removed
     action: str = ""  # control jobs: "unload_all" or "unload:<model>"
+    #: a job of many requests (a grid): work(runner, events, history) -> (result, paths)
+    #: runs on the engine thread instead of one generate + save; `request` is its base
+    work: Callable[..., Any] | None = None
 
 
 class JobStore:

@@ -317,6 +317,10 @@ class Worker(QObject):
         failed = True
         try:
             self._announce_load(runner, job, events)
+            if job.work is not None:  # many requests in one job (a grid): it saves its own
+                made: tuple[Any, list[Path]] = job.work(runner, events, self.history)
+                failed = False
+                return made
             result = runner.generate(job.request, events)
             events.flush()
             events.check_cancelled()
@@ -422,12 +426,14 @@ class JobQueue(QObject):
     def set_settings(self, settings: Settings) -> None:
         self.worker.settings = settings
 
-    def submit(self, request: Request, *, lane: Lane = "generate", save: bool = True) -> int:
-        """Validate and queue a request; returns its job id. Raises RequestError at once."""
+    def submit(self, request: Request, *, lane: Lane = "generate", save: bool = True,
+               work: Callable[..., Any] | None = None) -> int:
+        """Validate and queue a request; returns its job id. Raises RequestError at once.
+        `work`: what the job runs instead of the request alone (see `Job.work`)."""
         if not isinstance(request, Request):
             raise RequestError("Nothing to generate.")
         request.validate()
-        job = Job(request, lane=lane, save=save)
+        job = Job(request, lane=lane, save=save, work=work)
         self.jobs[job.id] = job
         replaced = self.store.put(job)
         if replaced is not None:

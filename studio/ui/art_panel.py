@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QListView,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPushButton,
     QSlider,
     QStackedWidget,
@@ -35,12 +36,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.errors import StudioError
+from studio.core.grid import GridPlan
 from studio.core.requests import SCHEDULERS, ImageRequest, Request
 from studio.core.results import Preview, Result
+from studio.core.upscale import UpscaleRequest
 from studio.runtime.context import AppContext
+from studio.runtime.grids import grid_submit_options
 from studio.runtime.tasks import run_in_pool
 from studio.ui.canvas import CanvasControls, MaskCanvas
 from studio.ui.forms import FieldForm, field_grid
+from studio.ui.grid_section import GridSection
+from studio.ui.hires_section import HiresSection, upscale_menu
 from studio.ui.image_view import ImageView
 from studio.ui.images import contact_sheet, qimage_from_array
 from studio.ui.panel import (
@@ -195,6 +202,14 @@ class ArtPanel(GeneratePanel):
         ]))
         form.addSpacing(6)
         form.addWidget(self.variation)
+        self.hires = HiresSection()
+        self.hires.set_upscalers(self.ctx.models)
+        self.ctx.catalog_changed.connect(self.hires.set_upscalers)
+        self.hires_section = CollapsibleSection("Hires fix", self.hires)
+        form.addWidget(self.hires_section)
+        self.grid = GridSection(self.grid_base, self.submit_grid, lambda: self.ctx.models)
+        self.grid_box = CollapsibleSection("Grid (X/Y/Z plot, prompt matrix)", self.grid)
+        form.addWidget(self.grid_box)
         self.mask_canvas = MaskCanvas()
         self.canvas_controls = CanvasControls(self.mask_canvas)
         self.canvas_controls.failed.connect(self.message.show_error)
@@ -230,8 +245,14 @@ class ArtPanel(GeneratePanel):
         self.use_init_button = QPushButton("Use as init")
         self.use_init_button.setToolTip("Start the next picture from this one (img2img)")
         self.use_init_button.clicked.connect(self.use_as_init)
+        self.upscale_button = QPushButton("Upscale")
+        self.upscale_button.setToolTip("Upscale this picture ×2 or ×4 (Lanczos or an upscaler "
+                                       "model in models/upscale)")
+        self.upscale_button.clicked.connect(self.show_upscale_menu)
+        self.upscale_choices: QMenu | None = None  # the menu last shown (tests click it)
         bottom = list_with_buttons(self.strip, [self.open_folder_button,
-                                                self.copy_recipe_button, self.use_init_button])
+                                                self.copy_recipe_button, self.use_init_button,
+                                                self.upscale_button])
         self.tabs = QTabBar()
         self.tabs.addTab("Picture")
         self.tabs.addTab("Canvas")
@@ -244,9 +265,15 @@ class ArtPanel(GeneratePanel):
         return canvas_column([self.tabs, (self.stack, 1), self.progress, bottom])
 
     def _connect(self) -> None:
+        for edit in (self.prompt, self.negative):  # prompt S/R and the matrix read them
+            edit.textChanged.connect(self.grid.changed)
         self.size_preset.activated.connect(self._preset_chosen)
         self.width_box.valueChanged.connect(self._update_size_preset)
         self.height_box.valueChanged.connect(self._update_size_preset)
+        for box in (self.width_box, self.height_box):
+            box.valueChanged.connect(lambda _v: self.hires.set_base_size(
+                self.width_box.value(), self.height_box.value()))
+        self.hires.set_base_size(self.width_box.value(), self.height_box.value())
 
     # ------------------------------------------------------------------ the form
     def request(self) -> ImageRequest:
@@ -257,18 +284,36 @@ class ArtPanel(GeneratePanel):
             scheduler=self.scheduler.currentText(),
             variation_seed=self.variation_seed.value(),
             **self.fields.values(),
+            **self.hires.values(),
         )
 
     def generate(self) -> int | None:
         """Queue the form with the canvas: its init image and mask written to files."""
-        request = self.request()
+        request = self.with_canvas(self.request())
+        return self.submit(request) if request is not None else None
+
+    def with_canvas(self, request: ImageRequest) -> ImageRequest | None:
+        """`request` with the canvas's init image and mask (kept as files); None, with the
+        sentence shown, when they could not be written."""
         try:
             if self.init_section.isEnabled():  # a family that reads no init image gets none
-                request = self.canvas_controls.apply(request)
+                return self.canvas_controls.apply(request)
+            return request
         except OSError as exc:
             self.message.show_error(f"Could not keep the init image: {exc.strerror or exc}.")
             return None
-        return self.submit(request)
+
+    # ------------------------------------------------------------------ the grid
+    def grid_base(self, for_run: bool) -> ImageRequest:
+        """The request a plot varies: the form (for a run, with the canvas's inputs)."""
+        request = self.request()
+        if for_run:
+            request = self.with_canvas(request) or request
+        return request
+
+    def submit_grid(self, plan: GridPlan) -> int | None:
+        """Queue a plot as one job of the worker; its cells and grid arrive as one result."""
+        return self.submit(plan.base, **grid_submit_options(plan))
 
     def fill(self, request: Request) -> None:
         assert isinstance(request, ImageRequest)
@@ -280,12 +325,18 @@ class ArtPanel(GeneratePanel):
         self.variation_seed.set_value(
             request.variation_seed if request.variation_strength > 0 else -1)
         self.variation.set_expanded(request.variation_strength > 0)
+        self.hires.fill(request)
+        if request.hires:
+            self.hires_section.set_expanded(True)
         self._update_size_preset()
 
     def _init_changed(self, has_init: bool) -> None:
         """An init image sets the size (multiples of 8) and shows the canvas; none: back
         to text-to-image and the picture."""
         self.tabs.setTabEnabled(1, has_init)
+        self.hires.setEnabled(not has_init)  # the hires fix refines text-to-image renders
+        self.hires.setToolTip("The hires fix refines text-to-image renders; clear the init "
+                              "image to use it." if has_init else "")
         if has_init:
             image = self.mask_canvas.image()
             for box, side in ((self.width_box, image.width()), (self.height_box, image.height())):
@@ -300,6 +351,39 @@ class ArtPanel(GeneratePanel):
             self.message.show_info("Choose one picture of the results first.")
             return
         self.canvas_controls.set_init(item.image, str(item.path or ""))
+
+    def show_upscale_menu(self) -> None:
+        """The upscalers, ×2 and ×4, for the selected picture (a saved one)."""
+        if self._picked_file() is None:
+            return
+        if self.upscale_choices is not None:
+            self.upscale_choices.deleteLater()
+        self.upscale_choices = upscale_menu(self, self.ctx.models, self.upscale_result)
+        button = self.upscale_button
+        self.upscale_choices.popup(button.mapToGlobal(button.rect().bottomLeft()))
+
+    def upscale_result(self, model: str, scale: int) -> int | None:
+        """Queue an upscale of the selected picture; the result lands in the strip."""
+        path = self._picked_file()
+        if path is None:
+            return None
+        return self.submit(UpscaleRequest(model=model, image=str(path), scale=scale))
+
+    def _picked_file(self) -> Path | None:
+        """The selected result's file, or None with one sentence saying what to pick."""
+        item = self.selected_result()
+        if item is None or item.path is None:
+            self.message.show_info("Choose one saved picture of the results first.")
+            return None
+        if not item.path.exists():
+            self.message.show_error(f"{item.path.name} is no longer on disk.")
+            return None
+        return item.path
+
+    def use_file_as_init(self, path: str) -> bool:
+        """Start from a picture file ("Use as init" in the gallery or its lightbox): the
+        Canvas tab shows it; False (and one sentence) when it is not a picture."""
+        return self.canvas_controls.load_file(path)
 
     def set_prompt(self, text: str) -> None:
         """Put a prompt in the box (from the Text panel's "Send to Art")."""
@@ -334,10 +418,12 @@ class ArtPanel(GeneratePanel):
                 "guidance": (self.guidance, self.fields.labels["guidance"]),
                 "scheduler": (self.scheduler, self.sampler_label),
                 "negative": (self.negative, self.negative_label),
-                "init_image": (self.init_section,)}
+                "init_image": (self.init_section,),
+                "hires_scale": (self.hires_section,)}
 
     def on_model_changed(self, model: str) -> None:
         """Grey out the controls the model's family does not read (a GAN's one pass)."""
+        self.grid.changed()
         unused = self.grey_out_unused(model)
         names = {"negative": "the negative prompt", "steps": "steps", "guidance": "CFG",
                  "scheduler": "sampler"}  # the init image's section greys out without a word
@@ -366,6 +452,9 @@ class ArtPanel(GeneratePanel):
         self.tabs.setCurrentIndex(0)
 
     def on_finished(self, job_id: int, result: Result, paths: list[Path]) -> None:
+        if isinstance(result.info, dict) and isinstance(result.info.get("grid"), dict):
+            self._grid_finished(result, paths)
+            return
         request = result.request
         images = [qimage_from_array(a) for a in result.images]
         seeds = result.info.get("seeds") if isinstance(result.info, dict) else None
@@ -382,6 +471,29 @@ class ArtPanel(GeneratePanel):
         self.progress.finish(self.finish_line(head, request.seed, paths))
         self.generated.emit(paths)
 
+    def _grid_finished(self, result: Result, paths: list[Path]) -> None:
+        """A plot: the labelled grid first (what the view shows), then each cell."""
+        info = result.info
+        images = [qimage_from_array(a) for a in result.images]
+        try:
+            cells = [c.request for c in GridPlan.from_recipe(info["grid"]).first_cells()]
+        except (StudioError, ValueError, TypeError, KeyError):
+            cells = []
+        files = [Path(f) if f else None for f in info.get("cell_files", [])]
+        seeds = list(info.get("seeds", []))[1:]
+        items = [ResultItem(images[0], result.request, paths[0] if paths else None, -1)]
+        for i, image in enumerate(images[1:]):
+            request = cells[i] if i < len(cells) else result.request
+            items.append(ResultItem(image, request, files[i] if i < len(files) else None,
+                                    int(seeds[i]) if i < len(seeds) else request.seed))
+        self._set_results(items, result.request, paths, sheet=False, first_label="Grid")
+        self.tabs.setCurrentIndex(0)
+        cols, rows, subs = info.get("grid_shape", [len(images) - 1, 1, 1])
+        shape = f"{cols}×{rows}" + (f"×{subs}" if subs > 1 else "")
+        head = f"Grid {shape}: {len(images) - 1} pictures in {self.took():.1f} s"
+        self.progress.finish(self.finish_line(head, result.request.seed, paths[:1]))
+        self.generated.emit(paths)
+
     def on_started(self, job_id: int, request: Request) -> None:
         if self.view.caption().startswith("Cancelled"):  # that was the job before this one
             self.view.set_caption("Starting…")
@@ -392,15 +504,18 @@ class ArtPanel(GeneratePanel):
             self.view.set_caption("Cancelled: nothing was saved")
 
     # ------------------------------------------------------------------ results
-    def _set_results(self, items: list[ResultItem], request: Request, paths: list[Path]) -> None:
+    def _set_results(self, items: list[ResultItem], request: Request, paths: list[Path], *,
+                     sheet: bool = True, first_label: str = "") -> None:
         self._results = []
         self.strip.blockSignals(True)
         self.strip.clear()
-        if len(items) > 1:
-            sheet = contact_sheet([it.image for it in items])
-            self._add_result(ResultItem(sheet, request, None, -1, paths), "All")
-        for it in items:
-            self._add_result(it, str(it.seed) if it.seed >= 0 else "")
+        if sheet and len(items) > 1:
+            whole = contact_sheet([it.image for it in items])
+            self._add_result(ResultItem(whole, request, None, -1, paths), "All")
+        for i, it in enumerate(items):
+            label = first_label if i == 0 and first_label else (
+                str(it.seed) if it.seed >= 0 else "")
+            self._add_result(it, label)
         self.strip.blockSignals(False)
         if self._results:
             self.strip.setCurrentRow(0)
@@ -422,7 +537,8 @@ class ArtPanel(GeneratePanel):
         req = item.request
         w, h = item.image.width(), item.image.height()
         if item.path is not None:
-            caption = f"Seed {item.seed} · {w}×{h} · {item.path.name}"
+            seed = f"Seed {item.seed}" if item.seed >= 0 else "Grid"
+            caption = f"{seed} · {w}×{h} · {item.path.name}"
         else:
             caption = f"{len(item.paths) or len(self._results) - 1} pictures · seed {req.seed}"
         self.view.set_image(item.image, caption)

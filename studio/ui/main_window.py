@@ -177,6 +177,7 @@ class MainWindow(QMainWindow):
         gallery.play_requested.connect(self._play)
         gallery.open_requested.connect(lambda path: self.load_recipe_file(Path(path)))
         gallery.motif_requested.connect(self._use_as_motif)
+        gallery.init_requested.connect(self.send_init_to_art)
         return gallery
 
     def _make_models(self) -> QWidget:
@@ -323,6 +324,11 @@ class MainWindow(QMainWindow):
     def send_prompt_to_art(self, text: str) -> None:
         self.art.set_prompt(text)
         self.show_tab("art")
+
+    def send_init_to_art(self, path: str) -> None:
+        """"Use as init" in the gallery: the Art canvas starts from that picture."""
+        if self.art.use_file_as_init(path):
+            self.show_tab("art")
 
     def _play(self, path: str) -> None:
         """The gallery's play button: the Music panel plays it."""

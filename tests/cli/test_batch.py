@@ -277,3 +277,46 @@ def test_the_local_pool_can_share_a_runner_and_report_through_its_events(tmp_pat
     summary = drive(jobs, LocalPool(settings, runner, events), tmp_path, None)
     assert summary.ok and summary.done == 2 and seen == ["cell 0", "cell 1"]
     assert len(runner.cache) == 1  # the model loaded once, into the shared cache
+
+
+def test_a_file_that_is_running_refuses_a_second_run_and_a_killed_runs_lock_is_taken(
+        tmp_path, capsys):
+    """Two runs of one file at once would do every job twice: the second says so, exit 2.
+    The holder here is another process; once it is killed (SIGKILL: no cleanup), its lock
+    file is still there but the next run takes it over."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    file = write_lines(tmp_path / "jobs.jsonl", {**FACES, "seed": 2})
+    out = tmp_path / "out"
+    hold = ("import sys, time; from studio.engines.batch import BatchLock; "
+            f"BatchLock({str(file)!r}).acquire(); print('held', flush=True); time.sleep(300)")
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ})
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert main(["batch", str(file), "--out", str(out)]) == EXIT_BAD_INPUT
+        err = capsys.readouterr().err.strip()
+        assert err == (f"studio: jobs.jsonl is already running (process {holder.pid}); "
+                       "wait for it to finish or stop it first.")
+        assert not out.exists() and not (tmp_path / "jobs.jsonl.done").exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    assert (tmp_path / "jobs.jsonl.lock").exists()  # stale: nobody holds it now
+    assert main(["batch", str(file), "--out", str(out)]) == 0
+    assert len(outputs(out)) == 1
+    assert not (tmp_path / "jobs.jsonl.lock").exists()  # a finished run leaves none
+
+
+def test_the_batch_lock_is_held_for_the_run_and_free_after(tmp_path):
+    from studio.core.errors import RequestError
+    from studio.engines.batch import BatchLock
+
+    file = write_lines(tmp_path / "jobs.jsonl", FACES)
+    with BatchLock(file), pytest.raises(RequestError, match="already running"):
+        BatchLock(file).acquire()
+    with BatchLock(file):  # released: a new run takes it
+        pass

@@ -97,6 +97,9 @@ class DetailsPane(QWidget):
         self.play_button = QPushButton(play_icon(), "Play")
         self.play_button.setToolTip("Play this piece")
         self.play_button.hide()
+        self.init_button = QPushButton("Use as init")
+        self.init_button.setToolTip("Start the next Art picture from this one (img2img, "
+                                    "inpainting)")
         self.view_button = QPushButton("View")
         self.view_button.setToolTip("Show the picture over the whole window (double-click)")
         self.copy_image_button = QPushButton(copy_icon(), "Copy image")
@@ -116,6 +119,10 @@ class DetailsPane(QWidget):
         self.infotext.setReadOnly(True)
         self.infotext.setMaximumHeight(96)
         self.infotext_label = section_label("A1111 infotext")
+        self.plot = QLabel("")
+        self.plot.setWordWrap(True)
+        self.plot.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.plot_label = section_label("X/Y/Z plot")
         self.model_name = short_model  # GalleryPanel swaps in the catalog's names
         self.message = MessageLabel()
         actions = QHBoxLayout()
@@ -129,6 +136,7 @@ class DetailsPane(QWidget):
         copies.setSpacing(6)
         copies.addWidget(self.copy_image_button)
         copies.addWidget(self.copy_recipe_button)
+        copies.addWidget(self.init_button)
         copies.addStretch(1)
         col = QVBoxLayout(self)
         col.setContentsMargins(14, 14, 16, 14)
@@ -141,6 +149,8 @@ class DetailsPane(QWidget):
         col.addWidget(self.parameters)
         col.addWidget(self.infotext_label)
         col.addWidget(self.infotext)
+        col.addWidget(self.plot_label)
+        col.addWidget(self.plot)
         col.addWidget(self.use_button)
         col.addLayout(actions)
         col.addLayout(copies)
@@ -154,12 +164,14 @@ class DetailsPane(QWidget):
             w.setEnabled(has)
         self.message.clear_message()
         self.set_infotext("")
+        self.set_plot("")
         self.parameters.setPlainText(describe_recipe(request_of(item)) if has else "")
         kind = (field_of(item, "modality") or kind_of(str(field_of(item, "path", "")))
                 if has else "")
         self.copy_image_button.setEnabled(kind == "image" and not missing)
-        self.view_button.setVisible(kind == "image")
-        self.view_button.setEnabled(kind == "image" and not missing)
+        for button in (self.view_button, self.init_button):
+            button.setVisible(kind == "image")
+            button.setEnabled(kind == "image" and not missing)
         if not has:
             self.view.set_image(None)
             self.prompt.setText("")
@@ -190,6 +202,12 @@ class DetailsPane(QWidget):
             self.message.show_error("This file is missing: it was moved or deleted.")
 
 
+
+    def set_plot(self, text: str) -> None:
+        """The plot a grid image was made of (its recipe's axes; hidden for other pictures)."""
+        self.plot.setText(text)
+        self.plot.setVisible(bool(text))
+        self.plot_label.setVisible(bool(text))
 
     def set_infotext(self, text: str) -> None:
         """The A1111 parameters text read from the file (pictures only; hidden when none)."""

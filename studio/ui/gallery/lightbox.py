@@ -170,6 +170,7 @@ class Lightbox(QWidget):
     current_changed = Signal(str)  # the path now shown (the Gallery follows it)
     closed = Signal()
     image_loaded = Signal(str)
+    init_requested = Signal(str)  # "Use as init": start the Art canvas from this picture
 
     def __init__(self, host: QWidget) -> None:
         super().__init__(host)
@@ -200,8 +201,10 @@ class Lightbox(QWidget):
         self.close_button = QToolButton()
         self.close_button.setText("✕")
         self.close_button.setToolTip("Close (Esc)")
+        self.init_button = QPushButton("Use as init")
+        self.init_button.setToolTip("Start the next Art picture from this one (I)")
         for w in (self.fit_button, self.actual_button, self.prev_button, self.next_button,
-                  self.close_button):
+                  self.close_button, self.init_button):
             w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         bar = QHBoxLayout()
         bar.setContentsMargins(12, 8, 12, 8)
@@ -210,6 +213,7 @@ class Lightbox(QWidget):
         bar.addWidget(self.next_button)
         bar.addWidget(self.title, 1)
         bar.addWidget(self.zoom_label)
+        bar.addWidget(self.init_button)
         bar.addWidget(self.fit_button)
         bar.addWidget(self.actual_button)
         bar.addWidget(self.close_button)
@@ -223,6 +227,7 @@ class Lightbox(QWidget):
         self.prev_button.clicked.connect(self.previous)
         self.next_button.clicked.connect(self.next)
         self.close_button.clicked.connect(self.close_lightbox)
+        self.init_button.clicked.connect(self.use_as_init)
         self.view.zoom_changed.connect(
             lambda s: self.zoom_label.setText(f"{round(s * 100)} %"))
         host.installEventFilter(self)
@@ -291,6 +296,13 @@ class Lightbox(QWidget):
             self._image = QImage()
             self.closed.emit()
 
+    def use_as_init(self) -> None:
+        """Hand the picture shown to the Art canvas and step out of the way."""
+        path = self.current_path()
+        if path:
+            self.close_lightbox()
+            self.init_requested.emit(path)
+
     def copy_image(self) -> bool:
         if self._image.isNull():
             return False
@@ -317,6 +329,8 @@ class Lightbox(QWidget):
             self.view.fit()
         elif key == Qt.Key.Key_1:
             self.view.actual_size()
+        elif key == Qt.Key.Key_I:
+            self.use_as_init()
         elif key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
             self.view.zoom_by(STEP)
         elif key == Qt.Key.Key_Minus:

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QModelIndex, QPoint, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListView,
+    QMenu,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -58,6 +59,7 @@ class GalleryPanel(QWidget):
     refreshed = Signal(int)  # number of items shown (tests and status)
     copied = Signal(str)  # "image" or "recipe": what was put on the clipboard
     infotext_loaded = Signal(str)  # the selected picture's A1111 text ("" when none)
+    init_requested = Signal(str)  # "Use as init": a picture's path for the Art canvas
 
     def __init__(self, ctx, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -104,6 +106,9 @@ class GalleryPanel(QWidget):
         self.grid.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.grid.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.grid.setModel(self.model)
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.grid.customContextMenuRequested.connect(self._context_menu)
+        self.menu: QMenu | None = None  # the context menu last shown (tests click it)
         self.empty_label = QLabel("Nothing here yet: what you generate appears in the gallery.")
         self.empty_label.setObjectName("muted")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -143,6 +148,7 @@ class GalleryPanel(QWidget):
         d.play_button.clicked.connect(self._play)
         d.rating.rating_changed.connect(self._rate)
         d.view_button.clicked.connect(self.open_lightbox)
+        d.init_button.clicked.connect(self.use_as_init)
         d.copy_image_button.clicked.connect(self.copy_image)
         d.copy_recipe_button.clicked.connect(self.copy_recipe)
         d.delete_button.clicked.connect(self.delete_selected)
@@ -247,6 +253,8 @@ class GalleryPanel(QWidget):
                         guarded(self, lambda img: self._big_loaded(item, img)))
             run_in_pool(lambda: _infotext_of(path),
                         guarded(self, lambda text: self._infotext_read(item, text)))
+            run_in_pool(lambda: _plot_of(path),
+                        guarded(self, lambda text: self._plot_read(item, text)))
         else:
             self.details.view.set_image(load_thumbnail(path, 320) if kind == "text"
                                         else placeholder_image(kind, 320))
@@ -260,6 +268,10 @@ class GalleryPanel(QWidget):
             self._infotext = text
             self.details.set_infotext(text)
             self.infotext_loaded.emit(text)
+
+    def _plot_read(self, item: Any, text: str) -> None:
+        if item is self._selected:
+            self.details.set_plot(text)
 
     # ------------------------------------------------------------------ actions
     def use_settings(self) -> None:
@@ -286,6 +298,48 @@ class GalleryPanel(QWidget):
         path = self._path()
         if path is not None and kind_of_item(self._selected) == "music":
             self.motif_requested.emit(str(path))
+
+    def use_as_init(self) -> None:
+        """Start the Art canvas from the selected picture (the main window switches tabs)."""
+        path = self._path()
+        if path is None or kind_of_item(self._selected) != "image":
+            return
+        if not path.exists():
+            self.details.message.show_error("This file is missing: it was moved or deleted.")
+            return
+        self.init_requested.emit(str(path))
+
+    def _context_menu(self, pos: QPoint) -> None:
+        """Right-click on an output: what the details pane offers, at the pointer."""
+        index = self.grid.indexAt(pos)
+        if not index.isValid():
+            return
+        self.grid.setCurrentIndex(index)
+        item = self._selected
+        if self.menu is not None:
+            self.menu.deleteLater()
+        menu = QMenu(self)
+        picture = kind_of_item(item) == "image"
+        music = kind_of_item(item) == "music"
+        there = self._path() is not None and self._path().exists()  # type: ignore[union-attr]
+        for text, slot, enabled in (
+                ("Use as init", self.use_as_init, picture and there),
+                ("Use these settings", self.use_settings, True),
+                ("Use as motif", self.use_as_motif, music and there),
+                ("View", self.open_lightbox, picture and there),
+                ("Copy image", self.copy_image, picture and there),
+                ("Copy recipe", self.copy_recipe, True),
+                ("Show folder", self.open_folder, True),
+                ("Delete", self.delete_selected, True)):
+            if not picture and text in ("Use as init", "View", "Copy image"):
+                continue
+            if not music and text == "Use as motif":
+                continue
+            action = menu.addAction(text)
+            action.setEnabled(enabled)
+            action.triggered.connect(slot)
+        self.menu = menu
+        menu.popup(self.grid.viewport().mapToGlobal(pos))
 
     def _path(self) -> Path | None:
         return Path(str(field_of(self._selected, "path"))) if self._selected is not None else None
@@ -339,6 +393,7 @@ class GalleryPanel(QWidget):
             self._lightbox = Lightbox(self.window())
             self._lightbox.current_changed.connect(self._lightbox_moved)
             self._lightbox.closed.connect(self.grid.setFocus)
+            self._lightbox.init_requested.connect(self.init_requested)
         return self._lightbox
 
     def open_lightbox(self) -> None:
@@ -426,4 +481,15 @@ def _infotext_of(path: Path) -> str:
     try:
         return read_recipe(path).parameters or ""
     except StudioError:
+        return ""
+
+
+def _plot_of(path: Path) -> str:
+    """What an X/Y/Z plot's grid image was made of ("" for any other picture)."""
+    from studio.core.errors import RecipeError
+    from studio.core.grid import describe_recipe, plot_recipe
+
+    try:
+        return describe_recipe(plot_recipe(path))
+    except (StudioError, RecipeError, ValueError, TypeError, KeyError):
         return ""
