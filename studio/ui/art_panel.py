@@ -43,6 +43,7 @@ from studio.ui.canvas import CanvasControls, MaskCanvas
 from studio.ui.forms import FieldForm, field_grid
 from studio.ui.image_view import ImageView
 from studio.ui.images import contact_sheet, qimage_from_array
+from studio.ui.lora_picker import LoraPicker
 from studio.ui.panel import (
     GeneratePanel,
     PromptEdit,
@@ -195,6 +196,9 @@ class ArtPanel(GeneratePanel):
         ]))
         form.addSpacing(6)
         form.addWidget(self.variation)
+        self.loras = LoraPicker(self.ctx)  # ImageRequest.loras, as <lora:...> tags are
+        self.lora_section = CollapsibleSection("LoRAs", self.loras)
+        form.addWidget(self.lora_section)
         self.mask_canvas = MaskCanvas()
         self.canvas_controls = CanvasControls(self.mask_canvas)
         self.canvas_controls.failed.connect(self.message.show_error)
@@ -256,6 +260,7 @@ class ArtPanel(GeneratePanel):
             negative=self.negative.toPlainText().strip(),
             scheduler=self.scheduler.currentText(),
             variation_seed=self.variation_seed.value(),
+            loras=self.loras.values(),
             **self.fields.values(),
         )
 
@@ -280,6 +285,8 @@ class ArtPanel(GeneratePanel):
         self.variation_seed.set_value(
             request.variation_seed if request.variation_strength > 0 else -1)
         self.variation.set_expanded(request.variation_strength > 0)
+        self.loras.set_values(request.loras)
+        self.lora_section.set_expanded(bool(request.loras) or self.lora_section.is_expanded())
         self._update_size_preset()
 
     def _init_changed(self, has_init: bool) -> None:
@@ -334,7 +341,7 @@ class ArtPanel(GeneratePanel):
                 "guidance": (self.guidance, self.fields.labels["guidance"]),
                 "scheduler": (self.scheduler, self.sampler_label),
                 "negative": (self.negative, self.negative_label),
-                "init_image": (self.init_section,)}
+                "init_image": (self.init_section,), "loras": (self.lora_section,)}
 
     def on_model_changed(self, model: str) -> None:
         """Grey out the controls the model's family does not read (a GAN's one pass)."""
