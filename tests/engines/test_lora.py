@@ -269,3 +269,17 @@ def test_kohya_names_are_the_ones_a1111_reads() -> None:
                                                                                     xl=True)
     with pytest.raises(ValueError, match="not a LoRA weight"):
         to_kohya({"unet.x.weight": torch.zeros(1)})
+
+
+def test_img2img_and_hires_passes_use_the_lora_too(engine: DiffusersImageEngine,
+                                                  tmp_path: Path) -> None:
+    from PIL import Image
+
+    y, x = np.mgrid[0:64, 0:64]
+    Image.fromarray(np.stack([x * 4, y * 4, np.full_like(x, 90)], -1).astype(np.uint8)).save(
+        tmp_path / "init.png")
+    for fields in ({"init_image": str(tmp_path / "init.png"), "strength": 0.6},
+                   {"hires_scale": 1.5, "hires_strength": 0.5}):
+        base = pixels(engine, "a red fox", **fields)
+        assert not np.array_equal(pixels(engine, "a red fox <lora:inkwash:1>", **fields), base)
+        assert np.array_equal(pixels(engine, "a red fox <lora:inkwash:0>", **fields), base)
