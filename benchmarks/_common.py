@@ -133,3 +133,37 @@ class WorkerRun:
         read only while no job runs)."""
         cache = self.queue.worker.runner.cache
         return next(e for s, e in cache._engines.items() if s.model == model)
+
+
+# ------------------------------------------------------------------ the tiny SD benchmarks
+
+
+def add_tiny_sd_args(parser: Any, *, runs_help: str = "measured runs per side") -> None:
+    """The flags the image benchmarks share (a tiny SD-shaped pipeline built from configs)."""
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--size", type=int, default=512,
+                        help="picture side (latents are size/8)")
+    parser.add_argument("--block", type=int, default=32,
+                        help="UNet width (channels of level 1)")
+    parser.add_argument("--runs", type=int, default=3, help=runs_help)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0: torch's default)")
+    parser.add_argument("--seed", type=int, default=1234)
+
+
+def tiny_sd_setup(args: Any, prefix: str) -> tuple[Path, Path]:
+    """(scratch folder, pipeline folder): the tiny SD pipeline the image benchmarks time,
+    saved to disk so that the engine loads it with its own loader, in a private Studio home
+    with no models folder (no TAESD: previews are the linear map)."""
+    import tempfile
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from tests.tiny import build_tiny_sd
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["STUDIO_HOME"] = str(tmp / "home")
+    os.environ["STUDIO_MODELS"] = str(tmp / "no-models")
+    return tmp, build_tiny_sd(tmp, sample_size=args.size // 8, block=args.block)

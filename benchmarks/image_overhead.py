@@ -25,26 +25,23 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common
 
 PROMPT = "a lighthouse on a cliff at dusk, oil painting"
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--size", type=int, default=512, help="picture side (latents are size/8)")
-    p.add_argument("--block", type=int, default=32, help="UNet width (channels of level 1)")
-    p.add_argument("--runs", type=int, default=3, help="measured runs per side")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    _common.add_tiny_sd_args(p)
     p.add_argument("--no-worker", action="store_true", help="skip the Qt worker side")
-    p.add_argument("--seed", type=int, default=1234)
     return p.parse_args()
 
 
@@ -53,20 +50,14 @@ def main() -> int:
     import numpy as np
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     from studio.core.requests import ImageRequest
     from studio.core.settings import Settings
     from studio.engines.base import Events, LoadSpec
     from studio.engines.image_diffusers import DiffusersImageEngine
     from studio.engines.latents import seeded_noise
     from studio.engines.schedulers import build_scheduler
-    from tests.tiny import build_tiny_sd
 
-    tmp = Path(tempfile.mkdtemp(prefix="studio-image-bench-"))
-    os.environ["STUDIO_HOME"] = str(tmp / "home")
-    os.environ["STUDIO_MODELS"] = str(tmp / "no-models")  # no TAESD: linear previews
-    folder = build_tiny_sd(tmp, sample_size=args.size // 8, block=args.block)
+    _tmp, folder = _common.tiny_sd_setup(args, "studio-image-bench-")
     engine = DiffusersImageEngine.load(LoadSpec(str(folder), "cpu", "float32"), Settings(),
                                        Events())
     pipe = engine.pipe
@@ -148,7 +139,8 @@ def main() -> int:
 
 
 class WorkerSide:
-    """The real JobQueue + Worker thread, driven from a headless Qt main thread."""
+    """The real JobQueue + Worker thread, driven from a headless Qt main thread
+    (`_common.WorkerRun`, as the other benchmarks), for one fixed request."""
 
     def __init__(self, request) -> None:
         from PySide6.QtCore import QCoreApplication
@@ -159,29 +151,12 @@ class WorkerSide:
         self.app = QCoreApplication.instance() or QCoreApplication([])
         self.request = request
         self.queue = JobQueue(Settings(device="cpu", live_previews=True), None)
-        self.result = None
-        self.previews = 0
-        self.queue.job_finished.connect(self._finished)
-        self.queue.job_failed.connect(lambda _id, message: self._failed(message))
-        self.queue.job_preview.connect(self._preview)
-
-    def _finished(self, _job_id, result, _paths) -> None:
-        self.result = result
-        self.app.exit(0)
-
-    def _failed(self, message: str) -> None:
-        print("worker job failed:", message)
-        self.app.exit(1)
-
-    def _preview(self, *_args) -> None:
-        self.previews += 1
+        self.job = _common.WorkerRun(self.queue)
 
     def run(self):
-        self.result, self.previews = None, 0
-        self.queue.submit(self.request, save=False)
-        if self.app.exec() != 0:
-            raise SystemExit(1)
-        return self.result.images[0], self.previews, self.result.info["timings"]["callbacks_s"]
+        box = self.job(self.request, preview_kind="image")
+        result = box["result"]
+        return result.images[0], box["previews"], result.info["timings"]["callbacks_s"]
 
     def close(self) -> None:
         self.queue.shutdown()

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -31,26 +30,20 @@ PROMPT = "a lighthouse on a cliff at dusk, oil painting"
 
 
 def parse_args() -> argparse.Namespace:
+    import _common
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=20)
+    _common.add_tiny_sd_args(p, runs_help="measured pairs per mode")
     p.add_argument("--strength", type=float, default=0.75)
-    p.add_argument("--size", type=int, default=512, help="picture side (latents are size/8)")
-    p.add_argument("--block", type=int, default=32, help="UNet width (channels of level 1)")
-    p.add_argument("--runs", type=int, default=3, help="measured pairs per mode")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument("--seed", type=int, default=1234)
     return p.parse_args()
 
 
 def main() -> int:
     args = parse_args()
+    import _common
     import numpy as np
     import torch
     from PIL import Image
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    import _common
     from PySide6.QtCore import QCoreApplication
 
     from studio.core.requests import ImageRequest
@@ -59,12 +52,8 @@ def main() -> int:
     from studio.engines.devices import cpu_generator
     from studio.engines.schedulers import build_scheduler
     from studio.runtime.worker import JobQueue
-    from tests.tiny import build_tiny_sd
 
-    tmp = Path(tempfile.mkdtemp(prefix="studio-img2img-bench-"))
-    os.environ["STUDIO_HOME"] = str(tmp / "home")
-    os.environ["STUDIO_MODELS"] = str(tmp / "no-models")  # no TAESD: linear previews
-    folder = build_tiny_sd(tmp, sample_size=args.size // 8, block=args.block)
+    tmp, folder = _common.tiny_sd_setup(args, "studio-img2img-bench-")
     side = args.size
     y, x = np.mgrid[0:side, 0:side]
     init = np.stack([x * 255 / side, y * 255 / side, np.full_like(x, 90)], -1).astype(np.uint8)

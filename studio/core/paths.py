@@ -37,5 +37,22 @@ def bundled_models_dir() -> Path:
     return Path(env).expanduser() if env else REPO_ROOT / "models"
 
 
+def lab_dir() -> Path:
+    """The Lab's training runs: one folder per run (config, metrics, checkpoints, samples)."""
+    return studio_home() / "lab"
+
+
+def user_models_dir() -> Path:
+    """Models the user made here (the Lab's trainings), searched like `models/`; inside the
+    Studio home so that a test's private home keeps them out of the project folder."""
+    return studio_home() / "models"
+
+
+def trained_dir(kind: str) -> Path:
+    """Where a finished training puts its model so the pickers find it at once:
+    `Lora/` for image LoRAs (A1111's folder name), `trained/` for the rest."""
+    return user_models_dir() / ("Lora" if kind == "lora" else "trained")
+
+
 def assets_dir() -> Path:
     return REPO_ROOT / "assets"

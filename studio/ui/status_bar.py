@@ -45,7 +45,7 @@ class StatusBar(QStatusBar):
         ctx.settings_changed.connect(lambda _s: self.update_device())
         ctx.message.connect(self.notify)
         self.set_models([])
-        self.update_memory()
+        QTimer.singleShot(0, self.update_memory)  # psutil's import waits for the first paint
 
     def notify(self, text: str) -> None:
         """A one-line notice that fades after a few seconds."""

@@ -149,3 +149,23 @@ def test_flag_defaults_are_the_requests_own(modality, capsys):
     help_text = capsys.readouterr().out
     for name in module.FIELDS:
         assert spec(cls, name).flag in help_text
+
+
+def test_info_on_an_a1111_png_imports_neither_numpy_nor_torch(tmp_path):
+    """`studio info` is a metadata reader: it answers without loading numpy or torch."""
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("parameters", "a cat\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 1, "
+                                "Size: 64x64")
+    picture = tmp_path / "cat.png"
+    Image.new("RGB", (64, 64)).save(picture, pnginfo=info)
+    code = (
+        "import sys, io, contextlib; from studio.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        f"    rc = main(['info', {str(picture)!r}])\n"
+        "print('numpy' in sys.modules, 'torch' in sys.modules, rc, '\"a cat\"' in out.getvalue())"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["False", "False", "0", "True"], proc.stderr

@@ -66,14 +66,14 @@ def drop_file(target, path: Path) -> bool:
     return drop.isAccepted()
 
 
-def test_window_opens_with_all_tabs_queue_and_status(window):
+def test_window_opens_with_all_tabs_queue_and_status(window, qtbot):
     titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
     assert titles == ["Art", "Music", "Text", "Explore", "Gallery", "Models"]
     assert window.queue.isVisible()
     assert window.queue.empty.isVisible()
     assert window.status.device_label.text() == "Device: cpu"
     assert window.status.models_label.text() == "No model loaded"
-    assert window.status.memory_label.text().startswith("Memory: ")
+    qtbot.waitUntil(lambda: window.status.memory_label.text().startswith("Memory: "))
     assert not window.windowIcon().isNull()
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
     assert menus == ["File", "View", "Help"]

@@ -204,8 +204,10 @@ def scan_hf_cache(
 
 
 def model_dirs(settings: Settings) -> list[Path]:
-    """models/ first, then the folders chosen in settings (deduplicated)."""
-    dirs = [paths.bundled_models_dir()] + [Path(d).expanduser() for d in settings.model_dirs]
+    """models/ first, then the user's own (the Lab's), then the folders chosen in settings
+    (deduplicated)."""
+    dirs = [paths.bundled_models_dir(), paths.user_models_dir()]
+    dirs += [Path(d).expanduser() for d in settings.model_dirs]
     seen: list[Path] = []
     for d in dirs:
         if d not in seen:

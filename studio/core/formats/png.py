@@ -22,9 +22,8 @@ import struct
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PIL import Image, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
@@ -35,6 +34,9 @@ from studio.core.outputs import write_new_output
 from studio.core.recipes import Recipe
 from studio.core.results import Result
 from studio.core.seeds import MAX_SEED
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ def _per_image(values: Any, base: int, i: int) -> int:
 
 
 def _to_pil(array: Any, index: int) -> Image.Image:
+    import numpy as np  # here, not at the top: `studio info` reads recipes without numpy
+
     data = np.asarray(array)
     if data.dtype != np.uint8:
         raise StudioError(f"Picture {index + 1} is not 8-bit ({data.dtype}); cannot save it.")
@@ -229,6 +233,7 @@ STEALTH_RGB = (b"stealth_rgbinfo", b"stealth_rgbcomp")
 
 def _stealth_payload(plane: np.ndarray, signatures: tuple[bytes, bytes]) -> bytes | None:
     """The payload hidden in one plane (H, W, channels), or None when there is none."""
+    import numpy as np
     head = len(signatures[0]) * 8
     per_column = plane.shape[0] * plane.shape[2]
     columns = min(plane.shape[1], -(-(head + 32) // max(per_column, 1)))
@@ -257,6 +262,7 @@ def read_stealth_texts(path: Path) -> dict[str, str]:
     A1111's infotext comes back as `parameters`; NovelAI's JSON as its own keys
     (`Description`, `Comment`, `Software`...). A damaged payload is logged and skipped.
     """
+    import numpy as np
     try:
         with Image.open(path) as image:
             has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
