@@ -317,11 +317,17 @@ def kohya_metadata(base: str, *, name: str = "") -> dict[str, str]:
     return meta
 
 
+def kohya_bytes(state: Mapping[str, torch.Tensor], *, base: str, xl: bool = False,
+                name: str = "", alphas: Mapping[str, float] | None = None) -> bytes:
+    """A LoRA as the bytes of a kohya-format .safetensors file (see to_kohya)."""
+    from safetensors.torch import save
+
+    return save(to_kohya(state, xl=xl, alphas=alphas), metadata=kohya_metadata(base, name=name))
+
+
 def save_kohya(path: Path, state: Mapping[str, torch.Tensor], *, base: str, xl: bool = False,
                name: str = "") -> Path:
     """Write a LoRA as a kohya-format .safetensors file (see to_kohya)."""
-    from safetensors.torch import save_file
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(to_kohya(state, xl=xl), str(path), metadata=kohya_metadata(base, name=name))
+    path.write_bytes(kohya_bytes(state, base=base, xl=xl, name=name))
     return path
