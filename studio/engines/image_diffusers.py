@@ -908,8 +908,9 @@ class DiffusersImageEngine(ExplorableEngine):
         runtime, note = ovb.choose(settings.image_runtime, self.spec.device)
         if runtime == "openvino" and self.spec.dtype != "float32":
             runtime, note = "pytorch", f"OpenVINO runs float32 models, not {self.spec.dtype}"
-        if runtime == "openvino" and self.loras.active:  # its compiled UNet has no adapters
-            runtime, note = "pytorch", "LoRAs run in PyTorch"
+        if runtime == "openvino" and (self.loras.active or self._job_embeddings):
+            # its compiled UNet has no adapters, its text encoder no embedding hook
+            runtime, note = "pytorch", "LoRAs and embeddings run in PyTorch"
         return RunOptions(runtime=runtime, runtime_note=note,
                           bf16=settings.cpu_bf16 and on_cpu and ovb.bf16_supported(),
                           fast_decode=settings.fast_decode and self.taesd is not None)

@@ -283,3 +283,17 @@ def test_img2img_and_hires_passes_use_the_lora_too(engine: DiffusersImageEngine,
         base = pixels(engine, "a red fox", **fields)
         assert not np.array_equal(pixels(engine, "a red fox <lora:inkwash:1>", **fields), base)
         assert np.array_equal(pixels(engine, "a red fox <lora:inkwash:0>", **fields), base)
+
+
+def test_openvino_gives_way_to_pytorch_while_a_lora_is_active(
+        engine: DiffusersImageEngine) -> None:
+    import importlib.util
+
+    chosen = Settings(image_runtime="openvino")
+    engine.use_networks("fox <lora:inkwash:1>", "", ())
+    options = engine.run_options(chosen)
+    assert options.runtime == "pytorch"
+    if importlib.util.find_spec("openvino") is not None:
+        assert options.runtime_note == "LoRAs and embeddings run in PyTorch"
+    engine.use_networks("fox", "", ())
+    assert engine.run_options(chosen).runtime_note != "LoRAs and embeddings run in PyTorch"
