@@ -15,7 +15,7 @@ from studio.core.requests import MusicRequest
 
 FIELDS = ("duration", "temperature", "top_k", "top_p", "guidance", "blend_prompt", "blend",
           "key", "meter", "bpm", "form", "style", "instruments", "soundfont", "motif",
-          "extend_from")
+          "extend_from", "melody")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

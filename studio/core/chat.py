@@ -9,21 +9,34 @@ Context policy (`POLICY`): when the conversation outgrows the model's context, t
 turns are dropped first, a user message together with its reply; the system prompt and
 the new message are always kept. The engines apply it with `fit_history`.
 
-Saving: `to_result()` makes the `Result` that `Runner.save` writes as Markdown (the
-transcript as the body, every turn in the front matter); `from_file()` reads one back.
+Saving: `to_result()` makes the `Result` that is written as Markdown (the transcript as
+the body, every turn in the front matter); `from_file()` reads one back. One conversation
+is ONE file: `save()` writes it under a new name the first time and rewrites that file
+(atomically: a crash mid-write leaves the previous version) as it grows, updating its
+history row rather than adding one. The file belongs to the conversation's `SavedFile`;
+an edited earlier message (a branch) gets a new `SavedFile`, so the branch is a new file
+and the file it came from keeps the original turns. A regenerated last reply replaces
+the old one in the same file, as it does on screen.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from studio.core.errors import RecipeError, RequestError
-from studio.core.formats.text import CHAT_KEY, read_recipe
+from studio.core.atomic import atomic_write_bytes
+from studio.core.environment import notices
+from studio.core.errors import RecipeError, RequestError, StudioError
+from studio.core.formats.text import CHAT_KEY, document, read_recipe
+from studio.core.outputs import index_outputs, save_and_index
 from studio.core.requests import Request, TextRequest
 from studio.core.results import Result
+
+if TYPE_CHECKING:
+    from studio.core.history import History
 
 USER, ASSISTANT = "user", "assistant"
 POLICY = ("When the conversation outgrows the model's context, the oldest turns are "
@@ -90,12 +103,26 @@ class Turn:
         return data
 
 
+@dataclass(eq=False)
+class SavedFile:
+    """Where one line of a conversation is saved (None until its first save).
+
+    A holder, not a plain path, so that a save still running on a pool thread when the
+    conversation branches writes its answer into the old line's holder, never the new
+    one's. `lock` keeps two saves of one file in order.
+    """
+
+    path: Path | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
 @dataclass
 class Conversation:
     """The turns of one chat and the settings every reply is made with."""
 
     settings: TextRequest  # model, system, preset, sampling; its prompt/history are unused
     turns: list[Turn] = field(default_factory=list)
+    file: SavedFile = field(default_factory=SavedFile)  # the one file it is saved as
 
     @property
     def system(self) -> str:
@@ -127,6 +154,9 @@ class Conversation:
         if self.history(n) != tuple(request.history) or n > len(self.turns):
             raise RequestError("This reply belongs to another conversation.")
         reply = Turn(ASSISTANT, result.text, seed=result.request.seed, info=dict(result.info))
+        regenerated = n == len(self.turns) - 2 and self.turns[n].text == request.prompt
+        if n < len(self.turns) and not regenerated:
+            self.file = SavedFile()  # a branch: a file of its own; the old one stays
         self.turns = [*self.turns[:n], Turn(USER, request.prompt), reply]
         return reply
 
@@ -144,7 +174,9 @@ class Conversation:
         return self.request(text, seed, upto=index)
 
     def clear(self) -> None:
+        """Start over: the next reply begins a new file (the saved one stays)."""
         self.turns.clear()
+        self.file = SavedFile()
 
     def last_result(self) -> Result | None:
         """The last reply as a Result to save (None before the first reply)."""
@@ -174,8 +206,10 @@ class Conversation:
 
     # reading back ----------------------------------------------------------------
     @classmethod
-    def from_record(cls, request: dict[str, Any], record: Any) -> Conversation:
-        """A conversation from a saved request and its `chat` record."""
+    def from_record(cls, request: dict[str, Any], record: Any,
+                    path: Path | None = None) -> Conversation:
+        """A conversation from a saved request and its `chat` record; `path`, the file it
+        was read from, is the one going on with it rewrites (see `save`)."""
         try:
             settings = Request.from_dict({**request, "kind": "text"})
         except (TypeError, ValueError) as exc:
@@ -193,7 +227,7 @@ class Conversation:
                               seed if isinstance(seed, int) else None))
         settings = settings.replace(prompt="", history=(), continuation="")
         assert isinstance(settings, TextRequest)
-        return cls(settings, turns)
+        return cls(settings, turns, SavedFile(Path(path) if path is not None else None))
 
     @classmethod
     def from_file(cls, path: Path) -> Conversation:
@@ -202,4 +236,36 @@ class Conversation:
         front = recipe.raw.get("front_matter") or {}
         if RECORD_KEY not in front:
             raise RecipeError(f"{Path(path).name} is a text, not a conversation.")
-        return cls.from_record(recipe.request, front[RECORD_KEY])
+        return cls.from_record(recipe.request, front[RECORD_KEY], Path(path))
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(Path(folder).resolve())
+    except OSError:
+        return False
+
+
+def save(result: Result, file: SavedFile, out_dir: Path, history: History | None) -> Path:
+    """Write a conversation (`Conversation.to_result()`) as its one file and index it.
+
+    The first save writes a new output (a fresh name, never overwriting); later ones
+    rewrite that file in place, atomically (a temporary file renamed over it, so a crash
+    mid-write leaves the previous version), and update its history row. A file that is
+    gone (trashed) or lies outside the output folder (opened from elsewhere) is never
+    rewritten: the conversation goes on in a new file. Thread-safe per `file`.
+    """
+    with file.lock:
+        path = file.path
+        if path is None or not path.is_file() or not _inside(path, out_dir):
+            file.path = save_and_index(result, Path(out_dir), history)[0]
+            return file.path
+        try:
+            atomic_write_bytes(path, document(result).encode("utf-8"))
+        except OSError as exc:
+            raise StudioError(f"Could not save the conversation in {path.name}: "
+                              f"{exc.strerror or exc}.") from exc
+        problem = index_outputs([path], result, history)
+        if problem:
+            notices.warning(problem)
+        return path

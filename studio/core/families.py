@@ -263,6 +263,11 @@ MUSICGEN = register(Family(
     "musicgen", "MusicGen", "music", ("music",), "studio.engines.musicgen:MusicGenEngine",
     fields=MUSIC_FIELDS | {"extend_from"},
 ))
+MUSICGEN_MELODY = register(Family(
+    "musicgen-melody", "MusicGen-Melody", "music", ("music",),
+    "studio.engines.musicgen_melody:MusicGenMelodyEngine",
+    fields=(MUSIC_FIELDS - {"blend_prompt", "blend"}) | {"melody"},
+))
 COMPOSER = register(Family(
     "composer", "composer", "music", ("music",),
     "studio.engines.composer.engine:ComposerEngine",

@@ -165,8 +165,9 @@ def _partial_message(result: Result, written: list[Path], exc: BaseException) ->
     return f"Saved only {names} in {folder}; the rest could not be written: {reason}."
 
 
-#: request fields that name input pictures (img2img's init image, the inpainting mask)
-INPUT_FIELDS = ("init_image", "mask")
+#: request fields that name input files (img2img's init image, the inpainting mask,
+#: MusicGen-Melody's melody reference)
+INPUT_FIELDS = ("init_image", "mask", "melody")
 
 
 def keep_inputs(result: Result, out_dir: Path) -> None:

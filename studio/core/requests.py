@@ -35,6 +35,8 @@ MAX_INIT_PIXELS = 8192 * 8192
 INPAINT_AREAS = ("whole", "masked")
 #: upscalers a hires fix always has; any other name is an upscaler model's id
 BUILTIN_UPSCALERS = ("latent", "lanczos")
+#: the audio a melody reference may be (what studio.core.formats.audio reads)
+MELODY_SUFFIXES = (".wav", ".flac", ".ogg")
 
 #: every request kind by name, for Request.from_dict; filled as the classes are defined.
 #: `studio.core` imports the explorer's module, so its kind is here whatever imports first.
@@ -427,6 +429,9 @@ class MusicRequest(Request):
                            tip="A .sf2 in models/soundfonts (auto: FluidR3 when installed)")
     motif: str = param("", label="Motif", flag="--motif",
                        tip="A MIDI file whose notes the piece starts from and continues")
+    melody: str = param("", label="Melody from", flag="--melody",
+                        tip="An audio file (or a past piece) whose melody MusicGen-Melody "
+                            "follows (its chroma: the strongest pitch class a frame)")
     extend_from: str = param("", label="Extend", flag="--extend",
                              tip="A Studio piece to continue; the duration is what is added")
     stems: bool = param(False, label="Stems", tip="Also write a WAV per instrument")
@@ -446,6 +451,7 @@ class MusicRequest(Request):
                              self.instruments, self.soundfont)
         music.check_source(self.motif, "motif", (".mid", ".midi"))
         music.check_source(self.extend_from, "piece to extend", (".wav", ".flac", ".mid"))
+        music.check_source(self.melody, "melody reference", MELODY_SUFFIXES)
         if not isinstance(self.stems, bool):
             raise RequestError("Stems must be on or off.")
 

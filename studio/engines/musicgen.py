@@ -69,8 +69,9 @@ def resolve_folder(model: str, settings: Settings) -> Path:
     raise ModelError(f"MusicGen model {model!r} was not found (looked in {places}); {HOW_TO_GET}.")
 
 
-def check_folder(folder: Path, allow_pickle: bool) -> dict[str, Any]:
-    """Read config.json and refuse what we cannot (or should not) load, in one sentence."""
+def check_folder(folder: Path, allow_pickle: bool, model_type: str = "musicgen") -> dict[str, Any]:
+    """Read config.json and refuse what we cannot (or should not) load, in one sentence
+    (`model_type`: what the engine runs, "musicgen" or "musicgen_melody")."""
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -78,12 +79,12 @@ def check_folder(folder: Path, allow_pickle: bool) -> dict[str, Any]:
                          f"{HOW_TO_GET}.") from None
     except (OSError, ValueError) as exc:
         raise ModelError(f"{folder / 'config.json'} could not be read ({exc}).") from exc
-    model_type = str(config.get("model_type", ""))
-    if model_type != "musicgen":
-        what = "MusicGen-Melody" if model_type == "musicgen_melody" else repr(model_type or "?")
+    found = str(config.get("model_type", ""))
+    if found != model_type:
+        names = {"musicgen": "MusicGen", "musicgen_melody": "MusicGen-Melody"}
         raise ModelError(
-            f"{folder.name} is a {what} model; Studio runs text-to-music MusicGen models "
-            "(MusicgenForConditionalGeneration)."
+            f"{folder.name} is a {names.get(found, repr(found or '?'))} model, not a "
+            f"{names.get(model_type, model_type)} one."
         )
     names = [p.name for p in folder.iterdir() if p.is_file()]
     has_safe = any(n.endswith(".safetensors") for n in names)
@@ -286,23 +287,38 @@ class MusicGenEngine(Engine):
         self.layout = CodeLayout(int(decoder.num_codebooks), int(decoder.audio_channels))
 
     # loading -------------------------------------------------------------------------
+    model_type = "musicgen"  # the config.json model_type this engine runs
+
+    @staticmethod
+    def model_class() -> Any:
+        from transformers import MusicgenForConditionalGeneration
+
+        return MusicgenForConditionalGeneration
+
+    @staticmethod
+    def read_processor(folder: Path) -> Any:
+        """The folder's processor (tokenizer and EnCodec feature extractor), or None."""
+        from transformers import AutoProcessor
+
+        try:
+            return AutoProcessor.from_pretrained(str(folder), local_files_only=True)
+        except (OSError, ValueError, TypeError):
+            return None
+
     @classmethod
     def load(cls, spec: LoadSpec, settings: Settings, events: Events) -> MusicGenEngine:
         folder = resolve_folder(spec.model, settings)
-        check_folder(folder, settings.allow_pickle)
-        from transformers import AutoProcessor, AutoTokenizer, MusicgenForConditionalGeneration
+        check_folder(folder, settings.allow_pickle, cls.model_type)
+        from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         kwargs: dict[str, Any] = {"dtype": torch_dtype(spec.dtype), "local_files_only": True}
         if not settings.allow_pickle:
             kwargs["use_safetensors"] = True
-        model = MusicgenForConditionalGeneration.from_pretrained(str(folder), **kwargs)
+        model = cls.model_class().from_pretrained(str(folder), **kwargs)
         model.to(spec.device).eval()
-        try:
-            processor = AutoProcessor.from_pretrained(str(folder), local_files_only=True)
-        except (OSError, ValueError, TypeError):
-            processor = None
+        processor = cls.read_processor(folder)
         if processor is None or not hasattr(processor, "tokenizer"):
             try:
                 processor = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)

@@ -11,7 +11,9 @@ partial-match trimming, progress that checks cancel once per token, previews, ti
 The GGUF's own chat template (`tokenizer.chat_template`, rendered in llama-cpp-python's
 sandboxed Jinja) and context length are used; the KV cache is sized to the context,
 capped at CONTEXT_CAP tokens. A seed gives the same text: the sampler is seeded per run
-and the whole prompt is evaluated afresh each run (no prefix reuse across runs).
+and the whole prompt is evaluated afresh each run (no prefix reuse across runs), a batch
+of BATCH tokens at a time with a cancel check between batches (`prefill`), so Cancel
+during a long prompt stops within one batch.
 
 Writing presets (studio.core.presets) add their GBNF grammar to the sampler, so the
 form holds whatever the model would rather write.
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from studio.core import chat, families, presets
-from studio.core.catalog import read_gguf_metadata
+from studio.core.catalog import LLAMA_BATCH, LLAMA_CONTEXT_CAP, read_gguf_metadata
 from studio.core.errors import ModelError, RequestError
 from studio.core.requests import Request, TextRequest
 from studio.core.results import Result
@@ -42,11 +44,12 @@ from studio.engines.text_stream import ByteDecoder, TokenStream
 
 log = logging.getLogger(__name__)
 
-#: the largest context (tokens) the KV cache is sized for; models trained on more read
-#: this much (a 128k-token cache for a 7B model would need many GB)
-CONTEXT_CAP = 4096
-#: prompt tokens read per step (the compute buffer grows with it: 50 MiB at 256)
-BATCH = 256
+#: the largest context (tokens) the KV cache is sized for (studio.core.catalog, whose
+#: memory estimate sizes the same cache)
+CONTEXT_CAP = LLAMA_CONTEXT_CAP
+#: prompt tokens read per step (the compute buffer grows with it: 50 MiB at 256); the
+#: prompt is evaluated a batch at a time, checking cancel between batches
+BATCH = LLAMA_BATCH
 #: llama.cpp's extra CPU buffer types (AMX tiles, repacked Q4_0) stay off unless this is
 #: "1": with a native build on a Sapphire Rapids machine under virtualisation the AMX path
 #: crashed the process on the first token of the built-in model
@@ -348,6 +351,29 @@ class LlamaTextEngine(Engine):
         return buf.raw[:max(0, n)]
 
     # generating ------------------------------------------------------------------
+    def prefill(self, ids: list[int], events: Events) -> list[int]:
+        """Read the prompt one batch at a time, checking cancel between batches; the last
+        batch is left for `Llama.generate` (its logits are the first token's).
+
+        The batches are the ones `Llama.eval` would make of the whole prompt (n_batch
+        tokens each, from the start), so the numbers, and with a seed the text, are the
+        same as reading it in one call; a long prompt's reading stops within one batch
+        of Cancel instead of after the whole prompt.
+        """
+        step = max(1, int(self.llm.n_batch))
+        starts = range(0, len(ids), step)
+        last = starts[-1] if starts else 0
+        long = last > 0
+        for start in starts[:-1]:
+            events.check_cancelled()
+            if long:
+                events.status(f"Reading the prompt ({start} of {len(ids)} tokens)…")
+            self.llm.eval(ids[start:start + step])
+        events.check_cancelled()
+        if long:
+            events.status(f"Read the prompt ({len(ids)} tokens); writing…")
+        return ids[last:]
+
     def generate(self, request: Request, events: Events) -> Result:
         if not isinstance(request, TextRequest):
             raise RequestError(wrong_kind(self.spec.model, request.kind, "text"))
@@ -371,8 +397,9 @@ class LlamaTextEngine(Engine):
                              _EndOfGeneration(self.llm._model.vocab), max_new)
         sample = request.temperature > 0
         stream.start()
+        rest = self.prefill(ids, events)
         tokens = self.llm.generate(
-            ids, temp=float(request.temperature) if sample else 0.0,
+            rest, reset=False, temp=float(request.temperature) if sample else 0.0,
             top_k=int(request.top_k), top_p=float(request.top_p), min_p=0.0, typical_p=1.0,
             repeat_penalty=float(request.repetition_penalty), grammar=grammar,
         )

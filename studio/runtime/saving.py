@@ -1,4 +1,5 @@
-"""Saves a panel asks for (Text "Save", Music "Save as…"), off the GUI thread.
+"""Saves a panel asks for (Text "Save", a chat's one file, Music "Save as…"), off the GUI
+thread.
 
 They go the way every generated output goes: the runner's writer (a temporary name,
 then a rename; names never collide) and the history index, so the gallery knows each
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from studio.core import chat
 from studio.core.errors import StudioError
 from studio.core.results import Result
 from studio.runtime.tasks import run_in_pool
@@ -33,6 +35,18 @@ def save_output(ctx: AppContext, result: Result, on_done: Callable[[list[Path]],
         return Runner(settings).save(result, history)
 
     run_in_pool(save, on_done, on_failed=on_failed)
+
+
+def save_conversation(ctx: AppContext, conversation: chat.Conversation,
+                      on_done: Callable[[list[Path]], None],
+                      on_failed: Callable[[str], None]) -> None:
+    """Save a conversation as its one file (new the first time, then rewritten in place
+    and its history row updated; see studio.core.chat.save), as a pool task. The turns
+    are taken now, on the caller's thread; the file is the conversation's line as now."""
+    result = conversation.to_result()
+    file, out_dir, history = conversation.file, ctx.settings.output_path, ctx.history
+    run_in_pool(lambda: [chat.save(result, file, out_dir, history)], on_done,
+                on_failed=on_failed)
 
 
 def export_audio_copy(ctx: AppContext, result: Result, path: Path,

@@ -11,7 +11,8 @@ The panel owns the jobs: the view asks it through `submit(request)` (the job id,
 when it was refused) and `settings()` (the form as a TextRequest: model, system prompt,
 preset, sampling, seed), and the panel hands the job's previews and its end back to
 `on_preview`, `on_finished`, `on_failed` and `on_cancelled`. Every finished reply saves the
-conversation so far as a chat Markdown file (output folder and history).
+conversation so far as its one chat Markdown file (rewritten as it grows, one history row;
+an edited earlier message starts a new file: studio.core.chat.save).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from studio.core.errors import StudioError
 from studio.core.requests import TextRequest
 from studio.core.results import Result
 from studio.runtime.context import AppContext
-from studio.runtime.saving import save_output
+from studio.runtime.saving import save_conversation
 from studio.ui.panel import PromptEdit
 from studio.ui.widgets import copy_icon, guarded, section_label
 
@@ -410,8 +411,8 @@ class ChatView(QWidget):
             return
         self.render()
         self.show_meter(result.info if isinstance(result.info, dict) else {})
-        save_output(self.ctx, self.conversation.to_result(), guarded(self, self.saved.emit),
-                    guarded(self, lambda m: self.notify.emit(f"Could not save: {m}")))
+        save_conversation(self.ctx, self.conversation, guarded(self, self.saved.emit),
+                          guarded(self, lambda m: self.notify.emit(f"Could not save: {m}")))
 
     def on_ended(self) -> None:
         """The reply failed or was stopped: the conversation is as it was; the message

@@ -175,6 +175,8 @@ class MainWindow(QMainWindow):
 
         gallery = GalleryPanel(self.ctx)
         gallery.play_requested.connect(self._play)
+        gallery.open_requested.connect(lambda path: self.load_recipe_file(Path(path)))
+        gallery.motif_requested.connect(self._use_as_motif)
         return gallery
 
     def _make_models(self) -> QWidget:
@@ -331,6 +333,11 @@ class MainWindow(QMainWindow):
             log.exception("playing %s failed", path)
             self.status.notify(f"Could not play {Path(path).name}.")
 
+    def _use_as_motif(self, path: str) -> None:
+        """The gallery's "Use as motif": the Music panel takes the piece's notes."""
+        self.show_tab("music")
+        self.music.use_as_motif(path)
+
     # ------------------------------------------------------------------ drag & drop
     @staticmethod
     def _dropped_files(event: QDragEnterEvent | QDropEvent) -> list[Path]:
@@ -390,7 +397,7 @@ class MainWindow(QMainWindow):
                 recipe = read_recipe(path)
                 request = recipe.to_request()
                 front = recipe.raw.get("front_matter") or {}
-                conversation = (Conversation.from_record(recipe.request, front[RECORD_KEY])
+                conversation = (Conversation.from_record(recipe.request, front[RECORD_KEY], path)
                                 if isinstance(front, dict) and RECORD_KEY in front else None)
             except StudioError as exc:
                 return first_line(exc, unreadable)

@@ -4,7 +4,10 @@ The form builds a MusicRequest and submits it to ctx.jobs. Audio arrives as grow
 chunks (job_preview, kind "audio"): they go to the waveform, the spectrogram and the
 player, so the play head can start before the end. "Play as it arrives" starts playback
 once the remaining generation time fits in the audio already buffered (so playback never
-has to wait). Past pieces (this session's and the history's) are listed and replayable.
+has to wait). Past pieces (this session's and the history's) are listed and replayable
+(`studio.ui.music_pieces`); "Use as motif" makes a composer piece's notes the next
+piece's motif. The "Melody from" picker (`studio.ui.music_melody`) shows for MusicGen-Melody
+models only, and only then is its reference in the request.
 """
 
 from __future__ import annotations
@@ -21,8 +24,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QPushButton,
     QSlider,
     QTabWidget,
@@ -31,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import StudioError
-from studio.core.families import Family
+from studio.core.families import DEFAULT_BUILTIN, Family
 from studio.core.requests import MusicRequest, Request
 from studio.core.results import Preview, Progress, Result
 from studio.core.text import format_duration
@@ -46,6 +47,8 @@ from studio.ui.music_controls import (
     extend_row,
     understood_line,
 )
+from studio.ui.music_melody import MelodyPicker
+from studio.ui.music_pieces import PiecesList, motif_file
 from studio.ui.panel import GeneratePanel, canvas_column, list_with_buttons, reveal_folder
 from studio.ui.piano_roll import PianoRoll
 from studio.ui.waveform import SpectrogramView, WaveformView
@@ -58,6 +61,7 @@ RECENT_PIECES = 30
 UNDERSTOOD_DELAY_MS = 250  # the "I understood" line waits for a pause in typing
 AUDIO_ONLY = "MusicGen writes audio only: there are no notes to show."
 NO_MIDI = "No notes: this piece has no .mid beside it."
+NO_MOTIF = "This piece has no notes to use as a motif: only the composer writes MIDI."
 
 
 @dataclass
@@ -145,11 +149,15 @@ class MusicPanel(GeneratePanel):
         self.composition.motif_start = str(self.ctx.settings.output_path)  # past pieces' .mid
         self.composition_section = CollapsibleSection("Composition", self.composition)
         self.composition_section.set_expanded(True)
+        self.melody = MelodyPicker(self._past_pieces)  # MusicGen-Melody only
+        self.melody.start = str(self.ctx.settings.output_path)
+        self.melody.hide()  # until a MusicGen-Melody model is chosen
 
         form = self.form
         form.addWidget(self.understood)
         form.addSpacing(8)
         form.addWidget(self.composition_section)
+        form.addWidget(self.melody)
         form.addSpacing(6)
         form.addWidget(section_label("Settings"))
         form.addLayout(field_grid([
@@ -210,19 +218,19 @@ class MusicPanel(GeneratePanel):
         transport.addWidget(QLabel("Volume"))
         transport.addWidget(self.volume)
 
-        self.pieces = QListWidget()
-        self.pieces.setObjectName("pieces")
-        self.pieces.setToolTip("Past pieces: click one to play it")
-        self.pieces.setMaximumHeight(130)
+        self.pieces = PiecesList()
         self.save_button = QPushButton("Save as…")
         self.save_button.setToolTip("Save a copy of this piece as WAV or FLAC, recipe included")
         self.open_folder_button = QPushButton(folder_icon(), "Open folder")
         self.open_folder_button.setToolTip("Show the output folder in your file manager")
         self.export_midi_button = QPushButton("Export MIDI…")
         self.export_midi_button.setToolTip("Save a copy of this piece's notes as a MIDI file")
+        self.motif_button = QPushButton("Use as motif")
+        self.motif_button.setToolTip("Start the next composer piece from this piece's notes")
         extend, self.extend_button, self.extend_seconds = extend_row()
         bottom = list_with_buttons(self.pieces, [self.save_button, self.export_midi_button,
-                                                 extend, self.open_folder_button])
+                                                 self.motif_button, extend,
+                                                 self.open_folder_button])
         return canvas_column([self.title, (self.waveform, 3), (self.views, 2), transport,
                               self.progress, section_label("Pieces"), bottom], spacing=8)
 
@@ -246,7 +254,9 @@ class MusicPanel(GeneratePanel):
         self.prompt.textChanged.connect(self._understood_timer.start)
         self.composition.changed.connect(self._understood_timer.start)
         self.seed.changed.connect(self._understood_timer.start)
-        self.pieces.itemClicked.connect(self._piece_clicked)
+        self.pieces.play_requested.connect(self.play_file)
+        self.pieces.motif_requested.connect(self.use_as_motif)
+        self.motif_button.clicked.connect(self._use_shown_as_motif)
         self.save_button.clicked.connect(self.save_as)
         self.open_folder_button.clicked.connect(self.open_folder)
         space = QShortcut(QKeySequence(Qt.Key.Key_Space), self.waveform)
@@ -258,15 +268,19 @@ class MusicPanel(GeneratePanel):
     def request(self) -> MusicRequest:
         """The form as a request (not yet validated: submit() does that)."""
         return MusicRequest(**self.common_values(), **self.fields.values(),  # type: ignore[arg-type]
-                            **self.composition.values())
+                            **self.composition.values(),
+                            **({} if self.melody.isHidden() else self.melody.values()))
 
     def optional_widgets(self) -> dict[str, Sequence[QWidget]]:
         return {"guidance": (self.guidance, self.fields.labels["guidance"]),  # not the composer
+                "blend_prompt": (self.blending,), "melody": (self.melody,),
                 **self.composition.widgets()}  # the composer only
 
     def on_model_changed(self, model: str) -> None:
         unused = self.grey_out_unused(model)
         self.composition_section.setVisible(not set(CONTROLS) <= set(unused))
+        family = self.family_of(model)
+        self.melody.setVisible(family is not None and family.applies("melody"))
         self.update_understood()
 
     def family_of(self, model: str) -> Family | None:
@@ -289,10 +303,17 @@ class MusicPanel(GeneratePanel):
         assert isinstance(request, MusicRequest)
         self.fields.set_values(request)
         self.composition.set_values(request)
+        self.melody.set_values(request)
         self.sampling.set_expanded(self.fields.changed(request, SAMPLING)
                                    or self.sampling.is_expanded())
         blended = bool(request.blend_prompt) or request.blend > 0
         self.blending.set_expanded(blended or self.blending.is_expanded())
+
+    def _past_pieces(self) -> list[tuple[str, str]]:
+        """(label, path) of the listed pieces with audio (for the melody picker)."""
+        items = (self.pieces.item(r) for r in range(self.pieces.count()))
+        return [(i.text(), self.pieces.path_of(i)) for i in items
+                if Path(self.pieces.path_of(i)).suffix.lower() in (".wav", ".flac", ".ogg")]
 
     def toggle_play(self) -> None:
         if self.player.is_playing:
@@ -390,6 +411,28 @@ class MusicPanel(GeneratePanel):
                                         duration=float(self.extend_seconds.value()))
         return self.submit(request)
 
+    def use_as_motif(self, path: str | Path) -> bool:
+        """Make a past composer piece's notes the motif of the next piece (its .mid), with
+        the composer chosen when the model in the form cannot take a motif."""
+        mid = motif_file(path)
+        if mid is None:
+            self.message.show_info(NO_MOTIF)
+            return False
+        family = self.family_of(self.model.current_model())
+        if family is None or not family.applies("motif"):
+            request = _request_in(Path(path))
+            used = self.family_of(request.model) if request is not None else None
+            self.model.set_model(request.model if request is not None and used is not None
+                                 and used.applies("motif") else DEFAULT_BUILTIN["music"])
+        self.composition.motif.setText(str(mid))
+        self.composition_section.set_expanded(True)
+        self.message.show_info(f"Motif: {mid.name}. Generate writes a piece on its notes.")
+        return True
+
+    def _use_shown_as_motif(self) -> None:
+        if self._piece is not None and self._piece.path is not None:
+            self.use_as_motif(self._piece.path)
+
     def open_folder(self) -> None:
         folder = self._piece.path.parent if self._piece and self._piece.path else None
         reveal_folder(folder or self.ctx.settings.output_path)
@@ -455,6 +498,7 @@ class MusicPanel(GeneratePanel):
         done = piece is not None and (piece.job_id is None or piece.result is not None)
         self.save_button.setEnabled(done)
         self.export_midi_button.setEnabled(done and self.midi_path() is not None)
+        self.motif_button.setEnabled(done and self.midi_path() is not None)
         self.extend_button.setEnabled(done and piece is not None and piece.path is not None
                                       and isinstance(piece.request, MusicRequest))
         self._update_time()
@@ -555,23 +599,7 @@ class MusicPanel(GeneratePanel):
 
     # ------------------------------------------------------------------ pieces list
     def _remember(self, path: Path, title: str, seconds: float, *, at_top: bool = True) -> None:
-        """Add a piece to the list (once per path)."""
-        for row in range(self.pieces.count()):
-            if self.pieces.item(row).data(Qt.ItemDataRole.UserRole) == str(path):
-                return
-        label = f"{format_duration(seconds, clock=True)}  ·  {title}" if seconds else title
-        item = QListWidgetItem(label)
-        item.setData(Qt.ItemDataRole.UserRole, str(path))
-        item.setToolTip(str(path))
-        if at_top:
-            self.pieces.insertItem(0, item)
-        else:
-            self.pieces.addItem(item)
-
-    def _piece_clicked(self, item: QListWidgetItem) -> None:
-        path = item.data(Qt.ItemDataRole.UserRole)
-        if path:
-            self.play_file(path)
+        self.pieces.remember(path, title, seconds, at_top=at_top)
 
     def _load_recent(self) -> None:
         history = self.ctx.history

@@ -372,6 +372,55 @@ def test_weight_files_skip_variants_and_unused_copies(tmp_path, tiny_models):
     assert catalog.estimate_memory(str(tmp_path / "missing"), 4) == 0
 
 
+def write_llama_gguf(path: Path, context: int, kv_heads: int = 4) -> Path:
+    """A GGUF header of a llama-shaped model (8 layers, width 256, 8 heads), the
+    architecture keys after a tag array (as real files have), then a vocabulary."""
+    def s(text: str) -> bytes:
+        raw = text.encode()
+        return struct.pack("<Q", len(raw)) + raw
+
+    def u32(key: str, value: int) -> bytes:
+        return s(key) + struct.pack("<II", 4, value)
+
+    keys = [s("general.architecture") + struct.pack("<I", 8) + s("llama"),
+            s("general.tags") + struct.pack("<IIQ", 9, 8, 2) + s("a") + s("bc"),
+            u32("llama.block_count", 8), u32("llama.embedding_length", 256),
+            u32("llama.attention.head_count", 8), u32("llama.attention.head_count_kv", kv_heads),
+            u32("llama.context_length", context),
+            s("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, 3) + s("x") + s("y") + s("z"),
+            s("tokenizer.ggml.scores") + struct.pack("<IIQ", 9, 6, 3) + b"\0" * 12,
+            u32("tokenizer.ggml.eos_token_id", 2)]
+    body = b"GGUF" + struct.pack("<IQQ", 3, 0, len(keys)) + b"".join(keys)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(body + b"\0" * 2_000_000)
+    return path
+
+
+def test_a_gguf_is_estimated_quantised_with_its_kv_cache(tmp_path):
+    """llama.cpp keeps a GGUF as stored: its size plus a KV cache for the context it gets
+    (capped at LLAMA_CONTEXT_CAP), the same whatever float dtype is asked for."""
+    long = write_llama_gguf(tmp_path / "long.gguf", 32768)
+    meta = catalog.read_gguf_metadata(long, max_keys=64, arrays=True)
+    assert meta["llama.context_length"] == 32768 and meta["tokenizer.ggml.tokens"] == 3
+    assert meta["tokenizer.ggml.eos_token_id"] == 2  # read past the arrays
+    assert "llama.block_count" not in catalog.read_gguf_metadata(long)  # stops at arrays
+    size = long.stat().st_size
+    estimate = catalog.estimate_memory(str(long), 4)
+    assert estimate == catalog.estimate_memory(str(long), 2) == catalog.gguf_memory(long)
+    cap = catalog.LLAMA_CONTEXT_CAP
+    kv = 8 * cap * 4 * (32 + 32) * 2  # layers × context × K/V heads × (K + V) × f16
+    assert size + kv < estimate < size + kv + 64 * 2**20
+    capped = write_llama_gguf(tmp_path / "capped.gguf", cap)
+    assert catalog.gguf_memory(capped) == estimate
+    short = write_llama_gguf(tmp_path / "short.gguf", cap // 2)
+    assert estimate - catalog.gguf_memory(short) >= kv // 2
+    full_heads = write_llama_gguf(tmp_path / "mha.gguf", cap, kv_heads=8)  # no GQA: twice the KV
+    assert catalog.gguf_memory(full_heads) - estimate == kv
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\xff" * 64)
+    assert catalog.estimate_memory(str(broken), 4) == 68  # unreadable header: its size
+
+
 # ------------------------------------------------------------------- one classifier, every family
 
 
@@ -410,6 +459,18 @@ def test_every_classified_entry_carries_its_family_descriptor(tmp_path, tiny_mod
     for key, family in folders.items():
         entry = catalog.classify(tiny_models[key])
         assert entry is not None and entry.descriptor is family, key
+    for model_type, arch, family in (
+            ("musicgen", "MusicgenForConditionalGeneration", families.MUSICGEN),
+            ("musicgen_melody", "MusicgenMelodyForConditionalGeneration",
+             families.MUSICGEN_MELODY)):
+        folder = tmp_path / model_type
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps(
+            {"model_type": model_type, "architectures": [arch]}))
+        write_checkpoint(folder / "model.safetensors", {"w": _z(600_000)})
+        entry = catalog.classify(folder)
+        assert entry is not None and entry.descriptor is family, model_type
+        assert (entry.family, entry.modality) == (family.name, "music"), model_type
     pickled = catalog.classify(write_checkpoint(tmp_path / "ponyXL.ckpt", {"w": _z(600_000)}))
     assert pickled.descriptor is families.SDXL and pickled.pickled
     assert catalog.classify(tmp_path / "nothing-here") is None

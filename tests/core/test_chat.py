@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from studio.core import chat
-from studio.core.errors import RecipeError, RequestError
+from studio.core.errors import RecipeError, RequestError, StudioError
 from studio.core.formats.text import read_recipe, save_text
 from studio.core.requests import TextRequest
 from studio.core.results import Result
@@ -116,3 +116,79 @@ def test_a_saved_conversation_keeps_every_turn_and_reopens(tmp_path: Path):
         chat.Conversation.from_file(plain)
     with pytest.raises(RequestError, match="nothing to save"):
         chat.Conversation(SETTINGS).to_result()
+
+
+def _history(tmp_path: Path):
+    from studio.core.history import History
+
+    return History(tmp_path / "history.sqlite3")
+
+
+def test_a_conversation_is_one_file_rewritten_as_it_grows(tmp_path: Path):
+    out = tmp_path / "outputs"
+    history = _history(tmp_path)
+    conversation = chat.Conversation(SETTINGS)
+    written: list[Path] = []
+    for message, reply in (("one", "1"), ("two", "2"), ("three", "3")):
+        talk(conversation, (message, reply))
+        written.append(chat.save(conversation.to_result(), conversation.file, out, history))
+    assert len(set(written)) == 1
+    assert sorted(out.rglob("*.md")) == [written[0]]
+    rows = history.recent(modality="text")
+    assert len(rows) == 1 and rows[0].path == written[0].resolve()
+    assert rows[0].request["prompt"] == "three"  # the row follows the file
+    again = chat.Conversation.from_file(written[0])
+    assert [t.text for t in again.turns] == ["one", "1", "two", "2", "three", "3"]
+    assert again.file.path == written[0]
+    # a regenerated last reply rewrites the same file
+    request = conversation.regenerate(seed=9)
+    conversation.add(request, answer(request, "3 again"))
+    assert chat.save(conversation.to_result(), conversation.file, out, history) == written[0]
+    assert chat.Conversation.from_file(written[0]).turns[-1].text == "3 again"
+    history.close()
+
+
+def test_an_edited_message_branches_into_a_new_file(tmp_path: Path):
+    out = tmp_path / "outputs"
+    history = _history(tmp_path)
+    conversation = chat.Conversation(SETTINGS)
+    talk(conversation, ("one", "1"), ("two", "2"))
+    first = chat.save(conversation.to_result(), conversation.file, out, history)
+    request = conversation.branch(2, "TWO")
+    conversation.add(request, answer(request, "II"))
+    second = chat.save(conversation.to_result(), conversation.file, out, history)
+    assert second != first
+    assert [t.text for t in chat.Conversation.from_file(first).turns] == ["one", "1", "two", "2"]
+    assert [t.text for t in chat.Conversation.from_file(second).turns] == ["one", "1", "TWO", "II"]
+    assert len(history.recent(modality="text")) == 2
+    # a file outside the output folder (opened from elsewhere) is never rewritten
+    elsewhere = tmp_path / "mine.md"
+    elsewhere.write_bytes(second.read_bytes())
+    opened = chat.Conversation.from_file(elsewhere)
+    talk(opened, ("three", "3"))
+    third = chat.save(opened.to_result(), opened.file, out, history)
+    assert third.parent.parent == out and elsewhere.read_bytes() == second.read_bytes()
+    history.close()
+
+
+def test_a_crash_mid_write_leaves_the_previous_version(tmp_path: Path, monkeypatch):
+    from studio.core import atomic
+
+    out = tmp_path / "outputs"
+    conversation = chat.Conversation(SETTINGS)
+    talk(conversation, ("one", "1"))
+    path = chat.save(conversation.to_result(), conversation.file, out, None)
+    before = path.read_bytes()
+    talk(conversation, ("two", "2"))
+
+    def crash(_fd: int) -> None:  # the new version is half on disk when the power goes
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(atomic.os, "fsync", crash)
+    with pytest.raises(StudioError, match="Could not save the conversation"):
+        chat.save(conversation.to_result(), conversation.file, out, None)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+    assert chat.save(conversation.to_result(), conversation.file, out, None) == path
+    assert [t.text for t in chat.Conversation.from_file(path).turns] == ["one", "1", "two", "2"]

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from studio.core import families, presets
+from studio.core import catalog, families, presets
 from studio.core.errors import Cancelled, ModelError, RequestError
 from studio.core.requests import TextRequest
 from studio.core.settings import Settings
-from studio.engines import registry, text_lm, text_stream
+from studio.engines import memory, registry, text_lm, text_stream
 from studio.engines.base import Events, LoadSpec
 from studio.engines.runner import Runner
 from studio.engines.text_llama import CONTEXT_CAP, LlamaTextEngine
@@ -105,6 +105,11 @@ def test_loads_with_its_real_memory_and_context(engine: LlamaTextEngine, gguf_fi
     # weights (as big as the F32 file) plus a KV cache and buffers, as llama.cpp reports
     assert size < again.memory_bytes() < size + 64 * 2**20
     assert not again.is_instruct
+    # the catalog's estimate (read before loading, for the memory budget) is the
+    # quantised runtime's: within 10 % of what llama.cpp allocated
+    estimate = catalog.estimate_memory(str(gguf_file), 4)
+    assert abs(estimate - again.memory_bytes()) < 0.1 * again.memory_bytes()
+    assert memory.estimate_load_bytes(again.spec) == estimate
     again.unload()
     assert again.llm is None
 
@@ -169,6 +174,67 @@ def test_cancel_stops_within_one_token(engine: LlamaTextEngine, gguf_file: Path)
     assert events.steps[-1] == 3
     after, _ = run(engine, req(gguf_file, max_new_tokens=5))  # the engine still works
     assert after.info["tokens"] >= 1
+
+
+LONG_PROMPT = "Once upon a time, in a faraway land, there lived a fox. " * 40
+
+
+def one_call_text(engine: LlamaTextEngine, request: TextRequest) -> tuple[str, int]:
+    """What llama-cpp-python writes when it reads the whole prompt in one call (the path
+    before the prompt was read a batch at a time), and the prompt's length."""
+    from studio.engines.text_llama import _EndOfGeneration
+
+    ids = engine.prompt_ids(request)
+    engine.llm.reset()
+    engine.llm.set_seed(request.seed)
+    end = _EndOfGeneration(engine.llm._model.vocab)
+    pieces: list[bytes] = []
+    tokens = engine.llm.generate(ids, temp=request.temperature, top_k=0, top_p=1.0,
+                                 min_p=0.0, typical_p=1.0, repeat_penalty=1.0)
+    for token in tokens:
+        if token in end:
+            break
+        pieces.append(engine._piece(int(token)))
+        if len(pieces) == request.max_new_tokens:
+            break
+    tokens.close()
+    return b"".join(pieces).decode("utf-8", "replace"), len(ids)
+
+
+def test_a_long_prompt_read_in_batches_writes_the_same_text(long_engine: LlamaTextEngine):
+    request = req("tiny", prompt=LONG_PROMPT, seed=5, max_new_tokens=24)
+    reference, n = one_call_text(long_engine, request)
+    assert n > 2 * long_engine.llm.n_batch  # three batches at least
+    events = Recorder()
+    result, _ = run(long_engine, request, events)
+    assert result.text == reference
+    assert result.info["prompt_tokens"] == n
+    assert [s for s in events.statuses if "the prompt" in s] == [
+        f"Reading the prompt ({start} of {n} tokens)…"
+        for start in range(0, n, long_engine.llm.n_batch)[:-1]] + [
+        f"Read the prompt ({n} tokens); writing…"]  # the last batch: with the first token
+    short, _ = run(long_engine, req("tiny", seed=5, max_new_tokens=10))
+    assert short.text == one_call_text(long_engine, req("tiny", seed=5, max_new_tokens=10))[0]
+
+
+class CancelWhileReading(Recorder):
+    """Presses Cancel as soon as the first batch of the prompt starts being read."""
+
+    def on_status(self, text: str) -> None:
+        super().on_status(text)
+        if text.startswith("Reading the prompt"):
+            self.cancel_flag.set()
+
+
+def test_cancel_during_a_long_prompt_stops_within_one_batch(long_engine: LlamaTextEngine):
+    events = CancelWhileReading()
+    with pytest.raises(Cancelled):
+        run(long_engine, req("tiny", prompt=LONG_PROMPT, max_new_tokens=50), events)
+    assert long_engine.llm.n_tokens == long_engine.llm.n_batch  # the one batch in flight
+    assert events.steps == [] and events.chunks == []  # not one token written
+    again, _ = run(long_engine, req("tiny", prompt=LONG_PROMPT, seed=5, max_new_tokens=24))
+    assert again.text == one_call_text(
+        long_engine, req("tiny", prompt=LONG_PROMPT, seed=5, max_new_tokens=24))[0]
 
 
 def test_continuation_extends_the_text(engine: LlamaTextEngine, gguf_file: Path):

@@ -72,14 +72,16 @@ def test_two_messages_carry_the_first_turn_and_save_the_conversation(qtbot, pane
     used = int(meter.split()[1])
     assert used == second.info["prompt_tokens"] + second.info["tokens"] > 0
     assert not panel.chat.policy_label.isVisible()
-    # every finished reply saved the conversation so far (chat front matter, history)
+    # every finished reply saved the conversation so far (chat front matter, history),
+    # as ONE file rewritten as it grows (issue 13: one history row, not one per reply)
     out = Path(panel.ctx.settings.output_dir)
-    qtbot.waitUntil(lambda: len(output_files(out, ".md")) == 2, timeout=10000)
+    qtbot.waitUntil(lambda: len(output_files(out, ".md")) == 1 and chat.Conversation.from_file(
+        output_files(out, ".md")[0]).turns[-1].text == second.text, timeout=10000)
     newest = max(output_files(out, ".md"), key=lambda p: p.stat().st_mtime_ns)
     conversation = chat.Conversation.from_file(newest)
     assert [t.text for t in conversation.turns] == [t for _r, t in texts(panel)]
     assert read_recipe(newest).request["history"] == ["Hello there", first.text]
-    assert len(panel.ctx.history.recent(modality="text")) == 2
+    assert len(panel.ctx.history.recent(modality="text")) == 1
     # the file's recipe opens the conversation again, the last message ready to resend
     panel.chat.clear()
     assert panel.chat.bubbles == []
@@ -200,4 +202,66 @@ def test_opening_a_saved_chat_in_the_window_restores_every_turn(qtbot, panel):
     assert window.text.mode() == "chat"
     assert [(b.role, b.text()) for b in window.text.chat.bubbles] == [
         (chat.USER, "Hello there"), (chat.ASSISTANT, first.text)]
+    window.close()
+
+
+def test_three_replies_make_one_file_and_a_branch_a_second(qtbot, panel):
+    out = Path(panel.ctx.settings.output_dir)
+    replies = [say(qtbot, panel, m) for m in ("One", "Two", "Three")]
+    qtbot.waitUntil(lambda: len(chat.Conversation.from_file(
+        output_files(out, ".md")[0]).turns) == 6, timeout=10000)
+    files = output_files(out, ".md")
+    assert len(files) == 1
+    saved = chat.Conversation.from_file(files[0])
+    assert [t.text for t in saved.turns] == [t for _r, t in texts(panel)]
+    assert saved.turns[-1].text == replies[-1].text
+    assert len(panel.ctx.history.recent(modality="text")) == 1
+    qtbot.mouseClick(panel.chat.bubbles[2].edit_button, Qt.MouseButton.LeftButton)
+    panel.chat.input.setPlainText("Deux")
+    with qtbot.waitSignal(panel.ctx.jobs.job_finished, timeout=120000):
+        qtbot.mouseClick(panel.chat.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(output_files(out, ".md")) == 2, timeout=10000)
+    branch = next(p for p in output_files(out, ".md") if p != files[0])
+    qtbot.waitUntil(lambda: panel.chat.conversation.file.path == branch, timeout=10000)
+    assert [t.text for t in chat.Conversation.from_file(branch).turns][:3] == [
+        "One", replies[0].text, "Deux"]
+    assert len(chat.Conversation.from_file(files[0]).turns) == 6  # the original stays
+    qtbot.waitUntil(lambda: len(panel.ctx.history.recent(modality="text")) == 2, timeout=5000)
+
+
+def test_use_these_settings_on_a_saved_chat_restores_every_turn(qtbot, panel):
+    """The gallery's "Use these settings" opens a chat as File → Open does: every turn,
+    the last reply included, and going on rewrites that same file."""
+    from studio.ui.main_window import MainWindow
+
+    first = say(qtbot, panel, "Hello there")
+    second = say(qtbot, panel, "And then?")
+    out = Path(panel.ctx.settings.output_dir)
+    qtbot.waitUntil(lambda: len(chat.Conversation.from_file(
+        output_files(out, ".md")[0]).turns) == 4, timeout=10000)
+    saved = output_files(out, ".md")[0]
+    window = MainWindow(panel.ctx)
+    qtbot.addWidget(window)
+    window.show_tab("gallery")
+    gallery = window.gallery
+    with qtbot.waitSignal(gallery.refreshed, timeout=10000):
+        gallery.refresh()
+    gallery.select_row(gallery.row_of_path(saved.resolve()))
+    qtbot.waitUntil(lambda: gallery.details.use_button.isEnabled(), timeout=5000)
+    with qtbot.waitSignal(window.recipe_loaded, timeout=10000):
+        qtbot.mouseClick(gallery.details.use_button, Qt.MouseButton.LeftButton)
+    text = window.text
+    assert window.current_tab() == "text" and text.mode() == "chat"
+    assert [(b.role, b.text()) for b in text.chat.bubbles] == [
+        (chat.USER, "Hello there"), (chat.ASSISTANT, first.text),
+        (chat.USER, "And then?"), (chat.ASSISTANT, second.text)]
+    assert text.chat.input.toPlainText() == ""  # nothing to resend: ready to go on
+    assert not text.chat.bubbles[-1].regen_button.isHidden()
+    text.model.set_model(panel.model.current_model())
+    text.max_tokens.setValue(8)
+    text.chat.input.setPlainText("More?")
+    with qtbot.waitSignal(text.chat.saved, timeout=120000) as sig:
+        qtbot.mouseClick(text.chat.send_button, Qt.MouseButton.LeftButton)
+    assert [Path(p) for p in sig.args[0]] == [saved]
+    assert len(chat.Conversation.from_file(saved).turns) == 6
     window.close()

@@ -76,7 +76,13 @@ from studio.core.catalog.scan import (
     scan_folder,
     scan_hf_cache,
 )
-from studio.core.catalog.weights import estimate_memory, weight_files
+from studio.core.catalog.weights import (
+    LLAMA_BATCH,
+    LLAMA_CONTEXT_CAP,
+    estimate_memory,
+    gguf_memory,
+    weight_files,
+)
 
 # Family names (what `ModelEntry.family` holds), from the descriptors. Image families
 # keep "SDXL" as a prefix for everything SDXL-based, so `family.startswith("SDXL")` works.
@@ -94,6 +100,7 @@ LORA = _families.LORA.name
 EMBEDDING = _families.EMBEDDING.name
 UNET = _families.UNET.name
 MUSICGEN = _families.MUSICGEN.name
+MUSICGEN_MELODY = _families.MUSICGEN_MELODY.name
 CAUSAL_LM = _families.CAUSAL_LM.name
 GAN = _families.GAN_FACES.name
 COMPOSER = _families.COMPOSER.name
@@ -108,9 +115,12 @@ __all__ = [
     "EMBEDDING",
     "GAN",
     "LCM",
+    "LLAMA_BATCH",
+    "LLAMA_CONTEXT_CAP",
     "LORA",
     "MIN_SINGLE_FILE",
     "MUSICGEN",
+    "MUSICGEN_MELODY",
     "PICKLED_FORMATS",
     "PICKLE_NOTE",
     "ROLES",
@@ -151,6 +161,7 @@ __all__ = [
     "find_loras",
     "for_modality",
     "format_size",
+    "gguf_memory",
     "has_unet",
     "has_weights",
     "header_family",

@@ -346,6 +346,8 @@ def config_family(data: dict[str, Any]) -> Family | None:
         return fam.VAE
     if cls == "UNet2DConditionModel":
         return fam.UNET
+    if mtype == "musicgen_melody" or "MusicgenMelody" in archs:
+        return fam.MUSICGEN_MELODY
     if "musicgen" in mtype or "Musicgen" in archs:
         return fam.MUSICGEN
     if "CausalLM" in archs or "LMHeadModel" in archs:

@@ -56,10 +56,29 @@ _GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 
                  10: "<Q", 11: "<q", 12: "<d"}
 
 
-def read_gguf_metadata(path: str | os.PathLike, max_keys: int = 32) -> dict[str, Any]:
+def _skip_gguf_array(f: Any) -> int:
+    """Read past one GGUF array value (its element type, count, elements); its length."""
+    (etype, count) = struct.unpack("<IQ", f.read(12))
+    if etype == 8:  # strings: a length before each
+        for _ in range(count):
+            (slen,) = struct.unpack("<Q", f.read(8))
+            if slen > 1 << 20:
+                raise ValueError("the GGUF header is corrupt")
+            f.seek(slen, os.SEEK_CUR)
+    elif etype in _GGUF_SCALARS:
+        f.seek(count * struct.calcsize(_GGUF_SCALARS[etype]), os.SEEK_CUR)
+    else:  # arrays of arrays: not in any GGUF we read
+        raise ValueError("the GGUF header holds an array of arrays")
+    return int(count)
+
+
+def read_gguf_metadata(path: str | os.PathLike, max_keys: int = 32,
+                       arrays: bool = False) -> dict[str, Any]:
     """The first scalar/string key-values of a GGUF file (general.architecture, .name...).
 
-    Stops at the first array (the tokenizer's) so it reads a few hundred bytes.
+    Stops at the first array (the tokenizer's) so it reads a few hundred bytes; with
+    `arrays` it reads past them instead, and an array's value is its length (the
+    vocabulary size for `tokenizer.ggml.tokens`), so keys after one are read too.
     """
     out: dict[str, Any] = {}
     with open(path, "rb") as f:
@@ -83,6 +102,8 @@ def read_gguf_metadata(path: str | os.PathLike, max_keys: int = 32) -> dict[str,
             elif vtype in _GGUF_SCALARS:
                 fmt = _GGUF_SCALARS[vtype]
                 (out[key],) = struct.unpack(fmt, f.read(struct.calcsize(fmt)))
+            elif vtype == 9 and arrays:
+                out[key] = _skip_gguf_array(f)
             else:  # arrays (tokenizer vocab) come after the general.* keys
                 break
     return out

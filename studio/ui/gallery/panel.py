@@ -53,6 +53,8 @@ class GalleryPanel(QWidget):
     """A filtered grid over the history index with a details pane and a lightbox."""
 
     play_requested = Signal(str)  # a music output's path: the music panel may play it
+    open_requested = Signal(str)  # a text's path: open it as File → Open does (a chat whole)
+    motif_requested = Signal(str)  # "Use as motif": a composer piece's path for the Music panel
     refreshed = Signal(int)  # number of items shown (tests and status)
     copied = Signal(str)  # "image" or "recipe": what was put on the clipboard
     infotext_loaded = Signal(str)  # the selected picture's A1111 text ("" when none)
@@ -273,7 +275,17 @@ class GalleryPanel(QWidget):
         except (TypeError, ValueError):
             self.details.message.show_error("This output has no usable recipe.")
             return
+        path = self._path()
+        if request.kind == "text" and path is not None and path.is_file():
+            self.open_requested.emit(str(path))  # a chat comes back with every turn
+            return
         self.ctx.use_recipe(request)
+
+    def use_as_motif(self) -> None:
+        """Start the next composer piece from the selected piece's notes (its .mid)."""
+        path = self._path()
+        if path is not None and kind_of_item(self._selected) == "music":
+            self.motif_requested.emit(str(path))
 
     def _path(self) -> Path | None:
         return Path(str(field_of(self._selected, "path"))) if self._selected is not None else None
