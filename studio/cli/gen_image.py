@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     outpaint = spec(ImageRequest, "outpaint")
     p.add_argument(outpaint.flag, dest="outpaint", default="0,0,0,0", metavar="L,T,R,B",
                    help=outpaint.tip)
+    lora = spec(ImageRequest, "loras")
+    p.add_argument(lora.flag, dest="loras", action="append", default=[],
+                   metavar="NAME:WEIGHT", help=lora.tip)
     p.set_defaults(handler=run)
 
 
@@ -32,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     request = ImageRequest.from_dict(
         {"model": args.model, "prompt": args.prompt, "seed": args.seed,
          **field_values(args, FIELDS), **field_values(args, MODE_FIELDS),
-         "outpaint": args.outpaint}
+         "outpaint": args.outpaint, "loras": args.loras}
     )
     _result, paths = run_request(request, args)
     print_paths(paths)

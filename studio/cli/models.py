@@ -104,7 +104,8 @@ def format_table(entries, allow_pickle: bool = False) -> str:
                 ident += "  [needs allow_pickle in settings]"
             elif e.note.startswith("Not installed"):
                 ident += f"  [{e.note}]"
-            rows.append((e.family, fmt, format_size(e.size_bytes) if e.size_bytes else "-",
+            family = f"{e.family} ({e.base})" if e.base else e.family  # a LoRA's base
+            rows.append((family, fmt, format_size(e.size_bytes) if e.size_bytes else "-",
                          where, ident))
         rows_by_group[key] = rows
     all_rows = [r for rows in rows_by_group.values() for r in rows]

@@ -38,6 +38,7 @@ DIFFUSION_FIELDS = frozenset({
     # img2img, inpainting, outpainting and the hires fix (core/requests.py ImageRequest)
     "init_image", "strength", "mask", "mask_blur", "inpaint_area", "inpaint_padding",
     "outpaint", "hires_scale", "hires_steps", "hires_strength", "hires_upscaler",
+    "loras",  # LoRAs picked beside the prompt (studio/engines/lora.py)
 })
 #: a one-pass GAN reads only its noise (and, when conditional, a class from the prompt)
 GAN_FIELDS = frozenset({"seed", "batch_size", "width", "height", "variation_seed",

@@ -15,15 +15,17 @@ import datetime as _dt
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from studio import __version__
 from studio.core import families
+from studio.core.errors import StudioError
 from studio.core.requests import MAX_SIDE
 from studio.core.seeds import MAX_SEED
+from studio.core.settings import Settings
 
 APP_NAME = "Studio"
 RECORD_FORMAT = 1  # version of our JSON record layout
@@ -74,8 +76,6 @@ _UNSUPPORTED_KEYS: dict[str, str] = {
     "Hypernet": "a hypernetwork",
     "Refiner": "the SDXL refiner",
     "VAE": "a separate VAE",
-    "Lora hashes": "LoRAs",
-    "TI hashes": "textual inversions",
     "ControlNet 0": "ControlNet",
 }
 
@@ -203,10 +203,55 @@ def format_infotext(
         text = _value_text(value)
         if text is not None:
             parts.append(key if key == text else f"{key}: {quote(text)}")
-    prompt = getattr(request, "prompt", "") or ""
+    prompt = prompt_with_loras(getattr(request, "prompt", "") or "",
+                               getattr(request, "loras", ()) or ())
     negative = getattr(request, "negative", "") or ""
     negative_text = f"\nNegative prompt: {negative}" if negative else ""
     return f"{prompt}{negative_text}\n{', '.join(parts)}".strip()
+
+
+def prompt_with_loras(prompt: str, picked: Sequence[str]) -> str:
+    """The prompt as A1111 must read it: the picked LoRAs ("name:w") added as
+    `<lora:name:w>` tags, unless the prompt already names them."""
+    from studio.core.prompts import extract_networks
+    from studio.core.requests import parse_lora
+
+    try:
+        named = {ref.name for ref in extract_networks(prompt).loras}
+    except StudioError:
+        named = set()
+    tags = []
+    for entry in picked:
+        try:
+            name, weight = parse_lora(entry)
+        except StudioError:
+            continue
+        if name not in named:
+            tags.append(f"<lora:{name}:{weight:g}>")
+    return " ".join([prompt, *tags]) if tags and prompt else (" ".join(tags) or prompt)
+
+
+def infotext_extras(info: Mapping[str, Any] | None) -> dict[str, str]:
+    """A result's LoRAs and embeddings as A1111's `Lora hashes` / `TI hashes` values
+    ("name: hash, name2: hash", A1111's 12-digit short hashes)."""
+    out: dict[str, str] = {}
+    for key, field in (("Lora hashes", "loras"), ("TI hashes", "embeddings")):
+        items = (info or {}).get(field) or []
+        pairs = [f"{item['name']}: {item['hash']}" for item in items
+                 if isinstance(item, Mapping) and item.get("name") and item.get("hash")]
+        if pairs:
+            out[key] = ", ".join(pairs)
+    return out
+
+
+def parse_hashes(text: object) -> dict[str, str]:
+    """`Lora hashes` / `TI hashes` text → {name: short hash}."""
+    out: dict[str, str] = {}
+    for part in str(text or "").split(","):
+        name, colon, value = part.rpartition(":")
+        if colon and name.strip():
+            out[name.strip()] = value.strip().lower()
+    return out
 
 
 def _upscaler_name(name: str) -> str:
@@ -387,15 +432,59 @@ def fit_side(value: int, label: str, notes: list[str]) -> int:
     return fitted
 
 
-def infotext_to_request_dict(params: Mapping[str, Any], *, modes: bool = False
-                             ) -> dict[str, Any]:
+def _local_loras(prompt: str, lora_hashes: object, ti_hashes: object,
+                 settings: Settings | None) -> tuple[str, list[str], bool]:
+    """The recipe's LoRAs found here: a tag whose LoRA is installed under another name
+    (found by its A1111 hash) is renamed in the prompt; each one not installed gets a
+    note. Returns the prompt, the notes, and whether any LoRA is missing."""
+    from studio.core.catalog import loras as found_loras
+    from studio.core.prompts import extract_networks
+
+    try:
+        tags = [ref.name for ref in extract_networks(prompt).loras]
+    except StudioError:
+        return prompt, [], True
+    hashes = parse_hashes(lora_hashes)
+    names = [*tags, *(n for n in hashes if n not in tags)]
+    notes: list[str] = []
+    missing = False
+    if names:
+        settings = settings or Settings.load()
+        resolved = found_loras.resolve(names, hashes, settings)
+        for name in names:
+            local = resolved.get(name)
+            if local is None:
+                missing = True
+                known = f" (hash {hashes[name]})" if hashes.get(name) else ""
+                notes.append(f"LoRA {name}{known} is not installed here; put it in "
+                             "models/Lora to reproduce the picture.")
+            elif local != name and name in tags:
+                prompt = re.sub(rf"<(lora|lyco):{re.escape(name)}(?=[:>])",
+                                rf"<\1:{local.replace(chr(92), chr(92) * 2)}", prompt)
+                notes.append(f"LoRA {name} is installed here as {local} (same file); the "
+                             "prompt names it so.")
+    embeddings = list(parse_hashes(ti_hashes))
+    if embeddings:
+        here = found_loras.find_embeddings(settings or Settings.load())
+        for name in embeddings:
+            if name not in here:
+                notes.append(f"Embedding {name} is not installed here; put it in "
+                             "models/embeddings to reproduce the picture.")
+    return prompt, notes, missing
+
+
+def infotext_to_request_dict(params: Mapping[str, Any], *, modes: bool = False,
+                             settings: Settings | None = None) -> dict[str, Any]:
     """Parsed infotext (see `parse_infotext`) → our ImageRequest fields.
 
     Only what is present is set; the rest keeps the request's defaults. Anything that
     cannot be honoured exactly (an unknown sampler, hires fix, a LoRA...) is listed in
     the "notes" entry (a list of sentences; Request.from_dict ignores it). modes=True
     also fills the img2img / inpainting / hires fields (`infotext_modes`), which are
-    then not noted as missing.
+    then not noted as missing. LoRAs (`<lora:...>` tags, `Lora hashes`) are looked up
+    in the LoRA folders of `settings` (default: the saved settings): found ones stay
+    in the prompt (by their local name when only the hash matched), missing ones are
+    named in the notes.
     """
     notes: list[str] = []
     out: dict[str, Any] = {
@@ -447,11 +536,14 @@ def infotext_to_request_dict(params: Mapping[str, Any], *, modes: bool = False
             continue
         if what not in missing:
             missing.append(what)
-    if re.search(r"<(lora|lyco):", out["prompt"], flags=re.IGNORECASE) and "LoRAs" not in missing:
+    out["prompt"], lora_notes, lora_missing = _local_loras(
+        out["prompt"], params.get("Lora hashes"), params.get("TI hashes"), settings)
+    if lora_missing and "LoRAs" not in missing:
         missing.append("LoRAs")
     if missing:
         listed = ", ".join(missing[:-1]) + (" and " if len(missing) > 1 else "") + missing[-1]
         notes.append(f"The original used {listed}, which this recipe does not reproduce.")
+    notes += lora_notes
     if notes:
         out["notes"] = notes
     return out

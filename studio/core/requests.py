@@ -7,6 +7,7 @@ output, and the request is saved beside every output so that it can be replayed.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,6 +185,10 @@ class ImageRequest(Request):
     hires_upscaler: str = param("latent", label="Hires upscaler", flag="--upscaler",
                                 tip="How the hires fix enlarges: latent, lanczos, or an "
                                     "upscaler model's id")
+    # LoRAs picked beside the prompt (its `<lora:name:w>` tags work too): "name:weight"
+    loras: tuple[str, ...] = param((), label="LoRAs", flag="--lora",
+                                   tip="A LoRA and its weight, NAME:WEIGHT (repeatable); "
+                                       "<lora:NAME:WEIGHT> in the prompt does the same")
 
     @property
     def mode(self) -> str:
@@ -268,12 +273,38 @@ class ImageRequest(Request):
             check(self, name)
             check_side(name.capitalize(), getattr(self, name))
         check_scheduler(self.scheduler)
+        for entry in self.loras:
+            parse_lora(entry)
         check(self, "batch_size")
         check_seed("variation seed", self.variation_seed)
         check(self, "variation_strength")
 
     def _draws(self, name: str) -> bool:
         return name != "variation_seed" or self.variation_strength > 0
+
+
+def parse_lora(entry: object) -> tuple[str, float]:
+    """"name:0.8" (the picker's and `--lora`'s spelling) → ("name", 0.8); no weight is 1."""
+    if not isinstance(entry, str) or not entry.strip():
+        raise RequestError("A LoRA is written NAME:WEIGHT, like style:0.8.")
+    name, colon, weight = entry.strip().rpartition(":")
+    if not colon:
+        return weight.strip(), 1.0
+    try:
+        number = float(weight)
+    except ValueError:
+        raise RequestError(f"The LoRA weight {weight.strip()!r} in {entry.strip()!r} is not a "
+                           "number.") from None
+    if not math.isfinite(number):
+        raise RequestError(f"The LoRA weight in {entry.strip()!r} is not a finite number.")
+    if not name.strip():
+        raise RequestError(f"{entry.strip()!r} names no LoRA; write NAME:WEIGHT.")
+    return name.strip(), number
+
+
+def lora_entry(name: str, weight: float) -> str:
+    """("name", 0.8) → "name:0.8", the spelling `loras` holds."""
+    return f"{name}:{weight:g}"
 
 
 def image_size(path: str, what: str) -> tuple[int, int]:

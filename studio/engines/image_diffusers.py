@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from studio.core import catalog, families, paths
+from studio.core import catalog, families, paths, prompts
 from studio.core.catalog import model_dirs
 from studio.core.errors import ModelError, RequestError, StudioError
 from studio.core.explore import ExploreRequest
@@ -43,8 +43,10 @@ from studio.core.store import Store
 from studio.engines.base import Events, LoadSpec, wrong_kind
 from studio.engines.devices import cpu_generator, module_bytes, torch_dtype
 from studio.engines.directions import PrincipalDirections
+from studio.engines.embeddings import EmbeddingShelf
 from studio.engines.explore import Cond, ExplorableEngine
 from studio.engines.latents import seed_noise, seeded_noise, slerp
+from studio.engines.lora import LoraStack, wanted
 from studio.engines.previews import (
     LinearPreview,
     PreviewThrottle,
@@ -352,6 +354,9 @@ class DiffusersImageEngine(ExplorableEngine):
         self._call_params = set(inspect.signature(type(pipe).__call__).parameters)
         #: the explorer's encoded prompts, kept with the pipeline that encoded them
         self.explore_prompt_cache: dict[tuple[str, str, bool], Cond] = {}
+        self.loras = LoraStack()  # LoRA adapters loaded into the pipeline, and the active ones
+        self.embeddings = EmbeddingShelf()  # textual inversions, read when a prompt names them
+        self._job_embeddings: dict[str, dict[int, torch.Tensor]] = {}  # this job's
 
     # loading ---------------------------------------------------------------------------
     @classmethod
@@ -391,9 +396,68 @@ class DiffusersImageEngine(ExplorableEngine):
     def explore_backend(self, request: ExploreRequest) -> DiffusersBackend:
         if self.pipe is None:
             raise ModelError(f"{request.model} was unloaded; run the job again to reload it.")
+        self.use_explorer_networks(request)
         return DiffusersBackend(self, request)
 
+    # LoRAs and embeddings ---------------------------------------------------------------
+    def use_networks(self, prompt: str, negative: str, picked: Sequence[str],
+                     settings: Settings | None = None) -> dict[str, Any]:
+        """Make the job's LoRAs (the picked ones and the prompt's `<lora:...>` tags) the
+        active adapters and find the embeddings its prompts name; what the job's record
+        says about them. No LoRA: the adapters are off (the base model's pixels)."""
+        settings = settings or self.settings
+        uses, notes = wanted(picked, prompts.extract_networks(prompt).loras)
+        records, missing = self.loras.apply(self.pipe, uses, settings, latent=self.family,
+                                            model=self.name)
+        found = self.embeddings.for_prompts([prompt, negative], settings)
+        self._job_embeddings = {name: e.vectors for name, e in found.items()}
+        info: dict[str, Any] = {}
+        if records:
+            info["loras"] = records
+        if found:
+            info["embeddings"] = [{"name": name, "hash": e.short_hash}
+                                  for name, e in found.items()]
+        if notes or missing:
+            info["notes"] = [*notes, *missing]
+        if missing:  # shown like the prompt's own warnings
+            info["prompt_warnings"] = missing
+        return info
+
+    def use_explorer_networks(self, request: ExploreRequest) -> None:
+        """The explorer renders with the LoRAs its prompts name (any anchor's), so the Art
+        panel's never leak into its frames; its prompt cache is dropped when they change."""
+        before = self.loras.active
+        tags = [ref for text in {request.prompt, *request.anchor_prompts()}
+                for ref in prompts.extract_networks(text).loras]
+        uses, _notes = wanted((), tags)
+        self.loras.apply(self.pipe, uses, self.settings, latent=self.family, model=self.name)
+        if self.loras.active != before:  # (a tag naming no LoRA is left out, as in A1111)
+            self.explore_prompt_cache.clear()
+
+    def explorer_embeddings(self, prompt: str, negative: str) -> dict[str, dict[int, Any]]:
+        """The embeddings an explorer prompt names, for its encoding."""
+        found = self.embeddings.for_prompts([prompt, negative], self.settings)
+        return {name: e.vectors for name, e in found.items()}
+
     def generate_plain(self, request: Request, events: Events) -> Result:
+        """A job with its LoRAs and embeddings in use (`use_networks`), rendered by
+        `_generate_plain`; the record lists them (infotext `Lora hashes`)."""
+        networks: dict[str, Any] = {}
+        if isinstance(request, ImageRequest) and self.pipe is not None:
+            networks = self.use_networks(request.prompt, request.negative, request.loras,
+                                         getattr(events, "settings", None) or self.settings)
+        try:
+            result = self._generate_plain(request, events)
+        finally:
+            self._job_embeddings = {}
+        for key in ("notes", "prompt_warnings"):  # ours first, then the render's
+            said = [*networks.pop(key, []), *result.info.get(key, [])]
+            if said:
+                result.info[key] = said
+        result.info.update(networks)
+        return result
+
+    def _generate_plain(self, request: Request, events: Events) -> Result:
         if not isinstance(request, ImageRequest):
             raise RequestError(wrong_kind(self.name, request.kind, "image"))
         if self.pipe is None:
@@ -504,7 +568,8 @@ class DiffusersImageEngine(ExplorableEngine):
 
         The mode pipelines (`from_pipe`) share these text encoders, so the same embeddings
         serve every pass. A pipeline without CLIP encoders gets the plain text.
-        `<lora:...>` tags are taken out of the text and reported: LoRAs cannot be loaded yet.
+        `<lora:...>` tags are taken out of the text (`use_networks` made them active);
+        the job's textual-inversion embeddings are used where the texts name them.
         """
         try:
             encoders_of(self.pipe)
@@ -513,11 +578,9 @@ class DiffusersImageEngine(ExplorableEngine):
                      "num_images_per_prompt": batch}
             return plain, None, []
         cond = encode_for_pipeline(self.pipe, prompt, negative, steps=max(1, steps),
-                                   clip_skip=1)
-        warned = [f"LoRA {lora.name} is not loaded (LoRA support is coming)."
-                  for lora in cond.loras]
+                                   clip_skip=1, embeddings=self._job_embeddings)
         condition = {**cond.pipeline_kwargs(params), "num_images_per_prompt": batch}
-        return condition, cond, [*cond.warnings, *warned]
+        return condition, cond, list(cond.warnings)
 
     # img2img, inpainting, outpainting, hires fix ----------------------------------------
     @property
@@ -854,6 +917,9 @@ class DiffusersImageEngine(ExplorableEngine):
         runtime, note = ovb.choose(settings.image_runtime, self.spec.device)
         if runtime == "openvino" and self.spec.dtype != "float32":
             runtime, note = "pytorch", f"OpenVINO runs float32 models, not {self.spec.dtype}"
+        if runtime == "openvino" and (self.loras.active or self._job_embeddings):
+            # its compiled UNet has no adapters, its text encoder no embedding hook
+            runtime, note = "pytorch", "LoRAs and embeddings run in PyTorch"
         return RunOptions(runtime=runtime, runtime_note=note,
                           bf16=settings.cpu_bf16 and on_cpu and ovb.bf16_supported(),
                           fast_decode=settings.fast_decode and self.taesd is not None)
@@ -973,7 +1039,9 @@ class DiffusersBackend:
         # A1111 syntax as in the Art panel (weights, BREAK, no 77-token cut); a frame is
         # one conditioning, so a scheduled prompt uses its first text
         with torch.inference_mode():
-            cond = encode_for_pipeline(self.pipe, prompt, negative, steps=1).embeds_at(0)
+            cond = encode_for_pipeline(
+                self.pipe, prompt, negative, steps=1,
+                embeddings=self.engine.explorer_embeddings(prompt, negative)).embeds_at(0)
         if not cfg:
             cond = {k: v for k, v in cond.items() if not k.startswith("negative")}
         cond = {k: v.detach().clone() for k, v in cond.items() if v is not None}

@@ -25,12 +25,18 @@ picture they came with. This module does what A1111's `sd_hijack_clip` does:
 `encode_for_pipeline` returns a `Conditioning` whose `pipeline_kwargs()` go to
 the pipeline call and whose `step_update` swaps the conditioning during the run
 for prompt editing and alternation (from `callback_on_step_end`).
+
+Textual-inversion embeddings are used as A1111 uses them: where the tokens of an
+embedding's name appear, its vectors take their places (one token per vector), put
+into the output of the token-embedding layer during that one encoder call (a forward
+hook). The tokenizer and the text encoder are never changed, so a prompt that does
+not name an embedding encodes exactly as without it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Container, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -51,6 +57,13 @@ class ClipEncoder:
     # text → text before tokenizing: diffusers' maybe_convert_prompt, which spells a
     # multi-vector textual-inversion token out as its vector tokens
     convert: Callable[[str], str] | None = None
+    #: textual-inversion vectors by name ([n, width] each), for this encoder's width
+    vectors: Mapping[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def width(self) -> int:
+        """The width of its token embeddings (768 CLIP ViT-L, 1024 ViT-H, 1280 ViT-bigG)."""
+        return int(self.model.get_input_embeddings().weight.shape[1])
 
     @property
     def bos(self) -> int:
@@ -91,12 +104,72 @@ def encoders_of(pipe: Any) -> list[ClipEncoder]:
     return found
 
 
+#: ids from here up stand for embedding vectors: VECTOR_BASE + name index * MAX_VECTORS + j
+VECTOR_BASE = 1 << 40
+MAX_VECTORS = 1 << 12
+
+
 def tokenize(encoder: ClipEncoder, fragments: Sequence[Fragment]) -> list[list[int]]:
-    """Each fragment's ids alone, no BOS/EOS (A1111 tokenizes the pieces one by one)."""
+    """Each fragment's ids alone, no BOS/EOS (A1111 tokenizes the pieces one by one);
+    an embedding's name becomes one placeholder id per vector (see `_substitute`)."""
     texts = [f.text if encoder.convert is None else encoder.convert(f.text) for f in fragments]
     ids = encoder.tokenizer(texts, truncation=False, add_special_tokens=False,
                             verbose=False)["input_ids"]
-    return [list(map(int, row)) for row in ids]
+    rows = [list(map(int, row)) for row in ids]
+    if not encoder.vectors:
+        return rows
+    names = _name_ids(encoder)
+    return [_with_vectors(row, names) for row in rows]
+
+
+def _name_ids(encoder: ClipEncoder) -> list[tuple[list[int], int, int]]:
+    """(the name's token ids, its index, its vector count), longest name first."""
+    out = []
+    for index, (name, vectors) in enumerate(encoder.vectors.items()):
+        ids = encoder.tokenizer(name, add_special_tokens=False, verbose=False)["input_ids"]
+        if ids:
+            out.append((list(map(int, ids)), index, min(int(vectors.shape[0]), MAX_VECTORS)))
+    return sorted(out, key=lambda item: -len(item[0]))
+
+
+def _with_vectors(row: list[int], names: list[tuple[list[int], int, int]]) -> list[int]:
+    """A fragment's ids with each embedding name replaced by its placeholder ids."""
+    out: list[int] = []
+    i = 0
+    while i < len(row):
+        for ids, index, count in names:
+            if row[i:i + len(ids)] == ids:
+                out += [VECTOR_BASE + index * MAX_VECTORS + j for j in range(count)]
+                i += len(ids)
+                break
+        else:
+            out.append(row[i])
+            i += 1
+    return out
+
+
+def _substitute(encoder: ClipEncoder, ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
+    """Placeholder ids → BOS (a real token that is never the pooled EOS), and a forward
+    hook for the token-embedding layer that writes the vectors in their places; None
+    when the batch holds no placeholder."""
+    where = (ids >= VECTOR_BASE).nonzero().tolist()
+    if not where:
+        return ids, None
+    table = list(encoder.vectors.values())
+    fixes = []
+    for row, col in where:
+        code = int(ids[row, col]) - VECTOR_BASE
+        fixes.append((row, col, table[code // MAX_VECTORS][code % MAX_VECTORS]))
+    clean = ids.masked_fill(ids >= VECTOR_BASE, encoder.bos)
+
+    def put(_module: Any, _inputs: Any, output: torch.Tensor) -> torch.Tensor:
+        output = output.clone()
+        for row, col, vector in fixes:
+            output[row, col] = vector.to(device=output.device, dtype=output.dtype)
+        return output
+
+    layer = encoder.model.get_input_embeddings()
+    return clean, layer.register_forward_hook(put)
 
 
 def chunks_of(encoder: ClipEncoder, fragments: Sequence[Fragment]) -> tuple[list[Chunk], int]:
@@ -118,7 +191,12 @@ def chunk_ids(encoder: ClipEncoder, chunk: Chunk) -> tuple[list[int], list[float
 def _hidden(encoder: ClipEncoder, ids: torch.Tensor, clip_skip: int) -> tuple[torch.Tensor,
                                                                                torch.Tensor | None]:
     model = encoder.model
-    out = model(input_ids=ids, output_hidden_states=True)
+    ids, hook = _substitute(encoder, ids) if encoder.vectors else (ids, None)
+    try:
+        out = model(input_ids=ids, output_hidden_states=True)
+    finally:
+        if hook is not None:
+            hook.remove()
     pooled = out.text_embeds if encoder.pooled else None
     if encoder.penultimate:
         return out.hidden_states[-2], pooled
@@ -291,15 +369,39 @@ class Conditioning:
         return out
 
 
+def with_embeddings(encoders: Sequence[ClipEncoder],
+                    embeddings: Mapping[str, Mapping[int, torch.Tensor]]
+                    ) -> tuple[list[ClipEncoder], list[str]]:
+    """The encoders, each given the vectors of its width from every embedding
+    ({name: {width: [n, width]}}), and a note for an embedding that fits none."""
+    if not embeddings:
+        return list(encoders), []
+    out = []
+    used: set[str] = set()
+    for encoder in encoders:
+        width = encoder.width
+        vectors = {name: by_width[width] for name, by_width in embeddings.items()
+                   if width in by_width}
+        used |= set(vectors)
+        out.append(replace(encoder, vectors=vectors) if vectors else encoder)
+    notes = [f"The embedding {name} is for another model (its vectors are "
+             f"{', '.join(str(w) for w in embeddings[name])} wide); it was read as words."
+             for name in embeddings if name not in used]
+    return out, notes
+
+
 def encode_for_pipeline(pipe: Any, prompt: str, negative: str = "", *, steps: int,
-                        clip_skip: int = 1, old_scheduling: bool = False) -> Conditioning:
+                        clip_skip: int = 1, old_scheduling: bool = False,
+                        embeddings: Mapping[str, Mapping[int, torch.Tensor]] | None = None,
+                        ) -> Conditioning:
     """Encode a prompt and its negative for `pipe` as A1111 would.
 
     clip_skip counts as A1111 does (1 = the last layer; SDXL ignores it, as A1111
-    does by default). Raises PromptError for a LoRA weight that is not a number;
+    does by default). `embeddings` ({name: {width: vectors}}) are used where the
+    texts name them. Raises PromptError for a LoRA weight that is not a number;
     syntax mistakes come back as `warnings`.
     """
-    encoders = encoders_of(pipe)
+    encoders, embedding_notes = with_embeddings(encoders_of(pipe), embeddings or {})
     xl = hasattr(pipe, "text_encoder_2")
     parsed_pos = prompts.parse(prompt, steps, old_scheduling=old_scheduling)
     parsed_neg = prompts.parse(negative, steps, old_scheduling=old_scheduling, negative=True)
@@ -320,6 +422,7 @@ def encode_for_pipeline(pipe: Any, prompt: str, negative: str = "", *, steps: in
 
     warnings = list(parsed_pos.warnings)
     warnings += [f"Negative prompt: {w}" for w in parsed_neg.warnings]
+    warnings += embedding_notes
     return Conditioning(Encoded(parsed_pos, entries(parsed_pos, pos_z, pos_pooled)),
                         Encoded(parsed_neg, entries(parsed_neg, neg_z, neg_pooled)),
                         xl, warnings)

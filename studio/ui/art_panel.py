@@ -50,6 +50,7 @@ from studio.ui.grid_section import GridSection
 from studio.ui.hires_section import HiresSection, upscale_menu
 from studio.ui.image_view import ImageView
 from studio.ui.images import contact_sheet, qimage_from_array
+from studio.ui.lora_picker import LoraPicker
 from studio.ui.panel import (
     GeneratePanel,
     PromptEdit,
@@ -202,6 +203,9 @@ class ArtPanel(GeneratePanel):
         ]))
         form.addSpacing(6)
         form.addWidget(self.variation)
+        self.loras = LoraPicker(self.ctx)  # ImageRequest.loras, as <lora:...> tags are
+        self.lora_section = CollapsibleSection("LoRAs", self.loras)
+        form.addWidget(self.lora_section)
         self.hires = HiresSection()
         self.hires.set_upscalers(self.ctx.models)
         self.ctx.catalog_changed.connect(self.hires.set_upscalers)
@@ -283,6 +287,7 @@ class ArtPanel(GeneratePanel):
             negative=self.negative.toPlainText().strip(),
             scheduler=self.scheduler.currentText(),
             variation_seed=self.variation_seed.value(),
+            loras=self.loras.values(),
             **self.fields.values(),
             **self.hires.values(),
         )
@@ -325,6 +330,8 @@ class ArtPanel(GeneratePanel):
         self.variation_seed.set_value(
             request.variation_seed if request.variation_strength > 0 else -1)
         self.variation.set_expanded(request.variation_strength > 0)
+        self.loras.set_values(request.loras)
+        self.lora_section.set_expanded(bool(request.loras) or self.lora_section.is_expanded())
         self.hires.fill(request)
         if request.hires:
             self.hires_section.set_expanded(True)
@@ -418,7 +425,7 @@ class ArtPanel(GeneratePanel):
                 "guidance": (self.guidance, self.fields.labels["guidance"]),
                 "scheduler": (self.scheduler, self.sampler_label),
                 "negative": (self.negative, self.negative_label),
-                "init_image": (self.init_section,),
+                "init_image": (self.init_section,), "loras": (self.lora_section,),
                 "hires_scale": (self.hires_section,)}
 
     def on_model_changed(self, model: str) -> None:

@@ -101,7 +101,7 @@ def test_lora_tags_are_stripped_and_reported(engine: DiffusersImageEngine) -> No
     tagged = _render(engine, "a red fox <lora:foxy:0.8>")
     assert np.array_equal(tagged.images[0], _pixels(engine, "a red fox"))
     assert tagged.info["prompt_warnings"] == [
-        "LoRA foxy is not loaded (LoRA support is coming)."]
+        "LoRA foxy was not found in the LoRA folders; it was left out."]
     assert tagged.info["notes"] == tagged.info["prompt_warnings"]
 
 
@@ -117,7 +117,7 @@ def test_img2img_with_a_weighted_prompt(engine: DiffusersImageEngine, tmp_path: 
     fields = {"init_image": str(tmp_path / "init.png"), "strength": 0.75}
     weighted = _render(engine, "(red:1.6) fox <lora:foxy>", **fields)
     assert weighted.info["mode"] == "img2img"
-    assert "LoRA foxy is not loaded (LoRA support is coming)." in weighted.info["notes"]
+    assert "LoRA foxy was not found in the LoRA folders; it was left out." in weighted.info["notes"]
     plain = _pixels(engine, "red fox", **fields)
     assert weighted.images[0].shape == plain.shape
     assert not np.array_equal(weighted.images[0], plain)

@@ -35,7 +35,7 @@ def test_a_lora_tag_is_reported_in_the_finish_line_and_the_recipe(window, qtbot,
                           check_params_cb=jobs.mine) as sig:
         qtbot.mouseClick(art.generate_button, Qt.MouseButton.LeftButton)
     _job, result, paths = sig.args
-    warning = "LoRA foxy is not loaded (LoRA support is coming)."
+    warning = "LoRA foxy was not found in the LoRA folders; it was left out."
     assert result.info["prompt_warnings"] == [warning]
     status = art.progress.status.text()
     assert status.startswith("Done in") and warning in status and "seed 12345" in status

@@ -9,6 +9,7 @@ thousands of files stays cheap and can run on any thread.
 - `scan`: walking models/, the settings folders and the Hugging Face cache;
 - `builtins`: entries for the built-in models of `studio.core.families`;
 - `weights`: the files a loader reads and the memory they take;
+- `loras`: LoRA and embedding folders (ours, A1111's, ComfyUI's), finding one by name;
 - `entry`: ModelEntry itself.
 """
 
@@ -36,6 +37,7 @@ from studio.core.catalog.classify import (
     has_weights,
     header_family,
     is_few_step,
+    lora_base,
     pipeline_family,
     text_encoder_family,
     with_family,
@@ -49,14 +51,25 @@ from studio.core.catalog.entry import (
     format_size,
 )
 from studio.core.catalog.headers import read_gguf_metadata, read_safetensors_header
+from studio.core.catalog.loras import (
+    LoraFile,
+    find_embeddings,
+    find_lora,
+    find_loras,
+    lora_file,
+    lora_hash,
+    short_hash,
+)
 from studio.core.catalog.scan import (
     DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_ENTRIES,
+    embedding_dirs,
     find,
     for_modality,
     hf_cache_dirs,
     iter_scan,
     last_issues,
+    lora_dirs,
     model_dirs,
     repo_id_from_cache_name,
     scan,
@@ -124,6 +137,7 @@ __all__ = [
     "UNET_PREFIX",
     "VAE",
     "WEIGHT_SUFFIXES",
+    "LoraFile",
     "ModelEntry",
     "base_family",
     "builtin_entries",
@@ -135,12 +149,16 @@ __all__ = [
     "classify_folder",
     "config_family",
     "dir_size",
+    "embedding_dirs",
     "entry_for",
     "estimate_memory",
     "family_from_header",
     "family_from_name",
     "few_step",
     "find",
+    "find_embeddings",
+    "find_lora",
+    "find_loras",
     "for_modality",
     "format_size",
     "gguf_memory",
@@ -151,6 +169,10 @@ __all__ = [
     "is_few_step",
     "iter_scan",
     "last_issues",
+    "lora_base",
+    "lora_dirs",
+    "lora_file",
+    "lora_hash",
     "model_dirs",
     "pipeline_family",
     "read_gguf_metadata",
@@ -159,6 +181,7 @@ __all__ = [
     "scan",
     "scan_folder",
     "scan_hf_cache",
+    "short_hash",
     "text_encoder_family",
     "weight_files",
     "with_family",

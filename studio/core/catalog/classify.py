@@ -202,6 +202,52 @@ def family_from_name(name: str) -> Family:
     return few_step(base, low)
 
 
+# ------------------------------------------------------------------ a LoRA's base family
+
+#: the widths of the text encoders: CLIP ViT-L (SD 1.x, SDXL's first), OpenCLIP ViT-H
+#: (SD 2.x); UNet cross-attention context widths (SDXL's is both encoders, 2048)
+_TE_WIDTH = {768: fam.SD1, 1024: fam.SD2}
+_CONTEXT_WIDTH = {768: fam.SD1, 1024: fam.SD2, 2048: fam.SDXL}
+
+
+def _shape(header: dict[str, Any], key: str) -> list[int]:
+    info = header.get(key)
+    shape = info.get("shape") if isinstance(info, dict) else None
+    return [int(s) for s in shape] if isinstance(shape, list) else []
+
+
+def lora_base(header: dict[str, Any]) -> Family | None:
+    """SD 1.x / SD 2.x / SDXL from a LoRA's safetensors header (None: it does not say)."""
+    meta = header.get("__metadata__") or {}
+    meta = meta if isinstance(meta, dict) else {}
+    version = str(meta.get("ss_base_model_version", "")).lower()
+    arch = str(meta.get("modelspec.architecture", "")).lower()
+    if version.startswith("sdxl") or "stable-diffusion-xl" in arch:
+        return fam.SDXL
+    if version.startswith("sd_v2") or "stable-diffusion-v2" in arch:
+        return fam.SD2
+    if version.startswith("sd_v1") or "stable-diffusion-v1" in arch:
+        return fam.SD1
+    if str(meta.get("ss_v2", "")).lower() == "true":
+        return fam.SD2
+    keys = [k for k in header if k != "__metadata__"]
+    if any(k.startswith(("lora_te2_", "lora_te1_", "text_encoder_2.", "te2.")) for k in keys):
+        return fam.SDXL
+    for key in keys:  # a text encoder's query projection: its input width
+        if ("q_proj" in key and key.startswith(("lora_te_", "text_encoder.", "te."))
+                and (".lora_down." in key or ".lora_A." in key)):
+            width = _shape(header, key)
+            if len(width) == 2 and width[1] in _TE_WIDTH:
+                return _TE_WIDTH[width[1]]
+    for key in keys:  # the UNet's cross-attention key projection reads the context
+        if ("attn2" in key and "to_k" in key
+                and (".lora_down." in key or ".lora_A." in key)):
+            width = _shape(header, key)
+            if len(width) == 2 and width[1] in _CONTEXT_WIDTH:
+                return _CONTEXT_WIDTH[width[1]]
+    return None
+
+
 # ------------------------------------------------------------------ folders
 
 
@@ -400,7 +446,12 @@ def classify_file(path: Path, issues: list[str] | None = None) -> ModelEntry | N
         return None
     if found.role == "component" and size < MIN_SINGLE_FILE and found is not fam.LORA:
         return None  # textual-inversion embeddings and other crumbs
-    return entry_for(found, str(path), path.stem, "safetensors", size)
+    entry = entry_for(found, str(path), path.stem, "safetensors", size)
+    if found is fam.LORA:  # what base model it is for, where the file says
+        base = lora_base(header)
+        if base is not None:
+            entry = replace(entry, base=base.name, note=f"LoRA for {base.name}")
+    return entry
 
 
 def classify(path: Path) -> ModelEntry | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -215,6 +215,55 @@ def model_dirs(settings: Settings) -> list[Path]:
     return seen
 
 
+#: folder names (case-insensitive) that hold LoRAs: ours, A1111's, ComfyUI's, LyCORIS
+LORA_FOLDERS = ("lora", "loras", "lycoris")
+EMBEDDING_FOLDERS = ("embeddings",)
+
+
+
+def _children(folder: Path, names: Sequence[str]) -> list[Path]:
+    """Sub-folders of `folder` whose lower-cased name is one of `names`."""
+    try:
+        with os.scandir(folder) as it:
+            return sorted(Path(e.path) for e in it
+                          if e.name.lower() in names and e.is_dir())
+    except OSError:
+        return []
+
+
+def _bases(root: Path) -> list[Path]:
+    """The folders whose children may be LoRA/embedding folders, for one models folder."""
+    bases = [root, root / "models"]
+    if root.parent.name.lower() == "models":  # root is models/Stable-diffusion or checkpoints
+        bases += [root.parent, root.parent.parent]  # …/models/Lora; A1111's …/embeddings
+    elif root.name.lower() == "models":
+        bases.append(root.parent)  # A1111's root: …/embeddings
+    return bases
+
+
+def _folders(settings: Settings, names: Sequence[str]) -> list[Path]:
+    found: list[Path] = []
+    seen: set[str] = set()
+    for root in model_dirs(settings):
+        for base in _bases(Path(root).expanduser()):
+            for child in _children(base, names):
+                key = os.path.realpath(child)
+                if key not in seen:
+                    seen.add(key)
+                    found.append(child)
+    return found
+
+
+def lora_dirs(settings: Settings) -> list[Path]:
+    """Every LoRA folder: models/Lora, A1111's models/Lora, ComfyUI's models/loras…"""
+    return _folders(settings, LORA_FOLDERS)
+
+
+def embedding_dirs(settings: Settings) -> list[Path]:
+    """Every embeddings folder: models/embeddings, A1111's embeddings/, ComfyUI's."""
+    return _folders(settings, EMBEDDING_FOLDERS)
+
+
 def iter_scan(
     settings: Settings,
     *,
@@ -235,6 +284,10 @@ def iter_scan(
                     cancel=cancel)
         for d in model_dirs(settings)
     ]
+    roots = [os.path.realpath(d) for d in model_dirs(settings)]
+    sources += [scan_folder(d, source="folder", issues=issues, cancel=cancel)
+                for d in lora_dirs(settings)  # a Lora folder beside a checkpoints folder
+                if not any(Path(os.path.realpath(d)).is_relative_to(r) for r in roots)]
     if hf_cache:
         sources.append(scan_hf_cache(issues=issues, cancel=cancel))
     for source in sources:

@@ -94,7 +94,8 @@ def png_info(
     """The three metadata chunks for one image."""
     model_name = metadata.model_display_name(getattr(request, "model", "") or "")
     info = PngInfo()
-    info.add_text(PARAMETERS_KEY, metadata.format_infotext(request, model_hash=model_hash))
+    info.add_text(PARAMETERS_KEY, metadata.format_infotext(
+        request, model_hash=model_hash, extras=metadata.infotext_extras(extra.get("info"))))
     record = metadata.studio_record(request, modality, **extra)
     info.add_text(STUDIO_KEY, json.dumps(record, ensure_ascii=False))
     xmp = metadata.build_xmp(getattr(request, "prompt", "") or "", model_name=model_name)

@@ -1,0 +1,397 @@
+"""LoRA for Stable Diffusion: teach an SD 1.x/2.x/SDXL model a style or a subject from a
+folder of images, and export a kohya-format LoRA the image engine loads at once.
+
+The recipe, as kohya's `train_network.py` does it: each image is captioned by its `.txt`
+sidecar or else its file name (with the trigger word in front), sorted into an
+aspect-ratio bucket of about resolution² pixels (a batch is one bucket, so portraits are
+not cropped square), encoded once by the VAE and the frozen text encoder(s); a peft LoRA
+on the UNet's attention projections (to_q/k/v/out) learns to predict the noise added at
+a random timestep (MSE; the velocity for v-prediction models). The base model is loaded
+by the image engine's own loader and never changed; only the adapter's weights train.
+
+The finished LoRA is written with kohya's key names and `ss_base_model_version`
+(`engines/lora.py`), so A1111 and ComfyUI read it too.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from studio.core.atomic import atomic_write_bytes
+from studio.core.errors import StudioError
+from studio.core.settings import Settings
+from studio.core.training import IMAGE_SUFFIXES, DataReport, TrainConfig, TrainingError
+from studio.engines.base import Events, LoadSpec
+from studio.engines.devices import cpu_generator
+from studio.engines.lora import kohya_bytes
+from studio.engines.training.base import Recipe, Sample
+
+ADAPTER = "studio_train"
+TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+#: kohya's ss_base_model_version for each latent family
+BASE_VERSIONS = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}
+SAMPLE_SEEDS = (0, 1)
+SAMPLE_STEPS = 20
+MAX_RATIO = 2.0
+
+
+# ------------------------------------------------------------------ the data folder
+
+
+@dataclass(frozen=True)
+class Item:
+    """One usable image: its path, size, caption and where the caption came from."""
+
+    path: Path
+    width: int
+    height: int
+    caption: str
+    from_sidecar: bool
+
+
+def caption_of(image: Path) -> tuple[str, bool]:
+    """The `.txt` sidecar of the same stem (kohya's convention), else the file name made
+    into words ("red_fox-02.png" → "red fox")."""
+    sidecar = image.with_suffix(".txt")
+    if sidecar.is_file():
+        raw = sidecar.read_bytes()
+        for encoding in ("utf-8-sig", "utf-16", "cp1252"):
+            try:
+                text = " ".join(raw.decode(encoding).split())
+            except UnicodeDecodeError:
+                continue
+            if text:
+                return text, True
+    words = re.sub(r"[_\-.]+", " ", image.stem)
+    words = re.sub(r"\s*\(\d+\)$|\s+\d+$", "", words).strip()
+    return words, False
+
+
+def read_folder(folder: Path) -> tuple[list[Item], DataReport]:
+    """The usable images of a folder (sorted), and what the Lab shows about them."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not folder.is_dir():
+        raise TrainingError(f"The data folder {folder} does not exist.")
+    files = sorted(p for p in folder.rglob("*")
+                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    items: list[Item] = []
+    skipped: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    duplicates = converted = 0
+    for path in files:
+        digest = hashlib.sha1(path.read_bytes()).hexdigest()
+        if digest in seen:
+            duplicates += 1
+            continue
+        try:
+            with Image.open(path) as image:
+                image.load()
+                size, mode = image.size, image.mode
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+            skipped.append((path.name, "not an image that can be read"))
+            continue
+        if min(size) < 8:
+            skipped.append((path.name, f"too small ({size[0]}×{size[1]})"))
+            continue
+        seen.add(digest)
+        converted += mode != "RGB"
+        caption, sidecar = caption_of(path)
+        items.append(Item(path, size[0], size[1], caption, sidecar))
+    notes = []
+    if converted:
+        notes.append(f"{converted} image{'s' if converted > 1 else ''} converted to RGB.")
+    named = sum(not i.from_sidecar for i in items)
+    if named:
+        notes.append(f"{named} caption{'s' if named > 1 else ''} from file names.")
+    sizes = ""
+    if items:
+        small = min(items, key=lambda i: i.width * i.height)
+        large = max(items, key=lambda i: i.width * i.height)
+        sizes = f"{small.width}×{small.height} to {large.width}×{large.height}"
+    report = DataReport(str(folder), len(files), len(items), tuple(skipped), tuple(notes),
+                        duplicates, captions=len(items), sizes=sizes)
+    return items, report
+
+
+def buckets(resolution: int, step: int) -> list[tuple[int, int]]:
+    """(width, height) multiples of `step` of at most resolution² pixels, from 1:2 to 2:1."""
+    area = resolution * resolution
+    found = {(resolution // step * step,) * 2}
+    w = step
+    while w <= resolution * MAX_RATIO:
+        h = int(area // w) // step * step
+        if h >= step and 1 / MAX_RATIO <= w / h <= MAX_RATIO:
+            found |= {(w, h), (h, w)}
+        w += step
+    return sorted(found)
+
+
+def bucket_for(width: int, height: int, options: list[tuple[int, int]]) -> tuple[int, int]:
+    """The bucket nearest an image's aspect ratio (log ratio), the larger one on a tie."""
+    ratio = math.log(width / height)
+    return min(options, key=lambda b: (abs(math.log(b[0] / b[1]) - ratio), -b[0] * b[1]))
+
+
+def split(n: int, share: float, seed: int) -> tuple[list[int], list[int]]:
+    """(train, validation) indices, seeded; a held-out item only when there are two."""
+    order = np.random.default_rng(seed).permutation(n).tolist()
+    held = min(max(round(n * share), 1), n - 1) if share > 0 and n >= 2 else 0
+    return sorted(order[held:]), sorted(order[:held])
+
+
+# ------------------------------------------------------------------ the recipe
+
+
+@dataclass
+class Encoded:
+    """One image as the UNet trains on it: its latents and its caption's conditioning."""
+
+    latents: torch.Tensor  # [4, h/8, w/8]
+    embeds: torch.Tensor  # [77, dim]
+    pooled: torch.Tensor | None  # SDXL's pooled text embedding
+    size: tuple[int, int]  # (width, height) in pixels
+    caption: str
+
+
+class SdLoraRecipe(Recipe):
+    """A LoRA on the UNet of an SD 1.x/2.x/SDXL model (see the module docstring)."""
+
+    id: ClassVar[str] = "lora"
+
+    def __init__(self, config: TrainConfig, device: str = "cpu") -> None:
+        super().__init__(config, device)
+        self.engine: Any = None
+        self.pipe: Any = None
+        self.items: list[Item] = []
+        self.train: list[Encoded] = []
+        self.val: list[Encoded] = []
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.noise_scheduler: Any = None
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.order_rng = np.random.default_rng(config.seed)
+        self.batches: list[list[int]] = []  # this epoch's batches (indices into train)
+        self.position = 0  # the next batch of `batches`
+        self.epoch = 0
+
+    # data ------------------------------------------------------------------------------
+    def check_data(self) -> DataReport:
+        items, report = read_folder(Path(self.config.data).expanduser())
+        if not items:
+            raise TrainingError(f"No usable images in {self.config.data}; a LoRA learns from "
+                                "a folder of .png/.jpg/.webp pictures.")
+        self.items = items
+        return report
+
+    def caption(self, item: Item) -> str:
+        trigger = self.config.trigger.strip()
+        return f"{trigger}, {item.caption}" if trigger and item.caption else \
+            trigger or item.caption
+
+    # setup -----------------------------------------------------------------------------
+    def setup(self) -> None:
+        from diffusers import DDPMScheduler
+
+        from studio.engines.image_diffusers import DiffusersImageEngine
+
+        if not self.items:
+            self.check_data()
+        torch.manual_seed(self.config.seed)
+        try:
+            self.engine = DiffusersImageEngine.load(
+                LoadSpec(self.config.base, self.device, "float32"), Settings.load(), Events())
+        except StudioError as exc:
+            raise TrainingError(f"The base model could not be loaded: {exc}") from None
+        pipe = self.pipe = self.engine.pipe
+        if self.engine.family not in BASE_VERSIONS:
+            raise TrainingError(f"{self.engine.name} is not a Stable Diffusion model a LoRA "
+                                "can be trained on.")
+        for module in (pipe.unet, pipe.vae, getattr(pipe, "text_encoder", None),
+                       getattr(pipe, "text_encoder_2", None)):
+            if module is not None:
+                module.requires_grad_(False)
+        self.noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+        train_ix, val_ix = split(len(self.items), self.config.val_split, self.config.seed)
+        self.train = [self._encode(self.items[i]) for i in train_ix]
+        self.val = [self._encode(self.items[i]) for i in val_ix]
+        self._add_lora()
+        self._new_epoch()
+
+    def _add_lora(self) -> None:
+        from peft import LoraConfig
+
+        unet = self.pipe.unet
+        unet.add_adapter(LoraConfig(r=self.config.rank, lora_alpha=self.config.alpha,
+                                    target_modules=TARGETS, init_lora_weights="gaussian"),
+                         adapter_name=ADAPTER)
+        unet.set_adapters([ADAPTER])
+        params = [p for n, p in unet.named_parameters() if ADAPTER in n]
+        for p in params:
+            p.requires_grad_(True)
+        self.optimizer = torch.optim.AdamW(params, lr=self.config.lr, weight_decay=1e-2)
+
+    def _step_size(self) -> int:
+        factor = int(getattr(self.pipe, "vae_scale_factor", 8))
+        return 64 if self.config.resolution >= 256 else factor
+
+    @torch.no_grad()
+    def _encode(self, item: Item) -> Encoded:
+        from PIL import Image, ImageOps
+
+        options = buckets(self.config.resolution, self._step_size())
+        width, height = bucket_for(item.width, item.height, options)
+        with Image.open(item.path) as opened:
+            image = opened.convert("RGBA") if "A" in opened.getbands() else opened.convert("RGB")
+            if image.mode == "RGBA":  # transparency on white, as it is usually shown
+                white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+                image = Image.alpha_composite(white, image).convert("RGB")
+            image = ImageOps.fit(image, (width, height), Image.Resampling.LANCZOS)
+        pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0)
+        pixels = pixels.permute(2, 0, 1)[None].to(self.device)
+        vae = self.pipe.vae
+        latents = vae.encode(pixels).latent_dist.mode() * vae.config.scaling_factor
+        caption = self.caption(item)
+        out = self.pipe.encode_prompt(prompt=caption, device=self.device,
+                                      num_images_per_prompt=1,
+                                      do_classifier_free_guidance=False)
+        pooled = out[2][0] if len(out) == 4 and out[2] is not None else None
+        return Encoded(latents[0], out[0][0], pooled, (width, height), caption)
+
+    # the order of the data -------------------------------------------------------------
+    def _new_epoch(self) -> None:
+        """Batches of one bucket each, in a seeded order."""
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for i, item in enumerate(self.train):
+            by_size.setdefault(item.size, []).append(i)
+        batches: list[list[int]] = []
+        for size in sorted(by_size):
+            members = [by_size[size][j] for j in self.order_rng.permutation(len(by_size[size]))]
+            batches += [members[k:k + self.config.batch]
+                        for k in range(0, len(members), self.config.batch)]
+        self.batches = [batches[j] for j in self.order_rng.permutation(len(batches))]
+        self.position = 0
+
+    def _next_batch(self) -> list[Encoded]:
+        if self.position >= len(self.batches):
+            self.epoch += 1
+            self._new_epoch()
+        batch = self.batches[self.position]
+        self.position += 1
+        return [self.train[i] for i in batch]
+
+    # training --------------------------------------------------------------------------
+    def _loss(self, batch: list[Encoded], generator: torch.Generator) -> torch.Tensor:
+        latents = torch.stack([b.latents for b in batch])
+        noise = torch.randn(latents.shape, generator=generator).to(latents)
+        steps = self.noise_scheduler.config.num_train_timesteps
+        t = torch.randint(0, steps, (len(batch),), generator=generator).to(self.device)
+        noisy = self.noise_scheduler.add_noise(latents, noise, t)
+        embeds = torch.stack([b.embeds for b in batch])
+        kwargs: dict[str, Any] = {}
+        if batch[0].pooled is not None:  # SDXL: pooled text and the size conditioning
+            w, h = batch[0].size
+            ids = torch.tensor([[h, w, 0, 0, h, w]], dtype=embeds.dtype, device=self.device)
+            kwargs["added_cond_kwargs"] = {
+                "text_embeds": torch.stack([b.pooled for b in batch]),  # type: ignore[misc]
+                "time_ids": ids.repeat(len(batch), 1)}
+        pred = self.pipe.unet(noisy, t, encoder_hidden_states=embeds, **kwargs).sample
+        if self.noise_scheduler.config.prediction_type == "v_prediction":
+            target = self.noise_scheduler.get_velocity(latents, noise, t)
+        else:
+            target = noise
+        return torch.nn.functional.mse_loss(pred.float(), target.float())
+
+    def train_step(self) -> float:
+        assert self.optimizer is not None, "setup() first"
+        self.pipe.unet.train()
+        loss = self._loss(self._next_batch(), self.generator)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+    @torch.no_grad()
+    def validation_loss(self) -> float | None:
+        if not self.val:
+            return None
+        self.pipe.unet.eval()
+        fixed = torch.Generator().manual_seed(self.config.seed + 1)  # the same noise each time
+        losses = [float(self._loss([item], fixed)) for item in self.val]
+        return sum(losses) / len(losses)
+
+    @torch.no_grad()
+    def samples(self) -> list[Sample]:
+        self.pipe.unet.eval()
+        caption = (self.train or self.val)[0].caption
+        width, height = (self.train or self.val)[0].size
+        out = []
+        for seed in SAMPLE_SEEDS:
+            images = self.pipe(prompt=caption, num_inference_steps=SAMPLE_STEPS,
+                               guidance_scale=7.0, width=width, height=height,
+                               generator=cpu_generator(seed), output_type="np").images
+            array = (np.clip(np.asarray(images[0]), 0, 1) * 255).round().astype(np.uint8)
+            out.append(Sample("image", array, f"seed {seed}: {caption}"))
+        return out
+
+    # checkpoints and export ------------------------------------------------------------
+    def lora_state(self) -> dict[str, torch.Tensor]:
+        """The adapter's weights, keyed as diffusers' save_lora_weights keys them."""
+        from peft.utils import get_peft_model_state_dict
+
+        state = get_peft_model_state_dict(self.pipe.unet, adapter_name=ADAPTER)
+        return {f"unet.{k}": v.detach().cpu().clone() for k, v in state.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        assert self.optimizer is not None, "setup() first"
+        # a copy: the optimizer's moments change in place with every later step
+        return {"lora": self.lora_state(),
+                "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+                "generator": self.generator.get_state(),
+                "order": self.order_rng.bit_generator.state,
+                "batches": [list(b) for b in self.batches], "position": self.position,
+                "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        from peft.utils import set_peft_model_state_dict
+
+        assert self.optimizer is not None, "setup() first"
+        weights = {k.removeprefix("unet."): v for k, v in state["lora"].items()}
+        set_peft_model_state_dict(self.pipe.unet, weights, adapter_name=ADAPTER)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.order_rng.bit_generator.state = state["order"]
+        self.batches = [list(b) for b in state["batches"]]
+        self.position = int(state["position"])
+        self.epoch = int(state["epoch"])
+
+    def export(self, out_dir: Path) -> Path:
+        """`<out_dir>/<name>.safetensors` in kohya's format: `<lora:name:1>` at once."""
+        state = self.lora_state()
+        modules = {k.rsplit(".lora_", 1)[0] for k in state}
+        data = kohya_bytes(state, base=BASE_VERSIONS[self.engine.family],
+                           xl=self.engine.family == "sdxl", name=self.config.name,
+                           alphas={m: float(self.config.alpha) for m in modules})
+        return atomic_write_bytes(Path(out_dir) / f"{self.config.name}.safetensors", data)
+
+    def card_facts(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {"Base model": self.config.base,
+                                 "LoRA": f"rank {self.config.rank}, alpha {self.config.alpha:g} "
+                                         "on the UNet's attention (to_q, to_k, to_v, to_out)"}
+        if self.engine is not None:
+            facts["Family"] = self.engine.family
+        if self.config.trigger:
+            facts["Trigger word"] = self.config.trigger
+        sizes = sorted({f"{e.size[0]}×{e.size[1]}" for e in self.train})
+        if sizes:
+            facts["Buckets"] = ", ".join(sizes)
+        return facts

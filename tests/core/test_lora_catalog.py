@@ -1,0 +1,119 @@
+"""Finding LoRAs and embeddings where A1111 and ComfyUI keep them; their base family;
+A1111's LoRA hash. Files are written here with a real safetensors header (no torch)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from pathlib import Path
+
+import pytest
+
+from studio.core import catalog, families
+from studio.core.errors import RequestError
+from studio.core.settings import Settings
+
+
+def write_lora(path: Path, shapes: dict[str, list[int]], meta: dict[str, str] | None = None,
+               payload: bytes = b"") -> Path:
+    """A safetensors file with F32 tensors of these shapes (zeros, or `payload` bytes)."""
+    header: dict[str, object] = {}
+    offset = 0
+    for key, shape in shapes.items():
+        size = 4
+        for s in shape:
+            size *= s
+        header[key] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + size]}
+        offset += size
+    if meta:
+        header["__metadata__"] = meta
+    raw = json.dumps(header).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = payload.ljust(offset, b"\0")[:offset]
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + body)
+    return path
+
+
+UNET_DOWN = "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight"
+TE_DOWN = "lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight"
+
+
+@pytest.mark.parametrize(("shapes", "meta", "base"), [
+    ({UNET_DOWN: [4, 8]}, {"ss_base_model_version": "sd_v1"}, families.SD1),
+    ({UNET_DOWN: [4, 8]}, {"ss_base_model_version": "sdxl_base_v1-0"}, families.SDXL),
+    ({UNET_DOWN: [4, 8]}, {"ss_v2": "True"}, families.SD2),
+    ({UNET_DOWN: [4, 8]}, {"modelspec.architecture": "stable-diffusion-xl-v1-base/lora"},
+     families.SDXL),
+    ({TE_DOWN: [4, 768]}, None, families.SD1),  # a 768-wide text encoder
+    ({TE_DOWN: [4, 1024]}, None, families.SD2),
+    ({"lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight": [4, 768]},
+     None, families.SDXL),  # two encoders
+    ({UNET_DOWN: [4, 2048]}, None, families.SDXL),  # SDXL's cross-attention context
+    ({"unet.down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.lora_A.weight":
+      [4, 1024]}, None, families.SD2),  # diffusers/peft names
+    ({UNET_DOWN: [4, 8]}, None, None),  # the file does not say
+])
+def test_the_base_family_is_what_the_file_says(tmp_path, shapes, meta, base) -> None:
+    path = write_lora(tmp_path / "style.safetensors", shapes, meta)
+    entry = catalog.classify_file(path)
+    assert entry is not None and entry.family == catalog.LORA
+    assert entry.base == (base.name if base else "")
+    assert entry.note == (f"LoRA for {base.name}" if base else "")
+    assert catalog.lora_file(path).base is base
+
+
+def test_a1111_and_comfyui_folders_are_searched(tmp_path) -> None:
+    webui = tmp_path / "webui"
+    write_lora(webui / "models" / "Lora" / "ink.safetensors", {UNET_DOWN: [4, 8]})
+    write_lora(webui / "models" / "Lora" / "styles" / "Neon.safetensors", {UNET_DOWN: [4, 8]})
+    write_lora(webui / "embeddings" / "easyneg.safetensors", {"emb_params": [2, 8]})
+    comfy = tmp_path / "ComfyUI" / "models"
+    write_lora(comfy / "loras" / "paper.safetensors", {UNET_DOWN: [4, 8]})
+    write_lora(comfy / "embeddings" / "glow.safetensors", {"emb_params": [1, 8]})
+    settings = Settings(model_dirs=[str(webui / "models" / "Stable-diffusion"),
+                                    str(comfy / "checkpoints")])
+    (webui / "models" / "Stable-diffusion").mkdir()
+    (comfy / "checkpoints").mkdir()
+    assert {p.name for p in catalog.lora_dirs(settings)} >= {"Lora", "loras"}
+    assert sorted(f.name for f in catalog.find_loras(settings)) == ["Neon", "ink", "paper"]
+    assert set(catalog.find_embeddings(settings)) == {"easyneg", "glow"}
+    # by stem, by sub/stem, and in another case when nothing matches exactly
+    assert catalog.find_lora("ink", settings).path.name == "ink.safetensors"
+    assert catalog.find_lora("styles/Neon", settings).name == "styles/Neon"
+    assert catalog.find_lora("neon", settings).path.name == "Neon.safetensors"
+    with pytest.raises(RequestError, match="LoRA 'nope' was not found") as caught:
+        catalog.find_lora("nope", settings)
+    assert "\n" not in str(caught.value)
+    # the scan lists a Lora folder beside a chosen checkpoints folder
+    listed = {e.name: e for e in catalog.iter_scan(settings, hf_cache=False)}
+    assert {"ink", "Neon", "paper"} <= set(listed)
+    assert listed["paper"].family == catalog.LORA and not listed["paper"].usable()
+
+
+def test_a_damaged_lora_is_one_sentence(tmp_path) -> None:
+    bad = tmp_path / "models" / "Lora" / "bad.safetensors"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"\xff" * 12)
+    with pytest.raises(RequestError, match=r"bad\.safetensors is damaged"):
+        catalog.lora_file(bad)
+    settings = Settings(model_dirs=[str(tmp_path / "models")])
+    assert catalog.find_loras(settings) == []  # left out of the list, not a crash
+
+
+def test_the_lora_hash_is_a1111s_addnet_hash(tmp_path) -> None:
+    path = write_lora(tmp_path / "x.safetensors", {UNET_DOWN: [4, 8]},
+                      {"ss_output_name": "x"}, payload=bytes(range(128)))
+    raw = path.read_bytes()
+    length = struct.unpack("<Q", raw[:8])[0]
+    expected = hashlib.sha256(raw[8 + length:]).hexdigest()  # the tensors, not the header
+    assert catalog.lora_hash(path) == expected
+    assert catalog.short_hash(path) == expected[:12]
+    # other metadata: a new header, the same tensors, the same hash
+    again = write_lora(tmp_path / "y.safetensors", {UNET_DOWN: [4, 8]},
+                       {"ss_output_name": "renamed"}, payload=bytes(range(128)))
+    assert catalog.lora_hash(again) == expected
+    given = "ab" * 32
+    told = write_lora(tmp_path / "z.safetensors", {UNET_DOWN: [4, 8]},
+                      {"sshs_model_hash": given})
+    assert catalog.lora_hash(told) == given
