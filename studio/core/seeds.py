@@ -1,8 +1,10 @@
 """Seeds: -1 (or empty) means "draw one"; the drawn seed is what gets recorded.
 
 Seeds are 64-bit unsigned, as ComfyUI, Fooocus and InvokeAI write them, so their
-recipes reproduce exactly. torch's CPU generator takes the full value
-(`torch.Generator.manual_seed` accepts 0..2**64-1), so nothing is folded on the way.
+recipes reproduce exactly. torch's CPU generator is seeded with the full value
+(`torch.Generator.manual_seed` accepts 0..2**64-1; its mt19937 then reads the low 32
+bits, exactly as in ComfyUI, which seeds the same generator, so a ComfyUI seed draws
+ComfyUI's noise), and the SDE sampler's Brownian tree takes all 64 bits.
 Seeds are parsed from text as whole numbers only: never through float(), which loses
 the low digits of anything above 2**53.
 """
