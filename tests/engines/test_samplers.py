@@ -253,3 +253,49 @@ def test_bad_vaes_are_one_sentence(engine: DiffusersImageEngine, models: Path) -
     with pytest.raises(ModelError, match=r"^The VAE half\.safetensors does not fit"):
         _run(engine, vae="half")
     assert engine.pipe.vae is engine.vae_swap.own  # a failed swap keeps the model's own
+
+
+def _ldm_layout(state: dict[str, torch.Tensor], blocks: int) -> dict[str, torch.Tensor]:
+    """A diffusers VAE state dict in the original (A1111 / CompVis) key layout, the way
+    most VAE files on Civitai come (written out here: diffusers reads only that way)."""
+    out: dict[str, torch.Tensor] = {}
+    attention = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v",
+                 "to_out.0": "proj_out"}
+    for key, value in state.items():
+        new = key
+        for part in ("encoder", "decoder"):
+            new = new.replace(f"{part}.conv_norm_out", f"{part}.norm_out")
+            for r in (0, 1):
+                new = new.replace(f"{part}.mid_block.resnets.{r}.", f"{part}.mid.block_{r + 1}.")
+            if f"{part}.mid_block.attentions.0." in new:
+                rest = new.split(f"{part}.mid_block.attentions.0.")[1]
+                name, kind = rest.rsplit(".", 1)
+                new = f"{part}.mid.attn_1.{attention[name]}.{kind}"
+                if kind == "weight" and value.ndim == 2:
+                    value = value[:, :, None, None]
+        for i in range(blocks):
+            new = new.replace(f"encoder.down_blocks.{i}.resnets.", f"encoder.down.{i}.block.")
+            new = new.replace(f"encoder.down_blocks.{i}.downsamplers.0.",
+                              f"encoder.down.{i}.downsample.")
+            up = blocks - 1 - i
+            new = new.replace(f"decoder.up_blocks.{i}.resnets.", f"decoder.up.{up}.block.")
+            new = new.replace(f"decoder.up_blocks.{i}.upsamplers.0.", f"decoder.up.{up}.upsample.")
+        out[new.replace("conv_shortcut", "nin_shortcut")] = value.contiguous()
+    return out
+
+
+def test_an_a1111_layout_vae_file_decodes_like_its_diffusers_folder(
+        engine: DiffusersImageEngine, models: Path) -> None:
+    from safetensors.torch import save_file
+
+    vae = _tiny_vae(engine, 3)
+    folder = models / "VAE"
+    vae.save_pretrained(folder / "three-folder")
+    blocks = len(vae.config.down_block_types)
+    ldm = _ldm_layout(vae.state_dict(), blocks)
+    assert not any("down_blocks" in k or "up_blocks" in k for k in ldm)
+    save_file(ldm, str(folder / "three-a1111.safetensors"))
+    as_folder = _run(engine, vae="three-folder")
+    as_file = _run(engine, vae="three-a1111")
+    assert np.array_equal(as_folder.images[0], as_file.images[0])
+    assert not np.array_equal(as_file.images[0], _run(engine).images[0])
