@@ -7,10 +7,10 @@ import argparse
 
 from studio.cli.common import add_common, add_fields, field_values, print_paths, run_request
 from studio.core.fields import spec
-from studio.core.requests import INPAINT_AREAS, SCHEDULERS, ImageRequest
+from studio.core.requests import INPAINT_AREAS, SAMPLERS, SCHEDULES, ImageRequest
 
-FIELDS = ("negative", "steps", "guidance", "width", "height", "scheduler", "batch_size",
-          "variation_seed", "variation_strength")
+FIELDS = ("negative", "steps", "guidance", "width", "height", "scheduler", "schedule",
+          "clip_skip", "vae", "batch_size", "variation_seed", "variation_strength")
 #: img2img / inpainting / hires fix flags (--init, --strength, --mask, …)
 MODE_FIELDS = ("init_image", "strength", "mask", "mask_blur", "inpaint_area", "inpaint_padding",
                "hires_scale", "hires_steps", "hires_strength", "hires_upscaler")
@@ -19,7 +19,8 @@ MODE_FIELDS = ("init_image", "strength", "mask", "mask_blur", "inpaint_area", "i
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("image", help="text to image, img2img, inpainting, hires fix")
     add_common(p)
-    add_fields(p, ImageRequest, FIELDS, help_extra={"scheduler": ", ".join(SCHEDULERS)})
+    add_fields(p, ImageRequest, FIELDS, help_extra={"scheduler": ", ".join(SAMPLERS),
+                                                    "schedule": ", ".join(SCHEDULES)})
     add_fields(p, ImageRequest, MODE_FIELDS,
                help_extra={"inpaint_area": " | ".join(INPAINT_AREAS)})
     outpaint = spec(ImageRequest, "outpaint")

@@ -35,6 +35,9 @@ class Explore(StrEnum):
 DIFFUSION_FIELDS = frozenset({
     "prompt", "negative", "steps", "guidance", "width", "height", "scheduler", "batch_size",
     "seed", "variation_seed", "variation_strength",
+    # sampling: the schedule type, CLIP's layer (every diffusion family here reads its
+    # prompt with CLIP) and a separate VAE
+    "schedule", "clip_skip", "vae",
     # img2img, inpainting, outpainting and the hires fix (core/requests.py ImageRequest)
     "init_image", "strength", "mask", "mask_blur", "inpaint_area", "inpaint_padding",
     "outpaint", "hires_scale", "hires_steps", "hires_strength", "hires_upscaler",

@@ -36,7 +36,7 @@ from PIL import Image, ImageDraw, ImageFont
 from studio.core.errors import RequestError
 from studio.core.fields import FieldSpec, check, specs
 from studio.core.requests import Request
-from studio.core.seeds import draw_seed
+from studio.core.seeds import draw_seed, next_seed
 
 RECIPE_KIND = "studio-grid"
 RECIPE_VERSION = 1
@@ -397,7 +397,7 @@ class GridPlan:
                 raise RequestError(f"The grid cell ({_where(axes, xi, yi, zi)}): {exc}") from None
             request = request.resolved()
             for copy in range(count):
-                seeded = request.replace(seed=(request.seed + copy * step) % (2**32)) \
+                seeded = request.replace(seed=next_seed(request.seed, copy * step)) \
                     if copy else request
                 cells.append(Cell(xi, yi, zi, copy, seeded))
         return cls(base, axes, count, matrix, tuple(cells))

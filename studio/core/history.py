@@ -32,7 +32,8 @@ from studio.core.results import Result
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+#: 2: seeds stored as TEXT (64-bit seeds do not fit SQLite's signed INTEGER)
+SCHEMA_VERSION = 2
 # Files that can be a gallery entry, by modality. Other files of a result are companions
 # of the entry with the same stem (the .mid beside a .wav, the .mp4 beside a walk's .gif),
 # or frames in the `<stem>-frames/` folder beside a walk's .gif.
@@ -46,6 +47,23 @@ ALL_SUFFIXES = tuple(s for group in PRIMARY_SUFFIXES.values() for s in group)
 FRAMES_SUFFIX = "-frames"  # as studio.core.formats.video names a walk's frame folder
 INPUTS_FOLDER = "inputs"  # a day's init images and masks that recipes point at (not outputs)
 
+#: the outputs table (seed is TEXT: exact 64-bit seeds; see _migrate_seed_column)
+_OUTPUTS_COLUMNS = """
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL UNIQUE,
+    modality TEXT NOT NULL,
+    prompt TEXT NOT NULL DEFAULT '',
+    seed TEXT,
+    model TEXT NOT NULL DEFAULT '',
+    created TEXT NOT NULL,
+    rating INTEGER NOT NULL DEFAULT 0 CHECK (rating BETWEEN 0 AND 5),
+    request TEXT NOT NULL DEFAULT '{}',
+    width INTEGER,
+    height INTEGER,
+    duration REAL,
+    source TEXT NOT NULL DEFAULT 'studio',
+    search TEXT NOT NULL DEFAULT ''
+"""
 _COLUMNS = ("id, path, modality, prompt, seed, model, created, rating, request, "
             "width, height, duration, source")
 
@@ -187,23 +205,8 @@ class History:
     def _create_schema(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("""
-                CREATE TABLE IF NOT EXISTS outputs (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    path TEXT NOT NULL UNIQUE,
-                    modality TEXT NOT NULL,
-                    prompt TEXT NOT NULL DEFAULT '',
-                    seed INTEGER,
-                    model TEXT NOT NULL DEFAULT '',
-                    created TEXT NOT NULL,
-                    rating INTEGER NOT NULL DEFAULT 0 CHECK (rating BETWEEN 0 AND 5),
-                    request TEXT NOT NULL DEFAULT '{}',
-                    width INTEGER,
-                    height INTEGER,
-                    duration REAL,
-                    source TEXT NOT NULL DEFAULT 'studio',
-                    search TEXT NOT NULL DEFAULT ''
-                )""")
+            _migrate_seed_column(conn)
+            conn.execute(f"CREATE TABLE IF NOT EXISTS outputs ({_OUTPUTS_COLUMNS})")
             conn.execute("CREATE INDEX IF NOT EXISTS outputs_created ON outputs(created, id)")
             conn.execute("CREATE INDEX IF NOT EXISTS outputs_modality ON outputs(modality)")
             conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
@@ -325,7 +328,7 @@ class History:
             request = {}
         return HistoryItem(
             id=row["id"], path=Path(row["path"]), modality=row["modality"],
-            prompt=row["prompt"], seed=row["seed"], model=row["model"],
+            prompt=row["prompt"], seed=_seed_of(row["seed"]), model=row["model"],
             created=row["created"], rating=row["rating"],
             request=request if isinstance(request, dict) else {},
             width=row["width"], height=row["height"], duration=row["duration"],
@@ -337,8 +340,7 @@ class History:
                 duration: float | None = None, source: str = "studio") -> int:
         prompt = str(request.get("prompt") or "")
         model = str(request.get("model") or "")
-        seed = request.get("seed")
-        seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+        seed = _seed_text(request.get("seed"))
         search = _fold(f"{prompt}\n{model}")
         rows = self._execute(
             "INSERT INTO outputs (path, modality, prompt, seed, model, created, request, "
@@ -578,7 +580,8 @@ class History:
                 "INSERT INTO outputs (id, path, modality, prompt, seed, model, created, "
                 "rating, request, width, height, duration, source, search) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
-                (int(item.id), self._key(item.path), item.modality, prompt, item.seed, model,
+                (int(item.id), self._key(item.path), item.modality, prompt,
+                 _seed_text(item.seed), model,
                  item.created, int(item.rating),
                  json.dumps(request, ensure_ascii=False, default=str), item.width,
                  item.height, item.duration, item.source, _fold(f"{prompt}\n{model}")))
@@ -594,6 +597,48 @@ class History:
             marks = ",".join("?" * len(chunk))
             removed += self._change(f"DELETE FROM outputs WHERE id IN ({marks})", chunk)
         return removed
+
+
+def _seed_text(seed: object) -> str | None:
+    """A seed as the history stores it: its decimal digits, exact at any size."""
+    return str(seed) if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def _seed_of(value: object) -> int | None:
+    """The stored seed back as an int (TEXT now; INTEGER in databases before version 2)."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _migrate_seed_column(conn: sqlite3.Connection) -> None:
+    """Version 1 kept seeds in an INTEGER column, where a 64-bit seed above 2**63 cannot
+    go (SQLite would store it as a lossy REAL). Rebuild the table with a TEXT column,
+    copying every row with its id (inside the caller's transaction: all or nothing);
+    the full-text index is rebuilt by `_setup_fts`, since its triggers go with the old
+    table."""
+    columns = {r[1]: str(r[2]).upper() for r in conn.execute("PRAGMA table_info(outputs)")}
+    if columns.get("seed", "TEXT") == "TEXT":
+        return  # a new database, or one already migrated
+    names = [n for n in columns if n != "seed"]
+    log.info("history: storing seeds as text (64-bit seeds); migrating %s",
+             conn.execute("SELECT count(*) FROM outputs").fetchone()[0])
+    conn.execute("ALTER TABLE outputs RENAME TO outputs_v1")
+    for index in ("outputs_created", "outputs_modality"):
+        conn.execute(f"DROP INDEX IF EXISTS {index}")
+    conn.execute(f"CREATE TABLE outputs ({_OUTPUTS_COLUMNS})")
+    listed = ", ".join(names)
+    conn.execute(f"INSERT INTO outputs ({listed}, seed) SELECT {listed}, "
+                 "CAST(seed AS TEXT) FROM outputs_v1")
+    sequence = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outputs_v1'"
+                            ).fetchone()
+    conn.execute("DROP TABLE outputs_v1")
+    if sequence is not None:  # ids of deleted entries stay retired (AUTOINCREMENT)
+        conn.execute("DELETE FROM sqlite_sequence WHERE name = 'outputs'")
+        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('outputs', ?)",
+                     (sequence[0],))
 
 
 def _walk(folder: Path) -> Iterator[Path]:

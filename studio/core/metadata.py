@@ -23,7 +23,15 @@ from xml.sax.saxutils import escape, quoteattr
 from studio import __version__
 from studio.core import families
 from studio.core.errors import StudioError
-from studio.core.requests import MAX_SIDE
+from studio.core.requests import (
+    MAX_CLIP_SKIP,
+    MAX_SIDE,
+    NO_SIGMA_SCHEDULES,
+    SAMPLERS,
+    SCHEDULES,
+    is_own_vae,
+    sampling,
+)
 from studio.core.seeds import MAX_SEED
 from studio.core.settings import Settings
 
@@ -45,6 +53,7 @@ KEY_ORDER: tuple[str, ...] = (
     "Size",
     "Model hash",
     "Model",
+    "VAE hash",
     "VAE",
     "Variation seed",
     "Variation seed strength",
@@ -52,21 +61,27 @@ KEY_ORDER: tuple[str, ...] = (
     "Clip skip",
 )
 
-# Our scheduler names → (A1111 sampler, A1111 schedule type or None).
-# Plain "DPM++ 2M" needs "Uniform": since A1111 1.9 its "Automatic" schedule means Karras.
+# Our sampler names → (A1111 sampler, A1111 schedule type or None) with the schedule
+# "Automatic" (the model's own timesteps). Since A1111 1.9 its "Automatic" means Karras
+# for DPM++ 2M and DPM++ SDE and Exponential for the 2M/3M SDE samplers, so those write
+# "Uniform" (the plain schedule) for ours; the others' A1111 Automatic is plain too.
 TO_A1111: dict[str, tuple[str, str | None]] = {
-    "Euler a": ("Euler a", None),
-    "Euler": ("Euler", None),
+    **{name: (name, None) for name in SAMPLERS},
     "DPM++ 2M": ("DPM++ 2M", "Uniform"),
-    "DPM++ 2M Karras": ("DPM++ 2M", "Karras"),
-    "DDIM": ("DDIM", None),
-    "UniPC": ("UniPC", None),
-    "LCM": ("LCM", None),
+    "DPM++ SDE": ("DPM++ SDE", "Uniform"),
+    "DPM++ 2M SDE": ("DPM++ 2M SDE", "Uniform"),
+    "DPM++ 3M SDE": ("DPM++ 3M SDE", "Uniform"),
+    "DPM++ 2M Karras": ("DPM++ 2M", "Karras"),  # the old combined name
 }
+#: what A1111 1.9's "Automatic" schedule is for the samplers where it is not plain
+A1111_AUTOMATIC = {"DPM++ 2M": "Karras", "DPM++ SDE": "Karras", "DPM++ 2M SDE": "Exponential",
+                   "DPM++ 3M SDE": "Exponential"}
 DEFAULT_SCHEDULER = "Euler a"
 
-# A1111 schedule types that mean "the sampler's own, plain schedule" for our samplers.
-_PLAIN_SCHEDULES = {"", "automatic", "uniform", "normal", "simple", "ddim", "sgm uniform"}
+# A1111 schedule types that mean "the sampler's own, plain schedule" (our Automatic).
+_PLAIN_SCHEDULES = {"", "uniform", "normal", "simple", "ddim"}
+# Old combined sampler names ("DPM++ 2M SDE Karras") end in their schedule.
+_SCHEDULE_SUFFIXES = ((" karras", "Karras"), (" exponential", "Exponential"))
 
 # A1111 keys that change the picture but that we cannot honour: a note says so on import.
 _UNSUPPORTED_KEYS: dict[str, str] = {
@@ -76,6 +91,8 @@ _UNSUPPORTED_KEYS: dict[str, str] = {
     "Hypernet": "a hypernetwork",
     "Refiner": "the SDXL refiner",
     "VAE": "a separate VAE",
+    "Lora hashes": "LoRAs",
+    "TI hashes": "textual inversions",
     "ControlNet 0": "ControlNet",
 }
 
@@ -129,9 +146,11 @@ def _value_text(value: object) -> str | None:
     return text if text.strip() else None
 
 
-def scheduler_to_a1111(name: str) -> tuple[str, str | None]:
-    """Our scheduler name → (A1111 Sampler, Schedule type or None)."""
-    return TO_A1111.get(name, (name, None))
+def scheduler_to_a1111(name: str, schedule: str = "Automatic") -> tuple[str, str | None]:
+    """Our sampler and schedule type → (A1111 Sampler, Schedule type or None)."""
+    sampler, schedule = sampling(name, schedule)
+    a1111, automatic = TO_A1111.get(sampler, (sampler, None))
+    return a1111, automatic if schedule == "Automatic" else schedule
 
 
 def model_display_name(model: str) -> str:
@@ -168,7 +187,8 @@ def format_infotext(
     params["Steps"] = getattr(request, "steps", None)
     scheduler = getattr(request, "scheduler", None)
     if scheduler:
-        params["Sampler"], params["Schedule type"] = scheduler_to_a1111(scheduler)
+        params["Sampler"], params["Schedule type"] = scheduler_to_a1111(
+            scheduler, getattr(request, "schedule", "Automatic") or "Automatic")
     params["CFG scale"] = getattr(request, "guidance", None)
     params["Seed"] = getattr(request, "seed", None) if seed is None else seed
     width, height = getattr(request, "width", None), getattr(request, "height", None)
@@ -177,6 +197,8 @@ def format_infotext(
     params["Model hash"] = model_hash
     model = getattr(request, "model", "") or ""
     params["Model"] = model_name if model_name is not None else model_display_name(model)
+    vae = getattr(request, "vae", "") or ""
+    params["VAE"] = None if is_own_vae(vae) else Path(vae.strip()).name
     strength = getattr(request, "variation_strength", 0) or 0
     if strength > 0:
         params["Variation seed"] = getattr(request, "variation_seed", None)
@@ -364,34 +386,42 @@ def parse_infotext(text: str) -> dict[str, str]:
     return result
 
 
-def a1111_to_scheduler(sampler: str | None, schedule_type: str | None) -> tuple[str, str | None]:
-    """A1111 Sampler + Schedule type → (our scheduler name, a note when it is not exact).
+def a1111_sampling(sampler: str | None, schedule_type: str | None
+                   ) -> tuple[str, str, str | None]:
+    """A1111 Sampler + Schedule type → (our sampler, our schedule type, a note when it is
+    not exact).
 
-    Like A1111 it understands old combined names ("DPM++ 2M Karras" as the sampler). A
-    missing schedule type is read as infotext from before A1111 1.9, where "DPM++ 2M"
-    meant the plain schedule; "Automatic" is read as 1.9+ does (Karras for DPM++ 2M).
+    Like A1111 it understands old combined names ("DPM++ 2M Karras", "DPM++ 2M SDE
+    Exponential" as the sampler). A missing schedule type is read as infotext from
+    before A1111 1.9, where a plain name meant the plain schedule; "Automatic" is read as
+    1.9+ does (Karras for DPM++ 2M and DPM++ SDE, Exponential for the 2M/3M SDE ones).
     """
     name = (sampler or "").strip()
     schedule = (schedule_type or "").strip()
     if not name:
-        return DEFAULT_SCHEDULER, None
-    if name.lower().endswith(" karras") and schedule.lower() in ("", "automatic"):
-        name, schedule = name[: -len(" karras")].rstrip(), "Karras"
-    known = {k.lower(): k for k in ("Euler a", "Euler", "DPM++ 2M", "DDIM", "UniPC", "LCM")}
-    base = known.get(name.lower())
+        return DEFAULT_SCHEDULER, "Automatic", None
+    for suffix, combined in _SCHEDULE_SUFFIXES:
+        if name.lower().endswith(suffix) and schedule.lower() in ("", "automatic"):
+            name, schedule = name[: -len(suffix)].rstrip(), combined
+    base = {k.lower(): k for k in SAMPLERS}.get(name.lower())
     if base is None:
         note = f"Sampler {name!r} is not available here; using {DEFAULT_SCHEDULER}."
-        return DEFAULT_SCHEDULER, note
+        return DEFAULT_SCHEDULER, "Automatic", note
     key = schedule.lower()
-    if base == "DPM++ 2M":
-        if key in ("karras", "automatic"):
-            return "DPM++ 2M Karras", None
-        if key in _PLAIN_SCHEDULES:
-            return "DPM++ 2M", None
-        return "DPM++ 2M", f"Schedule type {schedule!r} is not available here; using DPM++ 2M."
-    if key in _PLAIN_SCHEDULES:
-        return base, None
-    return base, f"Schedule type {schedule!r} is not available for {base} here; using {base}."
+    known = {k.lower(): k for k in SCHEDULES if k != "Automatic"}
+    if key == "automatic":
+        ours = A1111_AUTOMATIC.get(base, "Automatic")
+    elif key in _PLAIN_SCHEDULES:
+        ours = "Automatic"
+    elif key in known:
+        ours = known[key]
+    else:
+        return base, "Automatic", (f"Schedule type {schedule!r} is not available here; "
+                                   f"using {base} with the model's own schedule.")
+    if base in NO_SIGMA_SCHEDULES and ours in ("Karras", "Exponential"):
+        return base, "Automatic", (f"Schedule type {ours!r} is not available for {base} "
+                                   f"here; using {base} with the model's own schedule.")
+    return base, ours, None
 
 
 def as_int(value: Any) -> int | None:
@@ -416,11 +446,12 @@ def as_float(value: Any) -> float | None:
 
 
 def fit_seed(seed: int, label: str, notes: list[str]) -> int:
-    """Seeds beyond our range (ComfyUI and Fooocus allow 64 bits) are folded into it."""
+    """Seeds are 64-bit here, as in ComfyUI and Fooocus: kept exactly. Only a seed beyond
+    64 bits (or a negative one other than -1) is folded into the range, with a note."""
     if seed == -1 or 0 <= seed <= MAX_SEED:
         return seed
     folded = seed % (MAX_SEED + 1)
-    notes.append(f"{label} {seed} is beyond 32 bits; using {folded} (the picture will differ).")
+    notes.append(f"{label} {seed} is beyond 64 bits; using {folded} (the picture will differ).")
     return folded
 
 
@@ -507,10 +538,13 @@ def infotext_to_request_dict(params: Mapping[str, Any], *, modes: bool = False,
         if side is not None:
             out[field] = fit_side(side, field.capitalize(), notes)
     if "Sampler" in params:
-        out["scheduler"], note = a1111_to_scheduler(params.get("Sampler"),
-                                                    params.get("Schedule type"))
+        out["scheduler"], out["schedule"], note = a1111_sampling(params.get("Sampler"),
+                                                                 params.get("Schedule type"))
         if note:
             notes.append(note)
+    vae = str(params.get("VAE") or "").strip()
+    if vae and not is_own_vae(vae) and not vae.lower().startswith("default"):
+        out["vae"] = vae
     model = str(params.get("Model") or params.get("Model hash") or "").strip()
     if model:
         out["model"] = model
@@ -522,7 +556,10 @@ def infotext_to_request_dict(params: Mapping[str, Any], *, modes: bool = False,
 
     clip_skip = as_int(params.get("Clip skip"))
     if clip_skip is not None and clip_skip > 1:
-        notes.append(f"Clip skip {clip_skip} is not supported here; the picture will differ.")
+        out["clip_skip"] = min(clip_skip, MAX_CLIP_SKIP)
+        if clip_skip > MAX_CLIP_SKIP:
+            notes.append(f"Clip skip {clip_skip} is more than CLIP's layers; using "
+                         f"{MAX_CLIP_SKIP}.")
     missing: list[str] = []
     if modes:
         infotext_modes(params, out)

@@ -18,15 +18,34 @@ from studio.core.errors import RequestError
 from studio.core.fields import Meta, check, check_seed, check_text, coerce, param
 from studio.core.seeds import draw_seed
 
-SCHEDULERS: tuple[str, ...] = (
+#: the samplers, by the names A1111 1.9 gives them (the schedule is a separate field)
+SAMPLERS: tuple[str, ...] = (
     "Euler",
     "Euler a",
+    "LMS",
+    "Heun",
+    "DPM2",
+    "DPM2 a",
     "DPM++ 2M",
-    "DPM++ 2M Karras",
+    "DPM++ SDE",
+    "DPM++ 2M SDE",
+    "DPM++ 3M SDE",
     "DDIM",
     "UniPC",
     "LCM",
 )
+#: names from before the schedule was its own field: still read (old recipes replay), and
+#: they mean the sampler with that schedule when the schedule field says "Automatic"
+LEGACY_SAMPLERS: dict[str, tuple[str, str]] = {"DPM++ 2M Karras": ("DPM++ 2M", "Karras")}
+#: every sampler name a request accepts
+SCHEDULERS: tuple[str, ...] = (*SAMPLERS, *LEGACY_SAMPLERS)
+#: the schedule types, as A1111 1.9 names them. "Automatic" is the model's own timesteps
+#: (its scheduler config); SGM Uniform spaces them from the last ("trailing")
+SCHEDULES: tuple[str, ...] = ("Automatic", "Karras", "Exponential", "SGM Uniform")
+#: samplers that only step on the model's timesteps: no Karras / Exponential sigmas
+NO_SIGMA_SCHEDULES = frozenset({"Euler a", "DDIM", "LCM"})
+#: the most CLIP layers clip skip may skip (SD 1.x's text encoder has 12)
+MAX_CLIP_SKIP = 12
 
 MAX_SIDE = 4096
 MAX_BATCH = 16
@@ -114,6 +133,15 @@ HEIGHT = Meta(label="Height", low=64, high=MAX_SIDE, step=8, suffix=" px", flag=
               tip="Height in pixels (a multiple of 8)")
 SCHEDULER = Meta(label="Sampler", flag="--scheduler",
                  tip="The sampler (scheduler) that walks from noise to picture")
+SCHEDULE = Meta(label="Schedule type", short="Schedule", flag="--schedule",
+                tip="How the sampler spaces its noise levels: Automatic (the model's own), "
+                    "Karras, Exponential or SGM Uniform")
+CLIP_SKIP = Meta(label="Clip skip", low=1, high=MAX_CLIP_SKIP, step=1, flag="--clip-skip",
+                 tip="Read the prompt from an earlier layer of the CLIP text encoder (2 for "
+                     "many anime models); 1 is the last layer")
+VAE = Meta(label="VAE", flag="--vae",
+           tip="A separate VAE (a .safetensors file or a diffusers folder in models/VAE); "
+               "Automatic: the model's own")
 NEGATIVE = Meta(label="Negative prompt", flag="--negative", tip="What to avoid (optional)")
 
 
@@ -123,11 +151,35 @@ def check_side(name: str, side: int) -> None:
         raise RequestError(f"{name} must be a multiple of 8, not {side}.")
 
 
-def check_scheduler(scheduler: str) -> None:
+def check_scheduler(scheduler: str, schedule: str = "Automatic") -> None:
     if scheduler not in SCHEDULERS:
         raise RequestError(
-            f"Unknown scheduler {scheduler!r}; choose one of {', '.join(SCHEDULERS)}."
+            f"Unknown scheduler {scheduler!r}; choose one of {', '.join(SAMPLERS)}."
         )
+    if schedule not in SCHEDULES:
+        raise RequestError(
+            f"Unknown schedule type {schedule!r}; choose one of {', '.join(SCHEDULES)}.")
+    sampler, effective = sampling(scheduler, schedule)
+    if sampler in NO_SIGMA_SCHEDULES and effective in ("Karras", "Exponential"):
+        raise RequestError(f"{sampler} has no {effective} schedule; choose Automatic or SGM "
+                           "Uniform, or another sampler.")
+
+
+def sampling(scheduler: str, schedule: str = "Automatic") -> tuple[str, str]:
+    """(sampler, schedule type) a request means: an old combined name such as
+    "DPM++ 2M Karras" is its sampler with its schedule, unless a schedule is chosen."""
+    legacy = LEGACY_SAMPLERS.get(scheduler)
+    if legacy is not None and schedule == "Automatic":
+        return legacy
+    return (legacy[0] if legacy else scheduler), schedule
+
+
+VAE_AUTOMATIC = ("", "automatic", "none")
+
+
+def is_own_vae(vae: str) -> bool:
+    """Whether a VAE field means the model's own VAE ("", Automatic or None)."""
+    return vae.strip().lower() in VAE_AUTOMATIC
 
 
 @dataclass(frozen=True)
@@ -141,6 +193,9 @@ class ImageRequest(Request):
     width: int = param(512, WIDTH)
     height: int = param(512, HEIGHT)
     scheduler: str = param("Euler a", SCHEDULER)
+    schedule: str = param("Automatic", SCHEDULE)
+    clip_skip: int = param(1, CLIP_SKIP)
+    vae: str = param("", VAE)
     batch_size: int = param(1, label="Batch size", short="Batch", low=1, high=MAX_BATCH,
                             flag="--batch", tip="How many pictures one click makes")
     variation_seed: int = param(-1, label="Variation seed", flag="--variation-seed",
@@ -272,7 +327,9 @@ class ImageRequest(Request):
         for name in ("width", "height"):
             check(self, name)
             check_side(name.capitalize(), getattr(self, name))
-        check_scheduler(self.scheduler)
+        check_scheduler(self.scheduler, self.schedule)
+        check(self, "clip_skip")
+        check_text(self.vae, "The VAE")
         for entry in self.loras:
             parse_lora(entry)
         check(self, "batch_size")

@@ -58,6 +58,7 @@ from studio.engines.previews import (
 )
 from studio.engines.prompt_encoding import Conditioning, encode_for_pipeline, encoders_of
 from studio.engines.schedulers import build_scheduler
+from studio.engines.vae import VaeSwap
 
 # Offline by default. huggingface_hub reads these when first imported, and nothing above
 # imports it: diffusers is imported lazily, after this line.
@@ -357,6 +358,9 @@ class DiffusersImageEngine(ExplorableEngine):
         self.loras = LoraStack()  # LoRA adapters loaded into the pipeline, and the active ones
         self.embeddings = EmbeddingShelf()  # textual inversions, read when a prompt names them
         self._job_embeddings: dict[str, dict[int, torch.Tensor]] = {}  # this job's
+        #: the VAE a job decodes with: the pipeline's own, or a separate one (engines/vae.py)
+        self.vae_swap = VaeSwap(pipe.vae, file_sha256) \
+            if getattr(pipe, "vae", None) is not None else None
 
     # loading ---------------------------------------------------------------------------
     @classmethod
@@ -397,6 +401,7 @@ class DiffusersImageEngine(ExplorableEngine):
         if self.pipe is None:
             raise ModelError(f"{request.model} was unloaded; run the job again to reload it.")
         self.use_explorer_networks(request)
+        self.use_vae("")  # the explorer's frames decode with the model's own VAE
         return DiffusersBackend(self, request)
 
     # LoRAs and embeddings ---------------------------------------------------------------
@@ -466,6 +471,7 @@ class DiffusersImageEngine(ExplorableEngine):
             raise RequestError(f"{self.name} is an LCM pipeline, which samples only with the "
                                "LCM scheduler; choose LCM.")
         events.check_cancelled()
+        self.use_vae(request.vae, getattr(events, "settings", None))
         if request.mode != "txt2img" or request.hires or self.inpainting_unet:
             try:
                 return self._generate_mode(request, events)
@@ -520,7 +526,8 @@ class DiffusersImageEngine(ExplorableEngine):
         output = self.denoise({}, latents, generators, steps=steps,
                               guidance=request.guidance, width=request.width,
                               height=request.height, scheduler=request.scheduler,
-                              on_step=on_step, tap=want_previews, options=options,
+                              schedule=request.schedule, on_step=on_step,
+                              tap=want_previews, options=options,
                               status=events.status, encode=encode)
         events.check_cancelled()
         t_end = time.perf_counter()
@@ -548,6 +555,7 @@ class DiffusersImageEngine(ExplorableEngine):
         if prompt_warnings:
             info["prompt_warnings"] = prompt_warnings
             info["notes"] = list(prompt_warnings)  # the saved recipe's notes
+        info.update(self.sampling_record(request))
         return Result(request=request, modality="image", images=images, info=info)
 
     def _encoder(self, request: ImageRequest, steps: int, batch: int, params: Any,
@@ -556,13 +564,15 @@ class DiffusersImageEngine(ExplorableEngine):
         OpenVINO runs the text encoder too); its warnings are added to `warned`."""
         def encode() -> tuple[dict[str, Any], Conditioning | None]:
             condition, cond, said = self.prompt_condition(
-                request.prompt, request.negative, steps=steps, batch=batch, params=params)
+                request.prompt, request.negative, steps=steps, batch=batch, params=params,
+                clip_skip=request.clip_skip)
             warned.extend(w for w in said if w not in warned)
             return condition, cond
         return encode
 
     def prompt_condition(self, prompt: str, negative: str, *, steps: int, batch: int,
-                         params: Any) -> tuple[dict[str, Any], Conditioning | None, list[str]]:
+                         params: Any, clip_skip: int = 1,
+                         ) -> tuple[dict[str, Any], Conditioning | None, list[str]]:
         """The pipeline's conditioning for a prompt read as A1111 reads it (weights, BREAK,
         prompt editing, no 77-token cut), with what the user must be told.
 
@@ -578,9 +588,29 @@ class DiffusersImageEngine(ExplorableEngine):
                      "num_images_per_prompt": batch}
             return plain, None, []
         cond = encode_for_pipeline(self.pipe, prompt, negative, steps=max(1, steps),
-                                   clip_skip=1, embeddings=self._job_embeddings)
+                                   clip_skip=clip_skip, embeddings=self._job_embeddings)
         condition = {**cond.pipeline_kwargs(params), "num_images_per_prompt": batch}
         return condition, cond, list(cond.warnings)
+
+    # sampler, clip skip and VAE -------------------------------------------------------
+    def use_vae(self, name: str, settings: Settings | None = None) -> None:
+        """Decode with the VAE `name` names ("" / Automatic: the model's own, restored
+        exactly); the base model is never reloaded, the mode pipeline follows."""
+        if self.vae_swap is not None:
+            self.vae_swap.choose(name, settings or self.settings, [self.pipe, self._mode_pipe])
+
+    def sampling_record(self, request: ImageRequest) -> dict[str, Any]:
+        """What a job's info records of its schedule type, clip skip and VAE (the
+        infotext's "Schedule type", "Clip skip", "VAE" and "VAE hash")."""
+        from studio.core.requests import sampling
+
+        sampler, schedule = sampling(request.scheduler, request.schedule)
+        out: dict[str, Any] = {"sampler": sampler, "schedule": schedule}
+        if request.clip_skip > 1:
+            out["clip_skip"] = request.clip_skip
+        if self.vae_swap is not None:
+            out.update(self.vae_swap.record())
+        return out
 
     # img2img, inpainting, outpainting, hires fix ----------------------------------------
     @property
@@ -689,7 +719,8 @@ class DiffusersImageEngine(ExplorableEngine):
             base = self.denoise(
                 {}, latents, generators, steps=request.steps,
                 guidance=request.guidance, width=request.width, height=request.height,
-                scheduler=request.scheduler, output_type="latent" if latent else "np",
+                scheduler=request.scheduler, schedule=request.schedule,
+                output_type="latent" if latent else "np",
                 on_step=on_step, tap=want_previews, options=options, status=events.status,
                 encode=self._encoder(request, request.steps, batch, self._call_params,
                                      prompt_warnings))
@@ -724,6 +755,7 @@ class DiffusersImageEngine(ExplorableEngine):
             notes += prompt_warnings  # the saved recipe's notes
         if notes:
             info["notes"] = notes
+        info.update(self.sampling_record(request))
         return Result(request=request, modality="image", images=outputs, info=info)
 
     def _passes(self, request: ImageRequest) -> list[int]:
@@ -810,7 +842,8 @@ class DiffusersImageEngine(ExplorableEngine):
         try:
             return self.denoise({}, None, generators, steps=steps,
                                 guidance=request.guidance, width=width, height=height,
-                                scheduler=request.scheduler, output_type=output_type,
+                                scheduler=request.scheduler, schedule=request.schedule,
+                                output_type=output_type,
                                 on_step=on_step, tap=events.wants_previews(), options=options,
                                 status=events.status, pipe=pipe, inputs=inputs,
                                 encode=encode)
@@ -831,7 +864,8 @@ class DiffusersImageEngine(ExplorableEngine):
     def denoise(
         self, condition: dict[str, Any], latents: torch.Tensor,
         generator: torch.Generator | list[torch.Generator], *, steps: int, guidance: float,
-        width: int, height: int, scheduler: str, output_type: str = "np",
+        width: int, height: int, scheduler: str, schedule: str = "Automatic",
+        output_type: str = "np",
         on_step: Callable[[int, int, X0Tap | None], None] | None = None, tap: bool = True,
         options: RunOptions | None = None, status: Callable[[str], None] | None = None,
         pipe: Any = None, inputs: dict[str, Any] | None = None,
@@ -861,17 +895,22 @@ class DiffusersImageEngine(ExplorableEngine):
         else:
             params = set(inspect.signature(type(pipe).__call__).parameters)
         options = options or RunOptions()
-        sampler = build_scheduler(scheduler, self.scheduler_config)
+        sampler = job_scheduler(scheduler, schedule, self.scheduler_config, generator)
         pipe.scheduler = sampler
         x0 = X0Tap(sampler) if tap else None
 
         hooks: dict[str, Any] = {"step_update": step_update, "tensor_inputs": tensor_inputs}
 
+        counter = SamplerSteps(sampler)
+
         def on_step_end(pipeline: Any, i: int, _t: Any, callback_kwargs: dict) -> dict:
+            done = counter.after(i, getattr(pipeline, "_num_timesteps", None) or steps)
+            if done is None:  # the first half of a second-order step
+                return {}
             if on_step is not None:
-                on_step(i + 1, getattr(pipeline, "_num_timesteps", None) or steps, x0)
+                on_step(done, counter.total, x0)
             update = hooks["step_update"]
-            return update(pipeline, i, callback_kwargs) if update else {}
+            return update(pipeline, done - 1, callback_kwargs) if update else {}
 
         kwargs: dict[str, Any] = {
             **condition,
@@ -970,13 +1009,15 @@ class DiffusersImageEngine(ExplorableEngine):
             return 0
         modules = [m for m in self.pipe.components.values() if isinstance(m, torch.nn.Module)]
         compiled = self._openvino.memory_bytes() if self._openvino is not None else 0
-        return module_bytes(*modules, self.taesd) + compiled
+        extra = self.vae_swap.extra_modules() if self.vae_swap is not None else []
+        return module_bytes(*modules, *extra, self.taesd) + compiled
 
     def unload(self) -> None:
         self.pipe = None
         self.taesd = None
         self._openvino = None
         self._mode_pipe = None
+        self.vae_swap = None
         self.explore_prompt_cache.clear()
 
     def describe(self) -> dict[str, Any]:
@@ -1099,6 +1140,42 @@ class DiffusersBackend:
     def info(self) -> dict[str, Any]:
         return {"family": self.family, "fast": self.request.fast,
                 "render_size": [self.size[1], self.size[0]]}
+
+
+class SamplerSteps:
+    """Sampler steps as the artist counts them. Second-order samplers (Heun, DPM2, DPM2 a,
+    DPM++ SDE) evaluate the model twice a step, and diffusers calls back after each of
+    its 2n-1 evaluations; a step is done when the sampler is back in its first-order
+    state (or at the last evaluation, a plain step to zero noise)."""
+
+    def __init__(self, sampler: Any) -> None:
+        self.sampler = sampler
+        self.second_order = hasattr(sampler, "state_in_first_order")
+        self.done = 0
+        self.total = 0
+
+    def after(self, index: int, evaluations: int) -> int | None:
+        """The step just finished (1-based) after evaluation `index`, or None mid-step."""
+        if not self.second_order:
+            self.total = evaluations
+            self.done = index + 1
+            return self.done
+        self.total = (evaluations + 1) // 2
+        last = index >= evaluations - 1
+        if not (self.sampler.state_in_first_order or last):
+            return None
+        self.done = min(self.done + 1, self.total)
+        return self.done
+
+
+def job_scheduler(scheduler: str, schedule: str, config: dict[str, Any],
+                  generator: torch.Generator | list[torch.Generator]) -> Any:
+    """A job's fresh sampler: the request's sampler and schedule type over the model's
+    scheduler config, with the SDE sampler's Brownian noise seeded from the job's own
+    generators (their initial seeds: the item seeds, seed+i)."""
+    generators = generator if isinstance(generator, list) else [generator]
+    seeds = [int(g.initial_seed()) for g in generators if g is not None]
+    return build_scheduler(scheduler, config, schedule=schedule, seeds=seeds)
 
 
 def _step_hooks(cond: Conditioning | None) -> dict[str, Any]:

@@ -38,14 +38,15 @@ from PySide6.QtWidgets import (
 
 from studio.core.errors import StudioError
 from studio.core.grid import GridPlan
-from studio.core.requests import SCHEDULERS, ImageRequest, Request
+from studio.core.requests import SAMPLERS, SCHEDULES, ImageRequest, Request, sampling
 from studio.core.results import Preview, Result
 from studio.core.upscale import UpscaleRequest
+from studio.core.vaes import AUTOMATIC, list_vaes
 from studio.runtime.context import AppContext
 from studio.runtime.grids import grid_submit_options
 from studio.runtime.tasks import run_in_pool
 from studio.ui.canvas import CanvasControls, MaskCanvas
-from studio.ui.forms import FieldForm, field_grid
+from studio.ui.forms import FieldForm, field_grid, set_choice
 from studio.ui.grid_section import GridSection
 from studio.ui.hires_section import HiresSection, upscale_menu
 from studio.ui.image_view import ImageView
@@ -82,7 +83,8 @@ SIZE_PRESETS: tuple[tuple[str, int, int], ...] = (
 )
 CUSTOM = "Custom"
 THUMB = 72
-FIELDS = ("steps", "guidance", "width", "height", "batch_size", "variation_strength")
+FIELDS = ("steps", "guidance", "width", "height", "batch_size", "variation_strength",
+          "schedule", "clip_skip", "vae")
 
 
 @dataclass
@@ -131,7 +133,9 @@ class ArtPanel(GeneratePanel):
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
         self.negative = PromptEdit("What to avoid (optional)", 2)
-        self.fields = FieldForm(ImageRequest, FIELDS)
+        vaes = [AUTOMATIC, *(v.name for v in list_vaes(self.ctx.settings))]
+        self.fields = FieldForm(ImageRequest, FIELDS, choices={"schedule": SCHEDULES,
+                                                               "vae": vaes}, editable=("vae",))
         self.steps = self.fields["steps"]
         self.guidance = self.fields["guidance"]
         self.width_box = self.fields["width"]
@@ -150,7 +154,7 @@ class ArtPanel(GeneratePanel):
         swap.clicked.connect(self._swap_sides)
         self.swap_button = swap
         self.scheduler = QComboBox()
-        self.scheduler.addItems(list(SCHEDULERS))
+        self.scheduler.addItems(list(SAMPLERS))
         self.scheduler.setCurrentText(ImageRequest().scheduler)
         self.scheduler.setToolTip("The sampler (scheduler) that walks from noise to picture")
 
@@ -192,13 +196,16 @@ class ArtPanel(GeneratePanel):
         form.addSpacing(4)
         form.addWidget(self.negative_label)
         form.addWidget(self.negative, 1)
+        form.addWidget(self.negative.note)
         form.addSpacing(8)
         form.addWidget(section_label("Settings"))
         form.addLayout(field_grid([
             [("Size", self.size_preset)],
             [("", size_row)],
             [self.fields.pair("steps"), self.fields.pair("guidance")],
-            [(self.sampler_label, self.scheduler), self.fields.pair("batch_size")],
+            [(self.sampler_label, self.scheduler), self.fields.pair("schedule")],
+            [self.fields.pair("clip_skip"), self.fields.pair("batch_size")],
+            [self.fields.pair("vae")],
             [("Seed", self.seed)],
         ]))
         form.addSpacing(6)
@@ -325,8 +332,10 @@ class ArtPanel(GeneratePanel):
         self.canvas_controls.fill(request)
         self.negative.setPlainText(request.negative)
         self.fields.set_values(request)
-        if request.scheduler in SCHEDULERS:
-            self.scheduler.setCurrentText(request.scheduler)
+        sampler, schedule = sampling(request.scheduler, request.schedule)  # old combined names
+        if sampler in SAMPLERS:
+            self.scheduler.setCurrentText(sampler)
+        set_choice(self.fields["schedule"], schedule)
         self.variation_seed.set_value(
             request.variation_seed if request.variation_strength > 0 else -1)
         self.variation.set_expanded(request.variation_strength > 0)
@@ -424,6 +433,8 @@ class ArtPanel(GeneratePanel):
         return {"steps": (self.steps, self.fields.labels["steps"]),
                 "guidance": (self.guidance, self.fields.labels["guidance"]),
                 "scheduler": (self.scheduler, self.sampler_label),
+                **{name: (self.fields[name], self.fields.labels[name])
+                   for name in ("schedule", "clip_skip", "vae")},
                 "negative": (self.negative, self.negative_label),
                 "init_image": (self.init_section,), "loras": (self.lora_section,),
                 "hires_scale": (self.hires_section,)}

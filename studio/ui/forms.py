@@ -1,18 +1,20 @@
 """Form widgets made from request-field metadata (studio.core.fields).
 
 A panel names the fields it shows; `FieldForm` makes a spin box (or a 0–100 % slider,
-or a line edit for text) per field with the range, step, decimals, suffix, default and
-tooltip the request declares, reads them back as request keyword arguments and fills
-them from a request. `field_grid` lays label/widget pairs out two to a row.
+a line edit for text, or a combo box for a text field with choices) per field with the
+range, step, decimals, suffix, default and tooltip the request declares, reads them
+back as request keyword arguments and fills them from a request. `field_grid` lays
+label/widget pairs out two to a row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QComboBox,
     QDoubleSpinBox,
     QGridLayout,
     QLabel,
@@ -68,20 +70,49 @@ def line_edit(s: FieldSpec) -> QLineEdit:
     return edit
 
 
+def choice_box(s: FieldSpec, choices: Sequence[str], *, editable: bool = False) -> QComboBox:
+    """A combo box of a text field's choices (editable: any other text may be typed, like
+    a path); the default is selected, or the first choice when it is not among them."""
+    box = QComboBox()
+    box.addItems(list(choices))
+    box.setEditable(editable)
+    set_choice(box, str(s.default or ""))
+    box.setToolTip(s.tip)
+    return box
+
+
+def set_choice(box: QComboBox, value: str) -> None:
+    """Select `value` (typed in when editable and not a choice; else the first choice)."""
+    index = box.findText(value)
+    if index >= 0:
+        box.setCurrentIndex(index)
+    elif box.isEditable() and value:
+        box.setEditText(value)
+    else:
+        box.setCurrentIndex(0)
+
+
 class FieldForm:
     """The widgets of some fields of one request class, made from their metadata."""
 
     def __init__(self, cls: type[Request], names: Iterable[str], *,
-                 sliders: Iterable[str] = ()) -> None:
+                 sliders: Iterable[str] = (), choices: Mapping[str, Sequence[str]] | None = None,
+                 editable: Iterable[str] = ()) -> None:
         self.cls = cls
         self.specs = {name: spec(cls, name) for name in names}
         slider_names = set(sliders)
+        choices = choices or {}
         self.widgets: dict[str, QWidget] = {}
         self.labels: dict[str, QLabel] = {}
+        self._default_choice: dict[str, str] = {}  # "Automatic" shown for a "" default
         for name, s in self.specs.items():
             widget: QWidget
             if name in slider_names:
                 widget = percent_slider(s)
+            elif name in choices:
+                widget = choice_box(s, choices[name], editable=name in set(editable))
+                if s.default not in choices[name]:  # the first choice names the default
+                    self._default_choice[name] = choices[name][0]
             elif s.type in (int, float):
                 widget = spin_box(s)
             else:
@@ -108,6 +139,11 @@ class FieldForm:
                 out[name] = widget.value()
             elif isinstance(widget, QLineEdit):
                 out[name] = widget.text().strip()
+            elif isinstance(widget, QComboBox):
+                text = widget.currentText().strip()
+                default = self._default_choice.get(name)
+                out[name] = self.specs[name].default if default is not None and \
+                    text in ("", default) else text
         return out
 
     def set_values(self, request: Request) -> None:
@@ -120,6 +156,10 @@ class FieldForm:
                 widget.setValue(value)
             elif isinstance(widget, QLineEdit):
                 widget.setText(str(value))
+            elif isinstance(widget, QComboBox):
+                shown = self._default_choice.get(name) if value == self.specs[name].default \
+                    else None
+                set_choice(widget, shown or str(value))
 
     def changed(self, request: Request, names: Sequence[str]) -> bool:
         """Whether `request` differs from the defaults in any of `names` (to unfold a

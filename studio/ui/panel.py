@@ -37,6 +37,7 @@ from studio.core.requests import Request
 from studio.core.results import Preview, Progress, Result
 from studio.core.text import first_line
 from studio.runtime.context import AppContext
+from studio.runtime.tokens import TokenCounter
 from studio.runtime.tracker import JobTracker
 from studio.ui.widgets import MessageLabel, ModelPicker, ProgressRow, SeedField, section_label
 
@@ -47,7 +48,11 @@ LONG_RUN = re.compile(r"\S{400,}")
 
 class PromptEdit(QPlainTextEdit):
     """A multi-line prompt box: Tab moves focus on; a pasted text of any length appears at
-    once (long unbroken runs wrap anywhere instead of at word boundaries)."""
+    once (long unbroken runs wrap anywhere instead of at word boundaries).
+
+    For CLIP models it shows A1111's token counter in its corner ("23/75", "80/150": the
+    tokens and the limit of the 75-token chunks they fill) and, in `note` (a label the
+    panel lays out under the box), why part of the prompt is read as literal text."""
 
     def __init__(self, placeholder: str, lines: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -56,9 +61,45 @@ class PromptEdit(QPlainTextEdit):
         self.setMinimumHeight(self.fontMetrics().lineSpacing() * lines + 14)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.textChanged.connect(self._emptied)
+        self.counter = QLabel(self)
+        self.counter.setObjectName("muted")
+        self.counter.setToolTip("Tokens / limit: CLIP reads the prompt in chunks of 75 tokens")
+        self.counter.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.counter.hide()
+        self.note = QLabel()
+        self.note.setObjectName("warning")
+        self.note.setProperty("active", "true")
+        self.note.setWordWrap(True)
+        self.note.hide()
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
         return QSize(300, self.minimumHeight())
+
+    def show_count(self, count: Any) -> None:
+        """Show a token count (a runtime.tokens.TokenCount), or hide the counter (None)."""
+        if count is None:
+            self.counter.hide()
+            self.note.hide()
+            return
+        self.counter.setText(count.text)
+        self.counter.adjustSize()
+        self._place_counter()
+        self.counter.show()
+        self.counter.raise_()
+        warned = " ".join(count.warnings)
+        self.note.setText(f"⚠ {warned}" if warned else "")
+        self.note.setVisible(bool(warned))
+
+    def _place_counter(self) -> None:
+        frame = self.frameWidth()
+        bar = self.verticalScrollBar()
+        right = bar.width() if bar.isVisible() else 0
+        self.counter.move(self.width() - self.counter.width() - right - frame - 6, frame + 2)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        if self.counter.isVisible():
+            self._place_counter()
 
     def insertFromMimeData(self, source: QMimeData) -> None:  # noqa: N802 - Qt API
         if source.hasText() and LONG_RUN.search(source.text()):
@@ -208,6 +249,10 @@ class GeneratePanel(QWidget):
         self.form.addSpacing(8)
         self.form.addWidget(section_label("Prompt"))
         self.form.addWidget(self.prompt, 3)
+        self.form.addWidget(self.prompt.note)
+        self.tokens = TokenCounter(parent=self)  # the prompt boxes' counters (CLIP models)
+        self.tokens.counted.connect(self._show_count)
+        self._prompt_boxes: dict[str, PromptEdit] = {}
 
         jobs = self.jobs
         jobs.started.connect(self._job_started)
@@ -272,8 +317,29 @@ class GeneratePanel(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(splitter)
+        for i, box in enumerate(self.findChildren(PromptEdit)):
+            key = f"prompt-{i}"
+            self._prompt_boxes[key] = box
+            box.textChanged.connect(lambda key=key: self._count_tokens(key))
+        self.model.model_changed.connect(lambda _model: self._count_tokens())
         self.on_model_changed(self.model.current_model())
+        self._count_tokens()
         self.update_buttons()
+
+    # ------------------------------------------------------------------ token counters
+    def _count_tokens(self, key: str | None = None) -> None:
+        """Recount one prompt box (after an edit) or all of them (another model), off
+        the GUI thread and a moment after the typing stops."""
+        model = self.model.current_model()
+        entry = next((e for e in self.ctx.models if e.id == model), None)
+        keys = [key] if key is not None else list(self._prompt_boxes)
+        for name in keys:
+            self.tokens.count(name, self._prompt_boxes[name].toPlainText(), entry)
+
+    def _show_count(self, key: str, count: object) -> None:
+        box = self._prompt_boxes.get(key)
+        if box is not None:
+            box.show_count(count)
 
     # ------------------------------------------------------------------ the form
     def request(self) -> Request:

@@ -20,7 +20,7 @@ from PySide6.QtGui import (
     QPalette,
     QPen,
     QPixmap,
-    QRegularExpressionValidator,
+    QValidator,
 )
 from PySide6.QtWidgets import (
     QComboBox,
@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from studio.core.catalog import ModelEntry
 from studio.core.results import Progress
+from studio.core.seeds import MAX_SEED
 from studio.core.text import format_duration, human_bytes  # the one of each (queue, status bar)
 from studio.runtime.context import AppContext
 from studio.ui.image_view import ImageView  # noqa: F401  (re-exported: its home is ui/image_view)
@@ -157,6 +158,22 @@ def refresh_icon() -> QIcon:
 # ---------------------------------------------------------------- seed field
 
 
+class SeedValidator(QValidator):
+    """Whole numbers 0..2**64-1 (ComfyUI's and Fooocus's seeds are 64-bit), or -1 or
+    empty for random. A QSpinBox holds only 32 bits; this keeps every digit exact."""
+
+    def validate(self, text: str, pos: int) -> object:
+        stripped = text.strip()
+        if stripped in ("", "-"):
+            return QValidator.State.Intermediate if stripped else QValidator.State.Acceptable, \
+                text, pos
+        if stripped == "-1":
+            return QValidator.State.Acceptable, text, pos
+        if not stripped.isdigit() or int(stripped) > MAX_SEED:
+            return QValidator.State.Invalid, text, pos
+        return QValidator.State.Acceptable, text, pos
+
+
 class SeedField(QWidget):
     """A seed box: empty or -1 means random; the dice makes it random, reuse puts back
     the seed of the last finished job."""
@@ -168,7 +185,9 @@ class SeedField(QWidget):
         self._last: int | None = None
         self.edit = QLineEdit()
         self.edit.setPlaceholderText("Random")
-        self.edit.setValidator(QRegularExpressionValidator(r"^(-1|\d{0,10})$"))
+        self.edit.setValidator(SeedValidator(self.edit))
+        self.edit.setToolTip(f"Seed: 0 to {MAX_SEED} (64-bit, as ComfyUI and Fooocus "
+                             "write them); empty is random")
         self.edit.setClearButtonEnabled(False)
         self.edit.textChanged.connect(lambda _t: self.changed.emit())
         self.dice = QToolButton()
@@ -191,7 +210,9 @@ class SeedField(QWidget):
     def value(self) -> int:
         """-1 for random, else the typed seed (range is checked by the request)."""
         text = self.edit.text().strip()
-        return -1 if text in ("", "-1") else int(text)
+        if text in ("", "-", "-1"):
+            return -1
+        return int(text) if text.lstrip("-").isdigit() else -1
 
     def set_value(self, seed: int) -> None:
         self.edit.setText("" if seed == -1 else str(seed))

@@ -9,7 +9,7 @@ import pytest
 
 from studio.core import metadata
 from studio.core.metadata import (
-    a1111_to_scheduler,
+    a1111_sampling,
     build_xmp,
     format_infotext,
     infotext_to_request_dict,
@@ -17,7 +17,7 @@ from studio.core.metadata import (
     quote,
     unquote,
 )
-from studio.core.requests import SCHEDULERS, ImageRequest, Request
+from studio.core.requests import SCHEDULERS, ImageRequest, Request, sampling
 
 V = f"Version: Studio {metadata.__version__}"
 
@@ -175,9 +175,10 @@ def test_parse_real_a1111_text() -> None:
     assert request == {
         "kind": "image", "prompt": params["Prompt"], "negative": params["Negative prompt"],
         "steps": 28, "guidance": 7.0, "seed": 3141592653, "width": 512, "height": 768,
-        "scheduler": "DPM++ 2M Karras", "model": "v1-5-pruned-emaonly",
+        "scheduler": "DPM++ 2M", "schedule": "Karras", "clip_skip": 2,
+        "model": "v1-5-pruned-emaonly",
     }
-    assert any("Clip skip 2" in n for n in notes)
+    assert not any("Clip skip" in n for n in notes)  # clip skip is honoured now
     assert any("hires fix" in n and "LoRAs" in n for n in notes)
     assert all(n.endswith(".") for n in notes)
     Request.from_dict(request).validate()
@@ -200,6 +201,8 @@ def test_empty_values_are_skipped_like_a1111() -> None:
 
 def _fields(request: ImageRequest) -> dict:
     data = request.to_dict()
+    # the sampler as it runs: an old combined name reads back as sampler + schedule type
+    data["scheduler"] = sampling(request.scheduler, request.schedule)
     keys = ["prompt", "negative", "steps", "guidance", "seed", "width", "height", "scheduler"]
     if request.variation_strength > 0:
         keys += ["variation_seed", "variation_strength"]
@@ -231,37 +234,49 @@ def test_round_trip_through_a1111_rules(request_: ImageRequest) -> None:
 @pytest.mark.parametrize(
     ("sampler", "schedule", "expected", "noted"),
     [
-        ("DPM++ 2M", "Karras", "DPM++ 2M Karras", False),
-        ("DPM++ 2M", "Automatic", "DPM++ 2M Karras", False),  # A1111 1.9+: its default
-        ("DPM++ 2M", None, "DPM++ 2M", False),  # infotext from before A1111 1.9
-        ("DPM++ 2M", "Uniform", "DPM++ 2M", False),
-        ("DPM++ 2M Karras", None, "DPM++ 2M Karras", False),  # old combined name
-        ("DPM++ 2M", "Exponential", "DPM++ 2M", True),
-        ("Euler a", "Automatic", "Euler a", False),
-        ("euler", None, "Euler", False),
-        ("Euler", "Karras", "Euler", True),
-        ("DPM++ SDE", "Karras", "Euler a", True),
-        ("Heun", None, "Euler a", True),
-        (None, None, "Euler a", False),
+        ("DPM++ 2M", "Karras", ("DPM++ 2M", "Karras"), False),
+        ("DPM++ 2M", "Automatic", ("DPM++ 2M", "Karras"), False),  # A1111 1.9+: its default
+        ("DPM++ 2M", None, ("DPM++ 2M", "Automatic"), False),  # infotext from before 1.9
+        ("DPM++ 2M", "Uniform", ("DPM++ 2M", "Automatic"), False),
+        ("DPM++ 2M Karras", None, ("DPM++ 2M", "Karras"), False),  # old combined name
+        ("DPM++ 2M", "Exponential", ("DPM++ 2M", "Exponential"), False),
+        ("Euler a", "Automatic", ("Euler a", "Automatic"), False),
+        ("euler", None, ("Euler", "Automatic"), False),
+        ("Euler", "Karras", ("Euler", "Karras"), False),
+        ("DPM++ SDE", "Karras", ("DPM++ SDE", "Karras"), False),
+        ("DPM++ SDE", "Automatic", ("DPM++ SDE", "Karras"), False),
+        ("DPM++ 2M SDE", "Automatic", ("DPM++ 2M SDE", "Exponential"), False),
+        ("DPM++ 2M SDE Karras", None, ("DPM++ 2M SDE", "Karras"), False),
+        ("DPM++ 3M SDE Exponential", None, ("DPM++ 3M SDE", "Exponential"), False),
+        ("DPM2 a", "SGM Uniform", ("DPM2 a", "SGM Uniform"), False),
+        ("Heun", None, ("Heun", "Automatic"), False),
+        ("LMS", "Karras", ("LMS", "Karras"), False),
+        ("Euler a", "Karras", ("Euler a", "Automatic"), True),  # no sigma schedule there
+        ("DPM2", "Align Your Steps", ("DPM2", "Automatic"), True),
+        ("DPM fast", None, ("Euler a", "Automatic"), True),
+        (None, None, ("Euler a", "Automatic"), False),
     ],
 )
-def test_a1111_sampler_mapping(sampler, schedule, expected: str, noted: bool) -> None:
-    name, note = a1111_to_scheduler(sampler, schedule)
-    assert name == expected
+def test_a1111_sampler_mapping(sampler, schedule, expected: tuple[str, str], noted: bool
+                               ) -> None:
+    name, ours, note = a1111_sampling(sampler, schedule)
+    assert (name, ours) == expected
     assert (note is not None) == noted
 
 
 def test_unknown_sampler_is_noted_in_the_request_dict() -> None:
-    params = parse_infotext("cat\nSteps: 30, Sampler: Heun, CFG scale: 6, Seed: 1, Size: 500x512")
+    params = parse_infotext("cat\nSteps: 30, Sampler: DPM fast, CFG scale: 6, Seed: 1, "
+                            "Size: 500x512")
     request = infotext_to_request_dict(params)
     assert request["scheduler"] == "Euler a"
     assert request["width"] == 496  # sizes are fitted to multiples of 8
-    assert any("Heun" in n for n in request["notes"])
+    assert any("DPM fast" in n for n in request["notes"])
     assert any("500" in n for n in request["notes"])
 
 
 def test_out_of_range_seed_is_folded_with_a_note() -> None:
-    request = infotext_to_request_dict(parse_infotext("x\nSteps: 1, Seed: 4294967301, Size: 64x64"))
+    request = infotext_to_request_dict(  # beyond 64 bits (2**64 + 5)
+        parse_infotext("x\nSteps: 1, Seed: 18446744073709551621, Size: 64x64"))
     assert request["seed"] == 5 and request["notes"]
 
 

@@ -190,7 +190,7 @@ def test_a1111_png(tmp_path: Path) -> None:
     assert request == ImageRequest(
         model="realisticVision_v51", prompt="portrait of a knight, detailed armor",
         negative="blurry", seed=123456, steps=25, guidance=6.5, width=512, height=704,
-        scheduler="DPM++ 2M Karras")
+        scheduler="DPM++ 2M", schedule="Karras")
 
 
 def test_a1111_itxt_and_ztxt_chunks(tmp_path: Path) -> None:
@@ -208,10 +208,10 @@ def test_a1111_itxt_and_ztxt_chunks(tmp_path: Path) -> None:
 
 
 def test_a1111_unknown_sampler_is_noted(tmp_path: Path) -> None:
-    text = A1111_TEXT.replace("Sampler: DPM++ 2M, Schedule type: Karras", "Sampler: Heun")
+    text = A1111_TEXT.replace("Sampler: DPM++ 2M, Schedule type: Karras", "Sampler: DPM fast")
     recipe = read_recipe(save_png(tmp_path / "h.png", {"parameters": text}))
     assert recipe.request["scheduler"] == "Euler a"
-    assert any("Heun" in n for n in recipe.notes)
+    assert any("DPM fast" in n for n in recipe.notes)
     assert "notes" not in recipe.request
 
 
@@ -240,7 +240,7 @@ def test_comfyui_api_prompt(tmp_path: Path) -> None:
         model="v1-5-pruned-emaonly.safetensors",
         prompt="beautiful scenery nature glass bottle landscape", negative="text, watermark",
         seed=8566257, steps=20, guidance=8.0, width=768, height=512,
-        scheduler="DPM++ 2M Karras")
+        scheduler="DPM++ 2M", schedule="Karras")
 
 
 def test_comfyui_graph_with_lora_controlnet_primitive_and_hires_pass(tmp_path: Path) -> None:
@@ -272,8 +272,8 @@ def test_comfyui_graph_with_lora_controlnet_primitive_and_hires_pass(tmp_path: P
     assert request["model"] == "v1-5-pruned-emaonly.safetensors"
     assert request["scheduler"] == "Euler a"
     assert (request["width"], request["height"], request["steps"]) == (768, 512, 20)
-    assert request["seed"] == 3  # 2**40 + 3 folded into 32 bits
-    assert any("32 bits" in n for n in recipe.notes)
+    assert request["seed"] == 2**40 + 3  # 64-bit seeds are kept exactly
+    assert not any("bits" in n for n in recipe.notes)
     assert any("several samplers" in n for n in recipe.notes)
     Request.from_dict(request).validate()
 
@@ -325,7 +325,7 @@ def test_invokeai_metadata(tmp_path: Path) -> None:
     assert recipe.to_request() == ImageRequest(
         model="Deliberate v2", prompt="a koi pond, ukiyo-e", negative="photo",
         seed=2718281828, steps=30, guidance=7.5, width=768, height=512,
-        scheduler="DPM++ 2M Karras")
+        scheduler="DPM++ 2M", schedule="Karras")
 
 
 def test_invokeai_v3_model_and_img2img_note(tmp_path: Path) -> None:
@@ -333,7 +333,8 @@ def test_invokeai_v3_model_and_img2img_note(tmp_path: Path) -> None:
                 generation_mode="img2img", scheduler="euler_k")
     recipe = read_recipe(save_png(tmp_path / "inv3.png", {"invokeai_metadata": json.dumps(meta)}))
     assert recipe.request["model"] == "sd-1.5" and recipe.request["scheduler"] == "Euler"
-    assert len(recipe.notes) == 2
+    assert recipe.request["schedule"] == "Karras"  # Euler has a Karras schedule here now
+    assert len(recipe.notes) == 1
 
 
 FOOOCUS = {
@@ -356,11 +357,12 @@ def test_fooocus_json_scheme(tmp_path: Path) -> None:
     request = recipe.request
     assert request["prompt"] == "a cozy cabin" and request["negative"] == "ugly"
     assert (request["width"], request["height"]) == (1152, 896)
-    assert request["scheduler"] == "DPM++ 2M Karras" and request["steps"] == 30
+    assert request["scheduler"] == "DPM++ 2M" and request["schedule"] == "Karras"
+    assert request["steps"] == 30
     assert request["guidance"] == 4.0
     assert request["model"] == "juggernautXL_v8Rundiffusion.safetensors"
-    assert request["seed"] == 1234567890123 % 2**32
-    assert any("styles" in n for n in recipe.notes) and any("32 bits" in n for n in recipe.notes)
+    assert request["seed"] == 1234567890123  # 64-bit seeds are kept exactly
+    assert any("styles" in n for n in recipe.notes) and not any("bits" in n for n in recipe.notes)
     recipe.to_request().validate()
 
 
@@ -377,7 +379,8 @@ def test_fooocus_a1111_scheme_uses_the_raw_prompt(tmp_path: Path) -> None:
     assert recipe.source == "fooocus"
     assert recipe.request["prompt"] == "a cozy cabin"
     assert recipe.request["seed"] == 12345
-    assert recipe.notes == ["Sampler 'DPM++ 2M SDE' is not available here; using Euler a."]
+    assert recipe.notes == []  # DPM++ 2M SDE with Karras is a Studio sampler now
+    assert (recipe.request["scheduler"], recipe.request["schedule"]) == ("DPM++ 2M SDE", "Karras")
 
 
 def test_swarmui_parameters(tmp_path: Path) -> None:

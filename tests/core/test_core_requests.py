@@ -38,7 +38,7 @@ def _one_sentence(message: str) -> None:
         ({"guidance": math.nan}, "CFG scale must be a finite number, not nan."),
         ({"guidance": math.inf}, "CFG scale must be a finite number"),
         ({"guidance": 99.0}, "CFG scale must be between 0 and 50, not 99."),
-        ({"scheduler": "Heun"}, "Unknown scheduler 'Heun'"),
+        ({"scheduler": "DPM fast"}, "Unknown scheduler 'DPM fast'"),
         ({"model": ""}, "Choose a model first."),
         ({"model": "   "}, "Choose a model first."),
         ({"seed": -2}, "seed must be -1 (random) or between 0 and"),

@@ -14,7 +14,7 @@ from PIL.PngImagePlugin import PngInfo
 from studio.core import metadata
 from studio.core.formats import importers, png
 from studio.core.formats.png import read_recipe
-from studio.core.requests import ImageRequest
+from studio.core.requests import SCHEDULES, ImageRequest
 from studio.core.seeds import MAX_SEED
 
 A1111_TEXT = (
@@ -176,7 +176,8 @@ def test_a1111_stealth_in_the_alpha_channel(tmp_path: Path, compressed: bool) ->
     assert recipe.source == "a1111" and recipe.parameters == A1111_TEXT
     assert recipe.to_request() == ImageRequest(
         model="dreamshaper_8", prompt="a lighthouse, (stormy sea:1.2)", negative="blurry",
-        seed=4242, steps=22, guidance=6.0, width=512, height=768, scheduler="DPM++ 2M Karras")
+        seed=4242, steps=22, guidance=6.0, width=512, height=768, scheduler="DPM++ 2M",
+        schedule="Karras")
     assert "stealth" in recipe.notes[0] and recipe.raw["stealth"] == ["parameters"]
 
 
@@ -240,28 +241,34 @@ def test_every_comfy_sampler_has_a_studio_equivalent(sampler: str) -> None:
     for schedule in importers.COMFY_SCHEDULES:
         notes: list[str] = []
         ours = importers.comfy_scheduler(sampler, schedule, notes)
-        assert ours in metadata.TO_A1111
+        assert ours[0] in metadata.TO_A1111 and ours[1] in SCHEDULES
         assert all(n.endswith(".") and "\n" not in n for n in notes)
         a1111, change = importers.COMFY_SAMPLERS[sampler]
         if change:
             assert any(change in n for n in notes)
-        exact = metadata.a1111_to_scheduler(a1111, importers.COMFY_SCHEDULES[schedule])
-        assert ours == exact[0]
+        exact = metadata.a1111_sampling(a1111, importers.COMFY_SCHEDULES[schedule])
+        assert ours == exact[:2]
 
 
 @pytest.mark.parametrize("sampler, schedule, expected, noted", [
-    ("euler", "normal", "Euler", False),
-    ("euler_ancestral", "sgm_uniform", "Euler a", False),
-    ("dpmpp_2m", "karras", "DPM++ 2M Karras", False),
-    ("dpmpp_2m", "simple", "DPM++ 2M", False),
-    ("uni_pc_bh2", "normal", "UniPC", False),
-    ("ddim", "ddim_uniform", "DDIM", False),
-    ("lcm", "sgm_uniform", "LCM", False),
-    ("euler_cfg_pp", "normal", "Euler", True),
-    ("deis", "karras", "DPM++ 2M Karras", True),
-    ("euler", "exponential", "Euler", True),
-    ("euler", "no_such_schedule", "Euler", True),
-    ("no_such_sampler", "normal", "Euler a", True),
+    ("euler", "normal", ("Euler", "Automatic"), False),
+    ("euler_ancestral", "sgm_uniform", ("Euler a", "SGM Uniform"), False),
+    ("dpmpp_2m", "karras", ("DPM++ 2M", "Karras"), False),
+    ("dpmpp_2m", "simple", ("DPM++ 2M", "Automatic"), False),
+    ("dpmpp_2m_sde_gpu", "karras", ("DPM++ 2M SDE", "Karras"), True),
+    ("dpmpp_3m_sde", "exponential", ("DPM++ 3M SDE", "Exponential"), False),
+    ("dpmpp_sde", "karras", ("DPM++ SDE", "Karras"), False),
+    ("heun", "normal", ("Heun", "Automatic"), False),
+    ("lms", "karras", ("LMS", "Karras"), False),
+    ("dpm_2_ancestral", "sgm_uniform", ("DPM2 a", "SGM Uniform"), False),
+    ("uni_pc_bh2", "normal", ("UniPC", "Automatic"), False),
+    ("ddim", "ddim_uniform", ("DDIM", "Automatic"), False),
+    ("lcm", "sgm_uniform", ("LCM", "SGM Uniform"), False),
+    ("euler_cfg_pp", "normal", ("Euler", "Automatic"), True),
+    ("deis", "karras", ("DPM++ 2M", "Karras"), True),
+    ("euler", "exponential", ("Euler", "Exponential"), False),
+    ("euler", "no_such_schedule", ("Euler", "Automatic"), True),
+    ("no_such_sampler", "normal", ("Euler a", "Automatic"), True),
 ])
 def test_comfy_sampler_names(sampler: str, schedule: str, expected: str, noted: bool) -> None:
     notes: list[str] = []

@@ -116,8 +116,8 @@ def test_batch_items_use_consecutive_seeds(engine: DiffusersImageEngine) -> None
 
 
 def test_seeds_wrap_at_the_top_of_the_range(engine: DiffusersImageEngine) -> None:
-    result = _run(engine, seed=2**32 - 1, batch_size=2, steps=1)
-    assert result.info["seeds"] == [2**32 - 1, 0]
+    result = _run(engine, seed=2**64 - 1, batch_size=2, steps=1)  # seeds are 64-bit
+    assert result.info["seeds"] == [2**64 - 1, 0]
 
 
 def test_variation_seed(engine: DiffusersImageEngine) -> None:
@@ -424,7 +424,7 @@ def test_runner_writes_png_with_recipe(tiny_sd: Path, tmp_path: Path,
         history.close()
     assert len(paths) == 2 and all(p.suffix == ".png" and p.is_file() for p in paths)
     seeds = result.info["seeds"]
-    assert seeds[1] == (seeds[0] + 1) % 2**32 and result.request.seed == seeds[0]
+    assert seeds[1] == (seeds[0] + 1) % 2**64 and result.request.seed == seeds[0]
     from PIL import Image
 
     for path, seed, pixels in zip(paths, seeds, result.images, strict=True):

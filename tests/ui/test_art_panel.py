@@ -134,7 +134,7 @@ def test_bad_input_shows_one_sentence_and_queues_nothing(window, qtbot, tiny_sd)
     assert image_jobs_waiting(ctx) == [] and not art.busy()
     # a seed beyond the range: also one sentence
     art.width_box.setValue(64)
-    art.seed.edit.setText("99999999999")
+    art.seed.edit.setText("99999999999999999999")  # beyond 64 bits
     qtbot.mouseClick(art.generate_button, Qt.MouseButton.LeftButton)
     assert "seed" in art.message.text() and "\n" not in art.message.text()
     assert image_jobs_waiting(ctx) == [] and not art.busy()

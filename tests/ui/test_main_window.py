@@ -192,7 +192,9 @@ def test_dropping_a_png_with_a_recipe_fills_the_art_panel(window, qtbot, tmp_pat
     assert (art.seed.value(), art.steps.value()) == (1234, 14)
     assert art.guidance.value() == pytest.approx(5.5)
     assert (art.width_box.value(), art.height_box.value()) == (640, 448)
-    assert art.scheduler.currentText() == "DPM++ 2M Karras"
+    # A1111's sampler and schedule type, each in its own box
+    assert (art.scheduler.currentText(), art.fields["schedule"].currentText()) == \
+        ("DPM++ 2M", "Karras")
     # a model this machine lacks stays visible, marked as such
     assert art.model.currentText().endswith("(not found)")
 

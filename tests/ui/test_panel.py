@@ -107,7 +107,7 @@ def test_a_bad_field_is_one_sentence_and_a_foreign_recipe_is_refused(qtbot, tmp_
     panel = SlowPanel(ctx)
     qtbot.addWidget(panel)
     try:
-        panel.seed.edit.setText("99999999999")
+        panel.seed.edit.setText("99999999999999999999")  # beyond 64 bits
         assert panel.generate() is None
         assert panel.message.text().startswith("The seed must be")
         assert "\n" not in panel.message.text() and not panel.busy()

@@ -33,7 +33,7 @@ PARAMETERS_KEY = "parameters"
 
 # ComfyUI KSampler sampler_name (also Fooocus, SwarmUI, NovelAI and InvokeAI 2 without
 # their "k_") → (the A1111 sampler it is, what the nearest one changes; "" when exact).
-# The A1111 name then goes through metadata.a1111_to_scheduler, so a sampler Studio
+# The A1111 name then goes through metadata.a1111_sampling, so a sampler Studio
 # gains there is picked up here too.
 COMFY_SAMPLERS: dict[str, tuple[str, str]] = {
     "euler": ("Euler", ""),
@@ -94,22 +94,29 @@ COMFY_SCHEDULES: dict[str, str] = {
     "align_your_steps": "Align Your Steps",
 }
 
+#: InvokeAI scheduler names (a "_k" suffix means the Karras schedule) → our samplers
 INVOKE_SCHEDULERS = {
     "euler": "Euler",
     "euler_a": "Euler a",
+    "lms": "LMS",
+    "heun": "Heun",
+    "kdpm_2": "DPM2",
+    "kdpm_2_a": "DPM2 a",
     "dpmpp_2m": "DPM++ 2M",
-    "dpmpp_2m_k": "DPM++ 2M Karras",
+    "dpmpp_sde": "DPM++ SDE",
+    "dpmpp_2m_sde": "DPM++ 2M SDE",
     "ddim": "DDIM",
     "unipc": "UniPC",
     "lcm": "LCM",
 }
 
 
-def comfy_scheduler(sampler: Any, scheduler: Any, notes: list[str]) -> str:
-    """ComfyUI-style sampler_name + scheduler → our scheduler name (notes when inexact).
+def comfy_scheduler(sampler: Any, scheduler: Any, notes: list[str]) -> tuple[str, str]:
+    """ComfyUI-style sampler_name + scheduler → our (sampler, schedule type), with notes
+    when inexact.
 
     Every KSampler name maps to the A1111 sampler it is (or the nearest, with a note
-    saying what changes); metadata.a1111_to_scheduler then picks ours.
+    saying what changes); metadata.a1111_sampling then picks ours.
     """
     sampler_name = str(sampler or "").strip()
     key = sampler_name.lower()
@@ -118,7 +125,7 @@ def comfy_scheduler(sampler: Any, scheduler: Any, notes: list[str]) -> str:
     if entry is None:
         notes.append(f"Sampler {sampler_name!r} is not available here; "
                      f"using {metadata.DEFAULT_SCHEDULER}.")
-        return metadata.DEFAULT_SCHEDULER
+        return metadata.DEFAULT_SCHEDULER, "Automatic"
     a1111, change = entry
     if change:
         notes.append(f"Sampler {sampler_name!r} has no equivalent here; using the nearest, "
@@ -129,22 +136,24 @@ def comfy_scheduler(sampler: Any, scheduler: Any, notes: list[str]) -> str:
         notes.append(f"The {schedule_key!r} schedule is not available here; using the "
                      "sampler's own.")
         schedule = ""
-    ours, note = metadata.a1111_to_scheduler(a1111, schedule)
+    ours, ours_schedule, note = metadata.a1111_sampling(a1111, schedule)
     if note:
         notes.append(note)
-    return ours
+    return ours, ours_schedule
 
 
-def invoke_scheduler(name: Any, notes: list[str]) -> str:
+def invoke_scheduler(name: Any, notes: list[str]) -> tuple[str, str]:
+    """An InvokeAI scheduler name → our (sampler, schedule type)."""
     key = str(name or "").strip().lower()
     if key in INVOKE_SCHEDULERS:
-        return INVOKE_SCHEDULERS[key]
+        return INVOKE_SCHEDULERS[key], "Automatic"
     if key.endswith("_k") and key[:-2] in INVOKE_SCHEDULERS:
-        base = INVOKE_SCHEDULERS[key[:-2]]
-        notes.append(f"The Karras schedule is not available for {base} here; using {base}.")
-        return base
+        ours, schedule, note = metadata.a1111_sampling(INVOKE_SCHEDULERS[key[:-2]], "Karras")
+        if note:
+            notes.append(note)
+        return ours, schedule
     notes.append(f"Scheduler {key!r} is not available here; using {metadata.DEFAULT_SCHEDULER}.")
-    return metadata.DEFAULT_SCHEDULER
+    return metadata.DEFAULT_SCHEDULER, "Automatic"
 
 
 def _set_number(out: dict[str, Any], field: str, value: Any, kind: type) -> None:
@@ -179,7 +188,7 @@ def from_invokeai(meta: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     _set_common(out, notes, seed=meta.get("seed"), steps=meta.get("steps"),
                 cfg=meta.get("cfg_scale"), width=meta.get("width"), height=meta.get("height"))
     if meta.get("scheduler"):
-        out["scheduler"] = invoke_scheduler(meta.get("scheduler"), notes)
+        out["scheduler"], out["schedule"] = invoke_scheduler(meta.get("scheduler"), notes)
     model = meta.get("model")
     if isinstance(model, dict):
         model = model.get("name") or model.get("model_name")
@@ -210,7 +219,8 @@ def from_fooocus(meta: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
                 cfg=meta.get("guidance_scale"),
                 width=size[0] if size else None, height=size[1] if size else None)
     if meta.get("sampler"):
-        out["scheduler"] = comfy_scheduler(meta.get("sampler"), meta.get("scheduler"), notes)
+        out["scheduler"], out["schedule"] = comfy_scheduler(meta.get("sampler"),
+                                                            meta.get("scheduler"), notes)
     if meta.get("base_model"):
         out["model"] = str(meta["base_model"])
     styles = str(meta.get("styles") or "")
@@ -233,7 +243,8 @@ def from_swarmui(meta: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     _set_common(out, notes, seed=meta.get("seed"), steps=meta.get("steps"),
                 cfg=meta.get("cfgscale"), width=meta.get("width"), height=meta.get("height"))
     if meta.get("sampler"):
-        out["scheduler"] = comfy_scheduler(meta.get("sampler"), meta.get("scheduler"), notes)
+        out["scheduler"], out["schedule"] = comfy_scheduler(meta.get("sampler"),
+                                                            meta.get("scheduler"), notes)
     if meta.get("model"):
         out["model"] = str(meta["model"])
     return out, notes
@@ -253,7 +264,7 @@ def _invoke2_common(out: dict[str, Any], notes: list[str], image: Mapping[str, A
     _set_common(out, notes, seed=image.get("seed"), steps=image.get("steps"),
                 cfg=image.get("cfg_scale"), width=image.get("width"), height=image.get("height"))
     if image.get("sampler"):
-        out["scheduler"] = comfy_scheduler(image.get("sampler"), "", notes)
+        out["scheduler"], out["schedule"] = comfy_scheduler(image.get("sampler"), "", notes)
     kind = str(image.get("type") or "txt2img")
     if kind != "txt2img" or image.get("init_image_path"):
         notes.append(f"The original was made with InvokeAI {kind}, which this recipe "
@@ -379,8 +390,8 @@ def from_novelai(texts: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
                 cfg=comment.get("scale"), width=comment.get("width"),
                 height=comment.get("height"))
     if comment.get("sampler"):
-        out["scheduler"] = comfy_scheduler(comment.get("sampler"),
-                                           comment.get("noise_schedule"), notes)
+        out["scheduler"], out["schedule"] = comfy_scheduler(
+            comment.get("sampler"), comment.get("noise_schedule"), notes)
     source = str(texts.get("Source") or "").strip()
     if source:
         out["model"] = source
@@ -570,8 +581,8 @@ def from_comfy_prompt(graph_data: Mapping[str, Any]) -> tuple[dict[str, Any], li
     _set_common(out, notes, seed=seed, steps=graph.value(inputs.get("steps")),
                 cfg=graph.value(inputs.get("cfg")), width=size.get("width"),
                 height=size.get("height"))
-    out["scheduler"] = comfy_scheduler(graph.value(inputs.get("sampler_name")),
-                                       graph.value(inputs.get("scheduler")), notes)
+    out["scheduler"], out["schedule"] = comfy_scheduler(
+        graph.value(inputs.get("sampler_name")), graph.value(inputs.get("scheduler")), notes)
     loader = graph.find(inputs.get("model"),
                         lambda n: any(k in n.get("inputs", {}) for k in _MODEL_KEYS), ("model",))
     if loader is not None:

@@ -89,13 +89,16 @@ def image_request(request: Any, seed: int, variation_seed: int | None) -> Any:
 
 
 def png_info(
-    request: Any, modality: str, *, model_hash: str | None = None, extra: Mapping[str, Any]
+    request: Any, modality: str, *, model_hash: str | None = None, extra: Mapping[str, Any],
+    vae_hash: str | None = None,
 ) -> PngInfo:
     """The three metadata chunks for one image."""
     model_name = metadata.model_display_name(getattr(request, "model", "") or "")
     info = PngInfo()
     info.add_text(PARAMETERS_KEY, metadata.format_infotext(
-        request, model_hash=model_hash, extras=metadata.infotext_extras(extra.get("info"))))
+        request, model_hash=model_hash,
+        extras={**({"VAE hash": vae_hash} if vae_hash else {}),
+                **metadata.infotext_extras(extra.get("info"))} or None))
     record = metadata.studio_record(request, modality, **extra)
     info.add_text(STUDIO_KEY, json.dumps(record, ensure_ascii=False))
     xmp = metadata.build_xmp(getattr(request, "prompt", "") or "", model_name=model_name)
@@ -132,6 +135,7 @@ def save_images(result: Result, out_dir: Path) -> list[Path]:
             result.modality,
             model_hash=model_hash,
             extra={"batch": {"index": i, "size": n, "seed": base_seed}, "info": info},
+            vae_hash=str(result.info.get("vae_hash") or "") or None,
         )
 
         def write(f: Any, picture: Image.Image = picture, chunks: PngInfo = chunks) -> None:
