@@ -90,9 +90,6 @@ _UNSUPPORTED_KEYS: dict[str, str] = {
     "Denoising strength": "img2img",
     "Hypernet": "a hypernetwork",
     "Refiner": "the SDXL refiner",
-    "VAE": "a separate VAE",
-    "Lora hashes": "LoRAs",
-    "TI hashes": "textual inversions",
     "ControlNet 0": "ControlNet",
 }
 
