@@ -118,6 +118,19 @@ def sample_bytes(sample: Sample) -> tuple[str, bytes]:
     raise ValueError(f"unknown sample kind {sample.kind!r}")
 
 
+def write_sample(path: Path, data: bytes) -> Path:
+    """Write a sample through a temporary name, without the fsync that checkpoints get:
+    a sample is for looking at, and eight fsyncs per sample step cost more than the
+    steps between them on a busy disk (benchmarks/train_overhead.py)."""
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 class Trainer:
     """Runs one training (see the module docstring). `root` is the Lab folder (default
     `paths.lab_dir()`), `models_dir` where the model is exported (default
@@ -353,7 +366,7 @@ class Trainer:
             for i, sample in enumerate(made):
                 suffix, data = sample_bytes(sample)
                 path = self.paths.samples / f"step-{step:06d}-{i}{suffix}"
-                files.append(atomic_write_bytes(path, data))
+                files.append(write_sample(path, data))
         except OSError as exc:  # samples are for looking: a write error is a notice only
             self.events.status(f"Could not write the samples of step {step} "
                                f"({exc.strerror or exc}).")
