@@ -176,20 +176,22 @@ def test_base_picker_offers_only_the_recipes_families(qtbot, ctx) -> None:
                     family_id="sd1")
     xl = ModelEntry("/m/b.safetensors", "b", "image", "SDXL", "safetensors", "models/",
                     family_id="sdxl")
+    turbo = ModelEntry("/m/t", "t", "image", "SD-Turbo", "diffusers", "models/",
+                       family_id="sd-turbo")
     lm = ModelEntry("/m/lm", "lm", "text", "causal LM", "transformers", "models/",
                     family_id="causal-lm")
     gguf = ModelEntry("/m/lm.gguf", "lm q4", "text", "causal LM", "gguf", "models/",
                       family_id="causal-lm")
     lora = ModelEntry("/m/l.safetensors", "l", "image", "LoRA", "safetensors", "models/",
                       role="component", family_id="lora")
-    entries = [sd, xl, lm, gguf, lora]
-    assert base_models(entries, RECIPES["lora"]) == [sd, xl]
+    entries = [sd, xl, turbo, lm, gguf, lora]
+    assert base_models(entries, RECIPES["lora"]) == [sd, xl, turbo]
     assert base_models(entries, RECIPES["text"]) == [lm]
     ctx._set_models([*ctx.models, *entries])
     form = TrainForm(ctx)
     qtbot.addWidget(form)
     form.set_recipe("lora")
-    assert [form.base.itemData(i) for i in range(form.base.count())] == [sd.id, xl.id]
+    assert [form.base.itemData(i) for i in range(form.base.count())] == [sd.id, xl.id, turbo.id]
     assert form.config().base == sd.id
     form.set_recipe("composer")
     assert form.base.currentData() == "builtin:composer"

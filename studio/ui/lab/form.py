@@ -52,13 +52,16 @@ def applies(info: RecipeInfo, name: str) -> bool:
 
 
 def base_models(entries: list[ModelEntry], info: RecipeInfo) -> list[ModelEntry]:
-    """The catalog's models a recipe can fine-tune: of its base families, trainable weights."""
+    """The catalog's models a recipe can fine-tune: of its base families (or their latent
+    space, as the trainer's own check allows), in trainable formats."""
     out = []
     for e in entries:
         family = e.descriptor
         fid = e.family_id or (family.id if family is not None else "")
-        if fid in info.base_families and e.role == "generate" \
-                and e.format not in UNTRAINABLE_FORMATS:
+        latent = family.latent if family is not None else ""
+        # a turbo/LCM/inpaint model shares its base's latent space and fine-tunes the same
+        of_family = fid in info.base_families or bool(latent and latent in info.base_families)
+        if of_family and e.role == "generate" and e.format not in UNTRAINABLE_FORMATS:
             out.append(e)
     return out
 
