@@ -3,8 +3,8 @@ strip, the form made from TrainConfig's metadata and the recipes, the runs list.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,7 +16,8 @@ from PySide6.QtWidgets import QApplication
 from studio.core import paths
 from studio.core.catalog import ModelEntry
 from studio.core.fields import specs
-from studio.core.training import RECIPES, StepRecord, TrainConfig, config_for
+from studio.core.training import RECIPES, RunPaths, StepRecord, TrainConfig, config_for
+from studio.runtime.training import runs as lab_runs
 from studio.ui.lab.curves import LossPlot
 from studio.ui.lab.form import TrainForm, base_models, default_run_name
 from studio.ui.lab.runs import RunsList
@@ -224,22 +225,34 @@ def test_a_folder_dropped_on_the_field_is_taken(qtbot, ctx, tmp_path: Path) -> N
 # ---------------------------------------------------------------------- runs list
 
 
-def summary(name: str, state: str, steps: int, best: float | None) -> SimpleNamespace:
-    return SimpleNamespace(name=name, recipe="gan", state=state, steps=steps, best_loss=best,
-                           last_loss=best, model_path="")
+def write_run(name: str, state: str, steps: int, losses: list[tuple[float, float | None]],
+              checkpoint: bool = False) -> None:
+    """A run folder as the trainer leaves it: config, metrics, state (and a checkpoint)."""
+    run = RunPaths(name)
+    run.write_config(config_for("gan", data="/d", name=name, steps=steps))
+    for step, (loss, val) in enumerate(losses, start=1):
+        run.append_metric(StepRecord(step, loss, val))
+    if checkpoint:
+        run.checkpoints.mkdir(parents=True)
+        run.checkpoint(len(losses)).write_bytes(b"")
+    run.write_state(state)
 
 
 def test_runs_list_rows_selection_and_resumable(qtbot) -> None:
-    runs = RunsList()
-    qtbot.addWidget(runs)
-    runs.set_runs([summary("b", "stopped", 40, 0.51234), summary("a", "finished", 100, None)])
-    assert runs.names() == ["b", "a"]
-    assert runs.row("b") == ["b", "GAN from scratch", "stopped", "40", "0.5123"]
-    assert runs.row("a")[4] == "–"
-    with qtbot.waitSignal(runs.run_selected, check_params_cb=lambda n: n == "a"):
-        runs.select("a")
-    runs.set_runs([summary("a", "finished", 100, 0.3), summary("c", "running", 5, None)])
-    assert runs.selected() == "a"
-    assert runs.resumable("c") and not runs.resumable("a")
-    runs.live = "c"
-    assert not runs.resumable("c")
+    write_run("a", "finished", 2, [(0.9, 0.8), (0.7, 0.6)])
+    write_run("b", "stopped", 10, [(0.9, None), (0.51234, 0.7)], checkpoint=True)
+    os.utime(RunPaths("a").config, (1, 1))  # "b" is newer
+    lst = RunsList()
+    qtbot.addWidget(lst)
+    lst.set_runs(lab_runs())
+    assert lst.names() == ["b", "a"]
+    assert lst.row("b") == ["b", "GAN from scratch", "stopped", "2/10", "0.5123", "0.7000"]
+    assert lst.row("a")[4:] == ["0.7000", "0.6000"]
+    with qtbot.waitSignal(lst.run_selected, check_params_cb=lambda n: n == "a"):
+        lst.select("a")
+    write_run("c", "running", 10, [(1.0, None)], checkpoint=True)  # its process died
+    lst.set_runs(lab_runs())
+    assert lst.selected() == "a" and lst.row("c")[3] == "1/10"
+    assert lst.resumable("c") and lst.resumable("b") and not lst.resumable("a")
+    lst.live = "c"
+    assert not lst.resumable("c")

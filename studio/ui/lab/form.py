@@ -151,7 +151,7 @@ class FolderField(QWidget):
 class TrainForm(QWidget):
     """Recipe, data folder, base model, run name and the hyperparameters that apply."""
 
-    source_changed = Signal()  # recipe, folder or base changed: a data check is due again
+    source_changed = Signal()  # recipe, folder, base or resolution changed: check again
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -227,6 +227,8 @@ class TrainForm(QWidget):
         self.recipe.currentIndexChanged.connect(lambda _i: self._recipe_changed())
         self.data.changed.connect(self._data_changed)
         self.base.currentIndexChanged.connect(lambda _i: self.source_changed.emit())
+        # what counts as too small depends on the resolution: the check is due again
+        self.fields["resolution"].valueChanged.connect(lambda _v: self.source_changed.emit())
         ctx.catalog_changed.connect(lambda _entries: self.refresh_bases())
         self._recipe_changed()
 
@@ -254,8 +256,11 @@ class TrainForm(QWidget):
     def set_recipe(self, recipe: str) -> None:
         self.recipe.setCurrentIndex(self.recipe.findData(recipe))
 
-    def set_config(self, config: TrainConfig) -> None:
-        """Show a run's config (Train again from a past run)."""
+    def set_config(self, config: TrainConfig, *, fresh_name: bool = False) -> None:
+        """Show a run's config (Train again: `fresh_name` replaces a typed name with a new
+        default one, since the run's own name is taken)."""
+        if fresh_name:
+            self._name_edited = False
         self.set_recipe(config.recipe)
         self.data.set_folder(config.data)
         self.fields.set_values(config)  # type: ignore[arg-type]
@@ -300,11 +305,13 @@ class TrainForm(QWidget):
         info = self.info()
         self.summary.setText(info.summary)
         defaults = config_for(info.id)
+        resolution = self.fields["resolution"]
+        resolution.blockSignals(True)  # one source_changed for the whole recipe change
         self.fields.set_values(defaults)  # type: ignore[arg-type]
+        resolution.blockSignals(False)
         for name, row in self.rows.items():
             for widget in row:
                 widget.setVisible(applies(info, name))
-        resolution = self.fields["resolution"]
         resolution.setSuffix(" tokens" if info.modality == "text" else " px")
         self.base_label.setVisible(info.needs_base)
         self.base.setVisible(info.needs_base)

@@ -1,23 +1,23 @@
 """The Lab's list of runs: every training in the Lab folder, newest first.
 
-A row shows the run's name, recipe, state, steps done and best loss; selecting one shows
-its curves and samples in the panel. What a row holds comes from runtime's `runs()` (which
-reads `core.training.list_runs()` off the GUI thread); a run whose state file says
-"running" while no process drives it crashed or was closed with the window: it can resume.
+A row shows the run's name, recipe, state, steps done, last training loss and best
+validation loss; selecting one shows its curves and samples in the panel. A row is a
+`runtime.training.RunSummary` (read from the run folders off the GUI thread); a run whose
+state file says "running" while no process drives it crashed or was closed with the
+window: it resumes from its last checkpoint like a stopped one.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
 from studio.core.training import RECIPES
+from studio.runtime.training import RunSummary
 
-COLUMNS = ("Name", "Recipe", "State", "Steps", "Best loss")
-RESUMABLE = ("stopped", "failed", "paused", "running")  # running/paused with no process: crashed
+COLUMNS = ("Name", "Recipe", "State", "Steps", "Last loss", "Best val.")
 
 
 def loss_text(value: float | None) -> str:
@@ -44,12 +44,12 @@ class RunsList(QTreeWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for c in range(1, len(COLUMNS)):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
-        self.summaries: dict[str, Any] = {}
+        self.summaries: dict[str, RunSummary] = {}
         self.live = ""  # the run this window drives now
         self.itemSelectionChanged.connect(lambda: self.run_selected.emit(self.selected()))
 
-    def set_runs(self, summaries: list[Any]) -> None:
-        """Replace the rows (RunSummary objects), keeping the selection when it still exists."""
+    def set_runs(self, summaries: list[RunSummary]) -> None:
+        """Replace the rows, keeping the selection when it still exists."""
         before = self.selected()
         self.blockSignals(True)
         try:
@@ -59,14 +59,15 @@ class RunsList(QTreeWidget):
                 info = RECIPES.get(s.recipe)
                 state = "training" if s.name == self.live and s.state == "running" else s.state
                 item = QTreeWidgetItem([s.name, info.name if info else s.recipe, state,
-                                        str(s.steps), loss_text(s.best_loss)])
-                item.setData(0, Qt.ItemDataRole.UserRole, s.name)
-                item.setTextAlignment(3, Qt.AlignmentFlag.AlignRight
-                                      | Qt.AlignmentFlag.AlignVCenter)
-                item.setTextAlignment(4, Qt.AlignmentFlag.AlignRight
-                                      | Qt.AlignmentFlag.AlignVCenter)
-                model = getattr(s, "model_path", "") or ""
-                item.setToolTip(0, f"{s.name}\n{model}" if model else s.name)
+                                        f"{s.step}/{s.steps}", loss_text(s.last_loss),
+                                        loss_text(s.best_val)])
+                for column in (3, 4, 5):
+                    item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                tip = s.name + (f"\n{s.model}" if s.model else "")
+                if s.overfitting and s.best_step is not None:
+                    tip += f"\nOverfitting after step {s.best_step}"
+                item.setToolTip(0, tip)
                 self.addTopLevelItem(item)
             if before:
                 self.select(before)
@@ -89,7 +90,7 @@ class RunsList(QTreeWidget):
         items = self.selectedItems()
         return items[0].text(0) if items else ""
 
-    def summary(self, name: str) -> Any | None:
+    def summary(self, name: str) -> RunSummary | None:
         return self.summaries.get(name)
 
     def select(self, name: str) -> None:
@@ -100,6 +101,6 @@ class RunsList(QTreeWidget):
                 return
 
     def resumable(self, name: str) -> bool:
-        """Stopped, failed or crashed (a running/paused state with no live process)."""
+        """A checkpoint to go on from and steps left, and not the run training now."""
         s = self.summaries.get(name)
-        return s is not None and name != self.live and s.state in RESUMABLE
+        return s is not None and name != self.live and s.resumable

@@ -12,7 +12,7 @@ import logging
 import re
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, QUrl
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
@@ -133,6 +133,8 @@ class SamplesStrip(QScrollArea):
         self.setWidget(inner)
         self.tiles: list[SampleTile] = []
         self._player = None  # an AudioPlayer, made on the first Play
+        # new tiles widen the strip after layout: follow its end once the range has grown
+        self.horizontalScrollBar().rangeChanged.connect(self._range_changed)
 
     def add(self, step: int, files: list[str] | list[Path]) -> None:
         """Tiles for the files of one step's samples (unknown kinds are left out)."""
@@ -148,7 +150,6 @@ class SamplesStrip(QScrollArea):
             self.row.removeWidget(old)
             old.deleteLater()
         self.empty.setVisible(not self.tiles)
-        QTimer.singleShot(0, self._scroll_to_end)
 
     def load_folder(self, folder: Path) -> None:
         """Show the samples a past run left in its samples/ folder, in step order."""
@@ -172,9 +173,8 @@ class SamplesStrip(QScrollArea):
     def steps(self) -> list[int]:
         return [t.step for t in self.tiles]
 
-    def _scroll_to_end(self) -> None:
-        bar = self.horizontalScrollBar()
-        bar.setValue(bar.maximum())
+    def _range_changed(self, _low: int, high: int) -> None:
+        self.horizontalScrollBar().setValue(high)
 
     def play(self, path: Path) -> None:
         """Audio plays in the app (sounddevice); MIDI opens in the system's player."""
