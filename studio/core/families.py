@@ -254,6 +254,24 @@ GAN_EYES = register(Family(
     a1111_model="builtin:eyes",
 ))
 
+
+
+def trained_gan(side: int) -> Family:
+    """The family of a GAN trained in the Lab at side×side px (its config.json says the
+    side; registered on first use, so every size gets its own native size)."""
+    family_id = f"gan-trained-{side}"
+    found = _FAMILIES.get(family_id)
+    if found is None:
+        found = register(Family(
+            family_id, "trained GAN", "image", _IMAGE_KINDS, _GAN, native_size=(side, side),
+            fixed_size=True, fields=GAN_FIELDS, explore=Explore.GAN_LATENT,
+        ))
+    return found
+
+
+#: the sizes the Lab's GAN recipe trains at (studio/engines/training/gan.py)
+TRAINED_GANS = {side: trained_gan(side) for side in (16, 32, 64, 128)}
+
 CAUSAL_LM = register(Family(
     "causal-lm", "causal LM", "text", ("text",), "studio.engines.text_lm:TextEngine",
     fields=TEXT_FIELDS, runtimes=(("gguf", "studio.engines.text_llama:LlamaTextEngine"),),

@@ -294,6 +294,9 @@ def config_family(data: dict[str, Any]) -> Family | None:
     cls = str(data.get("_class_name", ""))
     archs = " ".join(str(a) for a in data.get("architectures") or [])
     mtype = str(data.get("model_type", ""))
+    if mtype == "studio-gan":  # a GAN the Lab trained (engines/gan.py "trained GANs")
+        side = data.get("resolution")
+        return fam.trained_gan(side) if isinstance(side, int) and 8 <= side <= 1024 else None
     if cls == "AutoencoderTiny":
         return fam.TAESD
     if cls == "AutoencoderKL":
@@ -339,6 +342,8 @@ def classify_folder(
         if family is None:
             return None
         fmt = "diffusers" if data.get("_class_name") else "transformers"
+        if family.explore is fam.Explore.GAN_LATENT:
+            fmt = "safetensors"  # the Lab's GAN folders: config.json + model.safetensors
         pickled = _only_pickles(folder)
         return entry_for(family, str(folder), name, fmt, dir_size(folder), pickled=pickled,
                          note=PICKLE_NOTE if pickled else "")
