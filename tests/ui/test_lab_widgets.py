@@ -102,8 +102,8 @@ def test_strip_grows_with_images_text_and_audio(qtbot, tmp_path: Path) -> None:
     assert not image_tile.body.pixmap().isNull()
     assert image_tile.body.pixmap().width() == 96  # a 16 px sample scaled up to a thumbnail
     assert strip.tiles[1].body.text().endswith("…") and len(strip.tiles[1].body.text()) <= 91
-    strip.add(20, [str(png)])
-    assert strip.steps() == [10, 10, 10, 20]
+    strip.add(20, [str(png)] * 6)  # a step's first four only
+    assert strip.steps() == [10, 10, 10, 20, 20, 20, 20]
     strip.clear()
     assert strip.tiles == [] and strip.empty.isVisible()
 
@@ -256,3 +256,26 @@ def test_runs_list_rows_selection_and_resumable(qtbot) -> None:
     assert lst.resumable("c") and lst.resumable("b") and not lst.resumable("a")
     lst.live = "c"
     assert not lst.resumable("c")
+
+
+def test_a_cleared_strip_leaves_no_tile_behind(qtbot, tmp_path: Path) -> None:
+    strip = SamplesStrip()
+    qtbot.addWidget(strip)
+    strip.show()
+    png = tmp_path / "step-000001-0.png"
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(png)
+    strip.add(1, [png, png])
+    tiles = list(strip.tiles)
+    strip.clear()
+    # gone at once, not at the next turn of the event loop (else they paint over new ones)
+    assert all(t.parent() is None and not t.isVisible() for t in tiles)
+    assert strip.widget().findChildren(type(tiles[0])) == []
+
+
+def test_the_live_runs_row_follows_the_steps(qtbot) -> None:
+    write_run("live", "running", 50, [(1.0, None)])
+    lst = RunsList()
+    qtbot.addWidget(lst)
+    lst.set_runs(lab_runs())
+    lst.show_step("live", 7, 50, 0.25)
+    assert lst.row("live")[3:5] == ["7/50", "0.2500"]

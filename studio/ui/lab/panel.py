@@ -391,6 +391,7 @@ class LabPanel(QWidget):
         if self.run is None or self._shown != self.run.name:
             return
         self.plot.add(record)
+        self.runs.show_step(self.run.name, record.step, total, record.loss)
         rate = record.it_s
         eta = (total - record.step) / rate if rate > 0 else 0.0
         self.progress.set_progress(Progress(record.step, total, rate, eta,
@@ -413,13 +414,20 @@ class LabPanel(QWidget):
     def _on_finished(self, path: str) -> None:
         # (TrainingRun has the catalog rescanned, so the pickers offer the model at once)
         self.progress.finish(f"Saved the model: {Path(path).name}")
+        self._final_stats()
         self.message.show_info(f"The model is in {path}.")
         self.refresh_runs()
 
     def _on_failed(self, text: str) -> None:
         self.progress.finish(STATE_TEXT["failed"])
+        self._final_stats()
         self.message.show_error(first_line(text))
         self.refresh_runs()
+
+    def _final_stats(self) -> None:
+        """The run ended: its last step stays on show, the speed and time left go."""
+        last = self.run.last if self.run is not None else None
+        self.progress.stats.setText(f"Step {last.step}" if last is not None else "")
 
     def _overfit_changed(self, verdict: Overfit) -> None:
         step = verdict.best_step

@@ -76,6 +76,15 @@ class RunsList(QTreeWidget):
         if self.selected() != before:
             self.run_selected.emit(self.selected())
 
+    def show_step(self, name: str, step: int, total: int, loss: float) -> None:
+        """Keep the row of the run training now current between two reads of the folders."""
+        for i in range(self.topLevelItemCount()):
+            item = self.topLevelItem(i)
+            if item.text(0) == name:
+                item.setText(3, f"{step}/{total}")
+                item.setText(4, loss_text(loss))
+                return
+
     def names(self) -> list[str]:
         return [self.topLevelItem(i).text(0) for i in range(self.topLevelItemCount())]
 

@@ -1,9 +1,10 @@
 """The Lab's samples strip: what the model makes every N steps, so the artist sees it learn.
 
-Each `samples` signal of a run (step, files) adds one tile per file at the right end of a
-horizontal strip: an image as a thumbnail, text as a short label (the whole text in its
-tooltip), audio as a play button, MIDI as a button that opens it in the system's player.
-The strip keeps the newest `MAX_TILES` tiles so a long run does not grow without bound.
+Each `samples` signal of a run (step, files) adds a tile for each of its first few files
+at the right end of a horizontal strip: an image as a thumbnail, text as a short label (the
+whole text in its tooltip), audio as a play button, MIDI as a button that opens it in the
+system's player. The strip keeps the newest `MAX_TILES` tiles so a long run does not grow
+without bound.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 THUMB = 96  # px, the side of an image tile
 MAX_TILES = 80
+PER_STEP = 4  # tiles per step: the strip shows learning across steps (all are in samples/)
 TEXT_CHARS = 90  # the label of a text sample; the tooltip has more
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
@@ -113,6 +115,14 @@ def _read_text(path: Path) -> str:
         return f"({exc.strerror or exc})"
 
 
+def _drop(row: QHBoxLayout, tile: QWidget) -> None:
+    """Take a tile off the strip now (deleteLater alone leaves it painted until then)."""
+    row.removeWidget(tile)
+    tile.hide()
+    tile.setParent(None)
+    tile.deleteLater()
+
+
 class SamplesStrip(QScrollArea):
     """A horizontal strip of sample tiles, newest at the right (scrolled into view)."""
 
@@ -137,18 +147,18 @@ class SamplesStrip(QScrollArea):
         self.horizontalScrollBar().rangeChanged.connect(self._range_changed)
 
     def add(self, step: int, files: list[str] | list[Path]) -> None:
-        """Tiles for the files of one step's samples (unknown kinds are left out)."""
+        """Tiles for the first PER_STEP files of one step's samples (unknown kinds left out)."""
+        shown = 0
         for name in files:
             path = Path(name)
-            if not sample_kind(path):
+            if not sample_kind(path) or shown >= PER_STEP:
                 continue
+            shown += 1
             tile = SampleTile(step, path, self)
             self.row.insertWidget(self.row.count() - 1, tile)  # before the stretch
             self.tiles.append(tile)
         while len(self.tiles) > MAX_TILES:
-            old = self.tiles.pop(0)
-            self.row.removeWidget(old)
-            old.deleteLater()
+            _drop(self.row, self.tiles.pop(0))
         self.empty.setVisible(not self.tiles)
 
     def load_folder(self, folder: Path) -> None:
@@ -165,8 +175,7 @@ class SamplesStrip(QScrollArea):
 
     def clear(self) -> None:
         for tile in self.tiles:
-            self.row.removeWidget(tile)
-            tile.deleteLater()
+            _drop(self.row, tile)
         self.tiles = []
         self.empty.setVisible(True)
 
