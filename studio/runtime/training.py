@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QProcess, QProcessEnvironment, Signal
 
 from studio.core import paths
 from studio.core.text import first_line
@@ -88,6 +88,9 @@ class TrainingRun(QObject):
         self.message = ""
         self.last: StepRecord | None = None
         self.process: QProcess | None = None
+        app = QCoreApplication.instance()
+        if app is not None:  # quitting the app stops the run resumably instead of killing it
+            app.aboutToQuit.connect(self.shutdown)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -133,7 +136,9 @@ class TrainingRun(QObject):
         self._send("stop-best" if best else "stop")
 
     def shutdown(self, wait_ms: int = 10_000) -> None:
-        """The window is closing: stop the run (resumable) and wait a while for it."""
+        """The window is closing: stop the run (it saves a checkpoint and exports, so it
+        stays resumable) and wait a while for it; then the process is killed, which still
+        leaves the last checkpoint to resume from."""
         proc = self.process
         if proc is None or proc.state() == QProcess.ProcessState.NotRunning:
             return

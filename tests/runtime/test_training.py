@@ -165,3 +165,15 @@ def test_a_process_that_cannot_start_is_one_sentence(qtbot, toy: Path, tmp_path:
     qtbot.waitUntil(lambda: bool(failed), timeout=TIMEOUT)
     assert failed == [f"Could not start the training process ({tmp_path / 'no-python'})."]
     assert run.state == "failed"
+
+
+def test_shutdown_stops_the_child_resumably(qtbot, toy: Path) -> None:
+    run = TrainingRun(extra_args=["--threads", "1"])
+    seen = Seen(run)
+    run.start(tiny(toy, "closing"))
+    qtbot.waitUntil(lambda: bool(seen.checkpoints), timeout=TIMEOUT)
+    run.shutdown()  # what closing the window does (blocks until the child has stopped)
+    assert run.process is not None and run.process.state() == run.process.ProcessState.NotRunning
+    state = RunPaths("closing").read_state()
+    assert state["state"] == "stopped" and Path(state["model"]).is_dir()
+    assert RunPaths("closing").latest_checkpoint() == RunPaths("closing").checkpoint(state["step"])

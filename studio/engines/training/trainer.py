@@ -118,6 +118,19 @@ def sample_bytes(sample: Sample) -> tuple[str, bytes]:
     raise ValueError(f"unknown sample kind {sample.kind!r}")
 
 
+def write_sample(path: Path, data: bytes) -> Path:
+    """Write a sample through a temporary name, without the fsync that checkpoints get:
+    a sample is for looking at, and eight fsyncs per sample step cost more than the
+    steps between them on a busy disk (benchmarks/train_overhead.py)."""
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 class Trainer:
     """Runs one training (see the module docstring). `root` is the Lab folder (default
     `paths.lab_dir()`), `models_dir` where the model is exported (default
@@ -261,7 +274,7 @@ class Trainer:
                 rate = len(durations) / sum(durations) if sum(durations) > 0 else 0.0
                 record = StepRecord(step, loss, val, config.lr, round(seconds, 4),
                                     round(rate, 3))
-                self.paths.append_metric(record)
+                self._append(record)
                 events.on_step(record, total)
                 if step % config.sample_every == 0:
                     self._samples(recipe, step)
@@ -309,6 +322,20 @@ class Trainer:
         events.status(f"Saved the model to {model}.")
         return model
 
+    def _append(self, record: StepRecord) -> None:
+        try:
+            self.paths.append_metric(record)
+        except OSError as exc:
+            raise TrainingError(f"Could not write the metrics of step {record.step} "
+                                f"({exc.strerror or exc}): training stopped; "
+                                f"{self._kept_sentence()}.") from None
+
+    def _kept_sentence(self) -> str:
+        kept = self.paths.latest_checkpoint()
+        if kept is None:
+            return "no checkpoint was saved yet"
+        return f"the checkpoint of step {int(kept.stem.split('-')[1])} is still usable"
+
     def _check_finite(self, loss: float, step: int) -> None:
         if math.isfinite(loss):
             return
@@ -340,7 +367,7 @@ class Trainer:
             for i, sample in enumerate(made):
                 suffix, data = sample_bytes(sample)
                 path = self.paths.samples / f"step-{step:06d}-{i}{suffix}"
-                files.append(atomic_write_bytes(path, data))
+                files.append(write_sample(path, data))
         except OSError as exc:  # samples are for looking: a write error is a notice only
             self.events.status(f"Could not write the samples of step {step} "
                                f"({exc.strerror or exc}).")
@@ -360,12 +387,9 @@ class Trainer:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(path, buf.getvalue())
         except OSError as exc:
-            kept = self.paths.latest_checkpoint()
-            tail = (f"the checkpoint of step {int(kept.stem.split('-')[1])} is still usable"
-                    if kept else "no earlier checkpoint was saved")
             raise CheckpointError(f"Could not save the checkpoint of step {step} "
-                                  f"({exc.strerror or exc}): training stopped; {tail}.") \
-                from None
+                                  f"({exc.strerror or exc}): training stopped; "
+                                  f"{self._kept_sentence()}.") from None
         if val is not None and (self._best is None or val < self._best[0]):
             self._best = (val, step)
         if self._best is not None:
