@@ -39,6 +39,7 @@ class LossPlot(QWidget):
         item.showGrid(x=True, y=True, alpha=0.15)
         item.setLabel("bottom", "step")
         item.setLabel("left", "loss")
+        item.getAxis("left").enableAutoSIPrefix(False)  # "loss (x0.001)" reads worse than 0.05
         item.setMenuEnabled(False)
         self.legend = item.addLegend(offset=(-10, 10))
         self.train_curve = item.plot([], [], name="training",

@@ -17,7 +17,6 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QApplication,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -210,13 +209,12 @@ class LabPanel(QWidget):
         self.use_button.clicked.connect(self.use_selected)
         self.again_button.clicked.connect(self.train_again)
         self.folder_button.clicked.connect(self.show_folder)
-        QApplication.instance().aboutToQuit.connect(self.shutdown)
         self.update_buttons()
         self.refresh_runs()
 
     def shutdown(self) -> None:
-        """Studio is quitting (or the panel goes away): stop the run so it stays resumable,
-        and let its process end before the window's objects are deleted."""
+        """The panel goes away: stop the run so it stays resumable, and let its process end
+        before the objects are deleted (TrainingRun does this by itself when Studio quits)."""
         if self.run is not None:
             self.run.shutdown()
 

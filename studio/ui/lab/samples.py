@@ -101,11 +101,13 @@ class SampleTile(QFrame):
             button.setFixedSize(THUMB, THUMB // 2 + 16)
             self.body = button
         col.addWidget(self.body, 0, Qt.AlignmentFlag.AlignHCenter)
+        col.addStretch(1)  # every caption on one line along the strip's bottom
         self.caption = QLabel(f"step {step}")
         self.caption.setObjectName("muted")
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         col.addWidget(self.caption)
         self.setToolTip(self.toolTip() or path.name)
+        self.setFixedHeight(THUMB + 32)
 
 
 def _read_text(path: Path) -> str:
