@@ -220,6 +220,15 @@ def test_a_folder_dropped_on_the_field_is_taken(qtbot, ctx, tmp_path: Path) -> N
         QApplication.sendEvent(form.data.edit, drop)
     assert drop.isAccepted()
     assert form.data.folder() == str(png.parent)
+    form.setEnabled(False)  # while a run trains, the folder stays
+    other = tmp_path / "other"
+    other.mkdir()
+    mime.setUrls([QUrl.fromLocalFile(str(other))])
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(form.data.edit, enter)
+    assert not enter.isAccepted()
+    assert form.data.folder() == str(png.parent)
 
 
 # ---------------------------------------------------------------------- runs list

@@ -142,6 +142,9 @@ class FolderField(QWidget):
         folder = self.dropped_folder(event)
         if folder is None:
             return False
+        if not self.isEnabled():  # training: the folder stays as it is (and is no recipe)
+            event.ignore()
+            return True
         if kind == QEvent.Type.Drop:
             self.set_folder(folder)
         event.acceptProposedAction()  # type: ignore[attr-defined]
