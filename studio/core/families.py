@@ -256,14 +256,25 @@ GAN_EYES = register(Family(
 
 
 
+#: the smallest side an image or explorer request may ask (core/requests.py WIDTH.low)
+MIN_REQUEST_SIDE = 64
+
+
 def trained_gan(side: int) -> Family:
     """The family of a GAN trained in the Lab at side×side px (its config.json says the
-    side; registered on first use, so every size gets its own native size)."""
+    side; registered on first use, so every size gets its own native size).
+
+    Its native size is the side, scaled by the smallest whole number that reaches the
+    64 px a request may ask at least (16 → 64, 32 → 64, 64 → 64, 128 → 128): what the
+    explorer and the Art panel render at. The engine says the generator's own side
+    (`info["native_size"]`) and that the frame was scaled up.
+    """
     family_id = f"gan-trained-{side}"
     found = _FAMILIES.get(family_id)
     if found is None:
+        shown = side * max(1, -(-MIN_REQUEST_SIDE // max(1, side)))
         found = register(Family(
-            family_id, "trained GAN", "image", _IMAGE_KINDS, _GAN, native_size=(side, side),
+            family_id, "trained GAN", "image", _IMAGE_KINDS, _GAN, native_size=(shown, shown),
             fixed_size=True, fields=GAN_FIELDS, explore=Explore.GAN_LATENT,
         ))
     return found

@@ -43,7 +43,8 @@ def test_the_catalog_lists_it_with_its_own_family(trained: Path) -> None:
     assert entry.family == "trained GAN" and entry.family_id == "gan-trained-16"
     assert entry.format == "safetensors" and entry.role == "generate"
     family = entry.descriptor
-    assert family is not None and family.native_size == (16, 16) and family.fixed_size
+    # rendered at 64 px, the smallest side a request asks (×4 its 16 px)
+    assert family is not None and family.native_size == (64, 64) and family.fixed_size
     assert family.explore is families.Explore.GAN_LATENT and not family.conditional
     assert entry in catalog.for_modality(catalog.scan(settings), "image", settings)
 
@@ -53,11 +54,12 @@ def test_a_model_of_another_size_gets_that_native_size(trained: Path, tmp_path: 
     other.mkdir()
     (other / "model.safetensors").write_bytes((trained / "model.safetensors").read_bytes())
     config = json.loads((trained / "config.json").read_text())
-    (other / "config.json").write_text(json.dumps({**config, "resolution": 32}))
+    (other / "config.json").write_text(json.dumps({**config, "resolution": 128}))
     entry = catalog.classify(other)
     assert entry is not None and entry.descriptor is not None
-    assert entry.descriptor.native_size == (32, 32)
-    with pytest.raises(ModelError, match="says 32 px but its widths make 16 px"):
+    assert entry.descriptor.native_size == (128, 128)
+    assert families.trained_gan(32).native_size == (64, 64)
+    with pytest.raises(ModelError, match="says 128 px but its widths make 16 px"):
         load_trained(other)  # the config must agree with the weights
 
 
@@ -79,9 +81,11 @@ def test_the_runner_makes_its_images(trained: Path, tmp_path: Path) -> None:
 def test_the_explorer_drives_it(trained: Path) -> None:
     engine = GanEngine.load(LoadSpec(str(trained), "cpu", "float32"), Settings(), Events())
     assert engine.native_size == 16 and engine.family.id == "gan-trained-16"
-    base = {"model": str(trained), "anchors": (3, 4), "width": 16, "height": 16}
+    base = {"model": str(trained), "anchors": (3, 4), "width": 64, "height": 64}
+    ExploreRequest(**base).validate()  # a request the window could send
     one = engine.generate(ExploreRequest(**base, weights=(1, 0)).resolved(), Events())
-    alone = engine.generate(ImageRequest(model=str(trained), seed=3, width=16, height=16),
+    assert one.images[0].shape == (64, 64, 3)
+    alone = engine.generate(ImageRequest(model=str(trained), seed=3, width=64, height=64),
                             Events()).images[0]
     assert np.array_equal(one.images[0], alone)  # a pad corner is the anchor's own image
     info = one.info

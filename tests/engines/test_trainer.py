@@ -187,6 +187,7 @@ def test_resume_after_a_crash_truncates_the_metrics(toy: Path,
     run = RunPaths("run")
     assert [r.step for r in run.read_metrics()] == list(range(1, 7))
     assert run.latest_checkpoint() == run.checkpoint(4)
+    assert run.read_state()["state"] == "failed" and run.read_state()["message"] == "power cut"
     events = Recorder()
     t, _ = train(tiny(toy), events, resume=True)
     assert [r.step for r in events.steps] == list(range(5, 13))

@@ -33,6 +33,7 @@ from studio.core import paths as _paths
 from studio.core.atomic import atomic_write_bytes
 from studio.core.errors import Cancelled
 from studio.core.fields import specs
+from studio.core.text import first_line
 from studio.core.training import (
     RECIPES,
     DataReport,
@@ -285,6 +286,9 @@ class Trainer:
             stopped = True
         except TrainingError as exc:
             self._state("failed", step=step, total=total, message=str(exc))
+            raise
+        except Exception as exc:  # a bug or out of memory: the checkpoints stay resumable
+            self._state("failed", step=step, total=total, message=first_line(exc))
             raise
         if step == 0:
             self._state("stopped", step=0, total=total)
