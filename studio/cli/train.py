@@ -12,8 +12,9 @@ stdout. Ctrl+C (or SIGTERM) stops: the last checkpoint is kept, the model is exp
 
 `--json` is how the window drives a run (runtime/training.py): one JSON object per line on
 stdout (events data, step, samples, checkpoint, paused, status, finished, failed) and
-commands on stdin, one a line: "pause", "resume", "stop". stdin closing (the window went
-away) stops the run the same way, so it stays resumable.
+commands on stdin, one a line: "pause", "resume", "stop" ("stop-best" exports the
+best-validation checkpoint). stdin closing (the window went away) stops the run the same
+way, so it stays resumable.
 
 Bad input (an unknown recipe, a missing folder, a base of the wrong family, nothing usable
 in the folder) is one line on stderr and exit status 2.
@@ -40,7 +41,7 @@ if TYPE_CHECKING:  # torch comes with the trainer: `studio train --help` needs n
     from studio.core.training import DataReport, StepRecord
     from studio.engines.training.base import TrainEvents
 
-COMMANDS = ("pause", "resume", "stop")
+COMMANDS = ("pause", "resume", "stop", "stop-best")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -189,7 +190,9 @@ def read_commands(stream: TextIO, events: TrainEvents) -> None:
             events.pause()
         elif word == "resume":
             events.resume()
-        elif word == "stop":
+        elif word in ("stop", "stop-best"):
+            # stop-best: the Lab's overfitting offer, export the best-validation checkpoint
+            events.export_best = word == "stop-best"  # type: ignore[attr-defined]
             break
     events.cancel_flag.set()
     events.resume()  # a paused run wakes up to stop

@@ -130,9 +130,10 @@ class TrainingRun(QObject):
     def resume(self) -> None:
         self._send("resume")
 
-    def stop(self) -> None:
-        """Stop: the child saves a checkpoint, exports and ends with `finished`."""
-        self._send("stop")
+    def stop(self, best: bool = False) -> None:
+        """Stop: the child saves a checkpoint, exports (with `best`, the checkpoint of the
+        best validation loss: the Lab's overfitting offer) and ends with `finished`."""
+        self._send("stop-best" if best else "stop")
 
     def shutdown(self, wait_ms: int = 10_000) -> None:
         """The window is closing: stop the run (it saves a checkpoint and exports, so it

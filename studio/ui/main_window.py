@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 #: request kind → tab key; kinds registered later (explorer) fall back to "explore"
 KIND_TO_TAB = {"image": "art", "music": "music", "text": "text", "explore": "explore"}
 TABS = (("art", "Art"), ("music", "Music"), ("text", "Text"), ("explore", "Explore"),
-        ("gallery", "Gallery"), ("models", "Models"))
+        ("gallery", "Gallery"), ("models", "Models"), ("lab", "Lab"))
 
 
 #: who wrote a recipe, as Recipe.source names it → how the notice names it
@@ -99,7 +99,7 @@ class MainWindow(QMainWindow):
         self._factories: dict[str, Callable[[], QWidget]] = {
             "music": self._make_music, "text": self._make_text,
             "explore": self._make_explore, "gallery": self._make_gallery,
-            "models": self._make_models,
+            "models": self._make_models, "lab": self._make_lab,
         }
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -184,6 +184,11 @@ class MainWindow(QMainWindow):
         from studio.ui.models_view import ModelsView
 
         return ModelsView(self.ctx)
+
+    def _make_lab(self) -> QWidget:
+        from studio.ui.lab.panel import LabPanel
+
+        return LabPanel(self.ctx)
 
     @property
     def music(self) -> MusicPanel:
@@ -296,7 +301,7 @@ class MainWindow(QMainWindow):
         QMessageBox.information(
             self, "Keyboard shortcuts",
             "Ctrl+O\tOpen a file's recipe\nCtrl+Enter\tGenerate\nEsc\tCancel the panel's jobs\n"
-            "Ctrl+1 … Ctrl+6\tSwitch tabs\nCtrl+Shift+Q\tShow or hide the queue\n"
+            "Ctrl+1 … Ctrl+7\tSwitch tabs\nCtrl+Shift+Q\tShow or hide the queue\n"
             "Ctrl+,\tSettings\nCtrl+Shift+O\tOpen the output folder\nCtrl+Q\tQuit")
 
     # ------------------------------------------------------------------ routing

@@ -68,7 +68,7 @@ def drop_file(target, path: Path) -> bool:
 
 def test_window_opens_with_all_tabs_queue_and_status(window, qtbot):
     titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
-    assert titles == ["Art", "Music", "Text", "Explore", "Gallery", "Models"]
+    assert titles == ["Art", "Music", "Text", "Explore", "Gallery", "Models", "Lab"]
     assert window.queue.isVisible()
     assert window.queue.empty.isVisible()
     assert window.status.device_label.text() == "Device: cpu"

@@ -303,6 +303,7 @@ class Trainer:
             self._samples(recipe, step)
         events.status("Exporting the model…")
         exported_step = step
+        export_best = export_best or bool(getattr(events, "export_best", False))  # stop-best
         if export_best and self._best is not None and self._best[1] != step:
             exported_step = self._load_checkpoint(recipe, self._best[1])
         out_dir = self.models_dir or _paths.trained_dir(config.recipe)
