@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -85,9 +86,10 @@ def decode_text(data: bytes) -> tuple[str, str]:
 
 
 def caption_from_name(path: Path) -> str:
-    """A caption from a file name: "red_circle-02.png" → "red circle 02"."""
-    words = path.stem.replace("_", " ").replace("-", " ").split()
-    return " ".join(words)
+    """A caption from a file name, without the numbering that tells copies apart:
+    "red_circle-02.png" → "red circle", "a fox (3).jpg" → "a fox"."""
+    words = re.sub(r"[_\-.]+", " ", path.stem)
+    return " ".join(re.sub(r"\s*\(\d+\)$|\s+\d+$", "", words).split()) or path.stem
 
 
 def read_caption(image: Path) -> tuple[str, str, str]:

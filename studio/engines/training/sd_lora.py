@@ -16,9 +16,6 @@ The finished LoRA is written with kohya's key names and `ss_base_model_version`
 from __future__ import annotations
 
 import copy
-import hashlib
-import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,11 +26,21 @@ import torch
 from studio.core.atomic import atomic_write_bytes
 from studio.core.errors import StudioError
 from studio.core.settings import Settings
-from studio.core.training import IMAGE_SUFFIXES, DataReport, TrainConfig, TrainingError
+from studio.core.training import DataReport, TrainConfig, TrainingError
 from studio.engines.base import Events, LoadSpec
 from studio.engines.devices import cpu_generator
 from studio.engines.lora import kohya_bytes
 from studio.engines.training.base import Recipe, Sample
+from studio.engines.training.data import (
+    ImageItem,
+    bucket_for,
+    buckets,
+    fit,
+    load_rgb,
+    require_usable,
+    scan_images,
+    split,
+)
 
 ADAPTER = "studio_train"
 TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
@@ -41,113 +48,6 @@ TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 BASE_VERSIONS = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}
 SAMPLE_SEEDS = (0, 1)
 SAMPLE_STEPS = 20
-MAX_RATIO = 2.0
-
-
-# ------------------------------------------------------------------ the data folder
-
-
-@dataclass(frozen=True)
-class Item:
-    """One usable image: its path, size, caption and where the caption came from."""
-
-    path: Path
-    width: int
-    height: int
-    caption: str
-    from_sidecar: bool
-
-
-def caption_of(image: Path) -> tuple[str, bool]:
-    """The `.txt` sidecar of the same stem (kohya's convention), else the file name made
-    into words ("red_fox-02.png" → "red fox")."""
-    sidecar = image.with_suffix(".txt")
-    if sidecar.is_file():
-        raw = sidecar.read_bytes()
-        for encoding in ("utf-8-sig", "utf-16", "cp1252"):
-            try:
-                text = " ".join(raw.decode(encoding).split())
-            except UnicodeDecodeError:
-                continue
-            if text:
-                return text, True
-    words = re.sub(r"[_\-.]+", " ", image.stem)
-    words = re.sub(r"\s*\(\d+\)$|\s+\d+$", "", words).strip()
-    return words, False
-
-
-def read_folder(folder: Path) -> tuple[list[Item], DataReport]:
-    """The usable images of a folder (sorted), and what the Lab shows about them."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not folder.is_dir():
-        raise TrainingError(f"The data folder {folder} does not exist.")
-    files = sorted(p for p in folder.rglob("*")
-                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
-    items: list[Item] = []
-    skipped: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    duplicates = converted = 0
-    for path in files:
-        digest = hashlib.sha1(path.read_bytes()).hexdigest()
-        if digest in seen:
-            duplicates += 1
-            continue
-        try:
-            with Image.open(path) as image:
-                image.load()
-                size, mode = image.size, image.mode
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-            skipped.append((path.name, "not an image that can be read"))
-            continue
-        if min(size) < 8:
-            skipped.append((path.name, f"too small ({size[0]}×{size[1]})"))
-            continue
-        seen.add(digest)
-        converted += mode != "RGB"
-        caption, sidecar = caption_of(path)
-        items.append(Item(path, size[0], size[1], caption, sidecar))
-    notes = []
-    if converted:
-        notes.append(f"{converted} image{'s' if converted > 1 else ''} converted to RGB.")
-    named = sum(not i.from_sidecar for i in items)
-    if named:
-        notes.append(f"{named} caption{'s' if named > 1 else ''} from file names.")
-    sizes = ""
-    if items:
-        small = min(items, key=lambda i: i.width * i.height)
-        large = max(items, key=lambda i: i.width * i.height)
-        sizes = f"{small.width}×{small.height} to {large.width}×{large.height}"
-    report = DataReport(str(folder), len(files), len(items), tuple(skipped), tuple(notes),
-                        duplicates, captions=len(items), sizes=sizes)
-    return items, report
-
-
-def buckets(resolution: int, step: int) -> list[tuple[int, int]]:
-    """(width, height) multiples of `step` of at most resolution² pixels, from 1:2 to 2:1."""
-    area = resolution * resolution
-    found = {(resolution // step * step,) * 2}
-    w = step
-    while w <= resolution * MAX_RATIO:
-        h = int(area // w) // step * step
-        if h >= step and 1 / MAX_RATIO <= w / h <= MAX_RATIO:
-            found |= {(w, h), (h, w)}
-        w += step
-    return sorted(found)
-
-
-def bucket_for(width: int, height: int, options: list[tuple[int, int]]) -> tuple[int, int]:
-    """The bucket nearest an image's aspect ratio (log ratio), the larger one on a tie."""
-    ratio = math.log(width / height)
-    return min(options, key=lambda b: (abs(math.log(b[0] / b[1]) - ratio), -b[0] * b[1]))
-
-
-def split(n: int, share: float, seed: int) -> tuple[list[int], list[int]]:
-    """(train, validation) indices, seeded; a held-out item only when there are two."""
-    order = np.random.default_rng(seed).permutation(n).tolist()
-    held = min(max(round(n * share), 1), n - 1) if share > 0 and n >= 2 else 0
-    return sorted(order[held:]), sorted(order[:held])
 
 
 # ------------------------------------------------------------------ the recipe
@@ -173,7 +73,7 @@ class SdLoraRecipe(Recipe):
         super().__init__(config, device)
         self.engine: Any = None
         self.pipe: Any = None
-        self.items: list[Item] = []
+        self.items: list[ImageItem] = []
         self.train: list[Encoded] = []
         self.val: list[Encoded] = []
         self.optimizer: torch.optim.Optimizer | None = None
@@ -186,14 +86,12 @@ class SdLoraRecipe(Recipe):
 
     # data ------------------------------------------------------------------------------
     def check_data(self) -> DataReport:
-        items, report = read_folder(Path(self.config.data).expanduser())
-        if not items:
-            raise TrainingError(f"No usable images in {self.config.data}; a LoRA learns from "
-                                "a folder of .png/.jpg/.webp pictures.")
-        self.items = items
+        images, report = scan_images(Path(self.config.data).expanduser())
+        require_usable(report)
+        self.items = list(images.items)
         return report
 
-    def caption(self, item: Item) -> str:
+    def caption(self, item: ImageItem) -> str:
         trigger = self.config.trigger.strip()
         return f"{trigger}, {item.caption}" if trigger and item.caption else \
             trigger or item.caption
@@ -245,18 +143,11 @@ class SdLoraRecipe(Recipe):
         return 64 if self.config.resolution >= 256 else factor
 
     @torch.no_grad()
-    def _encode(self, item: Item) -> Encoded:
-        from PIL import Image, ImageOps
-
+    def _encode(self, item: ImageItem) -> Encoded:
         options = buckets(self.config.resolution, self._step_size())
         width, height = bucket_for(item.width, item.height, options)
-        with Image.open(item.path) as opened:
-            image = opened.convert("RGBA") if "A" in opened.getbands() else opened.convert("RGB")
-            if image.mode == "RGBA":  # transparency on white, as it is usually shown
-                white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(white, image).convert("RGB")
-            image = ImageOps.fit(image, (width, height), Image.Resampling.LANCZOS)
-        pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0)
+        image = fit(load_rgb(item.path), width, height)  # transparency on white, cropped
+        pixels = torch.from_numpy(image.astype(np.float32) / 127.5 - 1.0)
         pixels = pixels.permute(2, 0, 1)[None].to(self.device)
         vae = self.pipe.vae
         latents = vae.encode(pixels).latent_dist.mode() * vae.config.scaling_factor
