@@ -13,6 +13,7 @@ from one thread at a time (the worker's); the GUI only sees snapshots via signal
 from __future__ import annotations
 
 import logging
+import os
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,7 @@ class ModelCache:
         self.budget_bytes = budget_bytes  # 0 = unlimited
         self.loads = 0  # how many times a model was actually loaded (tests, status)
         self.evicted: list[LoadSpec] = []  # every spec unloaded to make room, in order
+        self._stamps: dict[LoadSpec, tuple[int, ...] | None] = {}  # files as they were loaded
 
     def get(self, spec: LoadSpec, load: Callable[[], Engine], estimate: Estimate = None) -> Engine:
         """The cached engine for spec, or `load()` it after making room for `estimate` bytes.
@@ -38,6 +40,10 @@ class ModelCache:
         `estimate` may be a callable: it is only called on a miss (it reads files).
         """
         engine = self._engines.get(spec)
+        if engine is not None and self._stamps.get(spec) != files_stamp(spec.model):
+            log.info("%s changed on disk since it was loaded; loading it again", spec.model)
+            self.unload(spec)  # a model re-exported at the same path (the Lab's resume)
+            engine = None
         if engine is not None:
             self._engines.move_to_end(spec)
             return engine
@@ -61,6 +67,7 @@ class ModelCache:
             engine = load()
         self.loads += 1
         self._engines[spec] = engine
+        self._stamps[spec] = files_stamp(spec.model)
         self.enforce_budget(keep=spec)
         return engine
 
@@ -90,6 +97,7 @@ class ModelCache:
         self.unload(spec)
 
     def unload(self, spec: LoadSpec) -> None:
+        self._stamps.pop(spec, None)
         engine = self._engines.pop(spec, None)
         if engine is not None:
             log.info("unloading %s", spec.model)
@@ -139,6 +147,35 @@ class ModelCache:
 
     def __len__(self) -> int:
         return len(self._engines)
+
+
+def files_stamp(model: str) -> tuple[int, ...] | None:
+    """When and how large a model's files are (a file, or a folder's top-level files and
+    their subfolders' files one level down: a diffusers pipeline's weights), so that a
+    model written again at the same path is loaded again. None for ids that are not paths
+    (built-ins, hub ids). A few stat calls: cheap next to any job."""
+    try:
+        st = os.stat(model)
+    except (OSError, ValueError):
+        return None
+    if not os.path.isdir(model):
+        return (st.st_mtime_ns, st.st_size)
+    stamp = [st.st_mtime_ns]
+    try:
+        with os.scandir(model) as top:
+            for entry in top:
+                if entry.is_file():
+                    info = entry.stat()
+                    stamp += [info.st_mtime_ns, info.st_size]
+                elif entry.is_dir() and not entry.name.startswith("."):
+                    with os.scandir(entry.path) as inner:
+                        for sub in inner:
+                            if sub.is_file():
+                                info = sub.stat()
+                                stamp += [info.st_mtime_ns, info.st_size]
+    except OSError:
+        return None
+    return tuple(sorted(stamp))
 
 
 def short_name(model: str) -> str:

@@ -245,3 +245,32 @@ def test_a_real_cuda_oom_is_recognised_and_its_memory_handed_back():
     del held, caught
     memory.free_memory()
     assert torch.cuda.memory_allocated() == before
+
+
+def test_a_model_written_again_at_the_same_path_is_loaded_again(tmp_path: Path) -> None:
+    """The Lab re-exports a model at its path after a resume: the cache must not keep
+    serving the weights it loaded before."""
+    import os
+
+    weights = tmp_path / "model" / "model.safetensors"
+    weights.parent.mkdir()
+    save_file({"w": torch.zeros(4)}, str(weights))
+    cache = ModelCache()
+    spec = LoadSpec(str(weights.parent), "cpu", "float32")
+
+    def load() -> TinyEngine:
+        from safetensors.torch import load_file
+
+        module = torch.nn.Linear(1, 4, bias=False)
+        module.weight.data = load_file(str(weights))["w"][:, None].clone()
+        return TinyEngine(spec, module)
+
+    first = cache.get(spec, load)
+    assert cache.get(spec, load) is first and cache.loads == 1  # unchanged: a hit
+    save_file({"w": torch.ones(4)}, str(weights))
+    later = os.stat(weights).st_mtime_ns + 1_000_000_000  # a coarse clock still sees it
+    os.utime(weights, ns=(later, later))
+    second = cache.get(spec, load)
+    assert second is not first and cache.loads == 2
+    assert float(second.module.weight.sum()) == 4.0
+    assert cache.get(spec, load) is second and cache.loads == 2
