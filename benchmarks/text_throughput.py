@@ -22,6 +22,9 @@ benchmark is about.
     .venv/bin/python benchmarks/text_throughput.py --tiny          # a tiny GPT-2 (seconds)
     .venv/bin/python benchmarks/text_throughput.py --model /path/to/model --tokens 256
 
+A GGUF runs on llama.cpp in Studio; its raw side is then a plain llama-cpp-python
+`create_completion` on the same prompt ids and settings.
+
 Not a pass/fail test; aim: Studio/raw ≥ 0.97. Runs alternate and medians are reported.
 
 Runtimes (for a GGUF model, e.g. the built-in): the same file is also loaded on each text
@@ -75,10 +78,12 @@ class RawEngine(Engine):
         return cls(spec)
 
     def generate(self, request: Any, events: Events) -> Result:
-        import torch
-
         engine = RawEngine.target
         request = request.replace(model=request.model.removeprefix(RAW_PREFIX))
+        if getattr(engine, "llm", None) is not None:  # a GGUF on llama.cpp
+            return self.generate_llama(engine, request)
+        import torch
+
         ids = torch.tensor([engine.prompt_ids(request)])
         mask = torch.ones_like(ids)
         config = engine.generation_config(request, request.max_new_tokens)
@@ -99,6 +104,29 @@ class RawEngine(Engine):
         first = time.perf_counter() - t1
         return Result(request, "text", text=text,
                       info={"tokens": n, "seconds": seconds, "first_token_s": first})
+
+    @staticmethod
+    def generate_llama(engine: Any, request: Any) -> Result:
+        """What a plain llama-cpp-python script does: one `create_completion` on the same
+        prompt ids with the same sampling settings and seed (min_p off, as Studio sets it),
+        timed around the call; time to first token from a separate one-token call."""
+        llm = engine.llm
+        ids = engine.prompt_ids(request)
+        settings = dict(temperature=float(request.temperature), top_p=float(request.top_p),
+                        top_k=int(request.top_k), min_p=0.0, typical_p=1.0,
+                        repeat_penalty=float(request.repetition_penalty),
+                        seed=int(request.seed) & 0xFFFFFFFF)
+        llm.reset()
+        t0 = time.perf_counter()
+        out = llm.create_completion(ids, max_tokens=request.max_new_tokens, **settings)
+        seconds = time.perf_counter() - t0
+        llm.reset()
+        t1 = time.perf_counter()
+        llm.create_completion(ids, max_tokens=1, **settings)
+        first = time.perf_counter() - t1
+        return Result(request, "text", text=out["choices"][0]["text"],
+                      info={"tokens": int(out["usage"]["completion_tokens"]),
+                            "seconds": seconds, "first_token_s": first})
 
 
 RUNTIMES = {"llama.cpp": "studio.engines.text_llama:LlamaTextEngine",

@@ -169,8 +169,10 @@ class SeedValidator(QValidator):
                 text, pos
         if stripped == "-1":
             return QValidator.State.Acceptable, text, pos
-        if not stripped.isdigit() or int(stripped) > MAX_SEED:
+        if not stripped.isdigit():
             return QValidator.State.Invalid, text, pos
+        if int(stripped) > MAX_SEED:  # kept, so Generate says in one sentence what fits
+            return QValidator.State.Intermediate, text, pos
         return QValidator.State.Acceptable, text, pos
 
 

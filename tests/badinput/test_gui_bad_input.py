@@ -246,7 +246,7 @@ CASES: list = [
     pytest.param(art(model=""), "Choose a model first", id="art-no-model"),
     pytest.param(art_deleted_model, "gone.safetensors", id="art-deleted-model"),
     pytest.param(art_catalog_entry_deleted, "vanished-sd", id="art-catalog-entry-deleted"),
-    pytest.param(art(seed="99999999999"), "seed", id="art-seed-too-big"),
+    pytest.param(art(seed="99999999999999999999999"), "seed", id="art-seed-too-big"),
     pytest.param(art_file("style.safetensors", b"\x08\x00\x00\x00\x00\x00\x00\x00{}      "),
                  None, id="art-lora-like-file"),
     pytest.param(art_file("embedding.pt", b"not a pickle at all"), None, id="art-junk-pt"),
