@@ -254,6 +254,13 @@ GAN_EYES = register(Family(
     a1111_model="builtin:eyes",
 ))
 
+#: a VAE trained in the Lab (engines/vae_model.py): its decoder maps z to a picture, so it
+#: explores like a GAN; each model's own side (32-128 px) is in its config.json
+LAB_VAE = register(Family(
+    "lab-vae", "Lab VAE", "image", _IMAGE_KINDS, "studio.engines.vae_model:VaeEngine",
+    native_size=(64, 64), fixed_size=True, fields=GAN_FIELDS, explore=Explore.GAN_LATENT,
+))
+
 CAUSAL_LM = register(Family(
     "causal-lm", "causal LM", "text", ("text",), "studio.engines.text_lm:TextEngine",
     fields=TEXT_FIELDS, runtimes=(("gguf", "studio.engines.text_llama:LlamaTextEngine"),),

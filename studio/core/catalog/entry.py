@@ -34,6 +34,7 @@ class ModelEntry:
     repo_id: str = ""  # the Hugging Face repo id, when known
     note: str = ""  # one line worth showing (why it is not usable, ...)
     family_id: str = ""  # studio.core.families id ("sd1", "gan-eyes", ...); "" = by name
+    base: str = ""  # what an add-on runs over (a text LoRA's base model id)
 
     @property
     def descriptor(self) -> families.Family | None:
