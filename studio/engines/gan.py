@@ -192,6 +192,52 @@ def load_generator(spec: GanSpec, path: Path | None = None) -> DCGANGenerator:
     return net
 
 
+# --------------------------------------------------------------------------- trained GANs
+# The Lab's GAN recipe (engines/training/gan.py) exports a folder the catalog recognises
+# (core/catalog/classify.py: config.json with model_type "studio-gan") and this module
+# loads: config.json names the architecture and its shape, model.safetensors holds the
+# generator's state dict.
+
+TRAINED_MODEL_TYPE = "studio-gan"
+TRAINED_ARCHITECTURE = "DCGANGenerator"
+TRAINED_CONFIG = "config.json"
+TRAINED_WEIGHTS = "model.safetensors"
+
+
+def trained_config(net: DCGANGenerator, widths: Sequence[int], side: int,
+                   **facts: Any) -> dict[str, Any]:
+    """The config.json of a trained generator (what `load_trained` rebuilds it from)."""
+    return {"model_type": TRAINED_MODEL_TYPE, "architecture": TRAINED_ARCHITECTURE,
+            "nz": net.nz, "widths": list(widths), "n_labels": net.n_labels,
+            "channels": 3, "resolution": side, **facts}
+
+
+def save_trained(folder: Path, net: DCGANGenerator, config: dict[str, Any]) -> Path:
+    """Write a trained generator as a model folder, each file atomically; an existing
+    folder of that name is replaced only once the new files are complete."""
+    import json
+    import shutil
+
+    from safetensors.torch import save
+
+    from studio.core.atomic import atomic_write_bytes
+
+    folder = Path(folder)
+    staging = folder.with_name(f".{folder.name}.export")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    atomic_write_bytes(staging / TRAINED_WEIGHTS, save(state))
+    atomic_write_bytes(staging / TRAINED_CONFIG, json.dumps(config, indent=2).encode())
+    old = folder.with_name(f".{folder.name}.old")
+    if folder.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(folder, old)
+    os.replace(staging, folder)
+    shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
 def colour_label(prompt: str, seed: int) -> tuple[list[float], str]:
     """The eye model's label from the colours named in a prompt, or one chosen by the seed.
 
