@@ -14,7 +14,7 @@ from studio.core.settings import Settings
 from studio.core.training import TrainingError, config_for
 from studio.engines.base import Events
 from studio.engines.training import recipe_class
-from studio.engines.training.text_lora import TextLoraRecipe, decode_text
+from studio.engines.training.text_lora import TextLoraRecipe, read_text
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -80,9 +80,9 @@ def test_the_data_check_reads_any_encoding_and_says_what_it_skipped(tmp_path: Pa
     assert (report.found, report.usable) == (4, 2)
     assert dict(report.skipped) == {"blob.txt": "it is not text (binary data).",
                                     "empty.txt": "empty."}
-    assert report.notes == ("1 file not in UTF-8: read as Windows-1252.",)
+    assert report.notes == ("1 file read as cp1252 (not UTF-8).",)
     assert "words" in report.sizes
-    assert decode_text("é".encode("utf-16"))[1] == "UTF-16"
+    assert read_text("é".encode("utf-16")) == ("é", "utf-16")
     empty = tmp_path / "nothing"
     empty.mkdir()
     with pytest.raises(TrainingError, match="No usable text"):
@@ -171,3 +171,26 @@ def test_a_text_lora_is_not_a_base(tmp_path: Path, gpt2: Path):
     again = recipe(out, make_data(other))
     with pytest.raises(TrainingError, match="is a text LoRA itself"):
         again.setup()
+
+
+def test_a_run_through_the_trainer_resumes_to_the_same_adapter(tmp_path: Path, gpt2: Path):
+    from studio.engines.training.trainer import Trainer
+
+    data = make_data(tmp_path)
+
+    def trainer(steps: int, where: str) -> Trainer:
+        config = recipe(gpt2, data, steps=steps, save_every=3, sample_every=3,
+                        eval_every=3).config
+        return Trainer(config, root=tmp_path / where, models_dir=tmp_path / f"m-{where}",
+                       threads=1)
+
+    whole = trainer(6, "a")
+    model = whole.run()
+    assert (model / "studio.json").is_file() and (model / "card.md").is_file()
+    assert any(p.suffix == ".txt" for p in (tmp_path / "a" / "my-voice" / "samples").iterdir())
+    trainer(3, "b").run()
+    again = trainer(6, "b")
+    again.run(resume=True)
+    assert isinstance(whole.recipe, TextLoraRecipe) and isinstance(again.recipe, TextLoraRecipe)
+    wa, wb = lora_weights(whole.recipe), lora_weights(again.recipe)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)

@@ -16,8 +16,8 @@ it (that needs a GGUF adapter), so a text LoRA always runs on transformers.
 
 from __future__ import annotations
 
-import codecs
 import copy
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,7 +26,8 @@ import numpy as np
 from studio.core import families
 from studio.core.training import DataReport, TrainingError
 from studio.engines.text_lm import ADAPTER_CONFIG, adapter_base
-from studio.engines.training.base import Recipe, Sample, rng_state, set_rng_state
+from studio.engines.training.base import Recipe, Sample
+from studio.engines.training.data import check_folder, decode_text
 from studio.engines.training.export import publish_folder, write_json
 
 SUFFIXES = (".txt", ".md")
@@ -36,28 +37,18 @@ SAMPLE_TOKENS = 32
 MAX_FILE_BYTES = 50_000_000  # a text file larger than this is not prose
 
 
-def decode_text(data: bytes) -> tuple[str, str]:
-    """(text, encoding) of a text file in any common encoding: UTF-8 (with or without a
-    BOM), UTF-16 with a BOM, else Windows-1252 / Latin-1. ValueError: not text at all."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16"), "UTF-16"
-    if b"\x00" in data[:4096]:
+def read_text(data: bytes) -> tuple[str, str]:
+    """(text, encoding) of a text file in any common encoding (the caption reader's
+    rules: a BOM, else UTF-8, else cp1252 / Latin-1); ValueError for binary data."""
+    if not data.startswith((b"\xff\xfe", b"\xfe\xff")) and b"\x00" in data[:4096]:
         raise ValueError("it is not text (binary data)")
-    try:
-        return data.decode("utf-8-sig"), "UTF-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252"), "Windows-1252"
-    except UnicodeDecodeError:
-        return data.decode("latin-1"), "Latin-1"
+    return decode_text(data)
 
 
 def read_texts(folder: Path) -> tuple[list[tuple[str, str]], DataReport]:
     """The usable (file name, text) pairs of a data folder and the report on them.
     Reads only; raises TrainingError when the folder holds no usable text."""
-    if not folder.is_dir():
-        raise TrainingError(f"The data folder {folder} does not exist or is not a folder.")
+    folder = check_folder(folder)
     try:
         files = sorted(p for p in folder.rglob("*")
                        if p.is_file() and p.suffix.lower() in SUFFIXES
@@ -76,7 +67,7 @@ def read_texts(folder: Path) -> tuple[list[tuple[str, str]], DataReport]:
             if path.stat().st_size > MAX_FILE_BYTES:
                 skipped.append((name, "larger than 50 MB."))
                 continue
-            text, encoding = decode_text(path.read_bytes())
+            text, encoding = read_text(path.read_bytes())
         except OSError as exc:
             skipped.append((name, f"unreadable ({exc.strerror or exc})."))
             continue
@@ -91,10 +82,10 @@ def read_texts(folder: Path) -> tuple[list[tuple[str, str]], DataReport]:
             duplicates += 1
             continue
         seen.add(text)
-        if encoding not in ("UTF-8",):
+        if encoding not in ("utf-8", "utf-8-sig"):
             recoded[encoding] = recoded.get(encoding, 0) + 1
         texts.append((name, text))
-    notes = tuple(f"{n} file{'s' if n > 1 else ''} not in UTF-8: read as {enc}."
+    notes = tuple(f"{n} file{'s' if n > 1 else ''} read as {enc} (not UTF-8)."
                   for enc, n in sorted(recoded.items()))
     words = sum(len(t.split()) for _n, t in texts)
     sizes = f"{words / 1000:.1f} k words" if words >= 1000 else f"{words} words"
@@ -155,8 +146,7 @@ class TextLoraRecipe(Recipe):
         n_blocks = len(ids) // self.block
         blocks = np.asarray(ids[: n_blocks * self.block], dtype=np.int64).reshape(
             n_blocks, self.block)
-        rng = np.random.RandomState(cfg.seed)
-        perm = rng.permutation(n_blocks)
+        perm = np.random.RandomState(cfg.seed).permutation(n_blocks)
         n_val = 0
         if cfg.val_split > 0 and n_blocks >= 2:
             n_val = min(n_blocks - 1, max(1, round(n_blocks * cfg.val_split)))
@@ -168,7 +158,9 @@ class TextLoraRecipe(Recipe):
         lora = LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=0.0, bias="none",
                           task_type="CAUSAL_LM", target_modules="all-linear")
         try:
-            self.model = get_peft_model(engine.model, lora)
+            with warnings.catch_warnings():  # GPT-2's Conv1D layers: peft says it adapts
+                warnings.simplefilter("ignore", UserWarning)
+                self.model = get_peft_model(engine.model, lora)
         except ValueError as exc:
             raise TrainingError(f"peft cannot put a LoRA on {self.base_name}: "
                                 f"{str(exc).splitlines()[0]}") from None
@@ -176,18 +168,22 @@ class TextLoraRecipe(Recipe):
         self.model.train()
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
-        self.data_rng = np.random.RandomState(cfg.seed + 1)
-        self.order = self.data_rng.permutation(len(self.train_blocks))
+        # the data order draws from its own generator (a tensor state: checkpoints load
+        # with weights_only); dropout draws from torch's global one, kept in the state too
+        self.data_gen = torch.Generator().manual_seed(cfg.seed * 2 + 1)
+        self.order = torch.randperm(len(self.train_blocks), generator=self.data_gen)
         self.pos = 0
 
     # ---------------------------------------------------------------- training
     def _next_batch(self) -> np.ndarray:
+        import torch
+
         rows = []
         for _ in range(min(self.config.batch, len(self.train_blocks))):
             if self.pos >= len(self.order):
-                self.order = self.data_rng.permutation(len(self.train_blocks))
+                self.order = torch.randperm(len(self.train_blocks), generator=self.data_gen)
                 self.pos = 0
-            rows.append(self.train_blocks[self.order[self.pos]])
+            rows.append(self.train_blocks[int(self.order[self.pos])])
             self.pos += 1
         return np.stack(rows)
 
@@ -241,26 +237,28 @@ class TextLoraRecipe(Recipe):
 
     # ---------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
+        import torch
         from peft import get_peft_model_state_dict
 
         return {
             "lora": {k: v.detach().cpu().clone()
                      for k, v in get_peft_model_state_dict(self.model).items()},
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),  # Adam updates in place
-            "rng": rng_state(),
-            "data_rng": self.data_rng.get_state(),
-            "order": self.order.tolist(),
+            "torch_rng": torch.get_rng_state(),
+            "data_gen": self.data_gen.get_state(),
+            "order": self.order.clone(),
             "pos": self.pos,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        import torch
         from peft import set_peft_model_state_dict
 
         set_peft_model_state_dict(self.model, state["lora"])
         self.optimizer.load_state_dict(state["optimizer"])
-        set_rng_state(state["rng"])
-        self.data_rng.set_state(state["data_rng"])
-        self.order = np.asarray(state["order"], dtype=np.int64)
+        torch.set_rng_state(state["torch_rng"])
+        self.data_gen.set_state(state["data_gen"])
+        self.order = state["order"].clone()
         self.pos = int(state["pos"])
 
     # ---------------------------------------------------------------- the result
@@ -290,4 +288,4 @@ class TextLoraRecipe(Recipe):
         }
 
 
-__all__ = ["TextLoraRecipe", "decode_text", "read_texts"]
+__all__ = ["TextLoraRecipe", "read_text", "read_texts"]
