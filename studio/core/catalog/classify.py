@@ -365,6 +365,8 @@ def classify_folder(
         if family is None:
             return None
         fmt = "diffusers" if data.get("_class_name") else "transformers"
+        if family in (fam.LAB_VAE, fam.COMPOSER):  # trained in the Lab: its own name
+            fmt, name = "lab", str(data.get("name") or name)
         pickled = _only_pickles(folder)
         return entry_for(family, str(folder), name, fmt, dir_size(folder), pickled=pickled,
                          note=PICKLE_NOTE if pickled else "")
