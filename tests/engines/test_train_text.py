@@ -194,3 +194,26 @@ def test_a_run_through_the_trainer_resumes_to_the_same_adapter(tmp_path: Path, g
     assert isinstance(whole.recipe, TextLoraRecipe) and isinstance(again.recipe, TextLoraRecipe)
     wa, wb = lora_weights(whole.recipe), lora_weights(again.recipe)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_a_gguf_base_trains_dequantised_and_its_lora_runs_on_transformers(tmp_path: Path,
+                                                                          gpt2: Path):
+    """A GGUF base (the built-in SmolLM2 is one) loads through transformers' GGUF support,
+    dequantised; the adapter then runs on transformers, not llama.cpp (which would need
+    a GGUF adapter)."""
+    from studio.engines import registry
+    from studio.engines.runner import Runner
+    from tests.engines.tiny_text import export_gguf
+
+    gguf = export_gguf(gpt2, tmp_path / "tiny.gguf")
+    r = recipe(gguf, make_data(tmp_path))
+    r.setup()
+    losses = [r.train_step() for _ in range(30)]
+    assert sum(losses[-3:]) < 0.5 * sum(losses[:3])
+    out = r.export(paths.trained_dir("text"))
+    assert registry.route("text", str(out))[1] == "studio.engines.text_lm:TextEngine"
+    assert registry.route("text", str(gguf))[1].endswith("LlamaTextEngine")
+    req = TextRequest(prompt="The small boat", model=str(out), seed=5, max_new_tokens=8,
+                      temperature=0.0)
+    settings = Settings(output_dir=str(tmp_path / "out"), device="cpu", model_dirs=[])
+    assert "sings over" in Runner(settings).generate(req, Events()).text

@@ -266,7 +266,9 @@ class TextLoraRecipe(Recipe):
         cfg = self.config
 
         def fill(tmp: Path) -> None:
-            self.model.save_pretrained(str(tmp), safe_serialization=True)
+            with warnings.catch_warnings():  # a GGUF base has no config.json for peft
+                warnings.simplefilter("ignore", UserWarning)  # to compare vocabularies
+                self.model.save_pretrained(str(tmp), safe_serialization=True)
             write_json(tmp / STUDIO_JSON, {
                 "kind": "text-lora", "name": cfg.name, "base": cfg.base,
                 "base_name": self.base_name, "rank": cfg.rank, "alpha": cfg.alpha,
