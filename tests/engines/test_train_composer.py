@@ -159,6 +159,11 @@ def test_the_fine_tune_loads_through_the_catalog_and_plays_the_datas_metre_and_k
     assert (base["time_signature"], base["key"]) != ("3/4", "G major")
     said = info(str(model), "a tune in 6/8 in D minor")  # what the prompt says still wins
     assert (said["time_signature"], said["key"]) == ("6/8", "D minor")
+    reel = info(str(model), "a reel")  # a dance keeps its own metre; the key is the data's
+    base_reel = info("builtin:composer", "a reel")
+    assert reel["dance"] == base_reel["dance"] == "reel"
+    assert reel["time_signature"] == base_reel["time_signature"] != "3/4"
+    assert reel["key"] == "G major"
 
 
 def test_resuming_reaches_the_same_weights(tmp_path: Path):

@@ -364,8 +364,9 @@ class ComposerEngine(Engine):
         rng = random.Random(f"composer-data-{seed}")
         (style, ts, tonic, mode), = rng.choices([row[0] for row in table],
                                                  weights=[row[1] for row in table])
-        style = said.style or (None if said.program is not None else style)
-        filled = replace(said, style=style, ts=said.ts or ts,
+        # a dance or an instrument named picks its own style (and a dance its metre)
+        style = said.style or (None if said.program is not None or said.form else style)
+        filled = replace(said, style=style, ts=said.ts or (None if said.form else ts),
                          tonic=said.tonic if said.tonic is not None else int(tonic),
                          mode=said.mode or mode)
         return resolve(filled, seed)
