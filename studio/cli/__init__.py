@@ -29,7 +29,7 @@ EXIT_FAILED = 1
 EXIT_CANCELLED = 130
 
 # subcommand modules, in the order `studio --help` lists them
-COMMANDS = ("gen", "info", "explore", "models", "grid", "batch", "chat", "upscale")
+COMMANDS = ("gen", "info", "explore", "models", "grid", "batch", "chat", "upscale", "train")
 # commands that write outputs: recovery runs before them
 SAVING_COMMANDS = ("gen", "explore", "grid", "batch", "chat", "upscale")
 

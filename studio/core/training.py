@@ -176,6 +176,24 @@ def config_for(recipe: str, **values: Any) -> TrainConfig:
     return TrainConfig.from_dict(merged)
 
 
+def train_args(config: TrainConfig) -> list[str]:
+    """The `studio train` arguments (after "studio") that run `config`: every flag, so the
+    same training runs again even when a recipe's defaults change. A LoRA's rank and alpha
+    are left out of recipes that have none."""
+    args = ["train", config.recipe, "--data", config.data]
+    if config.base:
+        args += ["--base", config.base]
+    info = RECIPES.get(config.recipe)
+    lora = info is None or "rank" in info.defaults
+    for name, s in specs(TrainConfig).items():
+        if s.flag and (lora or name not in ("rank", "alpha")):
+            value = getattr(config, name)
+            args += [s.flag, repr(value) if isinstance(value, float) else str(value)]
+    if config.trigger:
+        args += ["--trigger", config.trigger]
+    return [*args, "--name", config.name]
+
+
 # --------------------------------------------------------------------------- metrics
 
 

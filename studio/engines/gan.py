@@ -1,7 +1,9 @@
-"""The built-in GANs: small DCGAN generators whose weights ship inside PyPI packages.
+"""The GANs: small DCGAN generators, built in (weights inside PyPI packages) or trained.
 
 - builtin:faces: gan-face-generate's 64×64 face DCGAN (3.6 M parameters)
 - builtin:eyes: omniart-eye-generator's 128×128 eye DCGAN, conditional on 8 eye colours
+- a folder the Lab's GAN recipe exported (config.json + model.safetensors; see
+  "trained GANs" below): the same generator at 16–128 px, explored the same way
 
 Both map a latent vector z (100 numbers) to a picture in milliseconds on a CPU, which
 makes them the explorer's default. The packages' own code is only a guide: their
@@ -238,6 +240,56 @@ def save_trained(folder: Path, net: DCGANGenerator, config: dict[str, Any]) -> P
     return folder
 
 
+def read_trained_config(folder: Path) -> dict[str, Any]:
+    """A trained GAN folder's config.json (ModelError when it is not one)."""
+    import json
+
+    try:
+        data = json.loads((Path(folder) / TRAINED_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{folder} is not a GAN trained in Studio's Lab (no readable "
+                         f"{TRAINED_CONFIG}: {first_line(exc)}).") from None
+    if not isinstance(data, dict) or data.get("model_type") != TRAINED_MODEL_TYPE:
+        raise ModelError(f"{folder} is not a GAN trained in Studio's Lab.")
+    if data.get("architecture") != TRAINED_ARCHITECTURE:
+        raise ModelError(f"{folder} is a {data.get('architecture')!r} GAN, which this "
+                         f"version of Studio cannot run.")
+    return data
+
+
+def load_trained(folder: Path) -> tuple[GanSpec, DCGANGenerator]:
+    """A Lab-trained generator from its folder: the spec from config.json, the weights
+    from model.safetensors (no pickle)."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    data = read_trained_config(folder)
+    try:
+        widths = tuple(int(w) for w in data["widths"])
+        spec = GanSpec(str(folder), "", "", TRAINED_WEIGHTS, None, widths,
+                       nz=int(data.get("nz", 100)))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{folder / TRAINED_CONFIG} does not describe a generator "
+                         f"({first_line(exc)}).") from None
+    if spec.size != int(data.get("resolution", spec.size)):
+        raise ModelError(f"{folder / TRAINED_CONFIG} says {data.get('resolution')} px but "
+                         f"its widths make {spec.size} px.")
+    try:
+        state = load_file(folder / TRAINED_WEIGHTS)
+    except Exception as exc:
+        raise ModelError(f"Could not read the weights in {folder / TRAINED_WEIGHTS}: "
+                         f"{first_line(exc)}") from None
+    net = DCGANGenerator(spec.nz, spec.widths)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelError(f"{folder / TRAINED_WEIGHTS} does not match its config.json: "
+                         f"{first_line(exc)}") from None
+    net.eval()
+    net.requires_grad_(False)
+    return spec, net
+
+
 def colour_label(prompt: str, seed: int) -> tuple[list[float], str]:
     """The eye model's label from the colours named in a prompt, or one chosen by the seed.
 
@@ -314,14 +366,22 @@ class GanEngine(ExplorableEngine):
         self.net = net
         self.path = path
         self._directions: PrincipalDirections | None = None
+        #: the family's descriptor: a built-in's, or a trained GAN's (by its size)
+        self.family = families.of_builtin(gan.model) or families.trained_gan(gan.size)
 
     @classmethod
     def load(cls, spec: LoadSpec, settings: Settings, events: Events) -> GanEngine:
         gan = GANS.get(spec.model)
-        if gan is None:
-            raise ModelError(f"{spec.model} is not a built-in GAN ({', '.join(GANS)}).")
-        path = weights_path(gan)
-        net = load_generator(gan, path)
+        if gan is None and not spec.model.startswith("builtin:") \
+                and (Path(spec.model).expanduser() / TRAINED_CONFIG).is_file():
+            path = Path(spec.model).expanduser()
+            gan, net = load_trained(path)  # a GAN trained in the Lab
+        elif gan is None:
+            raise ModelError(f"{spec.model} is not a built-in GAN ({', '.join(GANS)}) nor a "
+                             f"folder of one trained in the Lab.")
+        else:
+            path = weights_path(gan)
+            net = load_generator(gan, path)
         # tiny convs: the CPU is as fast as anything, and noise is drawn on the CPU anyway
         return cls(LoadSpec(spec.model, "cpu", "float32"), gan, net, path)
 
@@ -419,7 +479,7 @@ class GanBackend:
         self.engine = engine
         self.model = engine.gan.model
         self.conditional = bool(engine.gan.n_labels)
-        self.descriptor = families.of_builtin(self.model)
+        self.descriptor = engine.family
         self.prompt_label = self.descriptor.prompt_label if self.descriptor else "Prompt"
 
     def noise(self, seed: int) -> torch.Tensor:

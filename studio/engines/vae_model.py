@@ -6,7 +6,7 @@ A trained VAE is a folder (`engines/training/vae.py` writes it):
                         "nz": 32, "width": 32, ...}
     model.safetensors  "enc.*" and "dec.*" tensors (the encoder is kept for reconstructions)
 
-The catalog files it under the "lab-vae" family (`core/catalog/classify.py`); this engine
+The catalog files it under a "lab-vae-<size>" family (`core/catalog/classify.py`); this engine
 loads the decoder and serves it like the built-in GANs: seeds → z ~ N(0, I) → a picture,
 and the explorer's pad, directions (GANSpace on the decoder's first block), variation
 grids and walks, since `z` is the same standard Gaussian latent a GAN has.
@@ -284,7 +284,8 @@ class VaeBackend:
     def __init__(self, engine: VaeEngine) -> None:
         self.engine = engine
         self.model = engine.spec.model
-        self.prompt_label = families.LAB_VAE.prompt_label
+        self.family = families.lab_vae(engine.native_size)
+        self.prompt_label = self.family.prompt_label
 
     def noise(self, seed: int) -> torch.Tensor:
         return self.engine.latent(seed)
@@ -305,4 +306,4 @@ class VaeBackend:
 
     def info(self) -> dict[str, Any]:
         side = self.engine.native_size
-        return {"native_size": [side, side], "family": families.LAB_VAE.name}
+        return {"native_size": [side, side], "family": self.family.name}

@@ -144,7 +144,7 @@ def test_the_fine_tune_loads_through_the_catalog_and_plays_the_datas_metre_and_k
     entries = catalog.scan(settings)
     entry = catalog.find(entries, str(model))
     assert entry is not None, "the catalog does not list the fine-tuned composer"
-    assert (entry.family_id, entry.name, entry.format) == ("composer", "waltzes", "lab")
+    assert (entry.family_id, entry.name, entry.format) == ("composer", "waltzes", "safetensors")
     assert entry in catalog.for_modality(entries, "music", settings)
     assert [e.id for e in entries if e.family_id == "composer"] == ["builtin:composer",
                                                                       str(model)]

@@ -85,7 +85,8 @@ def test_the_export_is_a_lab_vae_the_runner_and_the_explorer_run(tmp_path: Path)
     settings = Settings(output_dir=str(tmp_path / "out"), device="cpu", model_dirs=[])
     entry = catalog.find(catalog.scan(settings), str(model))
     assert entry is not None, "the catalog does not list the VAE"
-    assert (entry.family_id, entry.modality, entry.explorable) == ("lab-vae", "image", True)
+    assert (entry.family_id, entry.modality, entry.explorable) == ("lab-vae-32", "image", True)
+    assert entry.name == "shapes-vae" and entry.descriptor.native_size == (32, 32)
     assert entry in catalog.for_modality(catalog.scan(settings), "image", settings)
 
     runner = Runner(settings)

@@ -297,6 +297,9 @@ def config_family(data: dict[str, Any]) -> Family | None:
     cls = str(data.get("_class_name", ""))
     archs = " ".join(str(a) for a in data.get("architectures") or [])
     mtype = str(data.get("model_type", ""))
+    if mtype == "studio-gan":  # a GAN the Lab trained (engines/gan.py "trained GANs")
+        side = data.get("resolution")
+        return fam.trained_gan(side) if isinstance(side, int) and 8 <= side <= 1024 else None
     if cls == "AutoencoderTiny":
         return fam.TAESD
     if cls == "AutoencoderKL":
@@ -307,9 +310,9 @@ def config_family(data: dict[str, Any]) -> Family | None:
         return fam.MUSICGEN
     if "CausalLM" in archs or "LMHeadModel" in archs:
         return fam.CAUSAL_LM
-    studio_model = data.get("studio_model")
-    if studio_model == "vae":  # a VAE trained in the Lab (engines/training/vae.py)
-        return fam.LAB_VAE
+    if data.get("studio_model") == "vae":  # a VAE the Lab trained (engines/vae_model.py)
+        side = data.get("size")
+        return fam.lab_vae(side) if isinstance(side, int) and 8 <= side <= 1024 else None
     if data.get("format") == "composer-v1" and data.get("fine_tuned_from"):
         return fam.COMPOSER  # a Lab fine-tune (the bundled models/composer is a built-in)
     return None
@@ -365,8 +368,11 @@ def classify_folder(
         if family is None:
             return None
         fmt = "diffusers" if data.get("_class_name") else "transformers"
-        if family in (fam.LAB_VAE, fam.COMPOSER):  # trained in the Lab: its own name
-            fmt, name = "lab", str(data.get("name") or name)
+        if family.explore is fam.Explore.GAN_LATENT:
+            fmt = "safetensors"  # the Lab's GAN and VAE folders: config.json + model.safetensors
+        if family.id.startswith("lab-vae-") or family is fam.COMPOSER:
+            name = str(data.get("name") or name)  # trained in the Lab: the run's name
+            fmt = "safetensors"
         pickled = _only_pickles(folder)
         return entry_for(family, str(folder), name, fmt, dir_size(folder), pickled=pickled,
                          note=PICKLE_NOTE if pickled else "")

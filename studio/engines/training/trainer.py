@@ -41,6 +41,7 @@ from studio.core.training import (
     TrainConfig,
     TrainingError,
     overfitting,
+    train_args,
 )
 from studio.engines.training import recipe_class
 from studio.engines.training.base import Recipe, Sample, TrainEvents
@@ -80,18 +81,7 @@ def check_base(config: TrainConfig) -> None:
 
 def command_line(config: TrainConfig) -> str:
     """The `studio train` command that runs the same training again."""
-    parts = ["studio", "train", config.recipe, "--data", config.data]
-    if config.base:
-        parts += ["--base", config.base]
-    lora = "rank" in RECIPES[config.recipe].defaults if config.recipe in RECIPES else True
-    for name, spec in specs(TrainConfig).items():
-        if spec.flag and (lora or name not in LORA_FIELDS):
-            value = getattr(config, name)
-            parts += [spec.flag, f"{value:g}" if isinstance(value, float) else str(value)]
-    if config.trigger:
-        parts += ["--trigger", config.trigger]
-    parts += ["--name", config.name]
-    return shlex.join(parts)
+    return shlex.join(["studio", *train_args(config)])
 
 
 def _hms(seconds: float) -> str:
