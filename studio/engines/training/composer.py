@@ -245,7 +245,6 @@ class ComposerRecipe(Recipe):
                 if report.skipped else ""
             raise TrainingError(f"No usable MIDI or ABC tune in {report.folder}: "
                                 f"{report.found} files found{first}.")
-        self.report = report
         return report
 
     def setup(self) -> None:

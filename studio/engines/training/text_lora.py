@@ -128,7 +128,7 @@ class TextLoraRecipe(Recipe):
         from peft import LoraConfig, get_peft_model
 
         cfg = self.config
-        texts, self.report = read_texts(Path(cfg.data).expanduser())
+        texts, _report = read_texts(Path(cfg.data).expanduser())
         torch.manual_seed(cfg.seed)
         engine = self._load_base()
         self.tokenizer = engine.tokenizer
@@ -240,9 +240,11 @@ class TextLoraRecipe(Recipe):
         import torch
         from peft import get_peft_model_state_dict
 
+        with warnings.catch_warnings():  # a GGUF base has no config.json for peft
+            warnings.simplefilter("ignore", UserWarning)  # to compare vocabularies
+            lora = get_peft_model_state_dict(self.model)
         return {
-            "lora": {k: v.detach().cpu().clone()
-                     for k, v in get_peft_model_state_dict(self.model).items()},
+            "lora": {k: v.detach().cpu().clone() for k, v in lora.items()},
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),  # Adam updates in place
             "torch_rng": torch.get_rng_state(),
             "data_gen": self.data_gen.get_state(),
