@@ -288,3 +288,20 @@ def test_the_data_check_alone(toy: Path, tmp_path: Path) -> None:
     from studio.core import paths
 
     assert not paths.lab_dir().exists()  # a check writes nothing
+
+
+def test_a_full_disk_for_the_metrics_is_one_sentence(toy: Path, monkeypatch) -> None:
+    real = RunPaths.append_metric
+
+    def full(self: RunPaths, record: StepRecord) -> None:
+        if record.step == 6:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(self, record)
+
+    monkeypatch.setattr(RunPaths, "append_metric", full)
+    with pytest.raises(TrainingError) as caught:
+        train(tiny(toy))
+    assert str(caught.value) == ("Could not write the metrics of step 6 (No space left on "
+                                 "device): training stopped; the checkpoint of step 4 is "
+                                 "still usable.")
+    assert RunPaths("run").read_state()["state"] == "failed"

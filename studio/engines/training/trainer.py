@@ -261,7 +261,7 @@ class Trainer:
                 rate = len(durations) / sum(durations) if sum(durations) > 0 else 0.0
                 record = StepRecord(step, loss, val, config.lr, round(seconds, 4),
                                     round(rate, 3))
-                self.paths.append_metric(record)
+                self._append(record)
                 events.on_step(record, total)
                 if step % config.sample_every == 0:
                     self._samples(recipe, step)
@@ -307,6 +307,20 @@ class Trainer:
                     exported_step=exported_step)
         events.status(f"Saved the model to {model}.")
         return model
+
+    def _append(self, record: StepRecord) -> None:
+        try:
+            self.paths.append_metric(record)
+        except OSError as exc:
+            raise TrainingError(f"Could not write the metrics of step {record.step} "
+                                f"({exc.strerror or exc}): training stopped; "
+                                f"{self._kept_sentence()}.") from None
+
+    def _kept_sentence(self) -> str:
+        kept = self.paths.latest_checkpoint()
+        if kept is None:
+            return "no checkpoint was saved yet"
+        return f"the checkpoint of step {int(kept.stem.split('-')[1])} is still usable"
 
     def _check_finite(self, loss: float, step: int) -> None:
         if math.isfinite(loss):
@@ -359,12 +373,9 @@ class Trainer:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(path, buf.getvalue())
         except OSError as exc:
-            kept = self.paths.latest_checkpoint()
-            tail = (f"the checkpoint of step {int(kept.stem.split('-')[1])} is still usable"
-                    if kept else "no earlier checkpoint was saved")
             raise CheckpointError(f"Could not save the checkpoint of step {step} "
-                                  f"({exc.strerror or exc}): training stopped; {tail}.") \
-                from None
+                                  f"({exc.strerror or exc}): training stopped; "
+                                  f"{self._kept_sentence()}.") from None
         if val is not None and (self._best is None or val < self._best[0]):
             self._best = (val, step)
         if self._best is not None:
