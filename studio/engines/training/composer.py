@@ -400,7 +400,6 @@ class ComposerRecipe(Recipe):
     def card_facts(self) -> dict[str, Any]:
         summary = self.data_summary()
         return {
-            "Base model": self.config.base,
             "Network": f"{self.model.num_params():,} parameters, context {self.ctx} events",
             "Metres": ", ".join(f"{k} ({v})" for k, v in summary["by_time_signature"].items()),
             "Keys": ", ".join(f"{k} ({v})" for k, v in summary["by_key"].items()),

@@ -271,6 +271,7 @@ class TextLoraRecipe(Recipe):
             with warnings.catch_warnings():  # a GGUF base has no config.json for peft
                 warnings.simplefilter("ignore", UserWarning)  # to compare vocabularies
                 self.model.save_pretrained(str(tmp), safe_serialization=True)
+            (tmp / "README.md").unlink(missing_ok=True)  # peft's empty template; card.md is ours
             write_json(tmp / STUDIO_JSON, {
                 "kind": "text-lora", "name": cfg.name, "base": cfg.base,
                 "base_name": self.base_name, "rank": cfg.rank, "alpha": cfg.alpha,
@@ -283,12 +284,13 @@ class TextLoraRecipe(Recipe):
         trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in self.model.parameters())
         return {
-            "base model": f"{self.base_name} ({self.config.base})",
-            "adapter": f"LoRA rank {self.config.rank}, alpha {self.config.alpha:g}",
-            "trainable parameters": f"{trainable:,} of {total:,}",
-            "blocks": f"{len(self.train_blocks)} training, {len(self.val_blocks)} validation, "
+            "Base": self.base_name,
+            "Adapter": f"LoRA rank {self.config.rank}, alpha {self.config.alpha:g}, on every "
+                       "linear layer of the blocks",
+            "Trainable parameters": f"{trainable:,} of {total:,}",
+            "Blocks": f"{len(self.train_blocks)} training, {len(self.val_blocks)} validation, "
                       f"{self.block} tokens each",
-            "runs on": "transformers (llama.cpp would need a GGUF adapter)",
+            "Runs on": "transformers (llama.cpp would need a GGUF adapter)",
         }
 
 
