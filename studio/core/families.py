@@ -287,6 +287,25 @@ def trained_gan(side: int) -> Family:
 #: the sizes the Lab's GAN recipe trains at (studio/engines/training/gan.py)
 TRAINED_GANS = {side: trained_gan(side) for side in (16, 32, 64, 128)}
 
+
+def lab_vae(side: int) -> Family:
+    """The family of a VAE trained in the Lab at side×side px (engines/vae_model.py): its
+    decoder maps z to a picture, so it explores like a GAN; one family per size, as the
+    trained GANs, so each has its own native size."""
+    family_id = f"lab-vae-{side}"
+    found = _FAMILIES.get(family_id)
+    if found is None:
+        found = register(Family(
+            family_id, "Lab VAE", "image", _IMAGE_KINDS, "studio.engines.vae_model:VaeEngine",
+            native_size=(side, side), fixed_size=True, fields=GAN_FIELDS,
+            explore=Explore.GAN_LATENT,
+        ))
+    return found
+
+
+#: the sizes the Lab's VAE recipe trains at (studio/engines/training/vae.py)
+LAB_VAES = {side: lab_vae(side) for side in (32, 64, 128)}
+
 CAUSAL_LM = register(Family(
     "causal-lm", "causal LM", "text", ("text",), "studio.engines.text_lm:TextEngine",
     fields=TEXT_FIELDS, runtimes=(("gguf", "studio.engines.text_llama:LlamaTextEngine"),),

@@ -39,7 +39,7 @@ from studio.engines.text_stream import (  # re-exported: the shared streaming pi
 )
 
 __all__ = ["DECODE_CONTEXT", "IncrementalDecoder", "ModelSource", "StopBuffer", "TextEngine",
-           "builtin_gguf", "resolve_source"]
+           "adapter_base", "builtin_gguf", "resolve_source"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ class ModelSource:
     folder: Path
     gguf_file: str | None
     name: str  # what status lines call it
+    adapter: Path | None = None  # a text LoRA (peft folder) loaded over the base
 
 
 def builtin_gguf() -> Path:
@@ -93,6 +94,8 @@ def resolve_source(model: str) -> ModelSource:
         raise ModelError(f"There is no built-in text model called {model!r}; "
                          f"the built-in one is {BUILTIN_ID}.")
     path = Path(model).expanduser()
+    if path.is_dir() and (path / ADAPTER_CONFIG).is_file():
+        return adapter_source(path)
     if path.is_file():
         if path.suffix.lower() != ".gguf":
             raise ModelError(f"{path.name} is not a text model: choose a model folder "
@@ -111,6 +114,41 @@ def resolve_source(model: str) -> ModelSource:
                          "and no .gguf file.")
     raise ModelError(f"Text model not found: looked for {path} (a folder or a .gguf file). "
                      "Add its folder in Settings → Model folders.")
+
+
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def adapter_base(folder: Path) -> str:
+    """The base model a text LoRA folder was trained on (its catalog id), from studio.json,
+    else peft's own record of it; "" when neither says."""
+    import json
+
+    for name, key in (("studio.json", "base"), (ADAPTER_CONFIG, "base_model_name_or_path")):
+        try:
+            data = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get(key):
+            return str(data[key])
+    return ""
+
+
+def adapter_source(folder: Path) -> ModelSource:
+    """A text LoRA from the Lab: its base with the adapter folder to load over it."""
+    base = adapter_base(folder)
+    if not base:
+        raise ModelError(f"The text LoRA {folder.name} does not say which model it was "
+                         "trained on (no base in studio.json or adapter_config.json).")
+    base_path = Path(base).expanduser()
+    if not base.startswith("builtin:") and (base_path / ADAPTER_CONFIG).is_file():
+        raise ModelError(f"The text LoRA {folder.name} names another LoRA as its base.")
+    try:
+        source = resolve_source(base)
+    except ModelError as exc:
+        raise ModelError(f"The text LoRA {folder.name} needs its base model: {exc}") from None
+    return ModelSource(source.folder, source.gguf_file, f"{folder.name} on {source.name}",
+                       folder)
 
 
 # ─── the engine ──────────────────────────────────────────────────────────────────────
@@ -158,6 +196,8 @@ class TextEngine(Engine):
                 )
             except (OSError, ValueError) as exc:
                 raise ModelError(f"Could not load {source.name}: {_first_line(exc)}") from exc
+            if source.adapter is not None:
+                model = _with_adapter(model, source.adapter)
         model.to(spec.device)
         model.eval()
         model.requires_grad_(False)
@@ -356,6 +396,18 @@ class _TokenWatcher(TokenStream):
 
 
 # ─── loading helpers ─────────────────────────────────────────────────────────────────
+
+
+def _with_adapter(model: Any, folder: Path) -> Any:
+    """The base with a text LoRA merged into its weights (generation costs what the base
+    costs; the base's files are not touched)."""
+    try:
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise ModelError(f"Could not load the text LoRA {folder.name}: "
+                         f"{_first_line(exc)}") from exc
 
 
 def _use_safetensors(folder: Path, settings: Settings) -> bool | None:

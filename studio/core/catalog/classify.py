@@ -27,6 +27,9 @@ from studio.core.families import Family
 
 log = logging.getLogger(__name__)
 
+#: files that make a folder one model (scans classify the folder, not the files in it):
+#: diffusers pipelines, transformers/diffusers models and Lab exports, peft adapters
+FOLDER_MARKERS = ("model_index.json", "config.json", "adapter_config.json")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".gguf", ".tar", ".msgpack")
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".gguf")
 MIN_SINGLE_FILE = 1_000_000  # smaller files are embeddings, configs, previews
@@ -355,7 +358,28 @@ def config_family(data: dict[str, Any]) -> Family | None:
         return fam.MUSICGEN
     if "CausalLM" in archs or "LMHeadModel" in archs:
         return fam.CAUSAL_LM
+    if data.get("studio_model") == "vae":  # a VAE the Lab trained (engines/vae_model.py)
+        side = data.get("size")
+        return fam.lab_vae(side) if isinstance(side, int) and 8 <= side <= 1024 else None
+    if data.get("format") == "composer-v1" and data.get("fine_tuned_from"):
+        return fam.COMPOSER  # a Lab fine-tune (the bundled models/composer is a built-in)
     return None
+
+
+def adapter_entry(folder: Path, name: str) -> ModelEntry | None:
+    """A peft adapter folder: a text LoRA of the causal-LM family carrying its base (the
+    Lab's studio.json names it by catalog id; peft's adapter_config.json by path)."""
+    data = json_file(folder / "adapter_config.json")
+    studio = json_file(folder / "studio.json")
+    causal = data.get("task_type") == "CAUSAL_LM" or studio.get("kind") == "text-lora"
+    if data.get("peft_type") != "LORA" or not causal:
+        return None  # an image model's peft adapter, or another kind of adapter
+    base = str(studio.get("base") or data.get("base_model_name_or_path") or "")
+    title = str(studio.get("name") or name)
+    base_name = str(studio.get("base_name") or Path(base).name or "an unknown model")
+    entry = entry_for(fam.CAUSAL_LM, str(folder), f"{title} (text LoRA)", "peft",
+                      dir_size(folder), note=f"A text LoRA on {base_name}.")
+    return replace(entry, base=base)
 
 
 def classify_folder(
@@ -369,10 +393,12 @@ def classify_folder(
     folder = Path(folder)
     name = name_hint or folder.name
     if names is None:
-        names = {n for n in ("model_index.json", "config.json") if (folder / n).is_file()}
-    if not names & {"model_index.json", "config.json"} or not has_weights(folder):
+        names = {n for n in FOLDER_MARKERS if (folder / n).is_file()}
+    if not names & set(FOLDER_MARKERS) or not has_weights(folder):
         return None  # configs only: a config folder, or a download that never finished
     try:
+        if "adapter_config.json" in names and not names & {"model_index.json", "config.json"}:
+            return adapter_entry(folder, name)
         if "model_index.json" in names:
             cls = str(json_file(folder / "model_index.json").get("_class_name", ""))
             if "Audio" in cls or "Music" in cls:
@@ -391,7 +417,10 @@ def classify_folder(
             return None
         fmt = "diffusers" if data.get("_class_name") else "transformers"
         if family.explore is fam.Explore.GAN_LATENT:
-            fmt = "safetensors"  # the Lab's GAN folders: config.json + model.safetensors
+            fmt = "safetensors"  # the Lab's GAN and VAE folders: config.json + model.safetensors
+        if family.id.startswith("lab-vae-") or family is fam.COMPOSER:
+            name = str(data.get("name") or name)  # trained in the Lab: the run's name
+            fmt = "safetensors"
         pickled = _only_pickles(folder)
         return entry_for(family, str(folder), name, fmt, dir_size(folder), pickled=pickled,
                          note=PICKLE_NOTE if pickled else "")

@@ -34,7 +34,9 @@ class ModelEntry:
     repo_id: str = ""  # the Hugging Face repo id, when known
     note: str = ""  # one line worth showing (why it is not usable, ...)
     family_id: str = ""  # studio.core.families id ("sd1", "gan-eyes", ...); "" = by name
-    base: str = ""  # a LoRA's base family ("SD 1.x"), where the file says it
+    #: what an add-on runs over, where its file says it: an image LoRA's base family
+    #: ("SD 1.x"), a text LoRA's base model id
+    base: str = ""
 
     @property
     def descriptor(self) -> families.Family | None:

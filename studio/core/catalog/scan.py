@@ -23,6 +23,7 @@ from pathlib import Path
 from studio.core import families, paths
 from studio.core.catalog.builtins import builtin_entries
 from studio.core.catalog.classify import (
+    FOLDER_MARKERS,
     classify_file,
     classify_folder,
     few_step,
@@ -94,7 +95,7 @@ def scan_folder(
             continue
         budget.left -= len(children)
         names = {e.name for e in children}
-        if "model_index.json" in names or "config.json" in names:  # a model folder
+        if names & set(FOLDER_MARKERS):  # a model folder
             entry = classify_folder(Path(folder), names=names)
             if entry is not None:
                 yield replace(entry, location=location, source=source)
@@ -184,7 +185,7 @@ def scan_hf_cache(
                 continue
             names = set(os.listdir(snapshot)) if snapshot.is_dir() else set()
             entry = None
-            if "model_index.json" in names or "config.json" in names:
+            if names & set(FOLDER_MARKERS):
                 if not has_weights(snapshot):
                     continue  # configs only (another tool read the config, not the weights)
                 entry = classify_folder(snapshot, repo_id, names=names)

@@ -11,6 +11,7 @@ exact slices of the final audio, so a player can start before the end.
 from __future__ import annotations
 
 import math
+import random
 import re
 import time
 from collections.abc import Iterator
@@ -117,23 +118,26 @@ class ComposerEngine(Engine):
 
     @classmethod
     def load(cls, spec: LoadSpec, settings: Settings, events: Events) -> ComposerEngine:
-        folder = composer_dir()
+        # the built-in's folder, or a composer fine-tuned in the Lab (a folder of the same
+        # files: engines/training/composer.py)
+        builtin = spec.model.startswith("builtin:")
+        folder = composer_dir() if builtin else Path(spec.model).expanduser()
+        hint = TRAIN_HINT if builtin else "train it again in the Lab"
         if not (folder / WEIGHTS).is_file():
-            raise ModelError(
-                f"The built-in composer has no weights in {folder}: {TRAIN_HINT}."
-            )
+            what = "The built-in composer" if builtin else f"The composer {folder.name}"
+            raise ModelError(f"{what} has no weights in {folder}: {hint}.")
         events.status("Loading the composer…")
         try:
             model, tokens, config = load_pretrained(folder)
             vocab = Vocab(tokens)
         except (OSError, ValueError, KeyError) as exc:
             raise ModelError(
-                f"The composer weights in {folder} cannot be read ({exc}); {TRAIN_HINT}."
+                f"The composer weights in {folder} cannot be read ({exc}); {hint}."
             ) from exc
         if tokens != Vocab().tokens:
             raise ModelError(
                 f"The composer weights in {folder} were trained for another event "
-                f"vocabulary than this version of Studio; {TRAIN_HINT}."
+                f"vocabulary than this version of Studio; {hint}."
             )
         return cls(LoadSpec(spec.model, "cpu", "float32"), model, vocab, config, folder)
 
@@ -154,6 +158,7 @@ class ComposerEngine(Engine):
             said, c = source.controls, source.controls
         else:
             said, c = understand(request)
+            c = self._data_controls(said, c, request.seed)
             blend = self._blend(request, c)
             if blend is not None:
                 c = blend[0]
@@ -347,6 +352,24 @@ class ComposerEngine(Engine):
         if not chunks:
             chunks.append(fade_out(renderer.render_until(total_s), SAMPLE_RATE))
         return np.concatenate(chunks, axis=1)
+
+    def _data_controls(self, said: Controls, c: Controls, seed: int) -> Controls:
+        """A Lab fine-tune plays what its data played where the prompt leaves a control
+        open: style, metre, key and mode of one of its pieces, drawn by the seed with the
+        data's own frequencies (the built-in keeps its style defaults)."""
+        table = (self.config.get("data") or {}).get("controls") \
+            if self.config.get("fine_tuned_from") else None
+        if not table:
+            return c
+        rng = random.Random(f"composer-data-{seed}")
+        (style, ts, tonic, mode), = rng.choices([row[0] for row in table],
+                                                 weights=[row[1] for row in table])
+        # a dance or an instrument named picks its own style (and a dance its metre)
+        style = said.style or (None if said.program is not None or said.form else style)
+        filled = replace(said, style=style, ts=said.ts or (None if said.form else ts),
+                         tonic=said.tonic if said.tonic is not None else int(tonic),
+                         mode=said.mode or mode)
+        return resolve(filled, seed)
 
     @staticmethod
     def _blend(request: MusicRequest, a: Controls) -> tuple[Controls, Piece, Piece] | None:

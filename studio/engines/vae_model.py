@@ -1,0 +1,309 @@
+"""VAEs trained in the Lab: a small convolutional autoencoder whose decoder is a generator.
+
+A trained VAE is a folder (`engines/training/vae.py` writes it):
+
+    config.json        {"studio_model": "vae", "architecture": "conv-vae-v1", "size": 64,
+                        "nz": 32, "width": 32, ...}
+    model.safetensors  "enc.*" and "dec.*" tensors (the encoder is kept for reconstructions)
+
+The catalog files it under a "lab-vae-<size>" family (`core/catalog/classify.py`); this engine
+loads the decoder and serves it like the built-in GANs: seeds → z ~ N(0, I) → a picture,
+and the explorer's pad, directions (GANSpace on the decoder's first block), variation
+grids and walks, since `z` is the same standard Gaussian latent a GAN has.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from studio.core import families
+from studio.core.errors import ModelError, RequestError
+from studio.core.explore import ExploreRequest
+from studio.core.requests import ImageRequest, Request
+from studio.core.results import Result
+from studio.core.seeds import MAX_SEED
+from studio.core.settings import Settings
+from studio.core.text import first_line
+from studio.engines import directions
+from studio.engines.base import Events, LoadSpec, wrong_kind
+from studio.engines.devices import module_bytes
+from studio.engines.directions import PrincipalDirections
+from studio.engines.explore import ExplorableEngine
+from studio.engines.gan import resize, to_uint8, torch_threads
+from studio.engines.latents import seed_noise, slerp
+
+ARCHITECTURE = "conv-vae-v1"
+WEIGHTS = "model.safetensors"
+SIZES = (32, 64, 128)
+
+
+@dataclass(frozen=True)
+class VaeConfig:
+    """The shape of a Lab VAE: square images of `size` px, `nz` latent numbers, feature
+    maps `width`, 2×, 4×, ... (at most 8×) down to 4×4."""
+
+    size: int = 64
+    nz: int = 32
+    width: int = 32
+    channels: int = 3
+
+    @property
+    def blocks(self) -> int:
+        return int(math.log2(self.size // 4))
+
+    def widths(self) -> list[int]:
+        return [self.width * min(2**i, 8) for i in range(self.blocks)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"studio_model": "vae", "architecture": ARCHITECTURE, "size": self.size,
+                "nz": self.nz, "width": self.width, "channels": self.channels}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VaeConfig:
+        if data.get("studio_model") != "vae" or data.get("architecture") != ARCHITECTURE:
+            raise ValueError(f"not a Lab VAE of architecture {ARCHITECTURE}")
+        cfg = cls(int(data["size"]), int(data["nz"]), int(data["width"]),
+                  int(data.get("channels", 3)))
+        if cfg.size not in SIZES or cfg.nz < 1 or cfg.width < 1:
+            raise ValueError(f"size {cfg.size}, nz {cfg.nz}, width {cfg.width} is not a "
+                             "shape this version builds")
+        return cfg
+
+
+class Encoder(nn.Module):
+    """image (B, 3, S, S) in [-1, 1] → (mu, logvar), each (B, nz)."""
+
+    def __init__(self, cfg: VaeConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = cfg.channels
+        for w in cfg.widths():
+            layers += [nn.Conv2d(cin, w, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+            cin = w
+        self.main = nn.Sequential(*layers)
+        self.fc = nn.Linear(cin * 16, 2 * cfg.nz)
+        self.nz = cfg.nz
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.fc(self.main(x).flatten(1))
+        return h[:, : self.nz], h[:, self.nz:].clamp(-12.0, 8.0)
+
+
+class Decoder(nn.Module):
+    """z (B, nz) → image (B, 3, S, S) in [-1, 1]. `main[0]` is the first layer (the
+    directions' cache key reads its weights) and `features` what GANSpace looks at."""
+
+    def __init__(self, cfg: VaeConfig) -> None:
+        super().__init__()
+        widths = cfg.widths()[::-1]
+        self.nz = cfg.nz
+        self.n_labels = 0
+        self.first = widths[0]
+        layers: list[nn.Module] = [nn.Linear(cfg.nz, widths[0] * 16), nn.ReLU(True)]
+        self.head = nn.Sequential(*layers)
+        ups: list[nn.Module] = []
+        for i, w in enumerate(widths):
+            last = i == len(widths) - 1
+            cout = cfg.channels if last else widths[i + 1]
+            ups += [nn.ConvTranspose2d(w, cout, 4, 2, 1), nn.Tanh() if last else nn.ReLU(True)]
+        self.ups = nn.Sequential(*ups)
+
+    @property
+    def main(self) -> nn.Sequential:
+        return self.head
+
+    def features(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(z.reshape(z.shape[0], self.nz))
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.features(z).reshape(z.shape[0], self.first, 4, 4)
+        return self.ups(h)
+
+
+class VAE(nn.Module):
+    def __init__(self, cfg: VaeConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.enc = Encoder(cfg)
+        self.dec = Decoder(cfg)
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(reconstruction, mu, logvar); `noise` ~ N(0, I) is passed in so the caller's
+        generator decides it (reproducible training)."""
+        mu, logvar = self.enc(x)
+        z = mu + noise * torch.exp(0.5 * logvar)
+        return self.dec(z), mu, logvar
+
+
+def save_vae(folder: Path, model: VAE, extra: dict[str, Any] | None = None) -> None:
+    """config.json + model.safetensors (float32) into `folder`."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS), metadata={"format": ARCHITECTURE})
+    config = {**model.cfg.to_json(), **(extra or {})}
+    (folder / "config.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+
+
+def load_decoder(folder: Path) -> tuple[Decoder, VaeConfig, dict[str, Any]]:
+    """The decoder of a Lab VAE folder (eval mode, frozen); ModelError when unreadable."""
+    from safetensors.torch import load_file
+
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        cfg = VaeConfig.from_json(config)
+        state = load_file(str(folder / WEIGHTS))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{folder.name} is not a readable Lab VAE ({first_line(exc)}).") \
+            from None
+    net = Decoder(cfg)
+    dec = {k.removeprefix("dec."): v.float() for k, v in state.items() if k.startswith("dec.")}
+    try:
+        net.load_state_dict(dec)
+    except RuntimeError as exc:
+        raise ModelError(f"The weights in {folder.name} do not match its config.json: "
+                         f"{first_line(exc)}") from None
+    net.eval()
+    net.requires_grad_(False)
+    return net, cfg, config
+
+
+@dataclass(frozen=True)
+class VaeShape:
+    """What GANSpace needs to know about the latent (directions.GanShape)."""
+
+    model: str
+    nz: int
+    n_labels: int = 0
+
+
+class VaeEngine(ExplorableEngine):
+    """A loaded Lab VAE's decoder; serves image requests and the explorer, like a GAN.
+    Frames are decoded one latent at a time so a seed gives the same pixels anywhere."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("image", "explore")
+
+    def __init__(self, spec: LoadSpec, net: Decoder, cfg: VaeConfig, folder: Path,
+                 config: dict[str, Any]) -> None:
+        super().__init__(spec)
+        self.net = net
+        self.cfg = cfg
+        self.folder = folder
+        self.config = config
+        self.gan = VaeShape(spec.model, cfg.nz)
+        self._directions: PrincipalDirections | None = None
+
+    @classmethod
+    def load(cls, spec: LoadSpec, settings: Settings, events: Events) -> VaeEngine:
+        folder = Path(spec.model).expanduser()
+        if not (folder / "config.json").is_file():
+            raise ModelError(f"Lab VAE not found: looked for {folder / 'config.json'}.")
+        net, cfg, config = load_decoder(folder)
+        return cls(LoadSpec(spec.model, "cpu", "float32"), net, cfg, folder, config)
+
+    @property
+    def nz(self) -> int:
+        return self.cfg.nz
+
+    @property
+    def native_size(self) -> int:
+        return self.cfg.size
+
+    @property
+    def name(self) -> str:
+        return str(self.config.get("name") or self.folder.name)
+
+    def latent(self, seed: int) -> torch.Tensor:
+        return seed_noise(seed, (self.cfg.nz,))
+
+    def render(self, latents: Sequence[torch.Tensor], events: Events | None = None
+               ) -> list[np.ndarray]:
+        frames: list[np.ndarray] = []
+        with torch.inference_mode(), torch_threads(1):
+            for i, z in enumerate(latents):
+                if events is not None:
+                    events.check_cancelled()
+                frames.extend(to_uint8(self.net(z.reshape(1, -1).float())))
+                if events is not None and len(latents) > 1:
+                    events.progress(i + 1, len(latents))
+        return frames
+
+    def principal_directions(self, events: Events | None = None) -> PrincipalDirections:
+        if self._directions is None:
+            self._directions = directions.gan_directions(self, events)
+        return self._directions
+
+    def explore_backend(self, request: ExploreRequest) -> VaeBackend:
+        return VaeBackend(self)
+
+    def generate_plain(self, request: Request, events: Events) -> Result:
+        if not isinstance(request, ImageRequest):
+            raise RequestError(wrong_kind(self.name, request.kind, "image"))
+        seeds = [(request.seed + i) % (MAX_SEED + 1) for i in range(request.batch_size)]
+        latents = []
+        for i, seed in enumerate(seeds):
+            z = self.latent(seed)
+            if request.variation_strength > 0:
+                vseed = (request.variation_seed + i) % (MAX_SEED + 1)
+                z = slerp(z, self.latent(vseed), request.variation_strength)
+            latents.append(z)
+        frames = self.render(latents, events)
+        if len(seeds) == 1:
+            events.progress(1, 1)
+        side = self.native_size
+        images = [resize(f, request.width, request.height) for f in frames]
+        info = {"seeds": seeds, "native_size": [side, side],
+                "upscaled": (request.width, request.height) != (side, side)}
+        return Result(request, "image", images=images, info=info)
+
+    def memory_bytes(self) -> int:
+        return module_bytes(self.net)
+
+    def unload(self) -> None:
+        self.net = None  # type: ignore[assignment]
+        self._directions = None
+
+
+class VaeBackend:
+    """The explorer's view of a Lab VAE: seeds → z, z → decoded frames (no condition)."""
+
+    has_condition_text = False
+    conditional = False
+
+    def __init__(self, engine: VaeEngine) -> None:
+        self.engine = engine
+        self.model = engine.spec.model
+        self.family = families.lab_vae(engine.native_size)
+        self.prompt_label = self.family.prompt_label
+
+    def noise(self, seed: int) -> torch.Tensor:
+        return self.engine.latent(seed)
+
+    def conditions(self, prompts: Sequence[str], seeds: Sequence[int],
+                   request: Any) -> list[torch.Tensor] | None:
+        return None
+
+    def principal(self, events: Events | None) -> PrincipalDirections:
+        return self.engine.principal_directions(events)
+
+    def render(self, latents: Sequence[torch.Tensor], conditions: Any, request: Any,
+               events: Events) -> list[np.ndarray]:
+        frames = self.engine.render(latents, events)
+        width = int(getattr(request, "width", 0) or self.engine.native_size)
+        height = int(getattr(request, "height", 0) or self.engine.native_size)
+        return [resize(f, width, height) for f in frames]
+
+    def info(self) -> dict[str, Any]:
+        side = self.engine.native_size
+        return {"native_size": [side, side], "family": self.family.name}
