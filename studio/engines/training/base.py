@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
-
 from studio.core.training import DataReport, StepRecord, TrainConfig
 from studio.engines.base import Events
 
@@ -128,17 +126,3 @@ class Recipe(ABC):
     def card_facts(self) -> dict[str, Any]:
         """Extra lines for the model card (architecture, parameter count, base model)."""
         return {}
-
-
-def rng_state() -> dict[str, Any]:
-    """torch's and numpy's global RNG states, for recipes that use them in state_dict()."""
-    import torch
-
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state()}
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    import torch
-
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
