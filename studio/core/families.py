@@ -254,6 +254,15 @@ GAN_EYES = register(Family(
     a1111_model="builtin:eyes",
 ))
 
+# The built-in sketch model (models/sketch/, trained by the Lab's "sketch" recipe): an SD
+# pipeline at 64² whose text encoder is MiniLM (engines/sketch_text.py); its own latent
+# format ("sketch": 4×16×16, its own VAE), so no SD preview factors or TAESD apply.
+SKETCH = register(Family(
+    "sketch", "Sketch", "image", _IMAGE_KINDS, _DIFFUSERS, native_size=(64, 64),
+    fields=DIFFUSION_FIELDS, explore=Explore.DIFFUSION, latent="sketch", default_steps=20,
+    default_guidance=5.0, a1111_model="builtin:sketch",
+))
+
 CAUSAL_LM = register(Family(
     "causal-lm", "causal LM", "text", ("text",), "studio.engines.text_lm:TextEngine",
     fields=TEXT_FIELDS, runtimes=(("gguf", "studio.engines.text_llama:LlamaTextEngine"),),
@@ -285,6 +294,9 @@ UPSCALER_SWINIR = register(_upscaler("upscaler-swinir", "Upscaler (SwinIR)"))
 UPSCALER = register(_upscaler("upscaler", "Upscaler"))  # another architecture spandrel knows
 UPSCALER_LANCZOS = register(_upscaler("upscaler-lanczos", "Upscaler (Lanczos)"))
 
+# first of the image built-ins: the Art panel's picker starts on it
+register_builtin(Builtin("builtin:sketch", "Sketch (built-in text-to-image, 64²)", SKETCH.id,
+                         None, "sketch", "", "models/sketch"))
 register_builtin(Builtin("builtin:faces", "Faces (built-in GAN, 64²)", GAN_FACES.id,
                          "gan_face_generate", "weights.tar", "gan-face-generate",
                          "gan-face-generate package"))
