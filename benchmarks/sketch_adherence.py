@@ -57,7 +57,7 @@ def measure(model: str = "builtin:sketch", seeds: int = 4, steps: int = 20,
     torch.set_num_threads(1)  # fastest for this size on busy cores
     engine = DiffusersImageEngine.load(LoadSpec(model, "cpu", "float32"), Settings(),
                                        Events())
-    judge = sketch_eval.ObjectJudge.from_data(sketch_data.build())
+    judge = sketch_eval.ObjectJudge.default()
     prompts = [sketch_data.colour_caption(c, o) for c, o in pairs]
     images, per_image = render_all(engine, prompts, seeds, steps, guidance, sampler)
     items = [(c, o, im) for (c, o), ims in zip(pairs, images, strict=True) for im in ims]

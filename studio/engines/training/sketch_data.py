@@ -22,6 +22,7 @@ import io
 import json
 import re
 import unicodedata
+import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -333,7 +334,9 @@ def _render(clipart: Path, emoji: list[str] | None, colours_per_clipart: int, se
     files = sorted(clipart.rglob("*.png")) if clipart.is_dir() else []
     for n, path in enumerate(files):
         try:
-            with Image.open(path) as im:
+            with warnings.catch_warnings(action="ignore",
+                                         category=Image.DecompressionBombWarning), \
+                    Image.open(path) as im:
                 if im.size[0] * im.size[1] > 25_000_000:  # a poster-sized file: skip it
                     continue
                 if max(im.size) > 4 * SIZE:
