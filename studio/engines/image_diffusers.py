@@ -40,6 +40,7 @@ from studio.core.results import Preview, Result
 from studio.core.seeds import MAX_SEED
 from studio.core.settings import Settings
 from studio.core.store import Store
+from studio.engines import sketch_text
 from studio.engines.base import Events, LoadSpec, wrong_kind
 from studio.engines.devices import cpu_generator, module_bytes, torch_dtype
 from studio.engines.directions import PrincipalDirections
@@ -94,6 +95,12 @@ class Checkpoint:
 
 def resolve_model_path(model: str, settings: Settings) -> Path:
     """The file or folder a model id names: an absolute path, or a name in a models folder."""
+    if model.startswith("builtin:"):  # a built-in pipeline folder (the sketch model)
+        found = catalog.builtin_path(model)
+        if found is None or not found.is_dir():
+            raise ModelError(f"The built-in {model} has no weights here ({found}); run "
+                             "`make train-sketch` or restore models/.")
+        return found
     raw = Path(model).expanduser()
     if raw.is_absolute():
         candidates = [raw]
@@ -391,6 +398,8 @@ class DiffusersImageEngine(ExplorableEngine):
         pipe.to(spec.device)
         scheduler_config = {**dict(pipe.scheduler.config), **scheduler_extra}
         taesd = _load_taesd(family, settings, spec.device, dtype)
+        if sketch_text.is_sketch_pipe(pipe):  # its own small VAE is its preview decoder
+            taesd = sketch_text.PreviewDecoder(pipe.vae)
         log.info("loaded %s (%s, %s) on %s/%s%s", name, family_name(family), source,
                  spec.device, spec.dtype, " with TAESD previews" if taesd else "")
         return cls(spec, pipe, family, name, scheduler_config=scheduler_config, taesd=taesd,
@@ -1246,6 +1255,8 @@ def _load_folder(folder: Path, dtype: torch.dtype, allow_pickle: bool) -> Any:
         ) from None
     except (OSError, ValueError) as exc:
         raise ModelError(f"{index_path} could not be read ({exc}).") from exc
+    if sketch_text.is_sketch_folder(folder):  # MiniLM text encoder from its package
+        return sketch_text.load_pipeline(folder, dtype)
     if _folder_is_pickled(folder, index) and not allow_pickle:
         raise ModelError(
             f"{folder.name} only has pickled .bin weights, which can run code when opened; "

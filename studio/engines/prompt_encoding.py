@@ -390,6 +390,11 @@ def with_embeddings(encoders: Sequence[ClipEncoder],
     return out, notes
 
 
+#: (does it read this pipeline?, its encode_for_pipeline) for pipelines whose text encoder
+#: is not CLIP; `engines/sketch_text.py` adds MiniLM's when imported
+OTHER_TEXT_ENCODERS: list[tuple[Callable[[Any], bool], Callable[..., Conditioning]]] = []
+
+
 def encode_for_pipeline(pipe: Any, prompt: str, negative: str = "", *, steps: int,
                         clip_skip: int = 1, old_scheduling: bool = False,
                         embeddings: Mapping[str, Mapping[int, torch.Tensor]] | None = None,
@@ -401,6 +406,9 @@ def encode_for_pipeline(pipe: Any, prompt: str, negative: str = "", *, steps: in
     texts name them. Raises PromptError for a LoRA weight that is not a number;
     syntax mistakes come back as `warnings`.
     """
+    for reads, encode in OTHER_TEXT_ENCODERS:  # not CLIP (the sketch model's MiniLM)
+        if reads(pipe):
+            return encode(pipe, prompt, negative, steps=steps)
     encoders, embedding_notes = with_embeddings(encoders_of(pipe), embeddings or {})
     xl = hasattr(pipe, "text_encoder_2")
     parsed_pos = prompts.parse(prompt, steps, old_scheduling=old_scheduling)

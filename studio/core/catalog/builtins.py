@@ -35,6 +35,8 @@ def builtin_entries() -> list[ModelEntry]:
     out = []
     for b in families.builtins():
         path = b.path()
+        if b.optional and (path is None or not path.exists()):
+            continue
         size = 0
         note = ""
         if path is not None and path.is_dir():

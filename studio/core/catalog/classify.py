@@ -327,6 +327,8 @@ def pipeline_family(folder: Path, cls: str, hint: str = "") -> Family | str:
         return fam.LCM
     if cls.startswith(("StableDiffusionPipeline", "StableDiffusionImg2Img", "AutoPipeline",
                        "StableDiffusionInpaint")) or cls == "DiffusionPipeline":
+        if (folder / "text_encoder" / "minilm.json").is_file():
+            return fam.SKETCH  # the built-in sketch model's layout (MiniLM text)
         unet = json_file(folder / "unet" / "config.json")
         context = unet.get("cross_attention_dim")
         text = json_file(folder / "text_encoder" / "config.json")

@@ -18,6 +18,7 @@ RECIPES: dict[str, str] = {
     "composer": "studio.engines.training.composer:ComposerRecipe",
     "text": "studio.engines.training.text_lora:TextLoraRecipe",
     "lora": "studio.engines.training.sd_lora:SdLoraRecipe",
+    "sketch": "studio.engines.training.sketch:SketchRecipe",
 }
 
 

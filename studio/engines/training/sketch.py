@@ -1,0 +1,385 @@
+"""The "sketch" recipe: a small latent diffusion model in the shape of Stable Diffusion,
+trained from scratch on clip art and emoji (`sketch_data.py`).
+
+Three parts, in diffusers classes so the result is an ordinary pipeline folder:
+- a small `AutoencoderKL` (64×64 RGB ↔ 4×16×16 latents), trained first, on 32×32 crops
+  (it is fully convolutional; crops cost a quarter of full images);
+- a small `UNet2DConditionModel` that predicts the noise of latents, cross-attending to
+- the frozen all-MiniLM-L6-v2 encoder's token states (`sketch_text.py`; 16 tokens, 384-d),
+  in place of SD's CLIP.
+
+One run, two phases: the first `vae_steps(config.steps)` steps train the autoencoder
+(reconstruction MSE + a tiny KL), the rest the UNet (noise-prediction MSE under SD's
+scaled-linear DDPM schedule, 10 % empty captions for classifier-free guidance). Latents
+and caption embeddings are computed the first time a sample is drawn and kept, so each
+costs once. Data order and noise come from generators seeded by (seed, step): a resumed run
+draws exactly what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from studio.core.atomic import atomic_write_bytes
+from studio.core.training import DataReport, TrainingError
+from studio.engines.training import sketch_data
+from studio.engines.training.base import Recipe, Sample
+
+#: the share of the steps that train the autoencoder before the UNet starts
+VAE_SHARE = 0.15
+CROP = 32
+LATENT = 16  # latent side for 64×64 images (the VAE downsamples 4×)
+CFG_DROPOUT = 0.1
+#: extra weight on colour (RGB minus its grey) in the autoencoder's loss: plain MSE is
+#: dominated by brightness, and a short first run learned shapes in sepia, its latents
+#: holding no colour at all (a linear probe's R² for chroma was 0), so no prompt could
+#: colour them
+CHROMA_WEIGHT = 3.0
+SAMPLE_PROMPTS = ("a red heart", "a blue car", "a yellow star", "a green tree",
+                  "a purple cat", "an orange fish")
+TRAIN_TIMESTEPS = 1000
+
+
+def vae_steps(steps: int) -> int:
+    return max(1, int(steps * VAE_SHARE)) if steps > 1 else 0
+
+
+def build_vae() -> Any:
+    """The autoencoder: 3 levels (16, 32, 64 channels), 64×64 → 4×16×16."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        in_channels=3, out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
+        block_out_channels=(16, 32, 64), layers_per_block=1, latent_channels=4,
+        norm_num_groups=16, sample_size=64)
+
+
+def build_unet() -> Any:
+    """The denoiser: 16×16 → 8×8 → 4×4 (64, 96, 128 channels), cross-attention to the
+    MiniLM tokens at the two lower levels and the middle."""
+    from diffusers import UNet2DConditionModel
+
+    from studio.engines.sketch_text import HIDDEN
+
+    return UNet2DConditionModel(
+        sample_size=LATENT, in_channels=4, out_channels=4, layers_per_block=1,
+        block_out_channels=(64, 96, 128),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=HIDDEN, attention_head_dim=4, norm_num_groups=16)
+
+
+def build_scheduler() -> Any:
+    """SD's training schedule (scaled linear betas, epsilon prediction)."""
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(num_train_timesteps=TRAIN_TIMESTEPS, beta_start=0.00085,
+                         beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                         set_alpha_to_one=False, steps_offset=1, prediction_type="epsilon")
+
+
+class SketchRecipe(Recipe):
+    """Trains the built-in sketch model (see the module docstring)."""
+
+    id = "sketch"
+
+    def __init__(self, config: Any, device: str = "cpu") -> None:
+        super().__init__(config, device)
+        self.data: sketch_data.SketchData | None = None
+        self.vae: Any = None
+        self.unet: Any = None
+        self.step = 0
+
+    # ------------------------------------------------------------------ data
+    def _sources(self) -> tuple[Path, list[str] | None]:
+        folder = Path(self.config.data).expanduser()
+        if not folder.is_dir():
+            raise TrainingError(f"The data folder {folder} does not exist.")
+        return folder, sketch_data.read_emoji_list(folder)
+
+    def check_data(self) -> DataReport:
+        folder, emoji = self._sources()
+        pngs = sorted(folder.rglob("*.png"))
+        have_emoji = sketch_data.EMOJI_FONT.is_file() and sketch_data.CLDR_EN.is_file()
+        n_emoji = (len(emoji) if emoji is not None else
+                   sum(1 for cp in sketch_data.cldr_annotations() if sketch_data._is_emoji(cp))
+                   ) if have_emoji else 0
+        if not pngs and not n_emoji:
+            raise TrainingError(f"{folder} has no PNG clip art and the emoji font is not "
+                                "installed: nothing to train the sketch model on.")
+        notes = [f"{n_emoji} Noto emoji (CLDR names) join the clip art." if n_emoji else
+                 "The Noto emoji font is not installed: clip art only.",
+                 f"Every image is also recoloured; {len(sketch_data.HELDOUT)} colour × object "
+                 "pairs are held out for the benchmark."]
+        return DataReport(folder=str(folder), found=len(pngs) + n_emoji,
+                          usable=len(pngs) + n_emoji, notes=tuple(notes),
+                          captions=len(pngs) + n_emoji, sizes="fitted to 64×64")
+
+    # ------------------------------------------------------------------ setup
+    def setup(self) -> None:
+        import torch
+
+        from studio.engines import sketch_text
+
+        folder, emoji = self._sources()
+        self.data = sketch_data.build(folder, emoji, seed=self.config.seed)
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        self.vae = build_vae().to(self.device)
+        self.unet = build_unet().to(self.device)
+        self.scheduler = build_scheduler()
+        self.vae_opt = torch.optim.AdamW(self.vae.parameters(), lr=cfg.lr, weight_decay=0.0)
+        self.unet_opt = torch.optim.AdamW(self.unet.parameters(), lr=cfg.lr, weight_decay=1e-4)
+        self.vae_total = vae_steps(cfg.steps)
+        self.text = sketch_text.MiniLM.load(self.device)
+        entries = self.data.entries
+        order = np.random.default_rng(cfg.seed).permutation(len(entries))
+        n_val = min(len(entries) - 1, max(1, round(len(entries) * cfg.val_split))) \
+            if cfg.val_split > 0 and len(entries) > 1 else 0
+        self.val_idx = np.sort(order[:n_val])
+        self.train_idx = np.sort(order[n_val:])
+        self.emb = np.zeros((len(self.data.captions), sketch_text.TOKENS, sketch_text.HIDDEN),
+                            np.float16)
+        self.emb_done = np.zeros(len(self.data.captions), bool)
+        self.lat = np.zeros((len(entries), 4, LATENT, LATENT), np.float32)
+        self.lat_done = np.zeros(len(entries), bool)
+        self.scale = 1.0
+        self.step = 0
+
+    def _rng(self, salt: int) -> np.random.Generator:
+        return np.random.default_rng([self.config.seed, self.step, salt])
+
+    def _gen(self, salt: int) -> Any:
+        import torch
+
+        return torch.Generator().manual_seed(
+            (self.config.seed * 1_000_003 + self.step * 7919 + salt) % (2**63))
+
+    def _pixels(self, idx: np.ndarray) -> Any:
+        import torch
+
+        assert self.data is not None
+        e = self.data.entries[idx]
+        return torch.from_numpy(self.data.sample_pixels(e[:, 0], e[:, 1])).to(self.device)
+
+    def _embeddings(self, captions: np.ndarray) -> Any:
+        import torch
+
+        assert self.data is not None
+        missing = np.unique(captions[~self.emb_done[captions]])
+        for start in range(0, len(missing), 256):
+            part = missing[start:start + 256]
+            z = self.text.encode([self.data.captions[i] for i in part])
+            self.emb[part] = z.float().cpu().numpy().astype(np.float16)
+            self.emb_done[part] = True
+        return torch.from_numpy(self.emb[captions].astype(np.float32)).to(self.device)
+
+    def _latents(self, idx: np.ndarray) -> Any:
+        import torch
+
+        missing = np.unique(idx[~self.lat_done[idx]])
+        if len(missing):
+            self.vae.eval()
+            with torch.no_grad():
+                for start in range(0, len(missing), 128):
+                    part = missing[start:start + 128]
+                    mean = self.vae.encode(self._pixels(part)).latent_dist.mean
+                    self.lat[part] = mean.cpu().numpy()
+                    self.lat_done[part] = True
+        return torch.from_numpy(self.lat[idx] * self.scale).to(self.device)
+
+    # ------------------------------------------------------------------ training
+    @property
+    def phase(self) -> str:
+        return "vae" if self.step < self.vae_total else "unet"
+
+    def train_step(self) -> float:
+        loss = self._vae_step() if self.phase == "vae" else self._unet_step()
+        self.step += 1
+        if self.step == self.vae_total:
+            self._fix_scale()
+        return loss
+
+    def _vae_step(self) -> float:
+        import torch
+
+        rng = self._rng(1)
+        idx = rng.choice(self.train_idx, size=self.config.batch)
+        x = self._pixels(idx)
+        ox, oy = rng.integers(0, sketch_data.SIZE - CROP + 1, size=2)
+        x = x[:, :, oy:oy + CROP, ox:ox + CROP]
+        self.vae.train()
+        post = self.vae.encode(x).latent_dist
+        z = post.sample(generator=self._gen(1))
+        y = self.vae.decode(z).sample
+        loss = (torch.nn.functional.mse_loss(y, x) + CHROMA_WEIGHT * torch.nn.functional.mse_loss(
+            _chroma(y), _chroma(x)) + 1e-6 * post.kl().mean())
+        self.vae_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.vae_opt.step()
+        return float(loss.detach())
+
+    def _fix_scale(self) -> None:
+        """SD's scaling factor: latents of the data scaled to unit variance."""
+        rng = np.random.default_rng([self.config.seed, 99])
+        probe = rng.choice(self.train_idx, size=min(512, len(self.train_idx)), replace=False)
+        self.scale = 1.0
+        z = self._latents(np.sort(probe))
+        self.scale = float(1.0 / max(float(z.std()), 1e-3))
+        self.vae.register_to_config(scaling_factor=self.scale)
+
+    def _noise_loss(self, idx: np.ndarray, captions: np.ndarray, gen: Any,
+                    train: bool) -> Any:
+        import torch
+
+        z0 = self._latents(idx)
+        c = self._embeddings(captions)
+        noise = torch.randn(z0.shape, generator=gen).to(self.device)
+        t = torch.randint(0, TRAIN_TIMESTEPS, (len(idx),), generator=gen).to(self.device)
+        zt = self.scheduler.add_noise(z0, noise, t)
+        self.unet.train(train)
+        pred = self.unet(zt, t, encoder_hidden_states=c).sample
+        return torch.nn.functional.mse_loss(pred, noise)
+
+    def _unet_step(self) -> float:
+        assert self.data is not None
+        rng = self._rng(2)
+        idx = rng.choice(self.train_idx, size=self.config.batch)
+        captions = self.data.entries[idx, 2].copy()
+        captions[rng.random(len(idx)) < CFG_DROPOUT] = 0  # "" : the unconditional caption
+        warm = min(1.0, (self.step - self.vae_total + 1) / 100)
+        for group in self.unet_opt.param_groups:
+            group["lr"] = self.config.lr * warm
+        loss = self._noise_loss(idx, captions, self._gen(2), train=True)
+        self.unet_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        import torch
+
+        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), 1.0)
+        self.unet_opt.step()
+        return float(loss.detach())
+
+    def validation_loss(self) -> float | None:
+        import torch
+
+        if not len(self.val_idx):
+            return None
+        assert self.data is not None
+        idx = self.val_idx[:128]
+        with torch.no_grad():
+            if self.phase == "vae":
+                self.vae.eval()
+                x = self._pixels(idx[:64])
+                return float(torch.nn.functional.mse_loss(self.vae(x).sample, x))
+            gen = torch.Generator().manual_seed(self.config.seed + 4242)
+            return float(self._noise_loss(idx, self.data.entries[idx, 2], gen, train=False))
+
+    # ------------------------------------------------------------------ samples
+    def samples(self) -> list[Sample]:
+        import torch
+
+        if self.phase == "vae":
+            assert self.data is not None
+            idx = self.val_idx[:4] if len(self.val_idx) >= 4 else self.train_idx[:4]
+            with torch.no_grad():
+                self.vae.eval()
+                x = self._pixels(idx)
+                y = self.vae(x).sample
+            pairs = torch.cat([x, y], dim=3)
+            return [Sample("image", _to_uint8(p), f"reconstruction {i}")
+                    for i, p in enumerate(pairs)]
+        images = self.generate(list(SAMPLE_PROMPTS), seed=0, steps=20, guidance=4.0)
+        return [Sample("image", im, f"prompt: {p}") for im, p in zip(images, SAMPLE_PROMPTS,
+                                                                     strict=True)]
+
+    def generate(self, prompts: list[str], seed: int, steps: int = 20,
+                 guidance: float = 4.0) -> list[np.ndarray]:
+        """Prompts → 64×64 images with DDIM and CFG (the training-time sampler; the app
+        renders through the image engine instead)."""
+        import torch
+
+        sched = build_scheduler()
+        sched.set_timesteps(steps)
+        n = len(prompts)
+        with torch.no_grad():
+            self.unet.eval()
+            self.vae.eval()
+            cond = self.text.encode(prompts)
+            uncond = self.text.encode([""] * n)
+            gen = torch.Generator().manual_seed(seed)
+            z = torch.randn((n, 4, LATENT, LATENT), generator=gen).to(self.device)
+            for t in sched.timesteps:
+                both = self.unet(torch.cat([z, z]), t, encoder_hidden_states=torch.cat(
+                    [uncond, cond])).sample
+                eu, ec = both.chunk(2)
+                z = sched.step(eu + guidance * (ec - eu), t, z).prev_sample
+            x = self.vae.decode(z / self.scale).sample
+        return [_to_uint8(im) for im in x]
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        import torch
+
+        return {"vae": self.vae.state_dict(), "unet": self.unet.state_dict(),
+                "vae_opt": self.vae_opt.state_dict(), "unet_opt": self.unet_opt.state_dict(),
+                "step": torch.tensor(self.step), "scale": torch.tensor(self.scale)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.vae.load_state_dict(state["vae"])
+        self.unet.load_state_dict(state["unet"])
+        self.vae_opt.load_state_dict(state["vae_opt"])
+        self.unet_opt.load_state_dict(state["unet_opt"])
+        self.step = int(state["step"])
+        self.scale = float(state["scale"])
+        self.vae.register_to_config(scaling_factor=self.scale)
+        self.lat_done[:] = False  # latents follow the restored autoencoder
+
+    # ------------------------------------------------------------------ export
+    def export(self, out_dir: Path) -> Path:
+        """A diffusers StableDiffusionPipeline folder: unet/, vae/, scheduler/, tokenizer/
+        and text_encoder/minilm.json (the packaged MiniLM it reads; not copied)."""
+        from studio.engines import sketch_text
+
+        target = out_dir / self.config.name
+        tmp = out_dir / f".{self.config.name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        self.unet.save_pretrained(tmp / "unet", safe_serialization=True)
+        self.vae.register_to_config(scaling_factor=self.scale)
+        self.vae.save_pretrained(tmp / "vae", safe_serialization=True)
+        build_scheduler().save_pretrained(tmp / "scheduler")
+        sketch_text.write_text_parts(tmp)
+        atomic_write_bytes(tmp / "model_index.json",
+                           json.dumps(sketch_text.model_index(), indent=2).encode())
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+        return target
+
+    def card_facts(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {"architecture": "latent diffusion (AutoencoderKL 64²↔4×16², "
+                                 "UNet2DConditionModel, frozen all-MiniLM-L6-v2 text)"}
+        if self.unet is not None:
+            facts["UNet parameters"] = sum(p.numel() for p in self.unet.parameters())
+            facts["VAE parameters"] = sum(p.numel() for p in self.vae.parameters())
+            facts["autoencoder steps"] = self.vae_total
+            facts["latent scaling factor"] = round(self.scale, 5)
+        if self.data is not None:
+            facts.update({f"data {k}": v for k, v in self.data.summary().items()})
+        return facts
+
+
+def _chroma(x: Any) -> Any:
+    """Colour without brightness: each channel minus the pixel's mean."""
+    return x - x.mean(dim=1, keepdim=True)
+
+
+def _to_uint8(x: Any) -> np.ndarray:
+    arr = ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    return np.ascontiguousarray(arr)

