@@ -519,3 +519,15 @@ def test_inpainting_checkpoints_are_their_own_families() -> None:
     assert checkpoint_layout(sdxl, shapes(9)) is fam.SDXL_INPAINT
     assert checkpoint_layout(sd1, shapes(4)) is fam.SD1
     assert fam.SD1_INPAINT.latent == "sd1" and fam.SD1_INPAINT.applies("mask")
+
+
+def test_a_builtin_whose_weights_live_in_models_is_listed_once() -> None:
+    """models/sketch is the sketch built-in's folder: the scan of models/ does not list it a
+    second time as a plain diffusers folder."""
+    from studio.core import families
+
+    sketch = families.builtin("builtin:sketch")
+    assert sketch is not None and sketch.path() is not None and sketch.path().exists()
+    entries = catalog.scan(Settings())
+    found = [e for e in entries if e.family_id == "sketch"]
+    assert [e.id for e in found] == ["builtin:sketch"]

@@ -279,7 +279,9 @@ def iter_scan(
     """
     yield from builtin_entries()
     bundled = paths.bundled_models_dir()
-    seen: set[str] = set()
+    # a built-in whose weights live in models/ (the sketch model) is listed once, as itself
+    seen: set[str] = {os.path.realpath(p) for b in families.builtins()
+                      if (p := b.path()) is not None}
     sources: list[Iterable[ModelEntry]] = [
         scan_folder(d, source="models" if d == bundled else "folder", issues=issues,
                     cancel=cancel)
