@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.catalog import ModelEntry
+from studio.core.families import Explore
 from studio.core.results import Progress
 from studio.core.seeds import MAX_SEED
 from studio.core.text import format_duration, human_bytes  # the one of each (queue, status bar)
@@ -337,6 +338,8 @@ class ModelPicker(QComboBox):
         self.modality = modality
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setMinimumContentsLength(18)
+        self._chosen = False  # the user (or a recipe) picked a model: rescans keep it
+        self.activated.connect(self._user_chose)
         self.refresh(ctx.models_for(modality))
         ctx.catalog_changed.connect(lambda _entries: self.refresh(ctx.models_for(modality)))
         self.currentIndexChanged.connect(lambda _i: self.model_changed.emit(self.current_model()))
@@ -360,8 +363,11 @@ class ModelPicker(QComboBox):
                     self.setItemData(self.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
             if not entries:
                 self.addItem(f"No {self.modality} models found: add a folder in Settings", "")
-            if before:
-                self.set_model(before)
+            preferred = None if self._chosen else self.preferred(entries)
+            if preferred is not None:
+                self.setCurrentIndex(self.findData(preferred))
+            elif before:
+                self._select(before)
         finally:
             self.blockSignals(False)
         if self.current_model() != before:
@@ -371,12 +377,31 @@ class ModelPicker(QComboBox):
         data = self.currentData()
         return data if isinstance(data, str) else ""
 
+    @staticmethod
+    def preferred(entries: list[ModelEntry]) -> str | None:
+        """The model a panel starts on until one is picked: the first installed diffusion
+        model (a Stable Diffusion the user added) over the built-ins, which lead the list
+        (the sketch model, the GANs) and serve when nothing is installed."""
+        for e in entries:
+            family = e.descriptor
+            if e.format != "builtin" and family is not None and family.explore is \
+                    Explore.DIFFUSION and family.serves("image"):
+                return e.id
+        return None
+
+    def _user_chose(self, _index: int) -> None:
+        self._chosen = True
+
     def model_ids(self) -> list[str]:
         return [self.itemData(i) for i in range(self.count()) if self.itemData(i)]
 
     def set_model(self, model: str) -> None:
         """Select model; an id the catalog does not know is shown as "(not found)" and
         kept selected (also across rescans), so a recipe from elsewhere says what it needs."""
+        self._select(model)
+        self._chosen = True
+
+    def _select(self, model: str) -> None:
         index = self.findData(model)
         if index < 0 and model:
             if self.count() == 1 and not self.itemData(0):
