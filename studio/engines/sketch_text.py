@@ -120,6 +120,13 @@ class MiniLM:
         return self.encode_fragments([[Fragment(t, 1.0)] for t in texts])[0]
 
 
+def encode_captions(pipe: Any, captions: Sequence[str]) -> torch.Tensor:
+    """[len(captions), TOKENS, HIDDEN]: plain captions as a sketch pipeline's UNet reads
+    them (its encoder_hidden_states), the encoding the sketch recipe trained on; what the
+    Lab's LoRA recipe conditions on for this model (`engines/training/sd_lora.py`)."""
+    return MiniLM(pipe.tokenizer, pipe.text_encoder).encode(captions).to(dtype=pipe.unet.dtype)
+
+
 # --------------------------------------------------------------------------- the folder
 
 

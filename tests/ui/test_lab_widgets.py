@@ -192,7 +192,9 @@ def test_base_picker_offers_only_the_recipes_families(qtbot, ctx) -> None:
     form = TrainForm(ctx)
     qtbot.addWidget(form)
     form.set_recipe("lora")
-    assert [form.base.itemData(i) for i in range(form.base.count())] == [sd.id, xl.id, turbo.id]
+    # the built-in sketch model is a LoRA base too, after the user's own models
+    assert [form.base.itemData(i) for i in range(form.base.count())] == [
+        sd.id, xl.id, turbo.id, "builtin:sketch"]
     assert form.config().base == sd.id
     form.set_recipe("composer")
     assert form.base.currentData() == "builtin:composer"

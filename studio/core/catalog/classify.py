@@ -208,9 +208,12 @@ def family_from_name(name: str) -> Family:
 # ------------------------------------------------------------------ a LoRA's base family
 
 #: the widths of the text encoders: CLIP ViT-L (SD 1.x, SDXL's first), OpenCLIP ViT-H
-#: (SD 2.x); UNet cross-attention context widths (SDXL's is both encoders, 2048)
+#: (SD 2.x); UNet cross-attention context widths (SDXL's is both encoders, 2048; the
+#: built-in sketch model's is MiniLM's 384)
 _TE_WIDTH = {768: fam.SD1, 1024: fam.SD2}
-_CONTEXT_WIDTH = {768: fam.SD1, 1024: fam.SD2, 2048: fam.SDXL}
+_CONTEXT_WIDTH = {384: fam.SKETCH, 768: fam.SD1, 1024: fam.SD2, 2048: fam.SDXL}
+#: ss_base_model_version of a LoRA the Lab trains on the built-in sketch model (kohya has none)
+SKETCH_LORA_VERSION = "studio_sketch_v1"
 
 
 def _shape(header: dict[str, Any], key: str) -> list[int]:
@@ -220,11 +223,14 @@ def _shape(header: dict[str, Any], key: str) -> list[int]:
 
 
 def lora_base(header: dict[str, Any]) -> Family | None:
-    """SD 1.x / SD 2.x / SDXL from a LoRA's safetensors header (None: it does not say)."""
+    """SD 1.x / SD 2.x / SDXL / the sketch model from a LoRA's safetensors header (None:
+    it does not say)."""
     meta = header.get("__metadata__") or {}
     meta = meta if isinstance(meta, dict) else {}
     version = str(meta.get("ss_base_model_version", "")).lower()
     arch = str(meta.get("modelspec.architecture", "")).lower()
+    if version == SKETCH_LORA_VERSION:
+        return fam.SKETCH
     if version.startswith("sdxl") or "stable-diffusion-xl" in arch:
         return fam.SDXL
     if version.startswith("sd_v2") or "stable-diffusion-v2" in arch:

@@ -8,8 +8,11 @@ as in A1111; a LoRA is named by its file's stem.
 
 The base family a LoRA is for comes from what the file says: kohya's
 `ss_base_model_version` / `ss_v2`, the modelspec architecture, or the shapes of its
-layers (a 768-wide text encoder is SD 1.x, 1024 SD 2.x, two encoders SDXL). Plain
-Python: only safetensors headers are read.
+layers (a 768-wide text encoder is SD 1.x, 1024 SD 2.x, two encoders SDXL; a UNet that
+reads 384-wide MiniLM states is the built-in sketch model, whose Lab LoRAs say
+`ss_base_model_version` "studio_sketch_v1"). The engine refuses a LoRA of another family
+than the model's (`engines/lora.check_base`). Plain Python: only safetensors headers are
+read.
 """
 
 from __future__ import annotations

@@ -11,6 +11,13 @@ by the image engine's own loader and never changed; only the adapter's weights t
 
 The finished LoRA is written with kohya's key names and `ss_base_model_version`
 (`engines/lora.py`), so A1111 and ComfyUI read it too.
+
+The built-in sketch model (`builtin:sketch`, an SD pipeline whose text encoder is MiniLM)
+trains by the same recipe; only three things differ, each in its own method: captions are
+encoded by its own MiniLM encoding (`sketch_text.encode_captions`, what it was trained on),
+images train at its native 64 px in buckets of its VAE's factor (4), and the LoRA says
+`ss_base_model_version` "studio_sketch_v1", so the engine offers it to the sketch model and
+refuses it for SD (and an SD LoRA for the sketch).
 """
 
 from __future__ import annotations
@@ -23,10 +30,13 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from studio.core import families
 from studio.core.atomic import atomic_write_bytes
+from studio.core.catalog.classify import SKETCH_LORA_VERSION
 from studio.core.errors import StudioError
 from studio.core.settings import Settings
 from studio.core.training import DataReport, TrainConfig, TrainingError
+from studio.engines import sketch_text
 from studio.engines.base import Events, LoadSpec
 from studio.engines.devices import cpu_generator
 from studio.engines.lora import kohya_bytes
@@ -45,7 +55,8 @@ from studio.engines.training.data import (
 ADAPTER = "studio_train"
 TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 #: kohya's ss_base_model_version for each latent family
-BASE_VERSIONS = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}
+BASE_VERSIONS = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0",
+                 "sketch": SKETCH_LORA_VERSION}
 SAMPLE_SEEDS = (0, 1)
 SAMPLE_STEPS = 20
 
@@ -58,14 +69,14 @@ class Encoded:
     """One image as the UNet trains on it: its latents and its caption's conditioning."""
 
     latents: torch.Tensor  # [4, h/8, w/8]
-    embeds: torch.Tensor  # [77, dim]
+    embeds: torch.Tensor  # [tokens, dim]: 77 CLIP tokens, or the sketch's 16 MiniLM ones
     pooled: torch.Tensor | None  # SDXL's pooled text embedding
     size: tuple[int, int]  # (width, height) in pixels
     caption: str
 
 
 class SdLoraRecipe(Recipe):
-    """A LoRA on the UNet of an SD 1.x/2.x/SDXL model (see the module docstring)."""
+    """A LoRA on the UNet of an SD 1.x/2.x/SDXL or the sketch model (module docstring)."""
 
     id: ClassVar[str] = "lora"
 
@@ -112,8 +123,8 @@ class SdLoraRecipe(Recipe):
             raise TrainingError(f"The base model could not be loaded: {exc}") from None
         pipe = self.pipe = self.engine.pipe
         if self.engine.family not in BASE_VERSIONS:
-            raise TrainingError(f"{self.engine.name} is not a Stable Diffusion model a LoRA "
-                                "can be trained on.")
+            raise TrainingError(f"{self.engine.name} is not a Stable Diffusion model (or the "
+                                "built-in sketch model) a LoRA can be trained on.")
         for module in (pipe.unet, pipe.vae, getattr(pipe, "text_encoder", None),
                        getattr(pipe, "text_encoder_2", None)):
             if module is not None:
@@ -138,13 +149,23 @@ class SdLoraRecipe(Recipe):
             p.requires_grad_(True)
         self.optimizer = torch.optim.AdamW(params, lr=self.config.lr, weight_decay=1e-2)
 
+    def _is_sketch(self) -> bool:
+        return sketch_text.is_sketch_pipe(self.pipe)
+
+    def _resolution(self) -> int:
+        """The side images train at: the config's, but the sketch model's native 64 px for
+        it (it knows no other size; the recipe's 512 px default would be 64× the work)."""
+        if self._is_sketch():
+            return families.SKETCH.native_size[0]
+        return self.config.resolution
+
     def _step_size(self) -> int:
         factor = int(getattr(self.pipe, "vae_scale_factor", 8))
-        return 64 if self.config.resolution >= 256 else factor
+        return 64 if self._resolution() >= 256 else factor
 
     @torch.no_grad()
     def _encode(self, item: ImageItem) -> Encoded:
-        options = buckets(self.config.resolution, self._step_size())
+        options = buckets(self._resolution(), self._step_size())
         width, height = bucket_for(item.width, item.height, options)
         image = fit(load_rgb(item.path), width, height)  # transparency on white, cropped
         pixels = torch.from_numpy(image.astype(np.float32) / 127.5 - 1.0)
@@ -152,11 +173,19 @@ class SdLoraRecipe(Recipe):
         vae = self.pipe.vae
         latents = vae.encode(pixels).latent_dist.mode() * vae.config.scaling_factor
         caption = self.caption(item)
+        embeds, pooled = self._caption_embeds(caption)
+        return Encoded(latents[0], embeds, pooled, (width, height), caption)
+
+    def _caption_embeds(self, caption: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A caption's UNet conditioning [tokens, dim] and SDXL's pooled embedding: the
+        pipeline's own CLIP encoding, or the sketch model's MiniLM one."""
+        if self._is_sketch():
+            return sketch_text.encode_captions(self.pipe, [caption])[0], None
         out = self.pipe.encode_prompt(prompt=caption, device=self.device,
                                       num_images_per_prompt=1,
                                       do_classifier_free_guidance=False)
         pooled = out[2][0] if len(out) == 4 and out[2] is not None else None
-        return Encoded(latents[0], out[0][0], pooled, (width, height), caption)
+        return out[0][0], pooled
 
     # the order of the data -------------------------------------------------------------
     def _new_epoch(self) -> None:
@@ -227,12 +256,21 @@ class SdLoraRecipe(Recipe):
         width, height = (self.train or self.val)[0].size
         out = []
         for seed in SAMPLE_SEEDS:
-            images = self.pipe(prompt=caption, num_inference_steps=SAMPLE_STEPS,
-                               guidance_scale=7.0, width=width, height=height,
+            images = self.pipe(**self._sample_prompt(caption),
+                               num_inference_steps=SAMPLE_STEPS, width=width, height=height,
                                generator=cpu_generator(seed), output_type="np").images
             array = (np.clip(np.asarray(images[0]), 0, 1) * 255).round().astype(np.uint8)
             out.append(Sample("image", array, f"seed {seed}: {caption}"))
         return out
+
+    def _sample_prompt(self, caption: str) -> dict[str, Any]:
+        """The pipeline's prompt arguments for a sample: the caption (CLIP encodes it), or
+        the sketch model's MiniLM states and its own guidance."""
+        if not self._is_sketch():
+            return {"prompt": caption, "guidance_scale": 7.0}
+        cond, uncond = sketch_text.encode_captions(self.pipe, [caption, ""]).chunk(2)
+        return {"prompt_embeds": cond, "negative_prompt_embeds": uncond,
+                "guidance_scale": families.SKETCH.default_guidance}
 
     # checkpoints and export ------------------------------------------------------------
     def lora_state(self) -> dict[str, torch.Tensor]:
@@ -280,6 +318,8 @@ class SdLoraRecipe(Recipe):
                                          "on the UNet's attention (to_q, to_k, to_v, to_out)"}
         if self.engine is not None:
             facts["Family"] = self.engine.family
+            if self._is_sketch():
+                facts["Resolution"] = f"{self._resolution()} px (the sketch model's own size)"
         if self.config.trigger:
             facts["Trigger word"] = self.config.trigger
         sizes = sorted({f"{e.size[0]}×{e.size[1]}" for e in self.train})

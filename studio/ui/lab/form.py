@@ -63,7 +63,8 @@ def base_models(entries: list[ModelEntry], info: RecipeInfo) -> list[ModelEntry]
         of_family = fid in info.base_families or bool(latent and latent in info.base_families)
         if of_family and e.role == "generate" and e.format not in UNTRAINABLE_FORMATS:
             out.append(e)
-    return out
+    # the user's own models first (a LoRA's default base is their SD, not the sketch)
+    return sorted(out, key=lambda e: e.source == "builtin")
 
 
 def default_run_name(recipe: str, data: str, taken: set[str] | None = None) -> str:
