@@ -319,7 +319,8 @@ class SdLoraRecipe(Recipe):
         if self.engine is not None:
             facts["Family"] = self.engine.family
             if self._is_sketch():
-                facts["Resolution"] = f"{self._resolution()} px (the sketch model's own size)"
+                facts["Resolution"] = (f"{self._resolution()} px, the sketch model's own size "
+                                       "(the Resolution setting is for SD bases)")
         if self.config.trigger:
             facts["Trigger word"] = self.config.trigger
         sizes = sorted({f"{e.size[0]}×{e.size[1]}" for e in self.train})
