@@ -59,8 +59,9 @@ def register_recipe(info: RecipeInfo) -> RecipeInfo:
 
 
 register_recipe(RecipeInfo(
-    "lora", "LoRA for Stable Diffusion", "image",
-    "Teach an SD 1.x/2.x/SDXL model your style or subject from a folder of images.",
+    "lora", "LoRA for an image model", "image",
+    "Teach an SD 1.x/2.x/SDXL model, or the built-in sketch model, your style or subject "
+    "from a folder of images.",
     needs_base=True, base_families=("sd1", "sd2", "sdxl", "sketch"),  # sketch: builtin:sketch
     data_suffixes=IMAGE_SUFFIXES,
     defaults={"steps": 1000, "lr": 1e-4, "batch": 1, "rank": 8, "alpha": 8.0,

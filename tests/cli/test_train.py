@@ -30,7 +30,7 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize(("args", "needle"), [
-    (["train"], "Say what to train: studio train composer|gan|lora|text|vae"),
+    (["train"], "Say what to train: studio train composer|gan|lora|sketch|text|vae"),
     (["train", "gan", "--name", "x"], "Choose a data folder to train on."),
     (["train", "gan", "--data", "{missing}", "--name", "x"], "does not exist"),
     (["train", "gan", "--data", "{toy}"], "Give the run a name"),

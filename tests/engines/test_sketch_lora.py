@@ -88,7 +88,7 @@ def test_the_lab_offers_the_sketch_as_a_lora_base() -> None:
 
 def test_captions_are_the_sketch_prompts_encoding_at_its_own_size(trained) -> None:
     recipe = trained[0]
-    assert recipe.engine.family == "sketch" and recipe.config.resolution == 512
+    assert recipe.engine.family == "sketch" and recipe.config.resolution == 64  # its own size
     assert {e.size for e in recipe.train + recipe.val} == {(64, 64)}
     first = recipe.train[0]
     assert first.caption == "zqx, shape" and first.pooled is None

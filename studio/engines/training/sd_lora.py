@@ -23,6 +23,7 @@ refuses it for SD (and an SD LoRA for the sketch).
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -81,6 +82,10 @@ class SdLoraRecipe(Recipe):
     id: ClassVar[str] = "lora"
 
     def __init__(self, config: TrainConfig, device: str = "cpu") -> None:
+        if families.of_builtin(config.base) is families.SKETCH:
+            # the sketch model knows one size: the run's config (card, "train again") says it
+            side = families.SKETCH.native_size[0] if families.SKETCH.native_size else 64
+            config = dataclasses.replace(config, resolution=side)
         super().__init__(config, device)
         self.engine: Any = None
         self.pipe: Any = None

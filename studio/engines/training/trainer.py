@@ -191,6 +191,7 @@ class Trainer:
         device = pick_device(self.device)
         recipe = (self.recipe_cls or recipe_class(config.recipe))(config, device)
         self.recipe = recipe
+        config = self.config = recipe.config  # a recipe may settle a setting its base fixes
         events.status("Checking the data…")
         report = recipe.check_data()
         events.on_data(report)
