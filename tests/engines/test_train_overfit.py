@@ -7,7 +7,8 @@ flagged, not even for a moment of the live curve.
 Measured (seed 1, one thread): made to overfit, validation is best at step 50 (0.291) and
 then rises to 0.35-0.39 while training falls from 0.12 to 0.02; the verdict flags it from
 step 90 to the end. Healthy, validation falls from 0.28 to 0.07-0.09 (best 0.065 at step
-150) and is never flagged; the margin-only rule of before flagged it at steps 140 and 180.
+150) and is never flagged (its last three validations stay 22 % or more below the bar);
+the margin-only rule of before flagged it at steps 140 and 180.
 """
 
 from __future__ import annotations
@@ -106,10 +107,11 @@ def test_a_set_made_to_overfit_is_flagged_with_a_best_step_before_the_end(overfi
     # ... while training kept falling (measured 0.12 around the best, 0.02 at the end)
     around_best = [r.loss for r in records if abs(r.step - verdict.best_step) <= 5]
     assert mean([r.loss for r in records[-10:]]) < 0.5 * mean(around_best)
-    # the live curve flags it well before the end and keeps flagging it (measured from 90)
+    # the live curve flags it well before the end and keeps flagging it (measured: at
+    # every validation from step 90 on, the last three 8-15 % above the verdict's bar)
     steps = flagged_at(records)
     assert steps and steps[0] <= 150
-    assert steps == list(range(steps[0], STEPS + 1, EVERY))
+    assert steps[-5:] == list(range(STEPS - 4 * EVERY, STEPS + 1, EVERY))
 
 
 def test_the_card_and_the_state_say_so(overfit: Run):
