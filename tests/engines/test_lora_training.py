@@ -1,6 +1,9 @@
 """The Lab's LoRA-for-Stable-Diffusion recipe on the tiny SD pipeline: the data check, the
 loss going down on a toy set, the same weights after a resume, and an exported LoRA that
-the image engine loads at once (weight 0 = the base pixels)."""
+the image engine loads at once (weight 0 = the base pixels); precision: float32 on the CPU
+exactly as the plain loop, mixed precision (autocast, a half-precision base, float32 LoRA
+weights, loss scaling for float16) run on the CPU's autocast, and on a GPU when there is
+one."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from studio.engines.base import Events, LoadSpec
 from studio.engines.image_diffusers import DiffusersImageEngine
 from studio.engines.training import recipe_class
 from studio.engines.training.data import bucket_for, buckets, caption_from_name
-from studio.engines.training.sd_lora import SdLoraRecipe
+from studio.engines.training.sd_lora import FP32, Precision, SdLoraRecipe, precision_for
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/fixtures.py
 
@@ -129,3 +132,124 @@ def test_training_lowers_the_loss_resumes_exactly_and_exports_a_lora_that_loads(
 
     assert catalog.lora_file(path).base is not None  # ss_base_model_version says SD 1.x
     engine.unload()
+
+
+# ---------------------------------------------------------------------- precision
+
+
+def ready(toy: Path, base: Path, device: str = "cpu", precision: Precision | None = None,
+          **values) -> SdLoraRecipe:
+    recipe = SdLoraRecipe(_config(toy, base, **values), device, precision)
+    recipe.check_data()
+    recipe.setup()
+    return recipe
+
+
+def lora_params(recipe: SdLoraRecipe) -> dict[str, torch.Tensor]:
+    return {n: p for n, p in recipe.pipe.unet.named_parameters() if p.requires_grad}
+
+
+def test_the_precision_rule() -> None:
+    assert precision_for("cpu") == precision_for("mps") == FP32
+    assert Precision(None, "float32", scaled=False) == FP32 and not FP32.mixed
+    assert FP32.describe() == "float32"
+    bf16 = precision_for("cuda", bf16=True)
+    assert bf16 == Precision("bfloat16", "bfloat16", scaled=False) and bf16.mixed
+    fp16 = precision_for("cuda:1", bf16=False)
+    assert fp16 == Precision("float16", "float16", scaled=True)
+    assert fp16.describe() == ("mixed: float16 autocast for the UNet, base model in float16, "
+                               "LoRA weights in float32, loss scaling")
+    if not torch.cuda.is_available():  # the GPU's own answer, where there is none
+        assert precision_for("cuda") == Precision("float16", "float16", scaled=True)
+
+
+def test_float32_on_the_cpu_is_the_plain_loop(toy: Path, tiny_sd: Path) -> None:
+    """The default on a CPU: no autocast, no scaler, every weight float32, and two steps
+    reach the very weights of the loop written plainly (loss, backward, AdamW step)."""
+    recipe = ready(toy, tiny_sd)
+    assert recipe.precision == FP32 and recipe.scaler is None
+    assert all(p.dtype == torch.float32 for p in recipe.pipe.unet.parameters())
+    assert recipe.card_facts()["Precision"] == "float32"
+    losses = [recipe.train_step() for _ in range(2)]
+
+    plain = ready(toy, tiny_sd)
+    unet, scheduler = plain.pipe.unet, plain.noise_scheduler
+    assert plain.optimizer is not None
+    unet.train()
+    for expected in losses:
+        batch = plain._next_batch()
+        latents = torch.stack([b.latents for b in batch])
+        noise = torch.randn(latents.shape, generator=plain.generator)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(batch),),
+                          generator=plain.generator)
+        noisy = scheduler.add_noise(latents, noise, t)
+        embeds = torch.stack([b.embeds for b in batch])
+        pred = unet(noisy, t, encoder_hidden_states=embeds).sample
+        loss = torch.nn.functional.mse_loss(pred, noise)
+        plain.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        plain.optimizer.step()
+        assert float(loss.detach()) == expected
+    mine, theirs = lora_params(recipe), lora_params(plain)
+    assert mine.keys() == theirs.keys()
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine)
+
+
+def test_bfloat16_autocast_with_a_half_precision_base(toy: Path, tiny_sd: Path) -> None:
+    """What a bf16 GPU runs, on the CPU's autocast: the base loaded in bfloat16, the LoRA
+    weights and the optimizer in float32, finite losses, weights that move."""
+    recipe = ready(toy, tiny_sd, precision=Precision("bfloat16", "bfloat16"))
+    unet = recipe.pipe.unet
+    assert unet.conv_in.weight.dtype == torch.bfloat16
+    assert recipe.pipe.text_encoder.dtype == torch.bfloat16
+    assert all(e.latents.dtype == torch.float32 for e in recipe.train)
+    params = lora_params(recipe)
+    assert params and all(p.dtype == torch.float32 for p in params.values())
+    before = {k: v.detach().clone() for k, v in params.items()}
+    losses = [recipe.train_step() for _ in range(2)]
+    assert all(np.isfinite(losses))
+    assert all(p.dtype == torch.float32 for p in lora_params(recipe).values())
+    assert any(not torch.equal(before[k], p) for k, p in lora_params(recipe).items())
+    val = recipe.validation_loss()
+    assert val is not None and np.isfinite(val)
+    # the same first step in float32 gives a near but different loss: autocast ran
+    exact = ready(toy, tiny_sd).train_step()
+    assert losses[0] != exact and abs(losses[0] - exact) < 0.1 * exact
+    assert recipe.card_facts()["Precision"] == ("mixed: bfloat16 autocast for the UNet, base "
+                                                "model in bfloat16, LoRA weights in float32")
+    assert all(v.dtype == torch.float32 for v in recipe.lora_state().values())
+
+
+def test_float16_autocast_scales_the_loss_and_resumes_the_scale(toy: Path,
+                                                                 tiny_sd: Path) -> None:
+    recipe = ready(toy, tiny_sd, precision=Precision("float16", "float32", scaled=True))
+    assert isinstance(recipe.scaler, torch.amp.GradScaler)
+    losses = [recipe.train_step() for _ in range(2)]
+    assert all(np.isfinite(losses))
+    state = recipe.state_dict()
+    assert state["scaler"]["scale"] == recipe.scaler.get_scale() > 1
+    more = [recipe.train_step() for _ in range(2)]
+    resumed = ready(toy, tiny_sd, precision=Precision("float16", "float32", scaled=True))
+    resumed.load_state_dict(state)
+    assert resumed.scaler is not None
+    assert resumed.scaler.get_scale() == state["scaler"]["scale"]
+    assert [resumed.train_step() for _ in range(2)] == more
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_mixed_precision_on_a_gpu(toy: Path, tiny_sd: Path) -> None:
+    recipe = ready(toy, tiny_sd, device="cuda")
+    precision = recipe.precision
+    assert precision.mixed and precision == precision_for("cuda")
+    half = getattr(torch, precision.base)
+    assert recipe.pipe.unet.conv_in.weight.dtype == half
+    assert (recipe.scaler is not None) == (half == torch.float16)
+    before = {k: v.detach().clone() for k, v in lora_params(recipe).items()}
+    losses = [recipe.train_step() for _ in range(3)]
+    assert all(np.isfinite(losses))
+    after = lora_params(recipe)
+    assert all(p.dtype == torch.float32 and p.is_cuda for p in after.values())
+    assert any(not torch.equal(before[k], p) for k, p in after.items())
+    val = recipe.validation_loss()
+    assert val is not None and np.isfinite(val)
+    assert recipe.card_facts()["Precision"].startswith(f"mixed: {precision.compute}")

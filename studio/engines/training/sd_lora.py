@@ -9,6 +9,13 @@ on the UNet's attention projections (to_q/k/v/out) learns to predict the noise a
 a random timestep (MSE; the velocity for v-prediction models). The base model is loaded
 by the image engine's own loader and never changed; only the adapter's weights train.
 
+Precision (`precision_for`): on a CUDA GPU the frozen base is loaded in half precision
+(bfloat16 where the GPU has it, else float16) to halve its memory, and the UNet's forward
+runs under autocast in that dtype, with a GradScaler for float16 (whose narrow range
+underflows small gradients); the LoRA's own weights and the optimizer stay float32, so
+updates are not rounded away. Anywhere else everything is float32, as before. The choice
+is written in the model card.
+
 The finished LoRA is written with kohya's key names and `ss_base_model_version`
 (`engines/lora.py`), so A1111 and ComfyUI read it too.
 
@@ -22,8 +29,10 @@ refuses it for SD (and an SD LoRA for the sketch).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -62,6 +71,47 @@ SAMPLE_SEEDS = (0, 1)
 SAMPLE_STEPS = 20
 
 
+# ------------------------------------------------------------------ precision
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How the UNet trains: `compute` is the autocast dtype of its forward (None: float32
+    throughout), `base` the dtype the frozen base model is loaded in, `scaled` whether the
+    loss goes through a GradScaler (float16 only). The LoRA weights are always float32."""
+
+    compute: str | None  # "bfloat16" | "float16" | None
+    base: str  # "float32" | "bfloat16" | "float16"
+    scaled: bool = False
+
+    @property
+    def mixed(self) -> bool:
+        return self.compute is not None
+
+    def describe(self) -> str:
+        """The model card's line."""
+        if self.compute is None:
+            return "float32"
+        scaling = ", loss scaling" if self.scaled else ""
+        return (f"mixed: {self.compute} autocast for the UNet, base model in {self.base}, "
+                f"LoRA weights in float32{scaling}")
+
+
+FP32 = Precision(None, "float32")
+
+
+def precision_for(device: str, bf16: bool | None = None) -> Precision:
+    """The rule: a CUDA device trains in mixed precision (bfloat16 where the GPU supports
+    it, else float16 with loss scaling), with the base loaded in that dtype; any other
+    device (CPU, MPS) in float32. `bf16` overrides the GPU's answer (tests)."""
+    if not device.startswith("cuda"):
+        return FP32
+    if bf16 is None:
+        bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    half = "bfloat16" if bf16 else "float16"
+    return Precision(half, half, scaled=not bf16)
+
+
 # ------------------------------------------------------------------ the recipe
 
 
@@ -81,12 +131,15 @@ class SdLoraRecipe(Recipe):
 
     id: ClassVar[str] = "lora"
 
-    def __init__(self, config: TrainConfig, device: str = "cpu") -> None:
+    def __init__(self, config: TrainConfig, device: str = "cpu",
+                 precision: Precision | None = None) -> None:
         if families.of_builtin(config.base) is families.SKETCH:
             # the sketch model knows one size: the run's config (card, "train again") says it
             side = families.SKETCH.native_size[0] if families.SKETCH.native_size else 64
             config = dataclasses.replace(config, resolution=side)
         super().__init__(config, device)
+        self.precision = precision or precision_for(device)
+        self.scaler: torch.amp.GradScaler | None = None
         self.engine: Any = None
         self.pipe: Any = None
         self.items: list[ImageItem] = []
@@ -123,7 +176,8 @@ class SdLoraRecipe(Recipe):
         torch.manual_seed(self.config.seed)
         try:
             self.engine = DiffusersImageEngine.load(
-                LoadSpec(self.config.base, self.device, "float32"), Settings.load(), Events())
+                LoadSpec(self.config.base, self.device, self.precision.base), Settings.load(),
+                Events())
         except StudioError as exc:
             raise TrainingError(f"The base model could not be loaded: {exc}") from None
         pipe = self.pipe = self.engine.pipe
@@ -151,8 +205,26 @@ class SdLoraRecipe(Recipe):
         unet.set_adapters([ADAPTER])
         params = [p for n, p in unet.named_parameters() if ADAPTER in n]
         for p in params:
+            # peft casts an adapter to its base layer's dtype; the trained weights stay
+            # float32 (a no-op on a float32 base) so that small updates are not lost
+            p.data = p.data.to(torch.float32)
             p.requires_grad_(True)
         self.optimizer = torch.optim.AdamW(params, lr=self.config.lr, weight_decay=1e-2)
+        if self.precision.scaled:
+            self.scaler = torch.amp.GradScaler(self._device_type())
+
+    def _device_type(self) -> str:
+        return torch.device(self.device).type
+
+    @contextlib.contextmanager
+    def _autocast(self) -> Iterator[None]:
+        """The UNet's forward in the compute dtype (nothing at all in float32)."""
+        if self.precision.compute is None:
+            yield
+            return
+        dtype = getattr(torch, self.precision.compute)
+        with torch.autocast(self._device_type(), dtype=dtype):
+            yield
 
     def _is_sketch(self) -> bool:
         return sketch_text.is_sketch_pipe(self.pipe)
@@ -174,9 +246,8 @@ class SdLoraRecipe(Recipe):
         width, height = bucket_for(item.width, item.height, options)
         image = fit(load_rgb(item.path), width, height)  # transparency on white, cropped
         pixels = torch.from_numpy(image.astype(np.float32) / 127.5 - 1.0)
-        pixels = pixels.permute(2, 0, 1)[None].to(self.device)
-        vae = self.pipe.vae
-        latents = vae.encode(pixels).latent_dist.mode() * vae.config.scaling_factor
+        pixels = pixels.permute(2, 0, 1)[None]
+        latents = self._latents(pixels)
         caption = self.caption(item)
         embeds, pooled = self._caption_embeds(caption)
         return Encoded(latents[0], embeds, pooled, (width, height), caption)
@@ -191,6 +262,21 @@ class SdLoraRecipe(Recipe):
                                       do_classifier_free_guidance=False)
         pooled = out[2][0] if len(out) == 4 and out[2] is not None else None
         return out[0][0], pooled
+
+    def _latents(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The VAE's scaled latents, float32. A float16 VAE that overflows in float16
+        (SDXL's: `force_upcast` in its config) encodes in float32 for the moment."""
+        vae = self.pipe.vae
+        upcast = vae.dtype == torch.float16 and bool(getattr(vae.config, "force_upcast", False))
+        if upcast:
+            vae.to(torch.float32)
+        try:
+            pixels = pixels.to(self.device, vae.dtype)
+            latents = vae.encode(pixels).latent_dist.mode() * vae.config.scaling_factor
+        finally:
+            if upcast:
+                vae.to(torch.float16)
+        return latents.float()
 
     # the order of the data -------------------------------------------------------------
     def _new_epoch(self) -> None:
@@ -220,16 +306,19 @@ class SdLoraRecipe(Recipe):
         noise = torch.randn(latents.shape, generator=generator).to(latents)
         steps = self.noise_scheduler.config.num_train_timesteps
         t = torch.randint(0, steps, (len(batch),), generator=generator).to(self.device)
-        noisy = self.noise_scheduler.add_noise(latents, noise, t)
-        embeds = torch.stack([b.embeds for b in batch])
+        unet = self.pipe.unet
+        # the UNet's inputs in its weights' dtype (no-ops in float32)
+        noisy = self.noise_scheduler.add_noise(latents, noise, t).to(unet.dtype)
+        embeds = torch.stack([b.embeds for b in batch]).to(unet.dtype)
         kwargs: dict[str, Any] = {}
         if batch[0].pooled is not None:  # SDXL: pooled text and the size conditioning
             w, h = batch[0].size
             ids = torch.tensor([[h, w, 0, 0, h, w]], dtype=embeds.dtype, device=self.device)
-            kwargs["added_cond_kwargs"] = {
-                "text_embeds": torch.stack([b.pooled for b in batch]),  # type: ignore[misc]
-                "time_ids": ids.repeat(len(batch), 1)}
-        pred = self.pipe.unet(noisy, t, encoder_hidden_states=embeds, **kwargs).sample
+            pooled = torch.stack([b.pooled for b in batch])  # type: ignore[misc]
+            kwargs["added_cond_kwargs"] = {"text_embeds": pooled.to(unet.dtype),
+                                           "time_ids": ids.repeat(len(batch), 1)}
+        with self._autocast():
+            pred = unet(noisy, t, encoder_hidden_states=embeds, **kwargs).sample
         if self.noise_scheduler.config.prediction_type == "v_prediction":
             target = self.noise_scheduler.get_velocity(latents, noise, t)
         else:
@@ -241,8 +330,13 @@ class SdLoraRecipe(Recipe):
         self.pipe.unet.train()
         loss = self._loss(self._next_batch(), self.generator)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        if self.scaler is not None:  # float16: scaled so that small gradients survive
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
         return float(loss.detach())
 
     @torch.no_grad()
@@ -288,12 +382,16 @@ class SdLoraRecipe(Recipe):
     def state_dict(self) -> dict[str, Any]:
         assert self.optimizer is not None, "setup() first"
         # a copy: the optimizer's moments change in place with every later step
-        return {"lora": self.lora_state(),
-                "optimizer": copy.deepcopy(self.optimizer.state_dict()),
-                "generator": self.generator.get_state(),
-                "order": self.order_rng.bit_generator.state,
-                "batches": [list(b) for b in self.batches], "position": self.position,
-                "epoch": self.epoch}
+        state: dict[str, Any] = {
+            "lora": self.lora_state(),
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+            "generator": self.generator.get_state(),
+            "order": self.order_rng.bit_generator.state,
+            "batches": [list(b) for b in self.batches], "position": self.position,
+            "epoch": self.epoch}
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         from peft.utils import set_peft_model_state_dict
@@ -307,6 +405,8 @@ class SdLoraRecipe(Recipe):
         self.batches = [list(b) for b in state["batches"]]
         self.position = int(state["position"])
         self.epoch = int(state["epoch"])
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
 
     def export(self, out_dir: Path) -> Path:
         """`<out_dir>/<name>.safetensors` in kohya's format: `<lora:name:1>` at once."""
@@ -326,6 +426,7 @@ class SdLoraRecipe(Recipe):
             if self._is_sketch():
                 facts["Resolution"] = (f"{self._resolution()} px, the sketch model's own size "
                                        "(the Resolution setting is for SD bases)")
+        facts["Precision"] = self.precision.describe()
         if self.config.trigger:
             facts["Trigger word"] = self.config.trigger
         sizes = sorted({f"{e.size[0]}×{e.size[1]}" for e in self.train})
