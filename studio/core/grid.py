@@ -320,10 +320,27 @@ def parse_axis(cls: type[Request], base: Request, field_name: str, text: str,
         if search not in base.prompt and search not in (negative or ""):
             raise RequestError(f"{where}: {search!r} is not in the prompt or the negative "
                                f"prompt.")
+    if af.name.startswith(LORA):
+        _check_no_tag(base, af.name[len(LORA):], where)
     if af.name == "seed":  # a random seed in an axis is drawn once, so the plot replays
         values = [v if v != -1 else base.replace(seed=-1).resolved().seed for v in values]
     labels = tuple(_label(af, v) for v in values)
     return Axis(af, tuple(values), text, labels)
+
+
+def _check_no_tag(base: Request, name: str, where: str) -> None:
+    """A `<lora:NAME:w>` tag in the prompt wins over `loras` (as A1111 reads it), so an
+    axis over that LoRA's weight would change nothing: one sentence instead."""
+    from studio.core.errors import StudioError
+    from studio.core.prompts import extract_networks
+
+    try:
+        tags = extract_networks(base.prompt).loras
+    except StudioError:  # the prompt's own sentence comes when it renders
+        return
+    if any(tag.name == name for tag in tags):
+        raise RequestError(f"{where}: the prompt's <lora:{name}:…> tag sets its weight; take "
+                           f"the tag out (or vary it with Prompt S/R).")
 
 
 def _label(af: AxisField, value: Any) -> str:

@@ -56,6 +56,15 @@ def test_bad_lora_axes_are_one_sentence(axis: str, values: str, needle: str) -> 
     assert needle in str(caught.value) and "\n" not in str(caught.value)
 
 
+def test_a_lora_the_prompt_tags_is_no_axis_its_tag_would_win() -> None:
+    tagged = BASE.replace(prompt="a red fox <lora:ink:0.6>")
+    with pytest.raises(RequestError) as caught:
+        GridPlan.from_axes(tagged, ("lora weight: ink", "0, 1"))
+    assert str(caught.value) == ("The X axis (LoRA ink): the prompt's <lora:ink:…> tag sets its "
+                                 "weight; take the tag out (or vary it with Prompt S/R).")
+    assert len(GridPlan.from_axes(tagged, ("lora weight: neon", "0, 1")).cells) == 2
+
+
 def test_only_requests_with_loras_have_lora_axes() -> None:
     assert resolve_field(ImageRequest, "LoRA weight: ink").label == "LoRA ink"
     with pytest.raises(RequestError, match="Unknown grid axis field"):
