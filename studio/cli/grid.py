@@ -2,6 +2,7 @@
 
     studio grid --model builtin:faces --x seed "1-4" --y steps "5-30 (+5)"
     studio grid --model M --prompt "a cat | in snow | at night" --matrix
+    studio grid --model M --lora style:1 --x "lora weight: style" "0-1 (+0.25)"
     studio grid --from GRID.png              # the same plot again (its recipe is inside)
 
 The base request comes from the flags (image fields, as `studio gen image`) or from any
@@ -26,13 +27,14 @@ from studio.cli.batch import (
     open_history,
 )
 from studio.cli.common import add_fields, field_values, settings_for
+from studio.core.fields import spec
 from studio.core.requests import SCHEDULERS, ImageRequest, Request
 
 if TYPE_CHECKING:
     from studio.core.grid import GridPlan
 
-FIELDS = ("negative", "steps", "guidance", "width", "height", "scheduler", "batch_size",
-          "variation_seed", "variation_strength")
+FIELDS = ("negative", "steps", "guidance", "width", "height", "scheduler", "schedule",
+          "batch_size", "variation_seed", "variation_strength")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,10 +49,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     for axis in ("x", "y", "z"):
         p.add_argument(f"--{axis}", nargs=2, metavar=("FIELD", "VALUES"), default=None,
                        help=f"the {axis.upper()} axis: a field (seed, steps, cfg, sampler, "
-                            f"size, model, 'prompt s/r', …) and values ('1-5', "
+                            f"schedule, size, model, 'prompt s/r', 'lora weight: NAME', …) "
+                            f"and values ('1-5', "
                             f"'5-30 (+5)', '1-10 [4]', 'a, b, c')")
     p.add_argument("--matrix", action="store_true",
                    help="prompt matrix: every combination of the parts after '|'")
+    lora = spec(ImageRequest, "loras")
+    p.add_argument(lora.flag, dest="loras", action="append", default=[],
+                   metavar="NAME:WEIGHT", help=lora.tip)
     add_fields(p, ImageRequest, FIELDS, typed=False,
                help_extra={"scheduler": ", ".join(SCHEDULERS)})
     add_cluster_flags(p)
@@ -74,6 +80,8 @@ def base_request(args: argparse.Namespace) -> Request:
             data[name] = value or ""
     if args.seed != "-1" or not args.base:
         data["seed"] = args.seed
+    if args.loras and data.get("kind") == "image":
+        data["loras"] = list(args.loras)
     return Request.from_dict(data)
 
 

@@ -10,9 +10,12 @@ An axis names a request field (by its name, label, short label or flag: "steps",
 
 Prompt S/R ("search/replace"): the first value is the text searched for in the prompt
 (and the negative prompt); each value replaces it, the first one leaving the prompt as is.
-A prompt matrix (`a | b | c`) renders every combination of the optional parts after the
-first. Each value is coerced and checked by the request's own validation, so a bad value
-is that field's own sentence, prefixed with the axis.
+A LoRA-weight axis ("LoRA weight: NAME", kept as "lora:NAME") sets that LoRA's weight in
+the request's `loras` (adding it when the base lacks it); its values are numbers or ranges
+(`0, 0.5, 1`, `0-1 (+0.25)`), labelled "LoRA NAME: 0.5". A prompt matrix (`a | b | c`)
+renders every combination of the optional parts after the first. Each value is coerced
+and checked by the request's own validation, so a bad value is that field's own
+sentence, prefixed with the axis.
 
 A `GridPlan` holds the cells' requests and the plot's recipe (`recipe()`); the recipe is
 saved in the grid image (`studio info` shows it), and `GridPlan.from_recipe` rebuilds the
@@ -35,7 +38,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from studio.core.errors import RequestError
 from studio.core.fields import FieldSpec, check, specs
-from studio.core.requests import Request
+from studio.core.requests import Request, lora_entry, parse_lora
 from studio.core.seeds import draw_seed, next_seed
 
 RECIPE_KIND = "studio-grid"
@@ -47,6 +50,8 @@ AXIS_NAMES = ("X", "Y", "Z")
 PROMPT_SR = "prompt_sr"
 SIZE = "size"
 MATRIX = "matrix"  # the prompt matrix's own two axes
+LORA = "lora:"  # "lora:NAME": that LoRA's weight in `loras`
+_LORA_AXIS = re.compile(r"\s*lora(?:\s*weight)?\s*[:=]\s*(.*?)\s*", re.IGNORECASE)
 
 _INT_RANGE = re.compile(r"\s*([+-]?\s*\d+)\s*-\s*([+-]?\s*\d+)(?:\s*\(([+-]\s*\d+)\s*\))?\s*")
 _INT_COUNT = re.compile(r"\s*([+-]?\s*\d+)\s*-\s*([+-]?\s*\d+)\s*\[\s*(\d+)\s*\]\s*")
@@ -160,9 +165,26 @@ def axis_fields(cls: type[Request]) -> dict[str, AxisField]:
     return found
 
 
+def lora_axis(name: str) -> AxisField:
+    """The axis that varies LoRA `name`'s weight ("lora:NAME" in a recipe)."""
+    return AxisField(f"{LORA}{name}", f"LoRA {name}", float)
+
+
+def lora_axis_name(key: str) -> str | None:
+    """The LoRA an axis key names ("lora:ink" or "LoRA weight: ink" → "ink"), else None."""
+    m = _LORA_AXIS.fullmatch(key or "")
+    return m[1] if m else None
+
+
 def resolve_field(cls: type[Request], name: str) -> AxisField:
     """The axis field `name` means for `cls` ("CFG" → guidance); one sentence when none."""
     fields_ = axis_fields(cls)
+    lora = lora_axis_name(name)
+    if lora is not None and "loras" in specs(cls):
+        if not lora or ":" in lora:
+            raise RequestError(f"A LoRA-weight axis names one LoRA, like 'LoRA weight: style', "
+                               f"not {name!r}.")
+        return lora_axis(lora)
     wanted = _norm(name or "")
     table = specs(cls)
     target = None
@@ -176,6 +198,8 @@ def resolve_field(cls: type[Request], name: str) -> AxisField:
         return fields_[target]
     kind = cls.kind or "this"
     choices = ", ".join(sorted(k.replace("_", " ") for k in fields_ if k != MATRIX))
+    if "loras" in specs(cls):
+        choices += ", LoRA weight: NAME"
     raise RequestError(f"Unknown grid axis field {name!r} for {kind} requests; "
                        f"choose one of {choices}.")
 
@@ -214,7 +238,22 @@ class Axis:
         if name == MATRIX:
             parts = [p for p in (request.prompt, *value) if p]
             return request.replace(prompt=", ".join(parts))
+        if name.startswith(LORA):
+            return with_lora_weight(request, name[len(LORA):], value)
         return request.replace(**{name: value})
+
+
+def with_lora_weight(request: Request, name: str, weight: float) -> Request:
+    """`request` with LoRA `name` at `weight` in its `loras` (added last when absent)."""
+    entries = list(getattr(request, "loras", ()))
+    entry = lora_entry(name, weight)
+    for i, old in enumerate(entries):
+        if parse_lora(old)[0] == name:
+            entries[i] = entry
+            break
+    else:
+        entries.append(entry)
+    return request.replace(loras=tuple(entries))
 
 
 def _coerce_one(cls: type[Request], base: Request, af: AxisField, item: str,
@@ -228,6 +267,14 @@ def _coerce_one(cls: type[Request], base: Request, af: AxisField, item: str,
         probe = base.replace(width=value[0], height=value[1])
     elif af.name == PROMPT_SR:
         return item
+    elif af.name.startswith(LORA):
+        try:
+            value = float(item.replace(" ", ""))
+        except ValueError:
+            raise RequestError(f"{where}: a LoRA weight is a number, not {item!r}.") from None
+        if not math.isfinite(value):
+            raise RequestError(f"{where}: a LoRA weight is a finite number, not {item!r}.")
+        probe = with_lora_weight(base, af.name[len(LORA):], value)
     else:
         data = base.to_dict()
         data[af.name] = item
@@ -273,10 +320,27 @@ def parse_axis(cls: type[Request], base: Request, field_name: str, text: str,
         if search not in base.prompt and search not in (negative or ""):
             raise RequestError(f"{where}: {search!r} is not in the prompt or the negative "
                                f"prompt.")
+    if af.name.startswith(LORA):
+        _check_no_tag(base, af.name[len(LORA):], where)
     if af.name == "seed":  # a random seed in an axis is drawn once, so the plot replays
         values = [v if v != -1 else base.replace(seed=-1).resolved().seed for v in values]
     labels = tuple(_label(af, v) for v in values)
     return Axis(af, tuple(values), text, labels)
+
+
+def _check_no_tag(base: Request, name: str, where: str) -> None:
+    """A `<lora:NAME:w>` tag in the prompt wins over `loras` (as A1111 reads it), so an
+    axis over that LoRA's weight would change nothing: one sentence instead."""
+    from studio.core.errors import StudioError
+    from studio.core.prompts import extract_networks
+
+    try:
+        tags = extract_networks(base.prompt).loras
+    except StudioError:  # the prompt's own sentence comes when it renders
+        return
+    if any(tag.name == name for tag in tags):
+        raise RequestError(f"{where}: the prompt's <lora:{name}:…> tag sets its weight; take "
+                           f"the tag out (or vary it with Prompt S/R).")
 
 
 def _label(af: AxisField, value: Any) -> str:
@@ -556,9 +620,10 @@ def render_grid(plan: GridPlan, images: Mapping[tuple[int, int, int], Any]) -> I
 
 
 __all__ = [
-    "MATRIX", "PROMPT_SR", "RECIPE_KIND", "SIZE", "Axis", "AxisField", "Cell", "GridPlan",
-    "axis_fields", "describe_recipe", "format_value", "parse_axis", "plot_recipe",
-    "prompt_matrix_parts", "render_grid", "resolve_field", "split_values",
+    "LORA", "MATRIX", "PROMPT_SR", "RECIPE_KIND", "SIZE", "Axis", "AxisField", "Cell",
+    "GridPlan", "axis_fields", "describe_recipe", "format_value", "grid_recipe_in",
+    "lora_axis", "lora_axis_name", "parse_axis", "plot_recipe", "prompt_matrix_parts",
+    "render_grid", "resolve_field", "split_values", "with_lora_weight",
 ]
 
 
@@ -605,13 +670,23 @@ def plot_recipe(path: str | Path) -> dict[str, Any]:
         except (OSError, ValueError) as exc:
             raise RecipeError(f"Could not read a grid recipe from {path.name}: {exc}.") from None
     else:
-        recipe = read_recipe(path)
-        chunks = recipe.raw.get("chunks", {}) if isinstance(recipe.raw, dict) else {}
-        try:
-            record = json.loads(chunks.get("studio", ""))
-        except ValueError:
-            record = {}
-        data = record.get("info", {}).get("grid") if isinstance(record, dict) else None
+        data = grid_recipe_in(read_recipe(path).raw)
     if not isinstance(data, dict) or data.get("kind") != RECIPE_KIND:
         raise RecipeError(f"{path.name} holds no grid recipe.")
     return data
+
+
+def grid_recipe_in(raw: Any) -> dict[str, Any] | None:
+    """The plot recipe in a read recipe's raw record (`Recipe.raw` of a grid image), or
+    None for any other file: how a dropped grid image fills the Grid section again."""
+    import json
+
+    chunks = raw.get("chunks", {}) if isinstance(raw, dict) else {}
+    text = chunks.get("studio", "") if isinstance(chunks, dict) else ""
+    try:
+        record = json.loads(text) if isinstance(text, str) and text else {}
+    except ValueError:
+        return None
+    info = record.get("info") if isinstance(record, dict) else None
+    data = info.get("grid") if isinstance(info, dict) else None
+    return data if isinstance(data, dict) and data.get("kind") == RECIPE_KIND else None

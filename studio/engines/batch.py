@@ -485,16 +485,45 @@ def run_grid(plan: GridPlan, pool: Pool, out_dir: Path, history: History | None,
 # ─── a grid as one job of the window's worker ─────────────────────────────────────────
 
 
+#: the plot's progress is reported in ten-thousandths
+PROGRESS_SCALE = 10000
+
+
+def planned_steps(request: Any) -> int:
+    """The denoising steps a request plans (its hires pass included): a cell's weight in
+    the plot's progress, so a 30-step cell takes six times the bar of a 5-step one."""
+    steps = max(1, int(getattr(request, "steps", 1) or 1))
+    if float(getattr(request, "hires_scale", 1.0) or 1.0) > 1.0:
+        steps += int(getattr(request, "hires_steps", 0) or 0) or steps
+    return steps
+
+
+def cell_spans(plan: GridPlan) -> dict[str, tuple[int, float, float]]:
+    """Each distinct cell's (index, start, end) on the plot's progress bar (0 to 1), in
+    the order the cells render, each as wide as its planned steps."""
+    requests: dict[str, Any] = {}
+    for job in grid_jobs(plan):
+        requests.setdefault(job.key, job.request)
+    weights = [planned_steps(r) for r in requests.values()]
+    whole, start, spans = sum(weights), 0, {}
+    for i, (key, weight) in enumerate(zip(requests, weights, strict=True)):
+        spans[key] = (i, start / whole, (start + weight) / whole)
+        start += weight
+    return spans
+
+
 class CellEvents(Events):
     """One cell's events inside a grid job: its steps become the plot's progress
-    ("Cell 3 of 4"), its previews and status lines go to the job's own events, and the
-    job's cancel flag stops it."""
+    ("Cell 3 of 4") over its span of the bar, its previews and status lines go to the
+    job's own events, and the job's cancel flag stops it."""
 
-    def __init__(self, outer: Events, index: int, count: int) -> None:
+    def __init__(self, outer: Events, index: int, count: int,
+                 span: tuple[float, float] | None = None) -> None:
         super().__init__(outer.cancel_flag)
         self.outer = outer
         self.index = index
         self.count = max(1, count)
+        self.span = span or (index / self.count, (index + 1) / self.count)
 
     @property
     def settings(self) -> Any:
@@ -504,8 +533,10 @@ class CellEvents(Events):
         return self.outer.wants_previews()
 
     def on_progress(self, progress: Any) -> None:
-        total = max(1, progress.total)  # cells of other step counts: close enough
-        self.outer.progress(self.index * total + min(progress.step, total), self.count * total,
+        total = max(1, progress.total)
+        lo, hi = self.span
+        done = lo + (hi - lo) * min(progress.step, total) / total
+        self.outer.progress(round(done * PROGRESS_SCALE), PROGRESS_SCALE,
                             f"Cell {self.index + 1} of {self.count}")
 
     def on_preview(self, preview: Any) -> None:
@@ -525,10 +556,13 @@ def run_grid_job(plan: GridPlan, runner: Runner, events: Events,
     job was; a StudioError naming the first failed cell when one failed (the cells that
     finished stay saved).
     """
-    made = iter(range(len(plan.cells)))
-    pool = LocalPool(runner.settings, runner=runner,
-                     events=lambda _job, _cancel: CellEvents(events, next(made, 0),
-                                                             len(plan.cells)))
+    spans = cell_spans(plan)
+
+    def cell_events(job: Job, _cancel: threading.Event) -> Events:
+        index, lo, hi = spans[job.key]
+        return CellEvents(events, index, len(spans), (lo, hi))
+
+    pool = LocalPool(runner.settings, runner=runner, events=cell_events)
     run = run_grid(plan, pool, Path(runner.settings.output_path), history,
                    cancel=events.cancel_flag)
     summary = run.summary

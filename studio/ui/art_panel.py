@@ -219,6 +219,7 @@ class ArtPanel(GeneratePanel):
         self.hires_section = CollapsibleSection("Hires fix", self.hires)
         form.addWidget(self.hires_section)
         self.grid = GridSection(self.grid_base, self.submit_grid, lambda: self.ctx.models)
+        self.ctx.catalog_changed.connect(self.grid.refresh_loras)
         self.grid_box = CollapsibleSection("Grid (X/Y/Z plot, prompt matrix)", self.grid)
         form.addWidget(self.grid_box)
         self.mask_canvas = MaskCanvas()
@@ -326,6 +327,18 @@ class ArtPanel(GeneratePanel):
     def submit_grid(self, plan: GridPlan) -> int | None:
         """Queue a plot as one job of the worker; its cells and grid arrive as one result."""
         return self.submit(plan.base, **grid_submit_options(plan))
+
+    def apply_plot(self, recipe: dict[str, object]) -> None:
+        """A grid image's plot back in the Grid section (after `apply_request` filled the
+        form with its base): axes, values, prompt matrix and batch count, ready to Run."""
+        if recipe.get("prompt_matrix"):  # the base holds the first part; the box, them all
+            self.prompt.setPlainText(str(recipe["prompt_matrix"]))
+        base = recipe.get("base")
+        seed = base.get("variation_seed") if isinstance(base, dict) else None
+        if isinstance(seed, int) and seed >= 0:  # drawn for the plot: an axis may use it
+            self.variation_seed.set_value(seed)
+        self.grid.load_recipe(recipe)
+        self.grid_box.set_expanded(True)
 
     def fill(self, request: Request) -> None:
         assert isinstance(request, ImageRequest)

@@ -1,16 +1,18 @@
 """The Art panel's Grid section: an X/Y/Z plot or a prompt matrix of the form's request.
 
-Up to three axes, each a request field (seed, steps, CFG, sampler, prompt S/R, size,
-model, …, from `core.grid.axis_fields`) with values typed as A1111 takes them (`1-5`,
-`10-30 (+5)`, `1-10 [4]`, `a, b, "c, d"`); or the prompt matrix of the prompt's
-`a | b | c` parts. The line under the axes says how many pictures the plot makes, or
+Up to three axes, each a request field (seed, steps, CFG, sampler, schedule, prompt S/R,
+size, model, …, from `core.grid.axis_fields`) or a LoRA's weight (one "LoRA weight: NAME"
+choice per LoRA the catalog lists, as the LoRA picker does), with values typed as A1111
+takes them (`1-5`, `10-30 (+5)`, `1-10 [4]`, `a, b, "c, d"`); or the prompt matrix of the
+prompt's `a | b | c` parts. The line under the axes says how many pictures the plot makes, or
 the one sentence that is wrong. Run hands the plan to the panel, which queues it as one
 job of the worker (`runtime.grids`): progress, previews and cancel are the panel's own.
+`load_recipe` fills the section from a plot's recipe (a grid image dropped or opened).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCore import QTimer, Signal
@@ -31,11 +33,27 @@ from PySide6.QtWidgets import (
 from studio.core.catalog import ModelEntry
 from studio.core.errors import StudioError
 from studio.core.fields import specs
-from studio.core.grid import AXIS_NAMES, PROMPT_SR, SIZE, GridPlan, axis_fields
-from studio.core.requests import SCHEDULERS, ImageRequest, Request
+from studio.core.grid import (
+    AXIS_NAMES,
+    LORA,
+    PROMPT_SR,
+    SIZE,
+    GridPlan,
+    axis_fields,
+    lora_axis,
+    lora_axis_name,
+)
+from studio.core.requests import (
+    SCHEDULERS,
+    SCHEDULES,
+    ImageRequest,
+    Request,
+    check_scheduler,
+)
+from studio.ui.lora_picker import lora_entries
 
 #: the fields most plots vary, first in the pickers; the others follow in form order
-FIRST = ("seed", "steps", "guidance", "scheduler", PROMPT_SR, SIZE, "model",
+FIRST = ("seed", "steps", "guidance", "scheduler", "schedule", PROMPT_SR, SIZE, "model",
          "variation_seed", "variation_strength", "strength", "hires_scale", "hires_steps",
          "hires_strength", "hires_upscaler")
 #: file paths are no axis worth typing
@@ -44,8 +62,19 @@ HINTS = {int: "1-5, 10-30 (+5) or 1-10 [4]", float: "5-9 (+0.5), 4, 7.5",
          str: "a, b, \"c, d\""}
 SPECIAL_HINTS = {PROMPT_SR: "red, blue, green (the first is what the prompt says)",
                  SIZE: "512x512, 768x512", "scheduler": ", ".join(SCHEDULERS[:3]) + ", …",
+                 "schedule": ", ".join(SCHEDULES[:3]) + ", …",
+                 LORA: "0, 0.5, 1 or 0-1 (+0.25) (⋯ fills in 0-1 (+0.25))",
                  "model": "the models to compare (⋯ fills in every installed one)"}
 DEBOUNCE_MS = 150
+
+
+def schedule_fits(scheduler: str, schedule: str) -> bool:
+    """Whether the sampler `scheduler` has the schedule type `schedule`."""
+    try:
+        check_scheduler(scheduler, schedule)
+    except StudioError:
+        return False
+    return True
 
 
 def quoted(values: Sequence[str]) -> str:
@@ -74,6 +103,24 @@ class AxisRow:
 
     def key(self) -> str:
         return str(self.field.currentData() or "")
+
+    def set_loras(self, names: Sequence[str]) -> None:
+        """One "LoRA weight: NAME" choice per LoRA, after the fields; the chosen one stays
+        (a LoRA no longer listed keeps its choice until another is picked)."""
+        current = self.key()
+        self.field.blockSignals(True)
+        for i in reversed(range(self.field.count())):
+            key = str(self.field.itemData(i) or "")
+            if key.startswith(LORA) and key != current:
+                self.field.removeItem(i)
+        for name in names:
+            self.add_lora(name)
+        self.field.blockSignals(False)
+
+    def add_lora(self, name: str) -> None:
+        key = lora_axis(name).name
+        if self.field.findData(key) < 0:
+            self.field.addItem(f"LoRA weight: {name}", key)
 
     def spec(self) -> tuple[str, str] | None:
         key = self.key()
@@ -141,34 +188,73 @@ class GridSection(QWidget):
             row.values.textChanged.connect(self.changed)
             row.fill.clicked.connect(lambda _on=False, r=row: self.fill_choices(r))
             self._field_chosen(row)
+        self.refresh_loras()
         self.matrix.toggled.connect(self._matrix_toggled)
         self.count.valueChanged.connect(self.changed)
         self.run_button.clicked.connect(self.run)
         self.refresh()
 
     # ------------------------------------------------------------------ editing
+    def refresh_loras(self, entries: Sequence[ModelEntry] | None = None) -> None:
+        """List the catalog's LoRAs as weight axes (the catalog changed, or at start)."""
+        if "loras" not in specs(self.cls):
+            return
+        names = [e.name for e in lora_entries(self.models() if entries is None else entries)]
+        for row in self.rows:
+            row.set_loras(names)
+
     def set_axis(self, which: str, field: str, values: str) -> None:
-        """Choose an axis's field and values ("X", "steps", "2, 4")."""
+        """Choose an axis's field and values ("X", "steps", "2, 4", or "" for none)."""
         row = self.rows[AXIS_NAMES.index(which.upper())]
+        lora = lora_axis_name(field)
+        if lora and "loras" in specs(self.cls):  # a plot's LoRA, listed or not
+            field = lora_axis(lora).name
+            row.add_lora(lora)
         row.field.setCurrentIndex(max(0, row.field.findData(field)))
         row.values.setText(values)
+        self.refresh()
+
+    def load_recipe(self, recipe: Mapping[str, Any]) -> None:
+        """Fill the axes, the prompt matrix box and the batch count from a plot's recipe
+        (`GridPlan.recipe()`); the base request is the panel's to fill. An axis field
+        this form has no choice for stays unchosen, and the summary line says so."""
+        matrix = bool(recipe.get("prompt_matrix"))
+        self.matrix.setChecked(matrix)
+        given = {str(e.get("axis", "")).upper(): e for e in recipe.get("axes") or []
+                 if isinstance(e, Mapping)}
+        for which in AXIS_NAMES:
+            entry = given.get(which) if not matrix else None
+            if entry is None:
+                self.set_axis(which, "", "")
+            else:
+                self.set_axis(which, str(entry.get("field", "")), str(entry.get("values", "")))
+        count = recipe.get("count", 1)
+        self.count.setValue(count if isinstance(count, int) and count >= 1 else 1)
         self.refresh()
 
     def _field_chosen(self, row: AxisRow) -> None:
         key = row.key()
         af = axis_fields(self.cls).get(key)
         row.values.setEnabled(bool(key))
-        row.fill.setEnabled(key in ("scheduler", "model", "hires_upscaler", "inpaint_area"))
-        row.values.setPlaceholderText(
-            SPECIAL_HINTS.get(key) or (HINTS.get(af.type, "") if af else "") if key else "")
+        lora = key.startswith(LORA)
+        row.fill.setEnabled(lora or key in ("scheduler", "schedule", "model", "hires_upscaler",
+                                            "inpaint_area"))
+        hint = SPECIAL_HINTS.get(LORA if lora else key) or (HINTS.get(af.type, "") if af else "")
+        row.values.setPlaceholderText(hint if key else "")
         self.changed()
 
     def fill_choices(self, row: AxisRow) -> None:
         """Every value the field can take: samplers, installed image models, upscalers."""
         key = row.key()
         values: list[str] = []
+        if key.startswith(LORA):
+            row.values.setText("0-1 (+0.25)")
+            return
         if key == "scheduler":
             values = list(SCHEDULERS)
+        elif key == "schedule":  # the schedules the form's sampler has
+            scheduler = str(getattr(self.base(False), "scheduler", ""))
+            values = [s for s in SCHEDULES if schedule_fits(scheduler, s)]
         elif key == "model":
             values = [e.id for e in self.models() if e.descriptor is not None
                       and e.descriptor.serves(self.cls.kind)]

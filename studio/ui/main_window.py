@@ -400,7 +400,7 @@ class MainWindow(QMainWindow):
         self.status.notify(f"Reading the recipe in {path.name}…")
         unreadable = f"{path.name} holds no recipe Studio can read."
 
-        def read() -> tuple[Request, list[str], str, Conversation | None] | str:
+        def read() -> tuple[Request, list[str], str, Conversation | None, dict | None] | str:
             from studio.core.chat import RECORD_KEY, Conversation
             from studio.core.recipes import read_recipe
 
@@ -420,20 +420,24 @@ class MainWindow(QMainWindow):
             for note in extra if isinstance(extra, list) else []:
                 if isinstance(note, str) and note not in notes:
                     notes.append(note)
-            return request, notes, recipe.source, conversation
+            from studio.core.grid import grid_recipe_in  # a grid image's plot, or None
+
+            return request, notes, recipe.source, conversation, grid_recipe_in(recipe.raw)
 
         run_in_pool(read, guarded(self, lambda value: self._recipe_read(value, path)),
                     on_failed=guarded(self, lambda _m: self._recipe_read(unreadable, path)))
 
-    def _recipe_read(self, value: tuple[Request, list[str], str, Conversation | None] | str,
-                     path: Path) -> None:
+    def _recipe_read(self, value: tuple[Request, list[str], str, Conversation | None,
+                                        dict | None] | str, path: Path) -> None:
         if isinstance(value, str):
             self.notice.dismiss()
             self.status.notify(value)
             self.drop_failed.emit(value)
             return
-        request, notes, source, conversation = value
+        request, notes, source, conversation, plot = value
         self.route_request(request)
+        if plot is not None and request.kind == "image":  # a grid image: its plot too
+            self.art.apply_plot(plot)
         if conversation is not None:  # a saved chat: every turn back, ready to go on
             self.text.chat.load(conversation)
             self.text.set_mode("chat")
