@@ -1,14 +1,20 @@
-"""Start-up: process start → Studio's window shown, against a bare PySide6 window.
+"""Start-up: process start → Studio's window on screen, against a bare PySide6 window.
 
-Each run is a fresh `python` subprocess that exits as soon as its window has been painted
-once; the time is taken from just before the subprocess is started to the moment it
-reports the paint (wall clock, so both sides share one clock). Studio's child does what
-`studio` with no arguments does (application, settings, history, context, window) in a
-private Studio home; the bare child shows an empty QMainWindow. The two alternate, run by
-run, so a change in machine load hits both; the medians and their ratio are printed with
-the load average.
+Each run is a fresh `python` subprocess; the time is taken from just before it is started
+(wall clock, so parent and child share one clock) to two moments the child reports:
 
-    python benchmarks/startup.py [--runs 7]
+- **shown**: the window's first paint (the bare child exits there);
+- **ready**: the Art panel built and painted too, the window fully usable (Studio builds
+  its first page on the event-loop turn after the first paint).
+
+Studio's child does what `studio` with no arguments does (`studio.ui.app.start_gui`, then
+the event loop) in a private Studio home, with its bytecode cached as an install
+has it. `--against PATH` measures a second
+checkout (an older commit, say) in the same runs, for a before/after under the same load.
+The sides alternate run by run (A B C, C B A, ...) so a change in machine load hits all of
+them alike; medians, per-pair ratios and the load average are printed.
+
+    python benchmarks/startup.py [--runs 9] [--against /path/to/other/checkout]
 """
 
 from __future__ import annotations
@@ -16,108 +22,156 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, machine_line, median, paired, ratios
 
-_SHOWN = r"""
+_PAINTS = r"""
 import json, os, sys, time
 from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication, QWidget
 
-
-class FirstPaint(QObject):
-    def eventFilter(self, obj, event):
-        if event.type() == QEvent.Type.Paint:
-            report()
-        return False
+PHASES = {}
 
 
 def report():
-    print(json.dumps({"shown": time.time(), **PHASES}), flush=True)
-    os._exit(0)  # the benchmark ends at the first paint, not at shutdown
+    PHASES.setdefault("shown", time.time())
+    print(json.dumps({"ready": time.time(), **PHASES}), flush=True)
+    os._exit(0)  # the benchmark ends when the window is usable, not at shutdown
+
+
+class Paints(QObject):
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Paint:
+            on_paint(obj)
+        return False
 
 
 """
 
-BARE = _SHOWN + r"""
-PHASES = {}
-from PySide6.QtWidgets import QApplication, QMainWindow
+BARE = _PAINTS + r"""
+from PySide6.QtWidgets import QMainWindow
 app = QApplication([])
 window = QMainWindow()
 window.setWindowTitle("bare")
 window.resize(1280, 820)
-window.installEventFilter(FirstPaint(window))
+
+
+def on_paint(obj):
+    report()
+
+
+app.installEventFilter(Paints(app))
 window.show()
-QTimer.singleShot(2000, report)  # a platform that never paints still ends the run
+QTimer.singleShot(5000, report)  # a platform that never paints still ends the run
 app.exec()
 """
 
-STUDIO = _SHOWN + r"""
-PHASES = {}
+STUDIO = _PAINTS + r"""
 t = time.time()
-from studio.ui.app import make_application
-app = make_application([])
-from studio.core.history import History
-from studio.core.settings import Settings
-from studio.runtime.context import AppContext
-from studio.ui.main_window import MainWindow
+import studio.ui.app as studio_app
 PHASES["imported"] = time.time() - t
 t = time.time()
-ctx = AppContext(Settings.load(), History.open_default())
-window = MainWindow(ctx)
+if hasattr(studio_app, "start_gui"):  # what `studio` does before its event loop
+    app, ctx = studio_app.start_gui([])
+    window = next(w for w in app.topLevelWidgets() if type(w).__name__ == "MainWindow")
+else:  # a checkout from before start_gui: what its run_gui did
+    from studio.core import paths
+    from studio.core.environment import configure_logging, setup_environment
+    setup_environment()
+    configure_logging(log_file=paths.studio_home() / "studio.log")
+    app = studio_app.make_application([])
+    from studio.core.history import History
+    from studio.core.settings import Settings
+    from studio.runtime.context import AppContext
+    from studio.ui.main_window import MainWindow
+    ctx = AppContext(Settings.load(), History.open_default())
+    window = MainWindow(ctx)
+    window.show()
 PHASES["built"] = time.time() - t
-window.installEventFilter(FirstPaint(window))
-window.show()
-QTimer.singleShot(2000, report)
+
+
+def on_paint(obj):
+    if not isinstance(obj, QWidget) or obj.window() is not window:
+        return
+    PHASES.setdefault("shown", time.time())
+    art = window.pages.get("art")  # not window.art: that would build it
+    if art is not None and (obj is art or art.isAncestorOf(obj)):
+        report()
+
+
+app.installEventFilter(Paints(app))
+QTimer.singleShot(10000, report)
 app.exec()
 """
 
 
-def run_once(code: str, env: dict[str, str]) -> dict[str, float]:
-    """Seconds from starting the child to its first paint (and its own phases)."""
+def run_once(code: str, cwd: Path, env: dict[str, str]) -> dict[str, float]:
+    """Seconds from starting the child to its first paint and to its Art panel painted."""
     start = time.time()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=REPO, env=env, timeout=120)
+                         cwd=cwd, env=dict(env, PYTHONPATH=str(cwd)), timeout=120)
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if not lines:
         raise SystemExit(f"the child did not report (exit {out.returncode}):\n"
                          f"{out.stderr[-2000:]}")
     report = json.loads(lines[-1])
-    return {"total": report.pop("shown") - start, **report}
+    report["shown"] -= start
+    report["ready"] -= start
+    return report
+
+
+def summary(name: str, runs: list[dict[str, float]], bare: list[float]) -> str:
+    shown = [r["shown"] for r in runs]
+    ready = [r["ready"] for r in runs]
+    line = (f"{name:22s} shown {median(shown):6.3f} s (min {min(shown):.3f}, max "
+            f"{max(shown):.3f}) ×{median(ratios(shown, bare)):5.2f}   ready "
+            f"{median(ready):6.3f} s ×{median(ratios(ready, bare)):5.2f}")
+    if "imported" in runs[0]:
+        line += (f"\n{'':22s} import {median([r['imported'] for r in runs]):.3f} s, "
+                 f"start_gui (logging, theme, history, context, window shown) "
+                 f"{median([r['built'] for r in runs]):.3f} s")
+    return line
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7, help="paired runs (median taken)")
+    parser.add_argument("--runs", type=int, default=9, help="paired runs (median taken)")
+    parser.add_argument("--against", type=Path, default=None,
+                        help="another Studio checkout measured in the same runs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="studio-startup-") as home:
-        env = dict(os.environ, STUDIO_HOME=home)
+        # bytecode cached, as in an installed Studio (in a private folder: nothing is
+        # written into the checkouts or the environment)
+        env = dict(os.environ, STUDIO_HOME=home, PYTHONPYCACHEPREFIX=str(Path(home, "pyc")))
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.setdefault("QT_QPA_PLATFORM", "offscreen")
-        run_once(STUDIO, env)  # warm the file cache (and create the private home)
-        run_once(BARE, env)
-        load_before = os.getloadavg()
-        bare: list[float] = []
-        studio: list[dict[str, float]] = []
-        for _ in range(max(1, args.runs)):
-            bare.append(run_once(BARE, env)["total"])
-            studio.append(run_once(STUDIO, env))
-        load_after = os.getloadavg()
-    b = statistics.median(bare)
-    s = statistics.median(r["total"] for r in studio)
-    imported = statistics.median(r["imported"] for r in studio)
-    built = statistics.median(r["built"] for r in studio)
-    print(f"machine: {os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, "
-          f"{load_after[0]:.2f} after ({args.runs} paired runs, medians)")
-    print(f"bare PySide6 window   {b:6.3f} s   (min {min(bare):.3f}, max {max(bare):.3f})")
-    print(f"Studio window         {s:6.3f} s   (min {min(r['total'] for r in studio):.3f}, "
-          f"max {max(r['total'] for r in studio):.3f})")
-    print(f"  imports {imported:.3f} s, context + window built {built:.3f} s")
-    print(f"ratio Studio / bare   {s / b:6.2f}×   (aim ≤ 2×)")
+        sides: dict[str, Callable[[], dict[str, float]]] = {
+            "bare PySide6 window": lambda: run_once(BARE, REPO, env),
+            "Studio": lambda: run_once(STUDIO, REPO, env),
+        }
+        if args.against is not None:
+            other = args.against.resolve()
+            sides[f"Studio at {other.name}"] = lambda: run_once(STUDIO, other, env)
+        for side in sides.values():  # warm the file cache (and create the private home)
+            side()
+        before = machine_line()
+        results = paired(max(1, args.runs), sides)
+        after = machine_line()
+    print(f"{before} before; {after.split(', ', 1)[1]} after "
+          f"({args.runs} paired runs, medians; × = median per-pair ratio to bare)")
+    bare = [r["shown"] for r in results.pop("bare PySide6 window")]
+    print(f"{'bare PySide6 window':22s} shown {median(bare):6.3f} s (min {min(bare):.3f}, "
+          f"max {max(bare):.3f})")
+    for name, runs in results.items():
+        print(summary(name, runs, bare))
+    print("aim: Studio shown ≤ 2× bare")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ Not a pass/fail test; aim: Studio/raw ≥ 0.97. Runs alternate and medians are r
 Runtimes (for a GGUF model, e.g. the built-in): the same file is also loaded on each text
 runtime, llama.cpp (studio.engines.text_llama) and the transformers GGUF path (dequantised
 to 32-bit), each in a fresh process so its memory is its own: load time, RSS, time to first
-token and tokens/s, same prompt and settings (`--runtimes-only` runs just this part).
+token and tokens/s, same prompt and settings (`--runtimes-only` runs just this part,
+`--skip-runtimes` skips it).
 """
 
 from __future__ import annotations
@@ -124,9 +125,38 @@ class RawEngine(Engine):
         t1 = time.perf_counter()
         llm.create_completion(ids, max_tokens=1, **settings)
         first = time.perf_counter() - t1
+        low_tokens, low_seconds = RawEngine.generate_low_level(engine, request, ids)
         return Result(request, "text", text=out["choices"][0]["text"],
                       info={"tokens": int(out["usage"]["completion_tokens"]),
-                            "seconds": seconds, "first_token_s": first})
+                            "seconds": seconds, "first_token_s": first,
+                            "low_tokens": low_tokens, "low_seconds": low_seconds})
+
+    @staticmethod
+    def generate_low_level(engine: Any, request: Any, ids: list[int]) -> tuple[int, float]:
+        """The floor under both: `Llama.generate` (the call Studio's engine makes, no
+        per-token detokenising or stop-string checks as create_completion does), same ids,
+        settings and seed, counted up to the first end-of-generation token."""
+        import llama_cpp
+
+        llm = engine.llm
+        vocab = llm._model.vocab
+        llm.reset()
+        llm.set_seed(int(request.seed) & 0xFFFFFFFF)
+        n = 0
+        t0 = time.perf_counter()
+        tokens = llm.generate(ids, reset=False, temp=float(request.temperature),
+                              top_k=int(request.top_k), top_p=float(request.top_p), min_p=0.0,
+                              typical_p=1.0, repeat_penalty=float(request.repetition_penalty))
+        try:
+            for token in tokens:
+                if llama_cpp.llama_vocab_is_eog(vocab, int(token)):
+                    break
+                n += 1
+                if n >= request.max_new_tokens:
+                    break
+        finally:
+            tokens.close()
+        return n, time.perf_counter() - t0
 
 
 RUNTIMES = {"llama.cpp": "studio.engines.text_llama:LlamaTextEngine",
@@ -205,6 +235,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--runtimes-only", dest="runtimes_only", action="store_true",
                    help="only compare llama.cpp with transformers on the GGUF")
+    p.add_argument("--skip-runtimes", dest="skip_runtimes", action="store_true",
+                   help="skip that comparison (its transformers side dequantises the GGUF: "
+                        "minutes on a small machine)")
     p.add_argument("--probe", choices=sorted(RUNTIMES), help=argparse.SUPPRESS)
     return p.parse_args()
 
@@ -215,7 +248,7 @@ def main() -> int:
         print(json.dumps(runtime_probe(args.probe, args.model, args.tokens, args.seed,
                                        args.runs)))
         return 0
-    if not args.tiny and is_gguf(args.model):
+    if not args.tiny and not args.skip_runtimes and is_gguf(args.model):
         compare_runtimes(args.model, args.tokens, args.seed, args.runs)
         if args.runtimes_only:
             return 0
@@ -254,7 +287,9 @@ def main() -> int:
     def raw() -> dict:
         info = submit(request.replace(model=RAW_PREFIX + model))["result"]
         return {"tokens": info.info["tokens"], "seconds": info.info["seconds"],
-                "ttft": info.info["first_token_s"], "text": info.text}
+                "ttft": info.info["first_token_s"], "text": info.text,
+                "low_tokens": info.info.get("low_tokens"),
+                "low_seconds": info.info.get("low_seconds")}
 
     print(f"model: {model}; {machine_line()}", flush=True)
     t = time.perf_counter()
@@ -284,6 +319,11 @@ def main() -> int:
     print(f"\n{'':24}{'tokens/s':>10}{'first token':>14}")
     print(f"{'raw model.generate':24}{tps(raws):10.2f}{ttft(raws) * 1000:11.0f} ms")
     print(f"{'Studio worker':24}{tps(studios):10.2f}{ttft(studios) * 1000:11.0f} ms")
+    low = [r for r in raws if r.get("low_seconds")]
+    low_tps = statistics.median(r["low_tokens"] / r["low_seconds"] for r in low) if low else None
+    if low_tps is not None:
+        print(f"{'raw Llama.generate':24}{low_tps:10.2f}   (the floor: Studio / it "
+              f"{tps(studios) / low_tps:.3f})")
     print(f"\nStudio / raw throughput: {ratio:.3f}  (aim ≥ 0.97)")
     print(f"tokens per run: {studios[0]['tokens']}; same text both ways: {same}")
     print(json.dumps({
@@ -293,6 +333,7 @@ def main() -> int:
         "ratio": round(ratio, 4), "raw_first_token_ms": round(ttft(raws) * 1000, 1),
         "studio_first_token_ms": round(ttft(studios) * 1000, 1), "same_text": same,
         "engine_tokens_per_s": round(statistics.median(w["engine_tps"] for w in studios), 3),
+        "raw_generate_tokens_per_s": None if low_tps is None else round(low_tps, 3),
     }))
     print(f"\nsample: {studios[0]['text'][:300]!r}")
     return 0 if same else 1

@@ -7,6 +7,7 @@ output, and the request is saved beside every output so that it can be replayed.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 import typing
 from dataclasses import dataclass
@@ -57,9 +58,32 @@ BUILTIN_UPSCALERS = ("latent", "lanczos")
 #: the audio a melody reference may be (what studio.core.formats.audio reads)
 MELODY_SUFFIXES = (".wav", ".flac", ".ogg")
 
-#: every request kind by name, for Request.from_dict; filled as the classes are defined.
-#: `studio.core` imports the explorer's module, so its kind is here whatever imports first.
-REQUEST_TYPES: dict[str, type[Request]] = {}
+class RequestTypes(dict[str, "type[Request]"]):
+    """Every request kind by name, for Request.from_dict; filled as the classes are defined.
+
+    The kinds defined in their own modules (explorer, upscale) are imported the first time
+    one is asked for, so every kind is known whatever imports first, and importing
+    studio.core does not cost the explorer's module (start-up).
+    """
+
+    ELSEWHERE: ClassVar[dict[str, str]] = {"explore": "studio.core.explore",
+                                           "upscale": "studio.core.upscale"}
+
+    def __missing__(self, kind: str) -> type[Request]:
+        module = self.ELSEWHERE.get(kind)
+        if module is None:
+            raise KeyError(kind)
+        importlib.import_module(module)  # its class registers itself as it is defined
+        return dict.__getitem__(self, kind)
+
+    def get(self, kind: str, default: Any = None) -> Any:
+        try:
+            return self[kind]
+        except KeyError:
+            return default
+
+
+REQUEST_TYPES: dict[str, type[Request]] = RequestTypes()
 
 
 @dataclass(frozen=True)

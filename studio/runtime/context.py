@@ -7,14 +7,18 @@ panels never reach into each other. Cross-panel requests ("use these settings",
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from studio.core import catalog
 from studio.core.catalog import ModelEntry
 from studio.core.history import History
-from studio.core.requests import Request
 from studio.core.settings import Settings
 from studio.runtime.worker import JobQueue
+
+if TYPE_CHECKING:
+    from studio.core.requests import Request
 
 
 class AppContext(QObject):

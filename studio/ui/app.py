@@ -12,12 +12,17 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QMessageBox, QStyleFactory
 
 from studio import __version__
+
+if TYPE_CHECKING:
+    from studio.runtime.context import AppContext
+    from studio.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -220,9 +225,10 @@ def make_application(argv: Sequence[str] = ()) -> QApplication:
     return app
 
 
-def run_gui(argv: Sequence[str] = ()) -> int:
-    """Open the window (a file argument loads its recipe). When the window closes the
-    process ends with its exit status (see the end); 1 is returned when it cannot start."""
+def start_gui(argv: Sequence[str] = ()) -> tuple[QApplication, AppContext] | None:
+    """Everything `studio` does before its event loop (the start-up benchmark runs this):
+    logging, the application, settings, history, context, the window shown. None when
+    it cannot start (a box has said why)."""
     from studio.core import paths
     from studio.core.environment import configure_logging, setup_environment
 
@@ -234,24 +240,26 @@ def run_gui(argv: Sequence[str] = ()) -> int:
     from studio.core.history import History
     from studio.core.settings import Settings
     from studio.runtime.context import AppContext
-    from studio.ui.main_window import MainWindow
 
     settings = Settings.load()
     try:
         history = History.open_default()
     except (StudioError, OSError) as exc:
         QMessageBox.critical(None, "Studio", f"Studio could not open its history index: {exc}")
-        return 1
+        return None
     ctx = AppContext(settings, history)
-    window = MainWindow(ctx)
-    window.show()
-    # scan after the first paint: the window never waits for the disk
-    QTimer.singleShot(0, ctx.rescan_models)
-    QTimer.singleShot(0, ctx.jobs.warm_up)  # the ML imports at launch, not in the first job
-    QTimer.singleShot(0, lambda: start_recovery(ctx, window))
-    files = [Path(a) for a in argv if not a.startswith("-") and Path(a).is_file()]
-    if files:
-        QTimer.singleShot(0, lambda: window.load_recipe_file(files[0]))
+    open_window(ctx, [Path(a) for a in argv if not a.startswith("-") and Path(a).is_file()])
+    return app, ctx
+
+
+def run_gui(argv: Sequence[str] = ()) -> int:
+    """Open the window (a file argument loads its recipe). When the window closes the
+    process ends with its exit status (see the end); 1 is returned when it cannot start."""
+    started = start_gui(argv)
+    if started is None:
+        return 1
+    app, ctx = started
+    history = ctx.history
     stop_on_signals(app)
     try:
         code = app.exec()
@@ -268,6 +276,31 @@ def run_gui(argv: Sequence[str] = ()) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def open_window(ctx: AppContext, files: Sequence[Path] = ()) -> MainWindow:
+    """Build and show the window; everything else waits for its first frame.
+
+    The window paints first, then builds its Art page (`MainWindow.ready`), and only then
+    do the model scan, the recovery of killed saves, the ML warm-up (the worker imports
+    torch: the one hiccup left, at launch rather than in the first job) and a file given
+    on the command line start, so none of them competes with the first frame.
+    """
+    from studio.ui.main_window import MainWindow, style_sheet_lifted
+
+    with style_sheet_lifted():  # nothing else is on screen yet: the shell is styled once
+        window = MainWindow(ctx)
+
+    def ready() -> None:
+        ctx.rescan_models()
+        start_recovery(ctx, window)
+        ctx.jobs.warm_up()
+        if files:
+            window.load_recipe_file(Path(files[0]))
+
+    window.ready.connect(ready)
+    window.show()
+    return window
 
 
 def start_recovery(ctx, window=None) -> None:

@@ -496,3 +496,57 @@ def test_file_open_of_a_bad_file_is_one_line(window, qtbot, tmp_path, monkeypatc
     assert sig.args[0] and "\n" not in sig.args[0] and "broken.png" in sig.args[0]
     assert window.status.currentMessage() == sig.args[0]
     assert not window.notice.isVisible()
+
+
+def test_the_art_panel_is_built_on_the_turn_after_the_first_paint(qtbot, ctx, qapp, tmp_path):
+    """Start-up: the window paints before its Art panel exists, builds it on the next turn
+    of the event loop with the theme lifted meanwhile (restored, the panel styled), then
+    says it is ready; drops still reach the window afterwards."""
+    from studio.ui.app import stylesheet
+    from studio.ui.art_panel import ArtPanel
+
+    qapp.setStyleSheet(stylesheet())
+    try:
+        w = MainWindow(ctx)
+        qtbot.addWidget(w)
+        assert "art" not in w.pages and w._frames["art"].widget() is None
+        painted: list[bool] = []
+        w.ready.connect(lambda: painted.append(w._frames["art"].widget() is not None))
+        with qtbot.waitSignal(w.ready, timeout=10000):
+            w.show()
+        assert painted == [True]  # built by the time ready fired
+        art = w.pages["art"]
+        assert isinstance(art, ArtPanel) and w.art is art and w._frames["art"].widget() is art
+        assert qapp.styleSheet() == stylesheet()
+        assert art.isVisible()
+        qtbot.wait(50)
+        with qtbot.assertNotEmitted(w.ready, wait=50):  # once only
+            w.update()
+        path = save_a1111_png(tmp_path / "a1111.png", A1111_TEXT)
+        with qtbot.waitSignal(w.recipe_loaded, timeout=10000):
+            assert drop_file(art.prompt, path)
+        w.close()
+    finally:
+        qapp.setStyleSheet("")
+
+
+def test_a_saved_art_request_waits_for_the_art_panel(qtbot, ctx):
+    """The request the Art panel held at close comes back when the panel is built, and a
+    window closed before that keeps it for the next start."""
+    first = MainWindow(ctx)
+    qtbot.addWidget(first)
+    first.art.set_prompt("a red fox in snow")
+    first.close()
+
+    second = MainWindow(ctx)
+    qtbot.addWidget(second)
+    assert "art" not in second.pages
+    second.close()  # never shown: the saved request is written back as it was
+
+    third = MainWindow(ctx)
+    qtbot.addWidget(third)
+    assert "art" not in third.pages
+    with qtbot.waitSignal(third.ready, timeout=10000):
+        third.show()
+    assert third.pages["art"].request().prompt == "a red fox in snow"
+    third.close()
