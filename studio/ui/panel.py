@@ -236,7 +236,8 @@ class GeneratePanel(QWidget):
             "Cancel", "Stop the running job; the waiting ones still run (Esc)")
         self.cancel_all_button = action_button(
             "Cancel all", "Stop the running job and drop this panel's waiting ones")
-        self.cancel_all_button.setVisible(self.queues)
+        if not self.queues:  # hide only: showing it before it has a parent opens a window
+            self.cancel_all_button.hide()
 
         self.form_widget = QWidget()
         self.form_widget.setObjectName("formColumn")

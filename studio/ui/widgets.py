@@ -202,7 +202,8 @@ class SeedField(QWidget):
         self.reuse.setToolTip("Reuse the seed of the last result")
         self.reuse.setEnabled(False)
         self.reuse.clicked.connect(self.reuse_last)
-        self.reuse.setVisible(allow_reuse)
+        if not allow_reuse:  # hide only: showing a widget without a parent opens a window
+            self.reuse.hide()
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(4)
