@@ -22,29 +22,20 @@ import math
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits as bce
 
-from studio.core.errors import RequestError
-from studio.core.training import DataReport, TrainConfig
 from studio.engines.gan import DCGANGenerator, save_trained, to_uint8, trained_config
 from studio.engines.latents import seed_noise
-from studio.engines.training.base import Recipe, Sample
-from studio.engines.training.data import ImageSet, load_square, require_usable, scan_images
-from studio.engines.training.data import split as split_items
+from studio.engines.training.base import Sample
+from studio.engines.training.square import SquareImageRecipe
 
 SIDES = (16, 32, 64, 128)
 NZ = 100  # as the built-in GANs: the explorer's directions and seeds work the same
 N_SAMPLES = 8  # the strip: seeds 0..7, the explorer's first seeds
 
 
-def check_side(side: int) -> int:
-    if side not in SIDES:
-        listing = ", ".join(str(s) for s in SIDES[:-1]) + f" or {SIDES[-1]}"
-        raise RequestError(f"A GAN trains at {listing} px, not {side} px.")
-    return side
 
 
 def base_width(side: int) -> int:
@@ -91,44 +82,19 @@ def init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-class GanRecipe(Recipe):
+class GanRecipe(SquareImageRecipe):
     """A DCGAN from scratch (see the module docstring)."""
 
     id: ClassVar[str] = "gan"
+    sides: ClassVar[tuple[int, ...]] = SIDES
+    what: ClassVar[str] = "A GAN"
     #: generator/discriminator base width; None: `base_width(side)`
     width: ClassVar[int | None] = None
-    flip: ClassVar[bool] = True  # horizontal flips double a small set
-
-    def __init__(self, config: TrainConfig, device: str = "cpu") -> None:
-        super().__init__(config, device)
-        self.side = config.resolution
-        self.images: ImageSet | None = None
-        self.report: DataReport | None = None
-
-    # -- data --------------------------------------------------------------------------
-    def check_data(self) -> DataReport:
-        check_side(self.side)
-        self.images, self.report = scan_images(self.config.data,
-                                               min_side=max(8, self.side // 2))
-        require_usable(self.report)
-        return self.report
-
-    def _pixels(self, indices: list[int]) -> torch.Tensor:
-        assert self.images is not None
-        arrays = [load_square(self.images.items[i], self.side) for i in indices]
-        if not arrays:
-            return torch.zeros((0, 3, self.side, self.side), dtype=torch.uint8)
-        return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
     # -- setup ---------------------------------------------------------------------------
     def setup(self) -> None:
-        if self.images is None:
-            self.check_data()
-        assert self.images is not None
+        self._load_split()
         seed = self.config.seed
-        train_idx, val_idx = split_items(len(self.images), self.config.val_split, seed)
-        self.train_data = self._pixels(train_idx)  # uint8 (N, 3, S, S), CPU
-        self.val_data = self._pixels(val_idx)
         torch.manual_seed(seed)
         width = self.width or base_width(self.side)
         self.widths = generator_widths(self.side, width)
@@ -139,30 +105,8 @@ class GanRecipe(Recipe):
         lr = self.config.lr
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=lr, betas=(0.5, 0.999))
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=lr, betas=(0.5, 0.999))
-        self.data_gen = torch.Generator().manual_seed(seed * 2 + 1)
+        self._start_batches()
         self.z_gen = torch.Generator().manual_seed(seed * 2 + 2)
-        self.order = torch.randperm(len(self.train_data), generator=self.data_gen)
-        self.pos = 0
-
-    def _batch(self) -> torch.Tensor:
-        """The next `batch` training images in [-1, 1]: epochs of seeded permutations,
-        each image flipped by a seeded coin."""
-        picked: list[torch.Tensor] = []
-        need = self.config.batch
-        while need > 0:
-            if self.pos >= len(self.order):
-                self.order = torch.randperm(len(self.train_data), generator=self.data_gen)
-                self.pos = 0
-            take = self.order[self.pos:self.pos + need]
-            self.pos += len(take)
-            need -= len(take)
-            picked.append(take)
-        idx = torch.cat(picked)
-        x = self.train_data[idx].float() / 127.5 - 1.0
-        if self.flip:
-            coins = torch.rand(len(idx), generator=self.data_gen) < 0.5
-            x = torch.where(coins[:, None, None, None], x.flip(3), x)
-        return x.to(self.device)
 
     # -- steps ---------------------------------------------------------------------------
     def train_step(self) -> float:

@@ -21,17 +21,13 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 
-from studio.core.errors import RequestError
-from studio.core.training import DataReport, TrainConfig
 from studio.engines.gan import to_uint8
 from studio.engines.latents import seed_noise
-from studio.engines.training.base import Recipe, Sample
-from studio.engines.training.data import ImageSet, load_square, require_usable, scan_images
-from studio.engines.training.data import split as split_items
+from studio.engines.training.base import Sample
 from studio.engines.training.export import publish_folder
+from studio.engines.training.square import SquareImageRecipe
 from studio.engines.vae_model import SIZES, VAE, VaeConfig, save_vae
 
 NZ = 32  # latent numbers: enough for a folder of one artist's images, smooth to explore
@@ -39,10 +35,6 @@ N_DECODES = 4
 N_RECONSTRUCTIONS = 4
 
 
-def check_side(side: int) -> int:
-    if side not in SIZES:
-        raise RequestError(f"A VAE trains at 32, 64 or 128 px, not {side} px.")
-    return side
 
 
 def base_width(side: int) -> int:
@@ -50,71 +42,25 @@ def base_width(side: int) -> int:
     return 16 if side <= 32 else 32
 
 
-class VaeRecipe(Recipe):
+class VaeRecipe(SquareImageRecipe):
     """A convolutional VAE from scratch (see the module docstring)."""
 
     id: ClassVar[str] = "vae"
-    flip: ClassVar[bool] = True  # horizontal flips double a small set
-
-    def __init__(self, config: TrainConfig, device: str = "cpu") -> None:
-        super().__init__(config, device)
-        self.side = config.resolution
-        self.images: ImageSet | None = None
-        self.report: DataReport | None = None
-
-    # -- data --------------------------------------------------------------------------
-    def check_data(self) -> DataReport:
-        check_side(self.side)
-        self.images, self.report = scan_images(self.config.data,
-                                               min_side=max(8, self.side // 2))
-        require_usable(self.report)
-        return self.report
-
-    def _pixels(self, indices: list[int]) -> torch.Tensor:
-        assert self.images is not None
-        arrays = [load_square(self.images.items[i], self.side) for i in indices]
-        if not arrays:
-            return torch.zeros((0, 3, self.side, self.side), dtype=torch.uint8)
-        return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    sides: ClassVar[tuple[int, ...]] = tuple(SIZES)
+    what: ClassVar[str] = "A VAE"
 
     # -- setup ---------------------------------------------------------------------------
     def setup(self) -> None:
-        if self.images is None:
-            self.check_data()
+        train_idx, _val_idx = self._load_split()
         assert self.images is not None
         seed = self.config.seed
-        train_idx, val_idx = split_items(len(self.images), self.config.val_split, seed)
-        self.train_data = self._pixels(train_idx)  # uint8 (N, 3, S, S), CPU
-        self.val_data = self._pixels(val_idx)
         self.train_names = [self.images.items[i].path.name for i in train_idx]
         torch.manual_seed(seed)
         self.cfg = VaeConfig(self.side, NZ, base_width(self.side))
         self.model = VAE(self.cfg).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.lr)
-        self.data_gen = torch.Generator().manual_seed(seed * 2 + 1)
+        self._start_batches()
         self.noise_gen = torch.Generator().manual_seed(seed * 2 + 2)
-        self.order = torch.randperm(len(self.train_data), generator=self.data_gen)
-        self.pos = 0
-
-    def _batch(self) -> torch.Tensor:
-        """The next `batch` training images in [-1, 1]: epochs of seeded permutations,
-        each image flipped by a seeded coin."""
-        picked: list[torch.Tensor] = []
-        need = self.config.batch
-        while need > 0:
-            if self.pos >= len(self.order):
-                self.order = torch.randperm(len(self.train_data), generator=self.data_gen)
-                self.pos = 0
-            take = self.order[self.pos:self.pos + need]
-            self.pos += len(take)
-            need -= len(take)
-            picked.append(take)
-        idx = torch.cat(picked)
-        x = self.train_data[idx].float() / 127.5 - 1.0
-        if self.flip:
-            coins = torch.rand(len(idx), generator=self.data_gen) < 0.5
-            x = torch.where(coins[:, None, None, None], x.flip(3), x)
-        return x.to(self.device)
 
     def _loss(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         recon, mu, logvar = self.model(x, noise)
