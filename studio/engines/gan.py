@@ -18,7 +18,7 @@ import importlib.util
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -331,6 +331,29 @@ def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(big.crop((left, top, left + width, top + height)))
 
 
+def batch_latents(request: ImageRequest, latent: Callable[[int], torch.Tensor]
+                  ) -> tuple[list[int], list[torch.Tensor]]:
+    """The seeds of an image request's batch (seed + i, A1111's way) and their latents,
+    each slerped toward its variation seed's by the variation strength. The GAN and the
+    Lab VAE engines both draw their batches this way."""
+    seeds = [(request.seed + i) % (MAX_SEED + 1) for i in range(request.batch_size)]
+    latents = []
+    for i, seed in enumerate(seeds):
+        z = latent(seed)
+        if request.variation_strength > 0:
+            vseed = (request.variation_seed + i) % (MAX_SEED + 1)
+            z = slerp(z, latent(vseed), request.variation_strength)
+        latents.append(z)
+    return seeds, latents
+
+
+def size_info(request: ImageRequest, side: int) -> dict[str, Any]:
+    """What a fixed-size generator's result records of its size: its own side, and whether
+    the frames were scaled to the size the request asked."""
+    return {"native_size": [side, side],
+            "upscaled": (request.width, request.height) != (side, side)}
+
+
 @contextlib.contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """Run a tiny forward pass on n intra-op threads (more only adds sync overhead)."""
@@ -436,14 +459,9 @@ class GanEngine(ExplorableEngine):
     def generate_plain(self, request: Request, events: Events) -> Result:
         if not isinstance(request, ImageRequest):
             raise RequestError(wrong_kind(self.gan.model, request.kind, "image"))
-        seeds = [(request.seed + i) % (MAX_SEED + 1) for i in range(request.batch_size)]
-        latents, conds, colours = [], [], []
-        for i, seed in enumerate(seeds):
-            z = self.latent(seed)
-            if request.variation_strength > 0:
-                vseed = (request.variation_seed + i) % (MAX_SEED + 1)
-                z = slerp(z, self.latent(vseed), request.variation_strength)
-            latents.append(z)
+        seeds, latents = batch_latents(request, self.latent)
+        conds, colours = [], []
+        for seed in seeds:
             if self.gan.n_labels:
                 vec, colour = colour_label(request.prompt, seed)
                 conds.append(torch.tensor(vec))
@@ -452,12 +470,7 @@ class GanEngine(ExplorableEngine):
         images = [resize(f, request.width, request.height) for f in frames]
         if len(seeds) == 1:  # render() reports the steps of bigger batches
             events.progress(1, 1)
-        side = self.native_size
-        info: dict[str, Any] = {
-            "seeds": seeds,
-            "native_size": [side, side],
-            "upscaled": (request.width, request.height) != (side, side),
-        }
+        info: dict[str, Any] = {"seeds": seeds, **size_info(request, self.native_size)}
         if colours:
             info["eye_colours"] = colours
         return Result(request, "image", images=images, info=info)

@@ -30,7 +30,6 @@ from studio.core.errors import ModelError, RequestError
 from studio.core.explore import ExploreRequest
 from studio.core.requests import ImageRequest, Request
 from studio.core.results import Result
-from studio.core.seeds import MAX_SEED
 from studio.core.settings import Settings
 from studio.core.text import first_line
 from studio.engines import directions
@@ -38,8 +37,8 @@ from studio.engines.base import Events, LoadSpec, wrong_kind
 from studio.engines.devices import module_bytes
 from studio.engines.directions import PrincipalDirections
 from studio.engines.explore import ExplorableEngine
-from studio.engines.gan import resize, to_uint8, torch_threads
-from studio.engines.latents import seed_noise, slerp
+from studio.engines.gan import batch_latents, resize, size_info, to_uint8, torch_threads
+from studio.engines.latents import seed_noise
 
 ARCHITECTURE = "conv-vae-v1"
 WEIGHTS = "model.safetensors"
@@ -250,21 +249,12 @@ class VaeEngine(ExplorableEngine):
     def generate_plain(self, request: Request, events: Events) -> Result:
         if not isinstance(request, ImageRequest):
             raise RequestError(wrong_kind(self.name, request.kind, "image"))
-        seeds = [(request.seed + i) % (MAX_SEED + 1) for i in range(request.batch_size)]
-        latents = []
-        for i, seed in enumerate(seeds):
-            z = self.latent(seed)
-            if request.variation_strength > 0:
-                vseed = (request.variation_seed + i) % (MAX_SEED + 1)
-                z = slerp(z, self.latent(vseed), request.variation_strength)
-            latents.append(z)
+        seeds, latents = batch_latents(request, self.latent)
         frames = self.render(latents, events)
         if len(seeds) == 1:
             events.progress(1, 1)
-        side = self.native_size
         images = [resize(f, request.width, request.height) for f in frames]
-        info = {"seeds": seeds, "native_size": [side, side],
-                "upscaled": (request.width, request.height) != (side, side)}
+        info = {"seeds": seeds, **size_info(request, self.native_size)}
         return Result(request, "image", images=images, info=info)
 
     def memory_bytes(self) -> int:
