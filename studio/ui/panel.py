@@ -193,6 +193,32 @@ def reveal_folder(folder: Path) -> None:
     QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
 
+def form_with_actions(form_scroll: QWidget, buttons: Sequence[tuple[QWidget, int]],
+                      below: Sequence[QWidget]) -> QWidget:
+    """The left column of a panel: the scrolling form, and under it the action row (each
+    button with its stretch) and the lines below it, pinned so they stay in sight however
+    short the window (the generate panels and the Lab)."""
+    actions = QWidget()
+    actions.setObjectName("formColumn")
+    row = QHBoxLayout()
+    row.setSpacing(8)
+    for button, stretch in buttons:
+        row.addWidget(button, stretch)
+    col = QVBoxLayout(actions)
+    col.setContentsMargins(16, 8, 16, 14)
+    col.setSpacing(6)
+    col.addLayout(row)
+    for widget in below:
+        col.addWidget(widget)
+    left = QWidget()
+    left_col = QVBoxLayout(left)
+    left_col.setContentsMargins(0, 0, 0, 0)
+    left_col.setSpacing(0)
+    left_col.addWidget(form_scroll, 1)
+    left_col.addWidget(actions)
+    return left
+
+
 class GeneratePanel(QWidget):
     """Base of the Art, Music and Text panels (see the module docstring).
 
@@ -286,26 +312,9 @@ class GeneratePanel(QWidget):
         under the form so Generate stays in sight however short the window."""
         self.form.addStretch(1)
         self.form_scroll = FormScroll(self.form_widget)
-        actions = QWidget()
-        actions.setObjectName("formColumn")
-        buttons = QHBoxLayout()
-        buttons.setSpacing(8)
-        buttons.addWidget(self.generate_button, 3)
-        for button in extra_actions:
-            buttons.addWidget(button, 2)
-        buttons.addWidget(self.cancel_button, 1 if self.queues else 2)
-        buttons.addWidget(self.cancel_all_button, 1)
-        col = QVBoxLayout(actions)
-        col.setContentsMargins(16, 8, 16, 14)
-        col.setSpacing(6)
-        col.addLayout(buttons)
-        col.addWidget(self.message)
-        left = QWidget()
-        left_col = QVBoxLayout(left)
-        left_col.setContentsMargins(0, 0, 0, 0)
-        left_col.setSpacing(0)
-        left_col.addWidget(self.form_scroll, 1)
-        left_col.addWidget(actions)
+        row = [(self.generate_button, 3), *((b, 2) for b in extra_actions),
+               (self.cancel_button, 1 if self.queues else 2), (self.cancel_all_button, 1)]
+        left = form_with_actions(self.form_scroll, row, [self.message])
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)

@@ -37,7 +37,7 @@ from studio.ui.lab.curves import LossPlot
 from studio.ui.lab.form import TrainForm
 from studio.ui.lab.runs import RunsList
 from studio.ui.lab.samples import SamplesStrip
-from studio.ui.panel import FormScroll, action_button
+from studio.ui.panel import FormScroll, action_button, form_with_actions
 from studio.ui.widgets import MessageLabel, ProgressRow, guarded, section_label
 
 log = logging.getLogger(__name__)
@@ -97,26 +97,10 @@ class LabPanel(QWidget):
             "Stop", "Stop and keep the last checkpoint; the model is still exported")
         self.progress = ProgressRow()
         self.message = MessageLabel()
-        actions = QWidget()
-        actions.setObjectName("formColumn")
-        buttons = QHBoxLayout()
-        buttons.setSpacing(8)
-        buttons.addWidget(self.start_button, 2)
-        buttons.addWidget(self.pause_button, 1)
-        buttons.addWidget(self.resume_button, 1)
-        buttons.addWidget(self.stop_button, 1)
-        actions_col = QVBoxLayout(actions)
-        actions_col.setContentsMargins(16, 8, 16, 14)
-        actions_col.setSpacing(6)
-        actions_col.addLayout(buttons)
-        actions_col.addWidget(self.progress)
-        actions_col.addWidget(self.message)
-        left = QWidget()
-        left_col = QVBoxLayout(left)
-        left_col.setContentsMargins(0, 0, 0, 0)
-        left_col.setSpacing(0)
-        left_col.addWidget(self.form_scroll, 1)
-        left_col.addWidget(actions)
+        left = form_with_actions(
+            self.form_scroll, [(self.start_button, 2), (self.pause_button, 1),
+                               (self.resume_button, 1), (self.stop_button, 1)],
+            [self.progress, self.message])
 
         # ---- right: curves (+ the overfitting offer), samples, runs
         self.plot = LossPlot()
