@@ -10,7 +10,10 @@ Three parts, in diffusers classes so the result is an ordinary pipeline folder:
 
 One run, two phases: the first `vae_steps(config.steps)` steps train the autoencoder
 (reconstruction MSE + a tiny KL), the rest the UNet (noise-prediction MSE under SD's
-scaled-linear DDPM schedule, 10 % empty captions for classifier-free guidance). Latents
+scaled-linear DDPM schedule, 10 % empty captions for classifier-free guidance, samples
+drawn by `SketchData.weights`, the learning rate decayed on a cosine to a tenth). The UNet
+that is sampled, validated and exported is an exponential moving average of the trained
+one (`EMA_DECAY`): on a short run it is the difference between noise and a picture. Latents
 and caption embeddings are computed the first time a sample is drawn and kept, so each
 costs once. Data order and noise come from generators seeded by (seed, step): a resumed run
 draws exactly what an uninterrupted one would.
@@ -19,6 +22,7 @@ draws exactly what an uninterrupted one would.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -43,6 +47,8 @@ CHROMA_WEIGHT = 3.0
 SAMPLE_PROMPTS = ("a red heart", "a blue car", "a yellow star", "a green tree",
                   "a purple cat", "an orange fish")
 TRAIN_TIMESTEPS = 1000
+EMA_DECAY = 0.999
+WARMUP = 100
 
 
 def vae_steps(steps: int) -> int:
@@ -94,6 +100,7 @@ class SketchRecipe(Recipe):
         self.data: sketch_data.SketchData | None = None
         self.vae: Any = None
         self.unet: Any = None
+        self.ema: Any = None
         self.step = 0
 
     # ------------------------------------------------------------------ data
@@ -133,6 +140,9 @@ class SketchRecipe(Recipe):
         torch.manual_seed(cfg.seed)
         self.vae = build_vae().to(self.device)
         self.unet = build_unet().to(self.device)
+        self.ema = build_unet().to(self.device)
+        self.ema.load_state_dict(self.unet.state_dict())
+        self.ema.requires_grad_(False)
         self.scheduler = build_scheduler()
         self.vae_opt = torch.optim.AdamW(self.vae.parameters(), lr=cfg.lr, weight_decay=0.0)
         self.unet_opt = torch.optim.AdamW(self.unet.parameters(), lr=cfg.lr, weight_decay=1e-4)
@@ -144,6 +154,8 @@ class SketchRecipe(Recipe):
             if cfg.val_split > 0 and len(entries) > 1 else 0
         self.val_idx = np.sort(order[:n_val])
         self.train_idx = np.sort(order[n_val:])
+        w = self.data.weights()[self.train_idx]
+        self.train_p = w / w.sum()
         self.emb = np.zeros((len(self.data.captions), sketch_text.TOKENS, sketch_text.HIDDEN),
                             np.float16)
         self.emb_done = np.zeros(len(self.data.captions), bool)
@@ -243,27 +255,48 @@ class SketchRecipe(Recipe):
         noise = torch.randn(z0.shape, generator=gen).to(self.device)
         t = torch.randint(0, TRAIN_TIMESTEPS, (len(idx),), generator=gen).to(self.device)
         zt = self.scheduler.add_noise(z0, noise, t)
-        self.unet.train(train)
-        pred = self.unet(zt, t, encoder_hidden_states=c).sample
+        unet = self.unet if train else self.ema
+        unet.train(train)
+        pred = unet(zt, t, encoder_hidden_states=c).sample
         return torch.nn.functional.mse_loss(pred, noise)
 
     def _unet_step(self) -> float:
         assert self.data is not None
+        import torch
+
         rng = self._rng(2)
-        idx = rng.choice(self.train_idx, size=self.config.batch)
+        idx = rng.choice(self.train_idx, size=self.config.batch, p=self.train_p)
         captions = self.data.entries[idx, 2].copy()
         captions[rng.random(len(idx)) < CFG_DROPOUT] = 0  # "" : the unconditional caption
-        warm = min(1.0, (self.step - self.vae_total + 1) / 100)
         for group in self.unet_opt.param_groups:
-            group["lr"] = self.config.lr * warm
+            group["lr"] = self.config.lr * self.lr_factor(self.step)
         loss = self._noise_loss(idx, captions, self._gen(2), train=True)
         self.unet_opt.zero_grad(set_to_none=True)
         loss.backward()
-        import torch
-
         torch.nn.utils.clip_grad_norm_(self.unet.parameters(), 1.0)
         self.unet_opt.step()
+        self._update_ema(self.step - self.vae_total)
         return float(loss.detach())
+
+    def lr_factor(self, step: int) -> float:
+        """The UNet's learning rate over its phase: a linear warm-up, then a cosine from
+        1 to 0.1 at the last step."""
+        n = step - self.vae_total
+        span = max(1, self.config.steps - self.vae_total - WARMUP)
+        if n < WARMUP:
+            return (n + 1) / WARMUP
+        done = min(1.0, (n - WARMUP) / span)
+        return 0.1 + 0.45 * (1 + math.cos(math.pi * done))
+
+    def _update_ema(self, n: int) -> None:
+        """ema ← d·ema + (1−d)·unet, d ramping up to EMA_DECAY (early averages would
+        otherwise hold the random start)."""
+        import torch
+
+        d = min(EMA_DECAY, (1 + n) / (10 + n))
+        with torch.no_grad():
+            for e, p in zip(self.ema.parameters(), self.unet.parameters(), strict=True):
+                e.lerp_(p, 1.0 - d)
 
     def validation_loss(self) -> float | None:
         import torch
@@ -308,14 +341,14 @@ class SketchRecipe(Recipe):
         sched.set_timesteps(steps)
         n = len(prompts)
         with torch.no_grad():
-            self.unet.eval()
+            self.ema.eval()
             self.vae.eval()
             cond = self.text.encode(prompts)
             uncond = self.text.encode([""] * n)
             gen = torch.Generator().manual_seed(seed)
             z = torch.randn((n, 4, LATENT, LATENT), generator=gen).to(self.device)
             for t in sched.timesteps:
-                both = self.unet(torch.cat([z, z]), t, encoder_hidden_states=torch.cat(
+                both = self.ema(torch.cat([z, z]), t, encoder_hidden_states=torch.cat(
                     [uncond, cond])).sample
                 eu, ec = both.chunk(2)
                 z = sched.step(eu + guidance * (ec - eu), t, z).prev_sample
@@ -327,12 +360,14 @@ class SketchRecipe(Recipe):
         import torch
 
         return {"vae": self.vae.state_dict(), "unet": self.unet.state_dict(),
+                "ema": self.ema.state_dict(),
                 "vae_opt": self.vae_opt.state_dict(), "unet_opt": self.unet_opt.state_dict(),
                 "step": torch.tensor(self.step), "scale": torch.tensor(self.scale)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.vae.load_state_dict(state["vae"])
         self.unet.load_state_dict(state["unet"])
+        self.ema.load_state_dict(state.get("ema", state["unet"]))  # runs saved before the EMA
         self.vae_opt.load_state_dict(state["vae_opt"])
         self.unet_opt.load_state_dict(state["unet_opt"])
         self.step = int(state["step"])
@@ -350,7 +385,7 @@ class SketchRecipe(Recipe):
         tmp = out_dir / f".{self.config.name}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        self.unet.save_pretrained(tmp / "unet", safe_serialization=True)
+        self.ema.save_pretrained(tmp / "unet", safe_serialization=True)
         self.vae.register_to_config(scaling_factor=self.scale)
         self.vae.save_pretrained(tmp / "vae", safe_serialization=True)
         build_scheduler().save_pretrained(tmp / "scheduler")
@@ -369,6 +404,7 @@ class SketchRecipe(Recipe):
             facts["UNet parameters"] = sum(p.numel() for p in self.unet.parameters())
             facts["VAE parameters"] = sum(p.numel() for p in self.vae.parameters())
             facts["autoencoder steps"] = self.vae_total
+            facts["UNet weights"] = f"exponential moving average (decay {EMA_DECAY})"
             facts["latent scaling factor"] = round(self.scale, 5)
         if self.data is not None:
             facts.update({f"data {k}": v for k, v in self.data.summary().items()})
