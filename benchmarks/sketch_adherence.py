@@ -8,7 +8,9 @@ Renders the held-out colour × object prompts (`sketch_data.HELDOUT_PROMPTS`: ne
 word for word in training) through the app's own image engine, and scores each image
 (`sketch_eval`): its dominant hue against the colour asked (chance 1/6) and its nearest
 benchmark object by shape against the object asked (chance 1/12). Also renders each
-object with no colour word, to show how often its usual colour would have "hit" anyway.
+object with no colour word, to show how often its usual colour would have "hit" anyway,
+and the judge's own ceiling (`sketch_eval.judge_ceiling`: real emoji, each left out of its
+class mean), to read the object rate against.
 Prints the figures with the machine's load, and a render time per image.
 """
 
@@ -73,9 +75,13 @@ def measure(model: str = "builtin:sketch", seeds: int = 4, steps: int = 20,
         mine = [(c, o, im) for c, o, im in items if c == colour]
         if mine:
             per_colour[colour] = round(sketch_eval.score(mine, judge).colour_rate, 3)
+    per_object = {o: round(sketch_eval.score([it for it in items if it[1] == o],
+                                             judge).object_rate, 3) for o in objects}
     return {"model": model, "prompts": len(prompts), "seeds": seeds, "steps": steps,
             "guidance": guidance, "sampler": sampler, "heldout": held.as_dict(),
             "no_colour_word_baseline": baseline.as_dict(), "colour_rate_by_colour": per_colour,
+            "object_rate_by_object": per_object,
+            "object_judge_ceiling": round(sketch_eval.judge_ceiling(), 4),
             "seconds_per_image": round(per_image, 3), "images": images, "prompt_list": prompts}
 
 

@@ -49,6 +49,8 @@ class RecipeInfo:
     defaults: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides
 
 
+#: the sketch recipe's text conditions (TrainConfig.text; "" is the first)
+TEXT_CONDITIONS = ("", "minilm", "trained")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 RECIPES: dict[str, RecipeInfo] = {}
@@ -145,6 +147,7 @@ class TrainConfig:
                             suffix=" steps", flag="--eval-every",
                             tip="Steps between validation losses.")
     trigger: str = ""  # a LoRA's trigger word, prepended to every caption
+    text: str = ""  # the sketch recipe's text condition: "" / "minilm" (frozen) or "trained"
 
     def validate(self) -> None:
         if self.recipe not in RECIPES:
@@ -158,6 +161,9 @@ class TrainConfig:
                                "'.' (at most 64).")
         if info.needs_base and not self.base:
             raise RequestError(f"{info.name} fine-tunes a model: choose the base model.")
+        if self.text not in TEXT_CONDITIONS:
+            raise RequestError(f"Unknown text condition {self.text!r}; pick one of "
+                               f"{', '.join(TEXT_CONDITIONS)}.")
         for name in specs(TrainConfig):
             if name == "seed":
                 check_seed("seed", self.seed)
@@ -201,6 +207,8 @@ def train_args(config: TrainConfig) -> list[str]:
             args += [s.flag, repr(value) if isinstance(value, float) else str(value)]
     if config.trigger:
         args += ["--trigger", config.trigger]
+    if config.text:
+        args += ["--text", config.text]
     return [*args, "--name", config.name]
 
 

@@ -50,7 +50,34 @@ def minilm_path() -> Path:
 
 
 def is_sketch_folder(folder: Path) -> bool:
-    return (folder / "text_encoder" / MARKER).is_file()
+    """MiniLM by reference (the marker), or a small BERT of its own trained with the UNet
+    (`small_bert`, the sketch recipe's `--text trained`), with MiniLM's tokenizer."""
+    if (folder / "text_encoder" / MARKER).is_file():
+        return True
+    try:
+        config = json.loads((folder / "text_encoder" / "config.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("model_type") == "bert"
+
+
+#: the text encoder the sketch recipe trains from scratch with `--text trained`: MiniLM's
+#: tokenizer (30,522 word pieces) into 2 BERT layers of 128
+SMALL_HIDDEN = 128
+
+
+def small_bert() -> Any:
+    """A 2-layer, 128-wide BERT (4.3 M parameters, most of them the word-piece table),
+    randomly initialised: the alternative to the frozen MiniLM that the recipe can train
+    with the UNet."""
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(vocab_size=30522, hidden_size=SMALL_HIDDEN, num_hidden_layers=2,
+                        num_attention_heads=4, intermediate_size=4 * SMALL_HIDDEN,
+                        max_position_embeddings=TOKENS, type_vocab_size=2)
+    model = BertModel(config, add_pooling_layer=False)
+    model.config.use_attention_mask = True
+    return model
 
 
 def is_sketch_pipe(pipe: Any) -> bool:
@@ -69,16 +96,13 @@ class MiniLM:
     @classmethod
     def load(cls, device: str = "cpu", tokenizer_dir: Path | None = None) -> MiniLM:
         import transformers
-        from transformers import BertModel, BertTokenizerFast
+        from transformers import BertModel
 
         transformers.utils.logging.disable_progress_bar()
-        source = minilm_path()
-        tokenizer = BertTokenizerFast.from_pretrained(str(tokenizer_dir or source))
-        tokenizer.model_max_length = TOKENS
-        model = BertModel.from_pretrained(str(source)).to(device).eval()
+        model = BertModel.from_pretrained(str(minilm_path())).to(device).eval()
         model.requires_grad_(False)
         model.config.use_attention_mask = True  # diffusers' encode_prompt passes the mask
-        return cls(tokenizer, model)
+        return cls(load_tokenizer(tokenizer_dir), model)
 
     def ids(self, fragments: Sequence[Fragment]) -> tuple[list[int], list[int], list[float],
                                                           bool]:
@@ -107,6 +131,10 @@ class MiniLM:
                          ) -> tuple[torch.Tensor, bool]:
         """[len(texts), TOKENS, HIDDEN] last hidden states (weights applied as A1111's
         "Original" emphasis) and whether any text was longer than the model reads."""
+        return self.states(texts)
+
+    def states(self, texts: Sequence[Sequence[Fragment]]) -> tuple[torch.Tensor, bool]:
+        """encode_fragments with autograd: what training a text encoder of its own uses."""
         rows = [self.ids(fragments) for fragments in texts]
         device = self.model.device
         ids = torch.tensor([r[0] for r in rows], dtype=torch.long, device=device)
@@ -118,6 +146,16 @@ class MiniLM:
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
         """Plain captions (no prompt syntax): what training conditions on."""
         return self.encode_fragments([[Fragment(t, 1.0)] for t in texts])[0]
+
+
+def load_tokenizer(folder: Path | None = None) -> Any:
+    """MiniLM's WordPiece tokenizer (from a model folder's tokenizer/, or the package),
+    reading TOKENS tokens."""
+    from transformers import BertTokenizerFast
+
+    tokenizer = BertTokenizerFast.from_pretrained(str(folder or minilm_path()))
+    tokenizer.model_max_length = TOKENS
+    return tokenizer
 
 
 def encode_captions(pipe: Any, captions: Sequence[str]) -> torch.Tensor:
@@ -150,8 +188,9 @@ def model_index() -> dict[str, Any]:
     }
 
 
-def write_text_parts(folder: Path) -> None:
-    """tokenizer/ (MiniLM's files, 16 tokens) and text_encoder/minilm.json (the reference)."""
+def write_text_parts(folder: Path, encoder: Any = None) -> None:
+    """tokenizer/ (MiniLM's files, 16 tokens) and text_encoder/: minilm.json (the reference
+    to the packaged MiniLM) or, given the `encoder` trained with the UNet, its weights."""
     source = minilm_path()
     (folder / "tokenizer").mkdir(parents=True, exist_ok=True)
     for name in TOKENIZER_FILES:
@@ -161,6 +200,10 @@ def write_text_parts(folder: Path) -> None:
     config = json.loads(config_path.read_text(encoding="utf-8"))
     config["model_max_length"] = TOKENS
     config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+    if encoder is not None:
+        encoder.config.use_attention_mask = True
+        encoder.save_pretrained(folder / "text_encoder", safe_serialization=True)
+        return
     (folder / "text_encoder").mkdir(parents=True, exist_ok=True)
     (folder / "text_encoder" / MARKER).write_text(json.dumps({
         "package": PACKAGE, "model": "sentence-transformers/all-MiniLM-L6-v2",
@@ -169,10 +212,19 @@ def write_text_parts(folder: Path) -> None:
 
 
 def load_pipeline(folder: Path, dtype: torch.dtype) -> Any:
-    """A sketch folder as a StableDiffusionPipeline with the packaged MiniLM in it."""
+    """A sketch folder as a StableDiffusionPipeline with the packaged MiniLM in it (or the
+    folder's own small BERT)."""
     from diffusers import StableDiffusionPipeline
 
-    text = MiniLM.load(tokenizer_dir=folder / "tokenizer")
+    if (folder / "text_encoder" / MARKER).is_file():
+        text = MiniLM.load(tokenizer_dir=folder / "tokenizer")
+    else:
+        from transformers import BertModel
+
+        model = BertModel.from_pretrained(str(folder / "text_encoder"),
+                                          add_pooling_layer=False).eval()
+        model.config.use_attention_mask = True
+        text = MiniLM(load_tokenizer(folder / "tokenizer"), model)
     pipe = StableDiffusionPipeline.from_pretrained(
         str(folder), text_encoder=text.model, tokenizer=text.tokenizer, safety_checker=None,
         feature_extractor=None, requires_safety_checker=False, local_files_only=True,

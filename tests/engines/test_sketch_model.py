@@ -93,3 +93,61 @@ def test_colour_and_object_follow_held_out_prompts(engine):
     assert found.colour_rate >= COLOUR_BOUND > found.colour_chance
     measured = json.loads((FOLDER / "adherence.json").read_text(encoding="utf-8"))
     assert measured["heldout"]["colour_hit_rate"] >= COLOUR_BOUND
+
+
+def _base(**kw) -> ImageRequest:
+    common = {"model": "builtin:sketch", "width": 64, "height": 64, "steps": 10,
+              "guidance": 5.0, "seed": 5, "scheduler": "DDIM", "prompt": "a yellow star"}
+    return ImageRequest(**{**common, **kw})
+
+
+def test_img2img_and_inpainting_work_on_it_like_on_sd(engine, tmp_path):
+    from PIL import Image
+
+    init = np.full((64, 64, 3), 255, np.uint8)
+    init[12:52, 12:52] = (30, 80, 220)  # a blue square on white
+    Image.fromarray(init).save(tmp_path / "init.png")
+    other = engine.generate(_base(seed=99), Events()).images[0].astype(float)
+    light = engine.generate(_base(init_image=str(tmp_path / "init.png"), strength=0.3),
+                            Events()).images[0].astype(float)
+    # a light repaint stays near its init, nearer than a fresh picture is
+    assert np.abs(light - init).mean() < 0.5 * np.abs(other - init).mean()
+    mask = np.zeros((64, 64), np.uint8)
+    mask[:, 32:] = 255  # repaint the right half
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    painted = engine.generate(_base(init_image=str(tmp_path / "init.png"), strength=1.0,
+                                    mask=str(tmp_path / "mask.png"), mask_blur=0),
+                              Events()).images[0].astype(float)
+    kept = np.abs(painted[:, :24] - init[:, :24]).max()
+    assert kept <= 2  # outside the mask the pixels are the init's
+    assert np.abs(painted[:, 40:] - init[:, 40:]).mean() > 10  # inside it is repainted
+
+
+def test_variation_seed_and_negative_prompt_steer_it(engine):
+    plain = engine.generate(_base(), Events()).images[0].astype(float)
+    near = engine.generate(_base(variation_seed=7, variation_strength=0.1),
+                           Events()).images[0].astype(float)
+    far = engine.generate(_base(variation_seed=7, variation_strength=1.0),
+                          Events()).images[0].astype(float)
+    assert 0 < np.abs(near - plain).mean() < np.abs(far - plain).mean()
+    negative = engine.generate(_base(negative="yellow"), Events()).images[0]
+    assert not np.array_equal(negative, plain.astype(np.uint8))
+
+
+def test_a_walk_on_it_saves_as_gif_and_mp4_with_its_recipe(tmp_path):
+    from PIL import Image
+
+    from studio.core.outputs import save_result
+    from studio.core.recipes import read_recipe
+    from studio.engines.runner import Runner
+
+    request = ExploreRequest(model="builtin:sketch", anchors=(1, 2), prompts=(
+        "a red heart", "a blue car"), mode="walk", frames=4, steps=4, width=64, height=64,
+        scheduler="DDIM")
+    result = Runner(Settings(device="cpu")).generate(request, Events())
+    paths = save_result(result, tmp_path)
+    assert sorted(p.suffix for p in paths) == [".gif", ".mp4"]
+    with Image.open(next(p for p in paths if p.suffix == ".gif")) as gif:
+        assert gif.n_frames == 4 and gif.size == (64, 64)
+    for path in paths:
+        assert read_recipe(path).to_request() == result.request  # its seeds resolved

@@ -137,3 +137,47 @@ def test_training_and_the_app_condition_on_the_same_minilm_states(trained):
     assert not torch.allclose(weighted["prompt_embeds"], trained_with)
     long = encode_for_pipeline(pipe, " ".join(["apple"] * 30), "", steps=10)
     assert any("first 14 tokens" in w for w in long.warnings)
+
+
+def test_a_text_encoder_trained_with_the_unet_exports_and_conditions_the_app(tmp_path):
+    """`--text trained`: a small BERT learnt with the UNet (the comparison with the frozen
+    MiniLM in the card), its weights in text_encoder/, read by the same loader; what the
+    app feeds the UNet is what training computed with the encoder's moving average."""
+    import torch
+
+    from studio.engines import sketch_text
+    from studio.engines.image_diffusers import DiffusersImageEngine
+    from studio.engines.prompt_encoding import encode_for_pipeline
+
+    data = make_data(tmp_path / "data")
+    config = config_for("sketch", data=str(data), name="own", steps=6, batch=4, text="trained",
+                        eval_every=3, save_every=3, sample_every=100, val_split=0.2, seed=1)
+    trainer = Trainer(config, device="cpu", root=tmp_path / "lab",
+                      models_dir=tmp_path / "models", threads=1)
+    model = trainer.run()
+    recipe = trainer.recipe
+    assert isinstance(recipe, SketchRecipe) and recipe.trains_text
+    moved = [not torch.equal(a, b) for a, b in zip(
+        recipe.text_model.state_dict().values(), sketch_text.small_bert().state_dict().values(),
+        strict=True)]
+    assert any(moved)  # the encoder learnt
+    assert (model / "text_encoder" / "model.safetensors").is_file()
+    assert not (model / "text_encoder" / sketch_text.MARKER).exists()
+    assert classify_folder(model).descriptor is families.SKETCH
+    engine = DiffusersImageEngine.load(LoadSpec(str(model), "cpu", "float32"), Settings(),
+                                       Events())
+    assert engine.family == "sketch"
+    caption = "warning sign, signs"
+    app = encode_for_pipeline(engine.pipe, caption, "", steps=10).pipeline_kwargs()
+    assert recipe.data is not None
+    trained_with = recipe._condition(np.array([recipe.data.captions.index(caption)]),
+                                     train=False)
+    assert app["prompt_embeds"].shape == (1, sketch_text.TOKENS, sketch_text.SMALL_HIDDEN)
+    assert torch.allclose(app["prompt_embeds"], trained_with, atol=1e-5)
+    request = ImageRequest(model=str(model), prompt="a red heart", width=64, height=64,
+                           steps=3, guidance=4.0, seed=5)
+    first = engine.generate(request, Events()).images[0]
+    assert first.shape == (64, 64, 3)
+    assert np.array_equal(first, engine.generate(request, Events()).images[0])
+    with pytest.raises(Exception, match="text condition"):
+        config_for("sketch", data=str(data), name="bad", text="clip").validate()

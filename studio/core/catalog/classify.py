@@ -333,11 +333,12 @@ def pipeline_family(folder: Path, cls: str, hint: str = "") -> Family | str:
         return fam.LCM
     if cls.startswith(("StableDiffusionPipeline", "StableDiffusionImg2Img", "AutoPipeline",
                        "StableDiffusionInpaint")) or cls == "DiffusionPipeline":
-        if (folder / "text_encoder" / "minilm.json").is_file():
-            return fam.SKETCH  # the built-in sketch model's layout (MiniLM text)
+        text = json_file(folder / "text_encoder" / "config.json")
+        if (folder / "text_encoder" / "minilm.json").is_file() or \
+                text.get("model_type") == "bert":
+            return fam.SKETCH  # the sketch model's layout (MiniLM, or a BERT of its own)
         unet = json_file(folder / "unet" / "config.json")
         context = unet.get("cross_attention_dim")
-        text = json_file(folder / "text_encoder" / "config.json")
         is_v2 = context == 1024 or text.get("hidden_size") == 1024
         if inpainting:
             return fam.SD2_INPAINT if is_v2 else fam.SD1_INPAINT

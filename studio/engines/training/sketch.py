@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from studio.core.atomic import atomic_write_bytes
+from studio.core.prompts import Fragment
 from studio.core.training import DataReport, TrainingError
 from studio.engines.training import sketch_data
 from studio.engines.training.base import Recipe, Sample
@@ -66,9 +67,10 @@ def build_vae() -> Any:
         norm_num_groups=16, sample_size=64)
 
 
-def build_unet() -> Any:
+def build_unet(context: int | None = None) -> Any:
     """The denoiser: 16×16 → 8×8 → 4×4 (64, 96, 128 channels), cross-attention to the
-    MiniLM tokens at the two lower levels and the middle."""
+    text's token states (`context` wide: MiniLM's 384 by default) at the two lower levels
+    and the middle."""
     from diffusers import UNet2DConditionModel
 
     from studio.engines.sketch_text import HIDDEN
@@ -78,7 +80,7 @@ def build_unet() -> Any:
         block_out_channels=(64, 96, 128),
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=HIDDEN, attention_head_dim=4, norm_num_groups=16)
+        cross_attention_dim=context or HIDDEN, attention_head_dim=4, norm_num_groups=16)
 
 
 def build_scheduler() -> Any:
@@ -101,6 +103,7 @@ class SketchRecipe(Recipe):
         self.vae: Any = None
         self.unet: Any = None
         self.ema: Any = None
+        self.trains_text = False
         self.step = 0
 
     # ------------------------------------------------------------------ data
@@ -139,15 +142,25 @@ class SketchRecipe(Recipe):
         cfg = self.config
         torch.manual_seed(cfg.seed)
         self.vae = build_vae().to(self.device)
-        self.unet = build_unet().to(self.device)
-        self.ema = build_unet().to(self.device)
-        self.ema.load_state_dict(self.unet.state_dict())
-        self.ema.requires_grad_(False)
+        self.trains_text = cfg.text == "trained"
+        if self.trains_text:  # a small BERT learnt with the UNet, MiniLM's tokenizer
+            self.text_model = sketch_text.small_bert().to(self.device)
+            self.text = sketch_text.MiniLM(sketch_text.load_tokenizer(), self.text_model)
+            context = sketch_text.SMALL_HIDDEN
+        else:  # the packaged MiniLM, frozen
+            self.text = sketch_text.MiniLM.load(self.device)
+            context = sketch_text.HIDDEN
+        self.unet = build_unet(context).to(self.device)
+        self.ema = _frozen_copy(self.unet)
+        self.pairs = [(self.ema, self.unet)]  # (the average, what it averages)
+        if self.trains_text:
+            self.ema_text = _frozen_copy(self.text_model)
+            self.pairs.append((self.ema_text, self.text_model))
         self.scheduler = build_scheduler()
         self.vae_opt = torch.optim.AdamW(self.vae.parameters(), lr=cfg.lr, weight_decay=0.0)
-        self.unet_opt = torch.optim.AdamW(self.unet.parameters(), lr=cfg.lr, weight_decay=1e-4)
+        self.trained = [p for _e, m in self.pairs for p in m.parameters()]
+        self.unet_opt = torch.optim.AdamW(self.trained, lr=cfg.lr, weight_decay=1e-4)
         self.vae_total = vae_steps(cfg.steps)
-        self.text = sketch_text.MiniLM.load(self.device)
         entries = self.data.entries
         order = np.random.default_rng(cfg.seed).permutation(len(entries))
         n_val = min(len(entries) - 1, max(1, round(len(entries) * cfg.val_split))) \
@@ -156,7 +169,7 @@ class SketchRecipe(Recipe):
         self.train_idx = np.sort(order[n_val:])
         w = self.data.weights()[self.train_idx]
         self.train_p = w / w.sum()
-        self.emb = np.zeros((len(self.data.captions), sketch_text.TOKENS, sketch_text.HIDDEN),
+        self.emb = np.zeros((len(self.data.captions), sketch_text.TOKENS, context),
                             np.float16)
         self.emb_done = np.zeros(len(self.data.captions), bool)
         self.lat = np.zeros((len(entries), 4, LATENT, LATENT), np.float32)
@@ -191,6 +204,24 @@ class SketchRecipe(Recipe):
             self.emb[part] = z.float().cpu().numpy().astype(np.float16)
             self.emb_done[part] = True
         return torch.from_numpy(self.emb[captions].astype(np.float32)).to(self.device)
+
+    def _condition(self, captions: np.ndarray, train: bool) -> Any:
+        """The captions' token states: the frozen MiniLM's, cached; or the trained
+        encoder's (with autograd in training, the average's otherwise), computed anew."""
+        import torch
+
+        from studio.engines import sketch_text
+
+        if not self.trains_text:
+            return self._embeddings(captions)
+        assert self.data is not None
+        texts = [[Fragment(self.data.captions[i], 1.0)] for i in captions]
+        if train:
+            self.text_model.train()
+            return self.text.states(texts)[0]
+        self.ema_text.eval()
+        with torch.no_grad():
+            return sketch_text.MiniLM(self.text.tokenizer, self.ema_text).states(texts)[0]
 
     def _latents(self, idx: np.ndarray) -> Any:
         import torch
@@ -251,7 +282,7 @@ class SketchRecipe(Recipe):
         import torch
 
         z0 = self._latents(idx)
-        c = self._embeddings(captions)
+        c = self._condition(captions, train)
         noise = torch.randn(z0.shape, generator=gen).to(self.device)
         t = torch.randint(0, TRAIN_TIMESTEPS, (len(idx),), generator=gen).to(self.device)
         zt = self.scheduler.add_noise(z0, noise, t)
@@ -273,7 +304,7 @@ class SketchRecipe(Recipe):
         loss = self._noise_loss(idx, captions, self._gen(2), train=True)
         self.unet_opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(self.trained, 1.0)
         self.unet_opt.step()
         self._update_ema(self.step - self.vae_total)
         return float(loss.detach())
@@ -295,8 +326,9 @@ class SketchRecipe(Recipe):
 
         d = min(EMA_DECAY, (1 + n) / (10 + n))
         with torch.no_grad():
-            for e, p in zip(self.ema.parameters(), self.unet.parameters(), strict=True):
-                e.lerp_(p, 1.0 - d)
+            for ema, model in self.pairs:
+                for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+                    e.lerp_(p, 1.0 - d)
 
     def validation_loss(self) -> float | None:
         import torch
@@ -337,14 +369,20 @@ class SketchRecipe(Recipe):
         renders through the image engine instead)."""
         import torch
 
+        from studio.engines import sketch_text
+
         sched = build_scheduler()
         sched.set_timesteps(steps)
         n = len(prompts)
         with torch.no_grad():
             self.ema.eval()
             self.vae.eval()
-            cond = self.text.encode(prompts)
-            uncond = self.text.encode([""] * n)
+            text = self.text
+            if self.trains_text:
+                self.ema_text.eval()
+                text = sketch_text.MiniLM(self.text.tokenizer, self.ema_text)
+            cond = text.encode(prompts)
+            uncond = text.encode([""] * n)
             gen = torch.Generator().manual_seed(seed)
             z = torch.randn((n, 4, LATENT, LATENT), generator=gen).to(self.device)
             for t in sched.timesteps:
@@ -359,8 +397,10 @@ class SketchRecipe(Recipe):
     def state_dict(self) -> dict[str, Any]:
         import torch
 
+        text = {"text": self.text_model.state_dict(), "ema_text": self.ema_text.state_dict()
+                } if self.trains_text else {}
         return {"vae": self.vae.state_dict(), "unet": self.unet.state_dict(),
-                "ema": self.ema.state_dict(),
+                "ema": self.ema.state_dict(), **text,
                 "vae_opt": self.vae_opt.state_dict(), "unet_opt": self.unet_opt.state_dict(),
                 "step": torch.tensor(self.step), "scale": torch.tensor(self.scale)}
 
@@ -368,6 +408,9 @@ class SketchRecipe(Recipe):
         self.vae.load_state_dict(state["vae"])
         self.unet.load_state_dict(state["unet"])
         self.ema.load_state_dict(state.get("ema", state["unet"]))  # runs saved before the EMA
+        if self.trains_text:
+            self.text_model.load_state_dict(state["text"])
+            self.ema_text.load_state_dict(state["ema_text"])
         self.vae_opt.load_state_dict(state["vae_opt"])
         self.unet_opt.load_state_dict(state["unet_opt"])
         self.step = int(state["step"])
@@ -389,7 +432,7 @@ class SketchRecipe(Recipe):
         self.vae.register_to_config(scaling_factor=self.scale)
         self.vae.save_pretrained(tmp / "vae", safe_serialization=True)
         build_scheduler().save_pretrained(tmp / "scheduler")
-        sketch_text.write_text_parts(tmp)
+        sketch_text.write_text_parts(tmp, self.ema_text if self.trains_text else None)
         atomic_write_bytes(tmp / "model_index.json",
                            json.dumps(sketch_text.model_index(), indent=2).encode())
         if target.exists():
@@ -398,8 +441,10 @@ class SketchRecipe(Recipe):
         return target
 
     def card_facts(self) -> dict[str, Any]:
+        text = ("a 2-layer BERT trained with the UNet" if self.config.text == "trained" else
+                "frozen all-MiniLM-L6-v2")
         facts: dict[str, Any] = {"architecture": "latent diffusion (AutoencoderKL 64²↔4×16², "
-                                 "UNet2DConditionModel, frozen all-MiniLM-L6-v2 text)"}
+                                 f"UNet2DConditionModel, {text} text)"}
         if self.unet is not None:
             facts["UNet parameters"] = sum(p.numel() for p in self.unet.parameters())
             facts["VAE parameters"] = sum(p.numel() for p in self.vae.parameters())
@@ -409,6 +454,15 @@ class SketchRecipe(Recipe):
         if self.data is not None:
             facts.update({f"data {k}": v for k, v in self.data.summary().items()})
         return facts
+
+
+def _frozen_copy(model: Any) -> Any:
+    """A copy of `model` that no optimizer moves: the start of its moving average."""
+    import copy
+
+    ema = copy.deepcopy(model)
+    ema.requires_grad_(False)
+    return ema
 
 
 def _chroma(x: Any) -> Any:

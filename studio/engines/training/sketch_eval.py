@@ -110,6 +110,31 @@ class ObjectJudge:
         return self.names[int((self.means @ shape_descriptor(image)).argmax())]
 
 
+def judge_ceiling(data: sketch_data.SketchData | None = None) -> float:
+    """How often the judge names a real benchmark emoji right when that emoji is left out
+    of its class mean: what a model that drew its training emoji exactly would score, the
+    ceiling to read the model's object rate against. Objects with one emoji are judged
+    against the other objects' means only (so they always miss), as a model's new drawing
+    of them would be judged against means that never saw it."""
+    if data is None:
+        emoji = [cp for cps in sketch_data.EVAL_OBJECTS.values() for cp in cps]
+        data = sketch_data.build(Path("/nonexistent"), emoji, use_cache=False)
+    rows: list[tuple[str, np.ndarray]] = []
+    for noun, cps in sketch_data.EVAL_OBJECTS.items():
+        wanted = {f"emoji:{c}" for c in cps}
+        rows += [(noun, shape_descriptor(data.images[i]))
+                 for i, s in enumerate(data.sources) if s in wanted]
+    hits = 0
+    for k, (noun, feat) in enumerate(rows):
+        best, best_name = -np.inf, ""
+        for name in sketch_data.EVAL_OBJECTS:
+            others = [f for j, (n, f) in enumerate(rows) if n == name and j != k]
+            if others and float(np.mean(others, axis=0) @ feat) > best:
+                best, best_name = float(np.mean(others, axis=0) @ feat), name
+        hits += best_name == noun
+    return hits / max(len(rows), 1)
+
+
 @dataclass
 class Adherence:
     """Hit rates over a set of (prompt colour, prompt object, image) triples."""
