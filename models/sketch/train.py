@@ -1,6 +1,7 @@
 """Train the built-in sketch model with the Lab's trainer and copy it into models/sketch/.
 
-    python models/sketch/train.py [--steps N] [--name NAME] [--data DIR] [--no-install]
+    python models/sketch/train.py [--steps N] [--name NAME] [--data DIR] [--text trained]
+        [--no-install]
 
 The same recipe the Lab runs (`studio train sketch`): the run folder is under the Studio
 home's lab/, the exported pipeline under its models/trained/; with --install (the default)
@@ -73,12 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=str(CLIPART))
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--text", choices=("minilm", "trained"), default=None,
+                        help="the text condition: the frozen MiniLM (default) or a small BERT "
+                             "trained with the UNet")
     parser.add_argument("--no-install", action="store_true")
     parser.add_argument("--stop-file", type=Path, default=None,
                         help="stop (and export) when this file appears")
     args = parser.parse_args(argv)
     config = config_for("sketch", data=args.data, name=args.name, steps=args.steps,
-                        batch=args.batch)
+                        batch=args.batch, text=args.text)
     trainer = Trainer(config, Printer(every=20, stop_file=args.stop_file), threads=args.threads)
     model = trainer.run(resume=args.resume)
     print(f"exported {model}", flush=True)
