@@ -151,3 +151,25 @@ def test_a_walk_on_it_saves_as_gif_and_mp4_with_its_recipe(tmp_path):
         assert gif.n_frames == 4 and gif.size == (64, 64)
     for path in paths:
         assert read_recipe(path).to_request() == result.request  # its seeds resolved
+
+
+def test_openvino_runs_it_with_the_same_seeds(tmp_path, monkeypatch):
+    """The CPU runtime converts its UNet and VAE like any SD model's (the MiniLM text
+    encoder, called with an attention mask, stays in PyTorch), and the pixels match."""
+    pytest.importorskip("openvino")
+    from studio.engines.image_diffusers import DiffusersImageEngine
+
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path))  # the IR cache
+    loaded = DiffusersImageEngine.load(LoadSpec("builtin:sketch", "cpu", "float32"),
+                                       Settings(), Events())
+    request = _base(seed=21).resolved()
+    plain = loaded.generate(request, Events())
+    events = Events()
+    events.settings = Settings(image_runtime="openvino")  # as the worker's events carry
+    ov = loaded.generate(request, events)
+    assert ov.info["runtime"] == "openvino"
+    assert ov.info["runtime_parts"]["unet"] == "openvino"
+    assert ov.info["runtime_parts"]["text_encoder"] == "pytorch"
+    diff = np.abs(ov.images[0].astype(int) - plain.images[0].astype(int))
+    assert diff.max() <= 8 and diff.mean() < 1.0, (diff.max(), diff.mean())
+    loaded.unload()
