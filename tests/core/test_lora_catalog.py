@@ -117,3 +117,60 @@ def test_the_lora_hash_is_a1111s_addnet_hash(tmp_path) -> None:
     told = write_lora(tmp_path / "z.safetensors", {UNET_DOWN: [4, 8]},
                       {"sshs_model_hash": given})
     assert catalog.lora_hash(told) == given
+
+
+def test_embeddings_are_catalogued_with_their_layout(tmp_path) -> None:
+    """Embeddings (too small for the model walk) are listed from the embeddings folders,
+    with the base their vectors fit; a LoRA misfiled there is not called one, a damaged
+    file is one line in the scan's issues, and a pickled one is marked so."""
+    webui = tmp_path / "webui"
+    (webui / "models" / "Stable-diffusion").mkdir(parents=True)
+    folder = webui / "embeddings"
+    write_lora(folder / "xl.safetensors", {"clip_g": [2, 1280], "clip_l": [2, 768]})
+    write_lora(folder / "neg.safetensors", {"emb_params": [4, 768]})
+    write_lora(folder / "v2.safetensors", {"emb_params": [1, 1024]})
+    write_lora(folder / "sub" / "cat-toy.safetensors", {"<cat-toy>": [768]})  # diffusers'
+    write_lora(folder / "odd.safetensors", {"emb_params": [2, 77]})
+    write_lora(folder / "misfiled.safetensors", {UNET_DOWN: [4, 8]})
+    (folder / "old.pt").write_bytes(b"PK\0\0")
+    (folder / "cut.safetensors").write_bytes(b"\x10\0\0\0\0\0\0\0{")
+    settings = Settings(model_dirs=[str(webui / "models" / "Stable-diffusion")])
+    issues: list[str] = []
+    found = {e.name: e for e in catalog.scan_embeddings(catalog.embedding_dirs(settings),
+                                                         issues=issues)}
+    assert set(found) == {"xl", "neg", "v2", "cat-toy", "odd", "old"}
+    assert {k: e.base for k, e in found.items()} == {
+        "xl": "SDXL", "neg": "SD 1.x", "v2": "SD 2.x", "cat-toy": "SD 1.x", "odd": "",
+        "old": ""}
+    assert found["xl"].note == "Embedding for SDXL: 2 vectors for clip_l + clip_g"
+    assert found["neg"].note == "Embedding for SD 1.x: 4 vectors of 768"
+    assert found["cat-toy"].note == "Embedding for SD 1.x: 1 vector of 768"
+    assert found["odd"].note == "Embedding: 2 vectors of 77"
+    assert found["old"].pickled and found["old"].format == "pickle"
+    assert all(e.family == catalog.EMBEDDING and e.role == "component" and not e.usable()
+               for e in found.values())
+    assert found["xl"].size_bytes == (folder / "xl.safetensors").stat().st_size
+    assert len(issues) == 1 and "cut.safetensors: skipped" in issues[0]
+    assert "\n" not in issues[0]
+    # the full scan lists them once; the names are the ones prompts use
+    listed = [e for e in catalog.iter_scan(settings, hf_cache=False)
+              if e.family == catalog.EMBEDDING]
+    assert sorted(e.name for e in listed) == sorted(found)
+    assert set(found) <= set(catalog.find_embeddings(settings))  # what prompts look up
+
+
+def test_the_listed_embedding_is_the_one_prompts_read(tmp_path) -> None:
+    """What the Models tab says of an embedding agrees with what the engine reads from it."""
+    import torch
+    from safetensors.torch import save_file
+
+    from studio.engines.embeddings import read_embedding
+
+    path = tmp_path / "embeddings" / "glow.safetensors"
+    path.parent.mkdir()
+    save_file({"clip_l": torch.randn(2, 768), "clip_g": torch.randn(2, 1280)}, str(path))
+    entry = catalog.classify_embedding(path)
+    assert entry is not None and entry.base == catalog.SDXL
+    read = read_embedding("glow", path, allow_pickle=False)
+    assert sorted(read.vectors) == [768, 1280]
+    assert all(v.shape[0] == 2 for v in read.vectors.values())

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.core.catalog.classify import lora_base
+from studio.core.catalog.classify import EMBEDDING_SUFFIXES, lora_base
 from studio.core.catalog.headers import HEADER_ERRORS, read_safetensors_header
 from studio.core.catalog.scan import embedding_dirs, lora_dirs
 from studio.core.errors import RequestError
@@ -33,7 +33,6 @@ from studio.core.settings import Settings
 from studio.core.store import Store
 
 LORA_SUFFIXES = (".safetensors", ".pt", ".ckpt")
-EMBEDDING_SUFFIXES = (".safetensors", ".pt", ".bin")
 PICKLED = (".pt", ".ckpt", ".bin")
 WHERE = "put the file in models/Lora (or the Lora folder of an A1111/ComfyUI models folder)"
 

@@ -24,6 +24,7 @@ from studio.core import families, paths
 from studio.core.catalog.builtins import builtin_entries
 from studio.core.catalog.classify import (
     FOLDER_MARKERS,
+    classify_embedding,
     classify_file,
     classify_folder,
     few_step,
@@ -265,6 +266,26 @@ def embedding_dirs(settings: Settings) -> list[Path]:
     return _folders(settings, EMBEDDING_FOLDERS)
 
 
+def scan_embeddings(folders: Sequence[Path], *, issues: list[str] | None = None,
+                    cancel: threading.Event | None = None) -> Iterator[ModelEntry]:
+    """The textual-inversion embeddings in embeddings folders (subfolders too, as A1111
+    reads them), each with the base family its layout says. They are too small for the
+    model walk, which leaves files under a megabyte to these folders."""
+    for folder in folders:
+        seen: set[str] = set()
+        for root, dirs, files in os.walk(folder, followlinks=True):
+            real = os.path.realpath(root)
+            if real in seen or (cancel is not None and cancel.is_set()):
+                dirs[:] = []
+                continue
+            seen.add(real)
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for file in sorted(files):
+                found = classify_embedding(Path(root) / file, issues)
+                if found is not None:
+                    yield replace(found, location=str(folder), source="folder")
+
+
 def iter_scan(
     settings: Settings,
     *,
@@ -272,7 +293,8 @@ def iter_scan(
     cancel: threading.Event | None = None,
     hf_cache: bool = True,
 ) -> Iterator[ModelEntry]:
-    """Every model, streamed: built-ins, models/, settings folders, then the HF cache.
+    """Every model, streamed: built-ins, models/, settings folders, the LoRA and embedding
+    folders beside them, then the HF cache.
 
     The same file reached from two roots (a symlinked folder, models/ inside a
     chosen folder) is listed once.
@@ -291,6 +313,7 @@ def iter_scan(
     sources += [scan_folder(d, source="folder", issues=issues, cancel=cancel)
                 for d in lora_dirs(settings)  # a Lora folder beside a checkpoints folder
                 if not any(Path(os.path.realpath(d)).is_relative_to(r) for r in roots)]
+    sources.append(scan_embeddings(embedding_dirs(settings), issues=issues, cancel=cancel))
     if hf_cache:
         sources.append(scan_hf_cache(issues=issues, cancel=cancel))
     for source in sources:
