@@ -174,3 +174,88 @@ def test_the_listed_embedding_is_the_one_prompts_read(tmp_path) -> None:
     read = read_embedding("glow", path, allow_pickle=False)
     assert sorted(read.vectors) == [768, 1280]
     assert all(v.shape[0] == 2 for v in read.vectors.values())
+
+
+def test_invokeai_and_fooocus_folders_are_searched(tmp_path) -> None:
+    """InvokeAI keeps LoRAs per base model (models/sd-1/lora, models/sdxl/lora) and
+    embeddings in models/<base>/embedding; Fooocus in models/loras and models/embeddings."""
+    invoke = tmp_path / "invokeai"
+    write_lora(invoke / "models" / "sd-1" / "lora" / "ink.safetensors", {UNET_DOWN: [4, 8]})
+    write_lora(invoke / "models" / "sdxl" / "lora" / "neon" / "neon.safetensors",
+               {UNET_DOWN: [4, 2048]})  # InvokeAI 4 installs each model in its own folder
+    write_lora(invoke / "models" / "sd-1" / "embedding" / "easyneg.safetensors",
+               {"emb_params": [2, 768]})
+    (invoke / "models" / "sd-1" / "main").mkdir()
+    fooocus = tmp_path / "Fooocus"
+    write_lora(fooocus / "models" / "loras" / "sdxl_film.safetensors", {UNET_DOWN: [4, 2048]})
+    write_lora(fooocus / "models" / "embeddings" / "unaestheticXLv31.safetensors",
+               {"clip_l": [1, 768], "clip_g": [1, 1280]})
+    (fooocus / "models" / "checkpoints").mkdir()
+    for roots in ([invoke, fooocus / "models" / "checkpoints"],  # the tool roots
+                  [invoke / "models" / "sd-1" / "main", fooocus / "models"]):
+        settings = Settings(model_dirs=[str(r) for r in roots])
+        loras = {f.name: f for f in catalog.find_loras(settings)}
+        assert set(loras) == {"ink", "neon", "sdxl_film"}, roots
+        assert loras["neon"].base is families.SDXL
+        assert catalog.find_lora("ink", settings).path.parent.name == "lora"
+        assert set(catalog.find_embeddings(settings)) == {"easyneg", "unaestheticXLv31"}
+    listed = {e.name: e for e in catalog.iter_scan(settings, hf_cache=False)}
+    assert listed["unaestheticXLv31"].base == "SDXL"  # the Models tab lists them
+    assert listed["sdxl_film"].family == catalog.LORA
+
+
+def test_comfyuis_extra_model_paths_are_read(tmp_path) -> None:
+    """A ComfyUI root's extra_model_paths.yaml points at A1111's folders and a shared store:
+    the LoRA and embedding folders it names are searched (relative to base_path, which is
+    relative to the file; one path a line)."""
+    comfy = tmp_path / "ComfyUI"
+    (comfy / "models" / "checkpoints").mkdir(parents=True)
+    write_lora(comfy / "models" / "loras" / "own.safetensors", {UNET_DOWN: [4, 8]})
+    webui = tmp_path / "webui"
+    write_lora(webui / "models" / "Lora" / "ink.safetensors", {UNET_DOWN: [4, 8]})
+    write_lora(webui / "models" / "LyCORIS" / "loha.safetensors", {UNET_DOWN: [4, 8]})
+    write_lora(webui / "embeddings" / "easyneg.safetensors", {"emb_params": [2, 768]})
+    store = tmp_path / "store"
+    write_lora(store / "my-loras" / "paper.safetensors", {UNET_DOWN: [4, 8]})
+    (comfy / "extra_model_paths.yaml").write_text(
+        "a111:\n"
+        "    base_path: ../webui/\n"
+        "    checkpoints: models/Stable-diffusion\n"
+        "    loras: |\n"
+        "         models/Lora\n"
+        "         models/LyCORIS\n"
+        "    embeddings: embeddings\n"
+        "shared:\n"
+        f"    base_path: {store}\n"
+        "    is_default: true\n"
+        "    loras: my-loras/\n"
+        "    vae: missing/\n"
+        "empty:\n")
+    settings = Settings(model_dirs=[str(comfy / "models" / "checkpoints")])
+    assert sorted(f.name for f in catalog.find_loras(settings)) == ["ink", "loha", "own",
+                                                                    "paper"]
+    assert set(catalog.find_embeddings(settings)) == {"easyneg"}
+    listed = {e.name for e in catalog.iter_scan(settings, hf_cache=False)}
+    assert {"ink", "loha", "paper", "own", "easyneg"} <= listed
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("a111:\n  loras: models: Lora\n", "it is not valid YAML at line 2"),
+    ("- just\n- a list\n", "it should hold groups of paths"),
+    ("a111: models/Lora\n", "the group 'a111' should hold paths"),
+    ("a111:\n  loras: 5\n", "a111.loras should be a folder, or folders one a line"),
+])
+def test_a_bad_extra_model_paths_file_is_one_sentence(tmp_path, text, reason) -> None:
+    comfy = tmp_path / "ComfyUI"
+    write_lora(comfy / "models" / "loras" / "own.safetensors", {UNET_DOWN: [4, 8]})
+    paths_file = comfy / "extra_model_paths.yaml"
+    paths_file.write_text(text)
+    settings = Settings(model_dirs=[str(comfy)])
+    issues: list[str] = []
+    assert [p.name for p in catalog.lora_dirs(settings, issues)] == ["loras"]  # the rest works
+    assert len(issues) == 1 and "\n" not in issues[0]
+    assert issues[0].startswith(f"{paths_file}: not read ({reason}")
+    assert [f.name for f in catalog.find_loras(settings)] == ["own"]
+    scanned: list[str] = []
+    list(catalog.iter_scan(settings, issues=scanned, hf_cache=False))
+    assert scanned == issues  # said once, though both LoRA and embedding folders read it

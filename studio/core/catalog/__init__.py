@@ -9,7 +9,9 @@ thousands of files stays cheap and can run on any thread.
 - `scan`: walking models/, the settings folders and the Hugging Face cache;
 - `builtins`: entries for the built-in models of `studio.core.families`;
 - `weights`: the files a loader reads and the memory they take;
-- `loras`: LoRA and embedding folders (ours, A1111's, ComfyUI's), finding one by name;
+- `loras`: LoRA and embedding folders (ours, A1111's, ComfyUI's, Fooocus's, InvokeAI's),
+  finding one by name;
+- `comfy_paths`: the folders a ComfyUI `extra_model_paths.yaml` names;
 - `entry`: ModelEntry itself.
 """
 
