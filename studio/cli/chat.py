@@ -8,7 +8,9 @@ chat and saves it, like every output, as Markdown with its recipe (model, settin
 every turn) in the output folder and the history; the path is the last line printed.
 Ctrl+C while a reply streams stops that reply (the conversation so far stays); at the
 prompt it ends the chat like Ctrl+D. `/regen` writes the last reply again, `/clear`
-starts over, `--resume FILE` goes on with a saved chat. Bad input (an empty message,
+starts over, `--resume FILE` goes on with a saved chat in that same file (rewritten
+atomically; a file outside the output folder is left as it is and the chat goes on in a
+new one, as in the Chat view). Bad input (an empty message,
 an unknown preset): one line on stderr, and the chat goes on.
 
 The conversation itself is `studio.core.chat.Conversation` (the Chat view reuses it);
@@ -21,6 +23,7 @@ import argparse
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from studio.cli.common import settings_for
@@ -53,7 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stop", nargs="+", action="extend", default=None, metavar="STR",
                    help="end a reply at one of these strings (\\n is a newline)")
     p.add_argument("--resume", default=None, metavar="FILE",
-                   help="go on with a chat saved earlier (its settings unless given here)")
+                   help="go on with a chat saved earlier, in that file (its settings unless "
+                        "given here)")
     p.add_argument("--out", default=None, help="output folder (default: from settings)")
     p.add_argument("--quiet", action="store_true", help="no status lines on stderr")
     p.set_defaults(handler=run)
@@ -63,7 +67,7 @@ def start(args: argparse.Namespace) -> chat.Conversation:
     """The conversation to go on with: a saved one (--resume) or a new one, with the
     settings given on the command line laid over it; validated before any model loads."""
     if args.resume:
-        conversation = chat.Conversation.from_file(args.resume)
+        conversation = chat.Conversation.from_file(Path(args.resume).expanduser().resolve())
         base = conversation.settings.to_dict()
     else:
         conversation = chat.Conversation(DEFAULTS)
@@ -189,18 +193,26 @@ def run(args: argparse.Namespace) -> int:
 
 
 def save(runner: Any, conversation: chat.Conversation) -> int:
-    """Write the transcript with its recipe (output folder + history); print its path."""
+    """Write the transcript with its recipe (output folder + history); print its path.
+
+    One conversation is one file (studio.core.chat.save): a resumed chat is rewritten in
+    its own file, atomically, and its history row updated, unless that file lies outside
+    the output folder or is gone, when the chat goes on in a new file (said on stderr)."""
     result = conversation.last_result()
     if result is None:
         print("studio: nothing to save: the conversation has no reply.", file=sys.stderr)
         return 0
     from studio.core.history import History
 
+    resumed = conversation.file.path
     history = History.open_default()
     try:
-        paths = runner.save(result, history)
+        path = chat.save(result, conversation.file, runner.settings.output_path, history)
     finally:
         history.close()
-    for path in paths:
-        print(path)
+    if resumed is not None and path != resumed:
+        where = "is gone" if not resumed.is_file() else "is outside the output folder"
+        print(f"studio: {resumed.name} {where}, so the chat goes on in a new file.",
+              file=sys.stderr)
+    print(path)
     return 0

@@ -41,7 +41,7 @@ from studio.runtime.downloads import Downloads
 log = logging.getLogger(__name__)
 
 MODALITY_TITLES = (("image", "Images"), ("music", "Music"), ("text", "Text"))
-HELPERS_TITLE = "Helpers (previews, VAEs, LoRAs, other pipelines)"
+HELPERS_TITLE = "Helpers (previews, VAEs, LoRAs, embeddings, other pipelines)"
 SOURCE_NAMES = {"builtin": "built-in", "models": "models/", "folder": "folder",
                 "hf-cache": "HF cache"}
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -229,7 +229,8 @@ class ModelsView(QWidget):
         where = SOURCE_NAMES.get(e.source, e.source or "")
         if e.source in ("folder", "hf-cache") or not where:
             where = f"{where}: {e.location}" if where else e.location
-        return [e.name, e.family, fmt, format_size(e.size_bytes) if e.size_bytes else "",
+        family = f"{e.family} for {e.base}" if e.base and e.role != "generate" else e.family
+        return [e.name, family, fmt, format_size(e.size_bytes) if e.size_bytes else "",
                 where, self._loaded_text(e)]
 
     def _loaded_text(self, e: ModelEntry) -> str:
@@ -251,7 +252,9 @@ class ModelsView(QWidget):
                          "Pickled checkpoint: loaded with weights_only=True (allowed in Settings).")
         elif e.note:
             lines.append(e.note)
-        if e.role != "generate":
+        if e.family == catalog.EMBEDDING:
+            lines.append(f"Write {e.name} in a prompt to use it.")
+        elif e.role != "generate":
             lines.append("Used by Studio as a helper; not offered in the panels' model pickers.")
         return "\n".join(lines)
 

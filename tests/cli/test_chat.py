@@ -77,11 +77,12 @@ def test_the_same_seed_gives_the_same_chat_and_resume_goes_on(gguf_file, tmp_pat
     first, second = (t.value().rstrip("\n").split("\n") for t in (one, two))
     assert first[:-1] == second[:-1] and first[-1] != second[-1]  # same reply, two files
 
+    saved = chat.Conversation.from_file(Path(first[-1])).history()  # before it goes on
     code, three = chat_cli(monkeypatch, "And then?\n/regen\n", "--resume", first[-1],
                            "--out", str(tmp_path))
     assert code == 0, capsys.readouterr().err
     resumed = chat.Conversation.from_file(Path(three.value().rstrip("\n").split("\n")[-1]))
-    assert resumed.history()[:2] == chat.Conversation.from_file(Path(first[-1])).history()
+    assert resumed.history()[:2] == saved
     assert len(resumed.turns) == 4 and resumed.turns[2].text == "And then?"  # regen replaced
 
 
@@ -105,3 +106,44 @@ def test_presets_apply_and_bad_settings_are_one_line(gguf_file, tmp_path, monkey
     assert code == 0 and term.value() == ""
     assert "nothing to save" in capsys.readouterr().err
     assert not any(empty.rglob("*.md"))
+
+
+def test_resume_goes_on_in_the_same_file(gguf_file, tmp_path, monkeypatch, capsys):
+    """`--resume FILE` rewrites FILE (one conversation, one file, one history row), as
+    the Chat view does; a FILE outside the output folder is left as it is and the chat
+    goes on in a new file, said in one line."""
+    out = tmp_path / "out"
+    args = ("--model", str(gguf_file), "--seed", "3", "--max-tokens", "8", "--out", str(out))
+    _, one = chat_cli(monkeypatch, "Hi\n", *args)
+    path = Path(one.value().rstrip("\n").split("\n")[-1])
+    files = sorted(out.rglob("*.md"))
+    assert files == [path]
+    with History.open_default() as history:
+        row = history.find_path(path)
+        rows = len(history)
+    assert row is not None
+    inode = path.stat().st_ino
+
+    code, two = chat_cli(monkeypatch, "More\n", "--resume", str(path), "--out", str(out))
+    assert code == 0, capsys.readouterr().err
+    assert Path(two.value().rstrip("\n").split("\n")[-1]) == path  # the same file, printed
+    assert sorted(out.rglob("*.md")) == files  # no new file beside it
+    again = chat.Conversation.from_file(path)
+    assert [t.text for t in again.turns[::2]] == ["Hi", "More"]
+    assert path.stat().st_ino != inode  # a new file renamed over it, not written in place
+    with History.open_default() as history:
+        assert history.find_path(path) is not None
+        assert len(history) == rows  # its row updated, none added
+
+    elsewhere = tmp_path / "kept" / path.name
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(path.read_bytes())
+    before = elsewhere.read_bytes()
+    code, three = chat_cli(monkeypatch, "Last\n", "--resume", str(elsewhere), "--out", str(out))
+    err = capsys.readouterr().err
+    assert code == 0, err
+    new = Path(three.value().rstrip("\n").split("\n")[-1])
+    assert new != elsewhere and out in new.parents and elsewhere.read_bytes() == before
+    assert f"{path.name} is outside the output folder" in err
+    assert [t.text for t in chat.Conversation.from_file(new).turns[::2]] == ["Hi", "More",
+                                                                           "Last"]

@@ -331,3 +331,77 @@ def test_a_64_bit_seed_is_read_exactly(tmp_path: Path) -> None:
     assert a1111.request["seed"] == expected_seed(BIG_SEED)
     if BIG_SEED > MAX_SEED:
         assert any(str(BIG_SEED) in n for n in comfy.notes + a1111.notes)
+
+
+# ─── ComfyUI's VAELoader ──────────────────────────────────────────────────────────────
+
+def _with_vae(vae_name: object, decode_from: str = "40") -> dict[str, dict]:
+    one = {"6": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["4", 1], "text": "a fox"}},
+           "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0],
+                                                      "vae": [decode_from, 0]}},
+           "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0]}},
+           "40": {"class_type": "VAELoader", "inputs": {"vae_name": vae_name}}}
+    return _comfy(one)
+
+
+def test_a_comfy_vaeloader_selects_that_vae(tmp_path: Path) -> None:
+    """The VAELoader feeding the picture's VAEDecode names the VAE, as A1111's `VAE:` does:
+    the recipe carries its file name and the VAE folders resolve it to the file."""
+    from studio.core import vaes
+    from studio.core.settings import Settings
+
+    graph = _with_vae("sd15\\vae-ft-mse-840000-ema-pruned.safetensors")  # a Windows subfolder
+    graph["41"] = {"class_type": "VAELoader", "inputs": {"vae_name": "other.safetensors"}}
+    graph["42"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["9", 0], "vae": ["41", 0]}}
+    recipe = read_recipe(save_png(tmp_path / "c.png", {"prompt": json.dumps(graph)}))
+    assert recipe.source == "comfyui" and recipe.notes == []
+    assert recipe.request["vae"] == "vae-ft-mse-840000-ema-pruned.safetensors"
+    assert recipe.to_request().vae == "vae-ft-mse-840000-ema-pruned.safetensors"
+    models = tmp_path / "models"
+    (models / "VAE").mkdir(parents=True)
+    wanted = models / "VAE" / "vae-ft-mse-840000-ema-pruned.safetensors"
+    wanted.write_bytes(b"")
+    assert vaes.find_vae(recipe.request["vae"], Settings(model_dirs=[str(models)])) == wanted
+    # the same as A1111's infotext gives
+    a1111 = metadata.infotext_to_request_dict(
+        {"Prompt": "a fox", "VAE": "vae-ft-mse-840000-ema-pruned.safetensors"})
+    assert a1111["vae"] == recipe.request["vae"]
+
+
+def test_the_vae_is_read_from_a_ui_workflow_too(tmp_path: Path) -> None:
+    workflow = {
+        "nodes": [
+            {"id": 3, "type": "KSampler",
+             "inputs": [{"name": "model", "link": 1}, {"name": "latent_image", "link": 2}],
+             "widgets_values": [7, "fixed", 20, 7, "euler", "normal", 1]},
+            {"id": 4, "type": "CheckpointLoaderSimple", "widgets_values": ["sd15.safetensors"]},
+            {"id": 5, "type": "EmptyLatentImage", "widgets_values": [512, 512, 1]},
+            {"id": 8, "type": "VAEDecode",
+             "inputs": [{"name": "samples", "link": 3}, {"name": "vae", "link": 4}]},
+            {"id": 10, "type": "VAELoader", "widgets_values": ["kl-f8-anime2.ckpt"]},
+        ],
+        "links": [[1, 4, 0, 3, 0, "MODEL"], [2, 5, 0, 3, 3, "LATENT"],
+                  [3, 3, 0, 8, 0, "LATENT"], [4, 10, 0, 8, 1, "VAE"]],
+    }
+    recipe = read_recipe(save_png(tmp_path / "w.png", {"workflow": json.dumps(workflow)}))
+    assert recipe.request["vae"] == "kl-f8-anime2.ckpt"
+    assert recipe.request["model"] == "sd15.safetensors"
+
+
+@pytest.mark.parametrize(("vae_name", "noted"), [
+    ("taesd", True),  # ComfyUI's fast approximation: the model's own VAE, with a note
+    ("Baked VAE", False),  # a loader pack's name for the checkpoint's own
+    ("", False),
+])
+def test_a_vae_that_is_not_a_file_keeps_the_models_own(tmp_path: Path, vae_name: str,
+                                                       noted: bool) -> None:
+    recipe = read_recipe(save_png(tmp_path / "c.png",
+                                  {"prompt": json.dumps(_with_vae(vae_name))}))
+    assert "vae" not in recipe.request
+    assert any("approximation" in n for n in recipe.notes) == noted
+
+
+def test_the_checkpoints_own_vae_sets_none(tmp_path: Path) -> None:
+    graph = _with_vae("unused.safetensors", decode_from="4")  # decoded by the checkpoint's
+    recipe = read_recipe(save_png(tmp_path / "c.png", {"prompt": json.dumps(graph)}))
+    assert "vae" not in recipe.request and recipe.notes == []

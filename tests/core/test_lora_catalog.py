@@ -117,3 +117,145 @@ def test_the_lora_hash_is_a1111s_addnet_hash(tmp_path) -> None:
     told = write_lora(tmp_path / "z.safetensors", {UNET_DOWN: [4, 8]},
                       {"sshs_model_hash": given})
     assert catalog.lora_hash(told) == given
+
+
+def test_embeddings_are_catalogued_with_their_layout(tmp_path) -> None:
+    """Embeddings (too small for the model walk) are listed from the embeddings folders,
+    with the base their vectors fit; a LoRA misfiled there is not called one, a damaged
+    file is one line in the scan's issues, and a pickled one is marked so."""
+    webui = tmp_path / "webui"
+    (webui / "models" / "Stable-diffusion").mkdir(parents=True)
+    folder = webui / "embeddings"
+    write_lora(folder / "xl.safetensors", {"clip_g": [2, 1280], "clip_l": [2, 768]})
+    write_lora(folder / "neg.safetensors", {"emb_params": [4, 768]})
+    write_lora(folder / "v2.safetensors", {"emb_params": [1, 1024]})
+    write_lora(folder / "sub" / "cat-toy.safetensors", {"<cat-toy>": [768]})  # diffusers'
+    write_lora(folder / "odd.safetensors", {"emb_params": [2, 77]})
+    write_lora(folder / "misfiled.safetensors", {UNET_DOWN: [4, 8]})
+    (folder / "old.pt").write_bytes(b"PK\0\0")
+    (folder / "cut.safetensors").write_bytes(b"\x10\0\0\0\0\0\0\0{")
+    settings = Settings(model_dirs=[str(webui / "models" / "Stable-diffusion")])
+    issues: list[str] = []
+    found = {e.name: e for e in catalog.scan_embeddings(catalog.embedding_dirs(settings),
+                                                         issues=issues)}
+    assert set(found) == {"xl", "neg", "v2", "cat-toy", "odd", "old"}
+    assert {k: e.base for k, e in found.items()} == {
+        "xl": "SDXL", "neg": "SD 1.x", "v2": "SD 2.x", "cat-toy": "SD 1.x", "odd": "",
+        "old": ""}
+    assert found["xl"].note == "Embedding for SDXL: 2 vectors for clip_l + clip_g"
+    assert found["neg"].note == "Embedding for SD 1.x: 4 vectors of 768"
+    assert found["cat-toy"].note == "Embedding for SD 1.x: 1 vector of 768"
+    assert found["odd"].note == "Embedding: 2 vectors of 77"
+    assert found["old"].pickled and found["old"].format == "pickle"
+    assert all(e.family == catalog.EMBEDDING and e.role == "component" and not e.usable()
+               for e in found.values())
+    assert found["xl"].size_bytes == (folder / "xl.safetensors").stat().st_size
+    assert len(issues) == 1 and "cut.safetensors: skipped" in issues[0]
+    assert "\n" not in issues[0]
+    # the full scan lists them once; the names are the ones prompts use
+    listed = [e for e in catalog.iter_scan(settings, hf_cache=False)
+              if e.family == catalog.EMBEDDING]
+    assert sorted(e.name for e in listed) == sorted(found)
+    assert set(found) <= set(catalog.find_embeddings(settings))  # what prompts look up
+
+
+def test_the_listed_embedding_is_the_one_prompts_read(tmp_path) -> None:
+    """What the Models tab says of an embedding agrees with what the engine reads from it."""
+    import torch
+    from safetensors.torch import save_file
+
+    from studio.engines.embeddings import read_embedding
+
+    path = tmp_path / "embeddings" / "glow.safetensors"
+    path.parent.mkdir()
+    save_file({"clip_l": torch.randn(2, 768), "clip_g": torch.randn(2, 1280)}, str(path))
+    entry = catalog.classify_embedding(path)
+    assert entry is not None and entry.base == catalog.SDXL
+    read = read_embedding("glow", path, allow_pickle=False)
+    assert sorted(read.vectors) == [768, 1280]
+    assert all(v.shape[0] == 2 for v in read.vectors.values())
+
+
+def test_invokeai_and_fooocus_folders_are_searched(tmp_path) -> None:
+    """InvokeAI keeps LoRAs per base model (models/sd-1/lora, models/sdxl/lora) and
+    embeddings in models/<base>/embedding; Fooocus in models/loras and models/embeddings."""
+    invoke = tmp_path / "invokeai"
+    write_lora(invoke / "models" / "sd-1" / "lora" / "ink.safetensors", {UNET_DOWN: [4, 8]})
+    write_lora(invoke / "models" / "sdxl" / "lora" / "neon" / "neon.safetensors",
+               {UNET_DOWN: [4, 2048]})  # InvokeAI 4 installs each model in its own folder
+    write_lora(invoke / "models" / "sd-1" / "embedding" / "easyneg.safetensors",
+               {"emb_params": [2, 768]})
+    (invoke / "models" / "sd-1" / "main").mkdir()
+    fooocus = tmp_path / "Fooocus"
+    write_lora(fooocus / "models" / "loras" / "sdxl_film.safetensors", {UNET_DOWN: [4, 2048]})
+    write_lora(fooocus / "models" / "embeddings" / "unaestheticXLv31.safetensors",
+               {"clip_l": [1, 768], "clip_g": [1, 1280]})
+    (fooocus / "models" / "checkpoints").mkdir()
+    for roots in ([invoke, fooocus / "models" / "checkpoints"],  # the tool roots
+                  [invoke / "models" / "sd-1" / "main", fooocus / "models"]):
+        settings = Settings(model_dirs=[str(r) for r in roots])
+        loras = {f.name: f for f in catalog.find_loras(settings)}
+        assert set(loras) == {"ink", "neon", "sdxl_film"}, roots
+        assert loras["neon"].base is families.SDXL
+        assert catalog.find_lora("ink", settings).path.parent.name == "lora"
+        assert set(catalog.find_embeddings(settings)) == {"easyneg", "unaestheticXLv31"}
+    listed = {e.name: e for e in catalog.iter_scan(settings, hf_cache=False)}
+    assert listed["unaestheticXLv31"].base == "SDXL"  # the Models tab lists them
+    assert listed["sdxl_film"].family == catalog.LORA
+
+
+def test_comfyuis_extra_model_paths_are_read(tmp_path) -> None:
+    """A ComfyUI root's extra_model_paths.yaml points at A1111's folders and a shared store:
+    the LoRA and embedding folders it names are searched (relative to base_path, which is
+    relative to the file; one path a line)."""
+    comfy = tmp_path / "ComfyUI"
+    (comfy / "models" / "checkpoints").mkdir(parents=True)
+    write_lora(comfy / "models" / "loras" / "own.safetensors", {UNET_DOWN: [4, 8]})
+    webui = tmp_path / "webui"
+    write_lora(webui / "models" / "Lora" / "ink.safetensors", {UNET_DOWN: [4, 8]})
+    write_lora(webui / "models" / "LyCORIS" / "loha.safetensors", {UNET_DOWN: [4, 8]})
+    write_lora(webui / "embeddings" / "easyneg.safetensors", {"emb_params": [2, 768]})
+    store = tmp_path / "store"
+    write_lora(store / "my-loras" / "paper.safetensors", {UNET_DOWN: [4, 8]})
+    (comfy / "extra_model_paths.yaml").write_text(
+        "a111:\n"
+        "    base_path: ../webui/\n"
+        "    checkpoints: models/Stable-diffusion\n"
+        "    loras: |\n"
+        "         models/Lora\n"
+        "         models/LyCORIS\n"
+        "    embeddings: embeddings\n"
+        "shared:\n"
+        f"    base_path: {store}\n"
+        "    is_default: true\n"
+        "    loras: my-loras/\n"
+        "    vae: missing/\n"
+        "empty:\n")
+    settings = Settings(model_dirs=[str(comfy / "models" / "checkpoints")])
+    assert sorted(f.name for f in catalog.find_loras(settings)) == ["ink", "loha", "own",
+                                                                    "paper"]
+    assert set(catalog.find_embeddings(settings)) == {"easyneg"}
+    listed = {e.name for e in catalog.iter_scan(settings, hf_cache=False)}
+    assert {"ink", "loha", "paper", "own", "easyneg"} <= listed
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("a111:\n  loras: models: Lora\n", "it is not valid YAML at line 2"),
+    ("- just\n- a list\n", "it should hold groups of paths"),
+    ("a111: models/Lora\n", "the group 'a111' should hold paths"),
+    ("a111:\n  loras: 5\n", "a111.loras should be a folder, or folders one a line"),
+])
+def test_a_bad_extra_model_paths_file_is_one_sentence(tmp_path, text, reason) -> None:
+    comfy = tmp_path / "ComfyUI"
+    write_lora(comfy / "models" / "loras" / "own.safetensors", {UNET_DOWN: [4, 8]})
+    paths_file = comfy / "extra_model_paths.yaml"
+    paths_file.write_text(text)
+    settings = Settings(model_dirs=[str(comfy)])
+    issues: list[str] = []
+    assert [p.name for p in catalog.lora_dirs(settings, issues)] == ["loras"]  # the rest works
+    assert len(issues) == 1 and "\n" not in issues[0]
+    assert issues[0].startswith(f"{paths_file}: not read ({reason}")
+    assert [f.name for f in catalog.find_loras(settings)] == ["own"]
+    scanned: list[str] = []
+    list(catalog.iter_scan(settings, issues=scanned, hf_cache=False))
+    assert scanned == issues  # said once, though both LoRA and embedding folders read it

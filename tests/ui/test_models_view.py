@@ -185,3 +185,30 @@ def test_offline_download_is_one_sentence_and_the_app_goes_on(qtbot, ctx, view, 
     assert view.message_label.property("level") == "error"
     assert row.button.text() == "Download" and row.button.isEnabled()
     scan(ctx, qtbot)  # the rest of the tab still works
+
+
+def test_embeddings_are_listed_with_their_family(qtbot, ctx, view, bundled):
+    """Textual-inversion embeddings show in the helpers with the base their layout says
+    (clip_l + clip_g: SDXL; 768-wide emb_params: SD 1.x), their file and size."""
+    folder = bundled / "embeddings"
+    (folder / "styles").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    xl = folder / "glow-xl.safetensors"
+    save_file({"clip_l": rng.standard_normal((2, 768)).astype(np.float32),
+               "clip_g": rng.standard_normal((2, 1280)).astype(np.float32)}, str(xl))
+    sd = folder / "styles" / "easyneg.safetensors"
+    save_file({"emb_params": rng.standard_normal((3, 768)).astype(np.float32)}, str(sd))
+    scan(ctx, qtbot)
+    row = view.entry_item(str(xl))
+    assert row is not None and row.parent().text(0).startswith(HELPERS_TITLE)
+    assert [row.text(c) for c in range(4)] == [
+        "glow-xl", "Embedding for SDXL", "safetensors", catalog.format_size(xl.stat().st_size)]
+    assert "folder: " in row.text(4) and row.text(4).endswith("embeddings")
+    assert str(xl) in row.toolTip(0) and "2 vectors for clip_l + clip_g" in row.toolTip(0)
+    assert "Write glow-xl in a prompt" in row.toolTip(0)
+    small = view.entry_item(str(sd))
+    assert small is not None and small.text(1) == "Embedding for SD 1.x"
+    assert "3 vectors of 768" in small.toolTip(0)
+    view.filter_edit.setText("sdxl")  # the base is something to filter by
+    assert not row.isHidden() and small.isHidden()
+    assert "glow-xl" not in [e.name for e in ctx.models_for("image")]  # not a generator

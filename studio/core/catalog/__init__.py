@@ -9,7 +9,9 @@ thousands of files stays cheap and can run on any thread.
 - `scan`: walking models/, the settings folders and the Hugging Face cache;
 - `builtins`: entries for the built-in models of `studio.core.families`;
 - `weights`: the files a loader reads and the memory they take;
-- `loras`: LoRA and embedding folders (ours, A1111's, ComfyUI's), finding one by name;
+- `loras`: LoRA and embedding folders (ours, A1111's, ComfyUI's, Fooocus's, InvokeAI's),
+  finding one by name;
+- `comfy_paths`: the folders a ComfyUI `extra_model_paths.yaml` names;
 - `entry`: ModelEntry itself.
 """
 
@@ -19,6 +21,7 @@ from studio.core import families as _families
 from studio.core.catalog.builtins import BUILTINS, builtin_entries, builtin_entry, builtin_path
 from studio.core.catalog.classify import (
     CONV_IN,
+    EMBEDDING_SUFFIXES,
     MIN_SINGLE_FILE,
     SINGLE_FILE_SUFFIXES,
     UNET_PREFIX,
@@ -26,10 +29,12 @@ from studio.core.catalog.classify import (
     base_family,
     checkpoint_layout,
     classify,
+    classify_embedding,
     classify_file,
     classify_folder,
     config_family,
     dir_size,
+    embedding_layout,
     family_from_header,
     family_from_name,
     few_step,
@@ -73,6 +78,7 @@ from studio.core.catalog.scan import (
     model_dirs,
     repo_id_from_cache_name,
     scan,
+    scan_embeddings,
     scan_folder,
     scan_hf_cache,
 )
@@ -113,6 +119,7 @@ __all__ = [
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_ENTRIES",
     "EMBEDDING",
+    "EMBEDDING_SUFFIXES",
     "GAN",
     "LCM",
     "LLAMA_BATCH",
@@ -145,11 +152,13 @@ __all__ = [
     "builtin_path",
     "checkpoint_layout",
     "classify",
+    "classify_embedding",
     "classify_file",
     "classify_folder",
     "config_family",
     "dir_size",
     "embedding_dirs",
+    "embedding_layout",
     "entry_for",
     "estimate_memory",
     "family_from_header",
@@ -179,6 +188,7 @@ __all__ = [
     "read_safetensors_header",
     "repo_id_from_cache_name",
     "scan",
+    "scan_embeddings",
     "scan_folder",
     "scan_hf_cache",
     "short_hash",

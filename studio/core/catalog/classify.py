@@ -257,6 +257,76 @@ def lora_base(header: dict[str, Any]) -> Family | None:
     return None
 
 
+# ------------------------------------------------------------------ an embedding's layout
+
+#: files a textual-inversion embedding comes in (A1111's .pt, diffusers' learned_embeds.bin)
+EMBEDDING_SUFFIXES = (".safetensors", ".pt", ".bin")
+#: the text encoder widths an embedding's vectors fit: CLIP ViT-L (SD 1.x), OpenCLIP
+#: ViT-H (SD 2.x), OpenCLIP ViT-bigG (SDXL's second encoder, only beside a ViT-L one)
+_EMBEDDING_WIDTH = {768: fam.SD1, 1024: fam.SD2}
+_SDXL_KEYS = ("clip_l", "clip_g")
+
+
+def embedding_layout(header: dict[str, Any]) -> tuple[Family | None, str] | None:
+    """(base family, layout) of a safetensors textual-inversion embedding, from its header;
+    None when the file is not an embedding (a LoRA, a VAE, a model).
+
+    SDXL's holds `clip_l` + `clip_g` vectors, A1111's SD ones `emb_params`, diffusers'
+    one tensor named by its token; the vectors' width tells SD 1.x (768) from SD 2.x
+    (1024). The base is None when the widths fit no known text encoder.
+    """
+    keys = [k for k in header if k != "__metadata__"]
+    if not keys:
+        return None
+    shapes = {k: _shape(header, k) for k in keys}
+    if any(len(s) not in (1, 2) or not s or s[-1] == 0 for s in shapes.values()):
+        return None  # an embedding holds rows of vectors, nothing else
+    if checkpoint_layout(keys, lambda k: shapes[k]) not in (None, fam.EMBEDDING):
+        return None
+
+    def count(shape: list[int]) -> int:
+        return shape[0] if len(shape) == 2 else 1
+
+    if all(k in shapes for k in _SDXL_KEYS):
+        vectors = count(shapes["clip_l"])
+        return fam.SDXL, f"{vectors} {_plural(vectors)} for clip_l + clip_g"
+    key = "emb_params" if "emb_params" in shapes else keys[0]
+    width = shapes[key][-1]
+    vectors = count(shapes[key])
+    return _EMBEDDING_WIDTH.get(width), f"{vectors} {_plural(vectors)} of {width}"
+
+
+def _plural(n: int) -> str:
+    return "vector" if n == 1 else "vectors"
+
+
+def classify_embedding(path: Path, issues: list[str] | None = None) -> ModelEntry | None:
+    """An embeddings-folder file as a catalog entry: name (what prompts write), size and
+    the base family its layout says; pickled files (.pt, .bin) cannot say without
+    unpickling. None: not an embedding file (a bad one is reported in `issues`)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in EMBEDDING_SUFFIXES or path.name.startswith("."):
+        return None
+    try:
+        size = path.stat().st_size
+        if suffix != ".safetensors":
+            return entry_for(fam.EMBEDDING, str(path), path.stem, "pickle", size, pickled=True,
+                             note=PICKLE_NOTE)
+        header = read_safetensors_header(path)
+    except HEADER_ERRORS as exc:
+        if issues is not None:
+            issues.append(f"{path}: skipped, {getattr(exc, 'strerror', None) or exc}.")
+        return None
+    found = embedding_layout(header)
+    if found is None:
+        return None
+    base, layout = found
+    note = f"Embedding for {base.name}: {layout}" if base else f"Embedding: {layout}"
+    return replace(entry_for(fam.EMBEDDING, str(path), path.stem, "safetensors", size,
+                             note=note), base=base.name if base else "")
+
+
 # ------------------------------------------------------------------ folders
 
 
@@ -494,6 +564,8 @@ def classify_file(path: Path, issues: list[str] | None = None) -> ModelEntry | N
         base = lora_base(header)
         if base is not None:
             entry = replace(entry, base=base.name, note=f"LoRA for {base.name}")
+    elif found is fam.EMBEDDING:  # a big one outside an embeddings folder
+        return classify_embedding(path, issues) or entry
     return entry
 
 

@@ -1,10 +1,12 @@
 """LoRAs and textual-inversion embeddings: where they live, what base model they are for.
 
-Artists keep these files where AUTOMATIC1111 or ComfyUI put them. Studio looks in
-`models/Lora` (and `loras`, `LyCORIS`) and `models/embeddings` under each models folder,
-and next to a chosen folder that is itself a checkpoints folder (`…/models/Stable-diffusion`
-→ `…/models/Lora`; A1111 keeps embeddings in its root, `…/embeddings`). Subfolders count,
-as in A1111; a LoRA is named by its file's stem.
+Artists keep these files where AUTOMATIC1111, ComfyUI, Fooocus or InvokeAI put them.
+Studio looks in `models/Lora` (and `loras`, `LyCORIS`) and `models/embeddings` under each
+models folder, and next to a chosen folder that is itself a checkpoints folder
+(`…/models/Stable-diffusion` → `…/models/Lora`; A1111 keeps embeddings in its root,
+`…/embeddings`); in InvokeAI's per-base folders (`models/sd-1/lora`, `models/sdxl/embedding`);
+and in the folders a ComfyUI root's `extra_model_paths.yaml` names (`comfy_paths`).
+Subfolders count, as in A1111; a LoRA is named by its file's stem.
 
 The base family a LoRA is for comes from what the file says: kohya's
 `ss_base_model_version` / `ss_v2`, the modelspec architecture, or the shapes of its
@@ -24,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.core.catalog.classify import lora_base
+from studio.core.catalog.classify import EMBEDDING_SUFFIXES, lora_base
 from studio.core.catalog.headers import HEADER_ERRORS, read_safetensors_header
 from studio.core.catalog.scan import embedding_dirs, lora_dirs
 from studio.core.errors import RequestError
@@ -33,9 +35,9 @@ from studio.core.settings import Settings
 from studio.core.store import Store
 
 LORA_SUFFIXES = (".safetensors", ".pt", ".ckpt")
-EMBEDDING_SUFFIXES = (".safetensors", ".pt", ".bin")
 PICKLED = (".pt", ".ckpt", ".bin")
-WHERE = "put the file in models/Lora (or the Lora folder of an A1111/ComfyUI models folder)"
+WHERE = ("put the file in models/Lora (or the LoRA folder of an A1111, ComfyUI, Fooocus or "
+         "InvokeAI models folder)")
 
 
 @dataclass(frozen=True)

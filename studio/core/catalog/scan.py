@@ -21,9 +21,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from studio.core import families, paths
+from studio.core.catalog import comfy_paths
 from studio.core.catalog.builtins import builtin_entries
 from studio.core.catalog.classify import (
     FOLDER_MARKERS,
+    classify_embedding,
     classify_file,
     classify_folder,
     few_step,
@@ -216,10 +218,14 @@ def model_dirs(settings: Settings) -> list[Path]:
     return seen
 
 
-#: folder names (case-insensitive) that hold LoRAs: ours, A1111's, ComfyUI's, LyCORIS
+#: folder names (case-insensitive) that hold LoRAs: ours, A1111's, ComfyUI's and Fooocus's
+#: (`loras`), InvokeAI's (`<base>/lora`), LyCORIS
 LORA_FOLDERS = ("lora", "loras", "lycoris")
-EMBEDDING_FOLDERS = ("embeddings",)
-
+EMBEDDING_FOLDERS = ("embeddings", "embedding")
+#: InvokeAI's models folder keeps each kind per base model: `models/sd-1/lora`, `sdxl/lora`…
+INVOKE_BASES = ("sd-1", "sd-2", "sdxl", "sdxl-refiner", "any")
+#: the kinds a ComfyUI extra_model_paths.yaml names the folders of
+_COMFY_KINDS = {LORA_FOLDERS: ("loras",), EMBEDDING_FOLDERS: ("embeddings",)}
 
 
 def _children(folder: Path, names: Sequence[str]) -> list[Path]:
@@ -233,36 +239,74 @@ def _children(folder: Path, names: Sequence[str]) -> list[Path]:
 
 
 def _bases(root: Path) -> list[Path]:
-    """The folders whose children may be LoRA/embedding folders, for one models folder."""
+    """The folders whose children may be LoRA/embedding folders, for one models folder:
+    the folder, its `models/`, the tool's root beside a checkpoints folder, and InvokeAI's
+    per-base folders (`models/sd-1`, `models/sdxl`)."""
     bases = [root, root / "models"]
     if root.parent.name.lower() == "models":  # root is models/Stable-diffusion or checkpoints
         bases += [root.parent, root.parent.parent]  # …/models/Lora; A1111's …/embeddings
     elif root.name.lower() == "models":
         bases.append(root.parent)  # A1111's root: …/embeddings
-    return bases
+    elif root.parent.name.lower() in INVOKE_BASES:  # InvokeAI's models/sd-1/main
+        bases.append(root.parent.parent)
+    return bases + [c for b in list(bases) for c in _children(b, INVOKE_BASES)]
 
 
-def _folders(settings: Settings, names: Sequence[str]) -> list[Path]:
+def _folders(settings: Settings, names: Sequence[str],
+             issues: list[str] | None = None) -> list[Path]:
     found: list[Path] = []
     seen: set[str] = set()
+
+    def add(folder: Path) -> None:
+        key = os.path.realpath(folder)
+        if key not in seen:
+            seen.add(key)
+            found.append(folder)
+
     for root in model_dirs(settings):
         for base in _bases(Path(root).expanduser()):
             for child in _children(base, names):
-                key = os.path.realpath(child)
-                if key not in seen:
-                    seen.add(key)
-                    found.append(child)
+                add(child)
+            comfy = base / comfy_paths.FILE_NAME
+            if comfy.is_file():  # a ComfyUI root: the folders its paths file names too
+                for folder in comfy_paths.extra_paths(comfy, _COMFY_KINDS[tuple(names)],
+                                                      issues):
+                    if folder.is_dir():
+                        add(folder)
     return found
 
 
-def lora_dirs(settings: Settings) -> list[Path]:
-    """Every LoRA folder: models/Lora, A1111's models/Lora, ComfyUI's models/loras…"""
-    return _folders(settings, LORA_FOLDERS)
+def lora_dirs(settings: Settings, issues: list[str] | None = None) -> list[Path]:
+    """Every LoRA folder: models/Lora, A1111's models/Lora, ComfyUI's and Fooocus's
+    models/loras, InvokeAI's models/<base>/lora, and those ComfyUI's
+    extra_model_paths.yaml names (a bad one is a line in `issues`)."""
+    return _folders(settings, LORA_FOLDERS, issues)
 
 
-def embedding_dirs(settings: Settings) -> list[Path]:
-    """Every embeddings folder: models/embeddings, A1111's embeddings/, ComfyUI's."""
-    return _folders(settings, EMBEDDING_FOLDERS)
+def embedding_dirs(settings: Settings, issues: list[str] | None = None) -> list[Path]:
+    """Every embeddings folder: models/embeddings, A1111's embeddings/, ComfyUI's and
+    Fooocus's, InvokeAI's models/<base>/embedding, and those extra_model_paths.yaml names."""
+    return _folders(settings, EMBEDDING_FOLDERS, issues)
+
+
+def scan_embeddings(folders: Sequence[Path], *, issues: list[str] | None = None,
+                    cancel: threading.Event | None = None) -> Iterator[ModelEntry]:
+    """The textual-inversion embeddings in embeddings folders (subfolders too, as A1111
+    reads them), each with the base family its layout says. They are too small for the
+    model walk, which leaves files under a megabyte to these folders."""
+    for folder in folders:
+        seen: set[str] = set()
+        for root, dirs, files in os.walk(folder, followlinks=True):
+            real = os.path.realpath(root)
+            if real in seen or (cancel is not None and cancel.is_set()):
+                dirs[:] = []
+                continue
+            seen.add(real)
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for file in sorted(files):
+                found = classify_embedding(Path(root) / file, issues)
+                if found is not None:
+                    yield replace(found, location=str(folder), source="folder")
 
 
 def iter_scan(
@@ -272,7 +316,8 @@ def iter_scan(
     cancel: threading.Event | None = None,
     hf_cache: bool = True,
 ) -> Iterator[ModelEntry]:
-    """Every model, streamed: built-ins, models/, settings folders, then the HF cache.
+    """Every model, streamed: built-ins, models/, settings folders, the LoRA and embedding
+    folders beside them, then the HF cache.
 
     The same file reached from two roots (a symlinked folder, models/ inside a
     chosen folder) is listed once.
@@ -289,8 +334,10 @@ def iter_scan(
     ]
     roots = [os.path.realpath(d) for d in model_dirs(settings)]
     sources += [scan_folder(d, source="folder", issues=issues, cancel=cancel)
-                for d in lora_dirs(settings)  # a Lora folder beside a checkpoints folder
+                for d in lora_dirs(settings, issues)  # a Lora folder beside a checkpoints folder
                 if not any(Path(os.path.realpath(d)).is_relative_to(r) for r in roots)]
+    sources.append(scan_embeddings(embedding_dirs(settings, issues), issues=issues,
+                                   cancel=cancel))
     if hf_cache:
         sources.append(scan_hf_cache(issues=issues, cancel=cancel))
     for source in sources:

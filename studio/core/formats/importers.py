@@ -21,6 +21,7 @@ from typing import Any
 from studio.core import metadata
 from studio.core.errors import RecipeError
 from studio.core.recipes import Recipe
+from studio.core.requests import is_own_vae
 
 log = logging.getLogger(__name__)
 
@@ -432,6 +433,7 @@ _WIDGETS: dict[str, tuple[str, ...]] = {
     "CheckpointLoaderSimple": ("ckpt_name",),
     "CheckpointLoader": ("config_name", "ckpt_name"),
     "UNETLoader": ("unet_name", "weight_dtype"),
+    "VAELoader": ("vae_name",),
     "PrimitiveNode": ("value", "control_after_generate"),
     "PrimitiveInt": ("value",),
     "PrimitiveString": ("value",),
@@ -554,6 +556,38 @@ def _has_size(node: Mapping[str, Any]) -> bool:
     return isinstance(inputs.get("width"), int) and isinstance(inputs.get("height"), int)
 
 
+#: vae_name values that are not a file: ComfyUI's approximations (vae_approx) and the
+#: checkpoint's own VAE as loader packs name it
+_COMFY_APPROX_VAES = ("taesd", "taesdxl", "taesd3", "taef1", "pixel_space")
+_COMFY_OWN_VAES = ("baked vae", "default", "none", "")
+
+
+def _comfy_vae(graph: _Graph, sampler: Mapping[str, Any], notes: list[str]) -> str:
+    """The VAE file the picture was decoded with (its file name, as A1111's `VAE:` writes
+    it), from the VAELoader feeding the VAEDecode of our sampler's latents; "" for the
+    checkpoint's own."""
+    decoders = [n for n in graph.nodes.values() if "VAEDecode" in str(n.get("class_type"))
+                and _is_link(n.get("inputs", {}).get("vae"))]
+    ours = [n for n in decoders
+            if graph.find(n["inputs"].get("samples"), lambda m: m is sampler) is not None]
+    loaders = [found for n in ours or decoders
+               if (found := graph.find(n["inputs"]["vae"],
+                                       lambda m: "vae_name" in m.get("inputs", {}))) is not None]
+    if not decoders:  # an image saved without a decode node we know: a lone VAE loader
+        loaders = [n for n in graph.nodes.values() if "vae_name" in n.get("inputs", {})]
+        loaders = loaders if len(loaders) == 1 else []
+    if not loaders:
+        return ""
+    name = str(graph.value(loaders[0]["inputs"]["vae_name"]) or "").strip()
+    if name.lower() in _COMFY_OWN_VAES or is_own_vae(name):
+        return ""
+    if name.lower() in _COMFY_APPROX_VAES:
+        notes.append(f"The original decoded with ComfyUI's {name} approximation; this recipe "
+                     "uses the model's own VAE.")
+        return ""
+    return name.replace("\\", "/").rsplit("/", 1)[-1]
+
+
 def from_comfy_prompt(graph_data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """ComfyUI API graph → our request dict, from its (first, base-pass) KSampler."""
     graph = _Graph(graph_data)
@@ -590,6 +624,9 @@ def from_comfy_prompt(graph_data: Mapping[str, Any]) -> tuple[dict[str, Any], li
         model = graph.value(found)
         if model:
             out["model"] = str(model)
+    vae = _comfy_vae(graph, samplers[0][1], notes)
+    if vae:
+        out["vae"] = vae
     denoise = metadata.as_float(graph.value(inputs.get("denoise")))
     if denoise is not None and denoise < 1.0:
         notes.append("The original denoised an existing image (img2img), which this recipe "
