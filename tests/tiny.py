@@ -6,7 +6,9 @@ They are loaded back with the app's own loaders, so the whole path is exercised.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def clip_tokenizer_files(folder: Path) -> None:
@@ -104,3 +106,61 @@ def build_tiny_sd(folder: Path, *, sample_size: int = 16, block: int = 32, seed:
 
     shutil.rmtree(tok_dir)
     return out
+
+
+def tiny_sdxl_pipe(
+    tokenizers: tuple[Any, Any],
+    text_encoders: Callable[[], tuple[Any, Any]],
+    *,
+    text_widths: tuple[int, int] = (32, 32),
+    vae: int | Path = 4,
+    sample_size: int = 16,
+    transformer_layers: tuple[int, int] = (1, 1),
+    norm_groups: int = 1,
+    steps_offset: int = 0,
+    seed: int = 0,
+) -> Any:
+    """A tiny StableDiffusionXLPipeline (not saved) around the caller's two CLIP text encoders.
+
+    The UNet attends to both encoders' hidden states side by side and takes the second's
+    pooled output, as in the real model, so it is built for `text_widths`. `vae` is a folder
+    to load one from, or the number of blocks of a fresh one (each block but the last halves
+    the size). The UNet, the VAE, then `text_encoders()` are made in that order after `seed`,
+    so encoders drawn from the running seed come out the same every time.
+    """
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=sample_size, in_channels=4,
+        out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
+        use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
+        transformer_layers_per_block=transformer_layers,
+        projection_class_embeddings_input_dim=6 * 8 + text_widths[1],
+        cross_attention_dim=sum(text_widths),
+        norm_num_groups=norm_groups)
+    if isinstance(vae, Path):
+        autoencoder = AutoencoderKL.from_pretrained(vae)
+    else:
+        autoencoder = AutoencoderKL(
+            block_out_channels=(8,) * vae, in_channels=3, out_channels=3,
+            down_block_types=("DownEncoderBlock2D",) * vae,
+            up_block_types=("UpDecoderBlock2D",) * vae, latent_channels=4, norm_num_groups=4,
+            sample_size=sample_size * 2 ** (vae - 1))
+    text_encoder, text_encoder_2 = text_encoders()
+    widths = (text_encoder.config.hidden_size, text_encoder_2.config.projection_dim)
+    if widths != text_widths:
+        raise ValueError(f"the text encoders are {widths} wide, not text_widths={text_widths}")
+    return StableDiffusionXLPipeline(
+        vae=autoencoder, unet=unet, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
+        tokenizer=tokenizers[0], tokenizer_2=tokenizers[1],
+        scheduler=EulerDiscreteScheduler(beta_schedule="scaled_linear", beta_start=0.00085,
+                                         beta_end=0.012, steps_offset=steps_offset,
+                                         timestep_spacing="leading"))

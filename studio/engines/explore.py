@@ -3,7 +3,7 @@
 One algorithm serves every explorable model through a small "backend" (seeds → latents,
 prompts → conditioning, latents → frames):
 
-- built-in GANs (studio.engines.gan.GanBackend): z (100 numbers), a class label for the
+- GANs and Lab VAEs (studio.engines.gan.DecoderBackend): z, a class label for the
   eye model; principal directions from GANSpace;
 - diffusers pipelines (studio.engines.image_diffusers.DiffusersBackend): the initial
   noise and the prompt embeddings, rendered by the image engine's own denoising loop.

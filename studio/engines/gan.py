@@ -18,6 +18,7 @@ import importlib.util
 import logging
 import os
 import re
+from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ from studio.core.text import first_line
 from studio.engines import directions
 from studio.engines.base import Events, LoadSpec, wrong_kind
 from studio.engines.devices import module_bytes
-from studio.engines.directions import PrincipalDirections
+from studio.engines.directions import GanShape, PrincipalDirections
 from studio.engines.explore import ExplorableEngine
 from studio.engines.latents import seed_noise, slerp
 
@@ -369,64 +370,57 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-class GanEngine(ExplorableEngine):
-    """A loaded built-in GAN; serves plain image requests and explorer requests.
+class DecoderEngine(ExplorableEngine):
+    """A loaded network that decodes a standard Gaussian latent z (and, for a conditional
+    GAN, a class label) into a fixed-size picture in milliseconds: the GANs and the Lab
+    VAEs' decoders. It serves plain image requests and the explorer (DecoderBackend).
 
     Frames are rendered one latent at a time, so a seed gives the very same pixels in a
     batch, a walk, a grid or a single point (batched convolutions may round differently).
+    Subclasses load the network and say its side (`native_size`); a conditional one also
+    turns prompts into labels (`condition`, `batch_conditions`).
     """
 
     kinds: ClassVar[tuple[str, ...]] = ("image", "explore")
-    #: intra-op threads for one 64²/128² frame: half the cores (at most 4), so the GUI
-    #: thread keeps a core to paint while frames render during a drag. On 2 busy cores
-    #: one thread measured 29 ms per face and two 171 ms; on 2 idle cores 9 vs 7 ms.
-    frame_threads: ClassVar[int] = max(1, min(4, (os.cpu_count() or 2) // 2))
+    #: intra-op threads for one frame (more only adds sync overhead on tiny convs)
+    frame_threads: ClassVar[int] = 1
 
-    def __init__(self, spec: LoadSpec, gan: GanSpec, net: DCGANGenerator,
-                 path: Path | None = None) -> None:
+    def __init__(self, spec: LoadSpec, gan: GanShape, net: nn.Module,
+                 family: families.Family | None) -> None:
         super().__init__(spec)
-        self.gan = gan
+        self.gan = gan  # what GANSpace needs to know of the latent (directions.GanShape)
         self.net = net
-        self.path = path
+        #: the family's descriptor (its name and prompt label show in the explorer)
+        self.family = family
         self._directions: PrincipalDirections | None = None
-        #: the family's descriptor: a built-in's, or a trained GAN's (by its size)
-        self.family = families.of_builtin(gan.model) or families.trained_gan(gan.size)
-
-    @classmethod
-    def load(cls, spec: LoadSpec, settings: Settings, events: Events) -> GanEngine:
-        gan = GANS.get(spec.model)
-        if gan is None and not spec.model.startswith("builtin:") \
-                and (Path(spec.model).expanduser() / TRAINED_CONFIG).is_file():
-            path = Path(spec.model).expanduser()
-            gan, net = load_trained(path)  # a GAN trained in the Lab
-        elif gan is None:
-            raise ModelError(f"{spec.model} is not a built-in GAN ({', '.join(GANS)}) nor a "
-                             f"folder of one trained in the Lab.")
-        else:
-            path = weights_path(gan)
-            net = load_generator(gan, path)
-        # tiny convs: the CPU is as fast as anything, and noise is drawn on the CPU anyway
-        return cls(LoadSpec(spec.model, "cpu", "float32"), gan, net, path)
 
     # -- the latent space --------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """What one-sentence errors call the model."""
+        return self.gan.model
+
     @property
     def nz(self) -> int:
         return self.gan.nz
 
     @property
+    @abstractmethod
     def native_size(self) -> int:
-        return self.gan.size
+        """The side in pixels of the pictures the network makes."""
 
     def latent(self, seed: int) -> torch.Tensor:
         """z for a seed: (nz,) standard Gaussian drawn on the CPU (as the packages do)."""
         return seed_noise(seed, (self.gan.nz,))
 
     def condition(self, prompt: str, seed: int) -> torch.Tensor | None:
-        """The label vector of a conditional GAN (None for unconditional ones)."""
-        if not self.gan.n_labels:
-            return None
-        vec, _ = colour_label(prompt, seed)
-        return torch.tensor(vec, dtype=torch.float32)
+        """The label vector of a conditional model for one frame (None: unconditional)."""
+        return None
+
+    def batch_conditions(self, prompt: str, seeds: Sequence[int]
+                         ) -> tuple[list[torch.Tensor] | None, dict[str, Any]]:
+        """An image request's labels, one per seed, and what its result records of them."""
+        return None, {}
 
     def render(self, latents: Sequence[torch.Tensor],
                conditions: Sequence[torch.Tensor | None] | None = None,
@@ -453,26 +447,19 @@ class GanEngine(ExplorableEngine):
         return self._directions
 
     # -- jobs --------------------------------------------------------------------------
-    def explore_backend(self, request: ExploreRequest) -> GanBackend:
-        return GanBackend(self)
+    def explore_backend(self, request: ExploreRequest) -> DecoderBackend:
+        return DecoderBackend(self)
 
     def generate_plain(self, request: Request, events: Events) -> Result:
         if not isinstance(request, ImageRequest):
-            raise RequestError(wrong_kind(self.gan.model, request.kind, "image"))
+            raise RequestError(wrong_kind(self.name, request.kind, "image"))
         seeds, latents = batch_latents(request, self.latent)
-        conds, colours = [], []
-        for seed in seeds:
-            if self.gan.n_labels:
-                vec, colour = colour_label(request.prompt, seed)
-                conds.append(torch.tensor(vec))
-                colours.append(colour)
-        frames = self.render(latents, conds or None, events)
+        conds, facts = self.batch_conditions(request.prompt, seeds)
+        frames = self.render(latents, conds, events)
         images = [resize(f, request.width, request.height) for f in frames]
         if len(seeds) == 1:  # render() reports the steps of bigger batches
             events.progress(1, 1)
-        info: dict[str, Any] = {"seeds": seeds, **size_info(request, self.native_size)}
-        if colours:
-            info["eye_colours"] = colours
+        info = {"seeds": seeds, **size_info(request, self.native_size), **facts}
         return Result(request, "image", images=images, info=info)
 
     def memory_bytes(self) -> int:
@@ -483,12 +470,66 @@ class GanEngine(ExplorableEngine):
         self._directions = None
 
 
-class GanBackend:
-    """The explorer's view of a GAN: seeds → z, prompts → labels, z → frames."""
+class GanEngine(DecoderEngine):
+    """A loaded GAN, built in or trained in the Lab (DecoderEngine serves its requests)."""
+
+    #: intra-op threads for one 64²/128² frame: half the cores (at most 4), so the GUI
+    #: thread keeps a core to paint while frames render during a drag. On 2 busy cores
+    #: one thread measured 29 ms per face and two 171 ms; on 2 idle cores 9 vs 7 ms.
+    frame_threads: ClassVar[int] = max(1, min(4, (os.cpu_count() or 2) // 2))
+    gan: GanSpec
+
+    def __init__(self, spec: LoadSpec, gan: GanSpec, net: DCGANGenerator,
+                 path: Path | None = None) -> None:
+        # the family: a built-in's descriptor, or a trained GAN's (by its size)
+        super().__init__(spec, gan, net,
+                         families.of_builtin(gan.model) or families.trained_gan(gan.size))
+        self.path = path
+
+    @classmethod
+    def load(cls, spec: LoadSpec, settings: Settings, events: Events) -> GanEngine:
+        gan = GANS.get(spec.model)
+        if gan is None and not spec.model.startswith("builtin:") \
+                and (Path(spec.model).expanduser() / TRAINED_CONFIG).is_file():
+            path = Path(spec.model).expanduser()
+            gan, net = load_trained(path)  # a GAN trained in the Lab
+        elif gan is None:
+            raise ModelError(f"{spec.model} is not a built-in GAN ({', '.join(GANS)}) nor a "
+                             f"folder of one trained in the Lab.")
+        else:
+            path = weights_path(gan)
+            net = load_generator(gan, path)
+        # tiny convs: the CPU is as fast as anything, and noise is drawn on the CPU anyway
+        return cls(LoadSpec(spec.model, "cpu", "float32"), gan, net, path)
+
+    @property
+    def native_size(self) -> int:
+        return self.gan.size
+
+    def condition(self, prompt: str, seed: int) -> torch.Tensor | None:
+        """The eye colour label a prompt names (None for unconditional GANs)."""
+        if not self.gan.n_labels:
+            return None
+        vec, _ = colour_label(prompt, seed)
+        return torch.tensor(vec, dtype=torch.float32)
+
+    def batch_conditions(self, prompt: str, seeds: Sequence[int]
+                         ) -> tuple[list[torch.Tensor] | None, dict[str, Any]]:
+        """The eye model's labels, and the colours they name (`eye_colours` in the info)."""
+        if not self.gan.n_labels:
+            return None, {}
+        labels = [colour_label(prompt, seed) for seed in seeds]
+        return ([torch.tensor(vec) for vec, _ in labels],
+                {"eye_colours": [colour for _, colour in labels]})
+
+
+class DecoderBackend:
+    """The explorer's view of a DecoderEngine: seeds → z, prompts → labels (conditional
+    GANs only), z → frames at the requested size."""
 
     has_condition_text = False
 
-    def __init__(self, engine: GanEngine) -> None:
+    def __init__(self, engine: DecoderEngine) -> None:
         self.engine = engine
         self.model = engine.gan.model
         self.conditional = bool(engine.gan.n_labels)
@@ -499,7 +540,7 @@ class GanBackend:
         return self.engine.latent(seed)
 
     def conditions(self, prompts: Sequence[str], seeds: Sequence[int],
-                   request: Any) -> list[torch.Tensor] | None:
+                   request: Any) -> list[torch.Tensor | None] | None:
         if not self.conditional:
             return None
         return [self.engine.condition(p, s) for p, s in zip(prompts, seeds, strict=True)]
@@ -508,7 +549,7 @@ class GanBackend:
         return self.engine.principal_directions(events)
 
     def render(self, latents: Sequence[torch.Tensor],
-               conditions: Sequence[torch.Tensor] | None, request: Any,
+               conditions: Sequence[torch.Tensor | None] | None, request: Any,
                events: Events) -> list[np.ndarray]:
         frames = self.engine.render(latents, conditions, events)
         width = int(getattr(request, "width", 0) or self.engine.native_size)

@@ -7,7 +7,8 @@ A trained VAE is a folder (`engines/training/vae.py` writes it):
     model.safetensors  "enc.*" and "dec.*" tensors (the encoder is kept for reconstructions)
 
 The catalog files it under a "lab-vae-<size>" family (`core/catalog/classify.py`); this engine
-loads the decoder and serves it like the built-in GANs: seeds → z ~ N(0, I) → a picture,
+loads the decoder, and `gan.DecoderEngine` serves it as it serves the GANs: seeds → z ~ N(0, I)
+→ a picture,
 and the explorer's pad, directions (GANSpace on the decoder's first block), variation
 grids and walks, since `z` is the same standard Gaussian latent a GAN has.
 """
@@ -16,29 +17,19 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from studio.core import families
-from studio.core.errors import ModelError, RequestError
-from studio.core.explore import ExploreRequest
-from studio.core.requests import ImageRequest, Request
-from studio.core.results import Result
+from studio.core.errors import ModelError
 from studio.core.settings import Settings
 from studio.core.text import first_line
-from studio.engines import directions
-from studio.engines.base import Events, LoadSpec, wrong_kind
-from studio.engines.devices import module_bytes
-from studio.engines.directions import PrincipalDirections
-from studio.engines.explore import ExplorableEngine
-from studio.engines.gan import batch_latents, resize, size_info, to_uint8, torch_threads
-from studio.engines.latents import seed_noise
+from studio.engines.base import Events, LoadSpec
+from studio.engines.gan import DecoderEngine
 
 ARCHITECTURE = "conv-vae-v1"
 WEIGHTS = "model.safetensors"
@@ -187,21 +178,16 @@ class VaeShape:
     n_labels: int = 0
 
 
-class VaeEngine(ExplorableEngine):
-    """A loaded Lab VAE's decoder; serves image requests and the explorer, like a GAN.
-    Frames are decoded one latent at a time so a seed gives the same pixels anywhere."""
-
-    kinds: ClassVar[tuple[str, ...]] = ("image", "explore")
+class VaeEngine(DecoderEngine):
+    """A loaded Lab VAE's decoder; DecoderEngine serves its image requests and the
+    explorer, as it does a GAN's."""
 
     def __init__(self, spec: LoadSpec, net: Decoder, cfg: VaeConfig, folder: Path,
                  config: dict[str, Any]) -> None:
-        super().__init__(spec)
-        self.net = net
+        super().__init__(spec, VaeShape(spec.model, cfg.nz), net, families.lab_vae(cfg.size))
         self.cfg = cfg
         self.folder = folder
         self.config = config
-        self.gan = VaeShape(spec.model, cfg.nz)
-        self._directions: PrincipalDirections | None = None
 
     @classmethod
     def load(cls, spec: LoadSpec, settings: Settings, events: Events) -> VaeEngine:
@@ -212,88 +198,9 @@ class VaeEngine(ExplorableEngine):
         return cls(LoadSpec(spec.model, "cpu", "float32"), net, cfg, folder, config)
 
     @property
-    def nz(self) -> int:
-        return self.cfg.nz
-
-    @property
     def native_size(self) -> int:
         return self.cfg.size
 
     @property
     def name(self) -> str:
         return str(self.config.get("name") or self.folder.name)
-
-    def latent(self, seed: int) -> torch.Tensor:
-        return seed_noise(seed, (self.cfg.nz,))
-
-    def render(self, latents: Sequence[torch.Tensor], events: Events | None = None
-               ) -> list[np.ndarray]:
-        frames: list[np.ndarray] = []
-        with torch.inference_mode(), torch_threads(1):
-            for i, z in enumerate(latents):
-                if events is not None:
-                    events.check_cancelled()
-                frames.extend(to_uint8(self.net(z.reshape(1, -1).float())))
-                if events is not None and len(latents) > 1:
-                    events.progress(i + 1, len(latents))
-        return frames
-
-    def principal_directions(self, events: Events | None = None) -> PrincipalDirections:
-        if self._directions is None:
-            self._directions = directions.gan_directions(self, events)
-        return self._directions
-
-    def explore_backend(self, request: ExploreRequest) -> VaeBackend:
-        return VaeBackend(self)
-
-    def generate_plain(self, request: Request, events: Events) -> Result:
-        if not isinstance(request, ImageRequest):
-            raise RequestError(wrong_kind(self.name, request.kind, "image"))
-        seeds, latents = batch_latents(request, self.latent)
-        frames = self.render(latents, events)
-        if len(seeds) == 1:
-            events.progress(1, 1)
-        images = [resize(f, request.width, request.height) for f in frames]
-        info = {"seeds": seeds, **size_info(request, self.native_size)}
-        return Result(request, "image", images=images, info=info)
-
-    def memory_bytes(self) -> int:
-        return module_bytes(self.net)
-
-    def unload(self) -> None:
-        self.net = None  # type: ignore[assignment]
-        self._directions = None
-
-
-class VaeBackend:
-    """The explorer's view of a Lab VAE: seeds → z, z → decoded frames (no condition)."""
-
-    has_condition_text = False
-    conditional = False
-
-    def __init__(self, engine: VaeEngine) -> None:
-        self.engine = engine
-        self.model = engine.spec.model
-        self.family = families.lab_vae(engine.native_size)
-        self.prompt_label = self.family.prompt_label
-
-    def noise(self, seed: int) -> torch.Tensor:
-        return self.engine.latent(seed)
-
-    def conditions(self, prompts: Sequence[str], seeds: Sequence[int],
-                   request: Any) -> list[torch.Tensor] | None:
-        return None
-
-    def principal(self, events: Events | None) -> PrincipalDirections:
-        return self.engine.principal_directions(events)
-
-    def render(self, latents: Sequence[torch.Tensor], conditions: Any, request: Any,
-               events: Events) -> list[np.ndarray]:
-        frames = self.engine.render(latents, events)
-        width = int(getattr(request, "width", 0) or self.engine.native_size)
-        height = int(getattr(request, "height", 0) or self.engine.native_size)
-        return [resize(f, width, height) for f in frames]
-
-    def info(self) -> dict[str, Any]:
-        side = self.engine.native_size
-        return {"native_size": [side, side], "family": self.family.name}

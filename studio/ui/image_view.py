@@ -1,8 +1,8 @@
-"""The zoomable, pannable image view of the Art canvas, the gallery and the explorer."""
+"""The zoomable, pannable image view of the Art canvas, the gallery and its lightbox."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -11,14 +11,20 @@ from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
     QPixmap,
+    QResizeEvent,
     QWheelEvent,
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+MIN_ZOOM, MAX_ZOOM, STEP = 0.05, 32.0, 1.25  # the zoom's range, and one wheel notch
+
 
 class ImageView(QWidget):
-    """Shows one image fitted to the widget; wheel zooms at the cursor, drag pans,
-    double-click toggles between fit and 100 %."""
+    """Shows one image fitted to the widget or at a zoom, offset by a pan; wheel zooms at the
+    cursor, drag pans, double-click toggles between fit and 100 %."""
+
+    zoom_changed = Signal(float)  # the on-screen scale, after a zoom, a fit or a resize
+    MARGIN = 16  # pixels kept free around a fitted picture
 
     def __init__(self, placeholder: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -29,7 +35,7 @@ class ImageView(QWidget):
         self._caption = ""
         self._fit = True
         self._zoom = 1.0
-        self._offset = QPointF(0, 0)
+        self._offset = QPointF(0, 0)  # of the picture's centre from the view's centre
         self._drag: QPointF | None = None
         self.setMinimumSize(240, 200)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -45,7 +51,7 @@ class ImageView(QWidget):
         self._scaled = None
         self._caption = caption
         if self._image.isNull() or old != self._image.size():
-            self.reset_zoom()
+            self.fit()
         self.update()
 
     def image(self) -> QImage:
@@ -65,10 +71,14 @@ class ImageView(QWidget):
         self._placeholder = text
         self.update()
 
-    def reset_zoom(self) -> None:
-        self._fit = True
-        self._offset = QPointF(0, 0)
-        self.update()
+    def image_size(self) -> tuple[int, int]:
+        return (self._pixmap.width(), self._pixmap.height()) if self._pixmap else (0, 0)
+
+    def is_fit(self) -> bool:
+        return self._fit
+
+    def offset(self) -> QPointF:
+        return QPointF(self._offset)
 
     def scale(self) -> float:
         """The current on-screen scale of the image (fit or zoomed)."""
@@ -77,17 +87,43 @@ class ImageView(QWidget):
         if not self._fit:
             return self._zoom
         w, h = self._pixmap.width(), self._pixmap.height()
-        avail_w, avail_h = max(1, self.width() - 16), max(1, self.height() - 16)
+        avail_w = max(1, self.width() - self.MARGIN)
+        avail_h = max(1, self.height() - self.MARGIN)
         return min(avail_w / w, avail_h / h)
 
+    def fit(self) -> None:
+        """The whole picture, as large as the view allows, centred."""
+        self._fit, self._offset = True, QPointF(0, 0)
+        self._changed()
+
+    def actual_size(self) -> None:
+        """100 %: one image pixel per screen pixel, centred."""
+        self._fit, self._zoom, self._offset = False, 1.0, QPointF(0, 0)
+        self._changed()
+
+    def zoom_by(self, factor: float, at: QPointF | None = None) -> None:
+        """Zoom keeping the picture point under `at` (the view's centre by default) still."""
+        if self._pixmap is None:
+            return
+        old = self.scale()
+        new = max(MIN_ZOOM, min(MAX_ZOOM, old * factor))
+        centre = QPointF(self.width() / 2, self.height() / 2)
+        anchor = centre if at is None else at
+        self._offset += (anchor - (centre + self._offset)) * (1 - new / old)
+        self._fit, self._zoom = False, new
+        self._changed()
+
+    def _changed(self) -> None:
+        self.update()
+        self.zoom_changed.emit(self.scale())
+
     # painting ---------------------------------------------------------------
-    def _target(self) -> QRectF:
-        assert self._pixmap is not None
+    def target(self) -> QRectF:
+        """Where the picture is drawn, in view coordinates."""
+        w, h = self.image_size()
         s = self.scale()
-        w, h = self._pixmap.width() * s, self._pixmap.height() * s
-        x = (self.width() - w) / 2 + self._offset.x()
-        y = (self.height() - h) / 2 + self._offset.y()
-        return QRectF(x, y, w, h)
+        return QRectF(self.width() / 2 + self._offset.x() - w * s / 2,
+                      self.height() / 2 + self._offset.y() - h * s / 2, w * s, h * s)
 
     def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt API
         p = QPainter(self)
@@ -103,7 +139,7 @@ class ImageView(QWidget):
                        int(Qt.AlignmentFlag.AlignCenter) | int(Qt.TextFlag.TextWordWrap),
                        self._placeholder)
             return
-        target = self._target()
+        target = self.target()
         # a soft shadow frame so the picture sits on the canvas
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(0, 0, 0, 70))
@@ -135,19 +171,16 @@ class ImageView(QWidget):
             p.drawText(box, int(Qt.AlignmentFlag.AlignCenter), text)
 
     # interaction ------------------------------------------------------------
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        if self._fit:
+            self.zoom_changed.emit(self.scale())
+
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt API
-        if self._pixmap is None:
-            return
-        old = self.scale()
-        factor = 1.25 if event.angleDelta().y() > 0 else 1 / 1.25
-        new = max(0.05, min(32.0, old * factor))
-        # keep the point under the cursor still
-        pos = event.position()
-        center = QPointF(self.width() / 2, self.height() / 2) + self._offset
-        self._offset += (pos - center) * (1 - new / old)
-        self._fit = False
-        self._zoom = new
-        self.update()
+        dy = event.angleDelta().y()
+        if dy:  # one step per notch (120), in proportion for fine-grained wheels
+            self.zoom_by(STEP ** (dy / 120), event.position())
+        event.accept()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
         if event.button() == Qt.MouseButton.LeftButton and self._pixmap is not None:
@@ -156,6 +189,8 @@ class ImageView(QWidget):
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
         if self._drag is not None:
+            if self._fit:  # a drag in fit mode pins the fitted scale, then pans
+                self._fit, self._zoom = False, self.scale()
             self._offset += event.position() - self._drag
             self._drag = event.position()
             self.update()
@@ -168,8 +203,6 @@ class ImageView(QWidget):
         if self._pixmap is None:
             return
         if self._fit:
-            self._fit, self._zoom = False, 1.0
+            self.actual_size()
         else:
-            self._fit = True
-        self._offset = QPointF(0, 0)
-        self.update()
+            self.fit()

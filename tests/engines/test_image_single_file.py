@@ -28,6 +28,7 @@ from studio.engines.image_diffusers import (
     detect_checkpoint,
     read_checkpoint,
 )
+from tests.tiny import tiny_sdxl_pipe
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/fixtures.py
 
@@ -182,12 +183,6 @@ def pipeline_to_ldm(folder: Path, family: str = "sd1") -> dict[str, torch.Tensor
 def build_tiny_sdxl(root: Path, tiny_sd: Path) -> Path:
     """A tiny StableDiffusionXLPipeline (two text encoders of different widths, like the
     real one: diffusers tells them apart by width) sharing the tiny SD VAE and tokenizer."""
-    from diffusers import (
-        AutoencoderKL,
-        EulerDiscreteScheduler,
-        StableDiffusionXLPipeline,
-        UNet2DConditionModel,
-    )
     from transformers import (
         CLIPTextConfig,
         CLIPTextModel,
@@ -195,7 +190,6 @@ def build_tiny_sdxl(root: Path, tiny_sd: Path) -> Path:
         CLIPTokenizer,
     )
 
-    torch.manual_seed(0)
     tokenizer = CLIPTokenizer.from_pretrained(tiny_sd / "tokenizer")
 
     def text_config(width: int) -> CLIPTextConfig:
@@ -204,23 +198,11 @@ def build_tiny_sdxl(root: Path, tiny_sd: Path) -> Path:
                               vocab_size=len(tokenizer), max_position_embeddings=77,
                               projection_dim=width)
 
-    unet = UNet2DConditionModel(
-        sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
-        block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
-        use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
-        transformer_layers_per_block=(1, 2), projection_class_embeddings_input_dim=6 * 8 + 64,
-        cross_attention_dim=32 + 64, norm_num_groups=8,
-    )
-    pipe = StableDiffusionXLPipeline(
-        vae=AutoencoderKL.from_pretrained(tiny_sd / "vae"),
-        text_encoder=CLIPTextModel(text_config(32)),
-        text_encoder_2=CLIPTextModelWithProjection(text_config(64)),
-        tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet,
-        scheduler=EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012,
-                                         beta_schedule="scaled_linear", steps_offset=1,
-                                         timestep_spacing="leading"),
-    )
+    pipe = tiny_sdxl_pipe(
+        (tokenizer, tokenizer),
+        lambda: (CLIPTextModel(text_config(32)), CLIPTextModelWithProjection(text_config(64))),
+        text_widths=(32, 64), vae=tiny_sd / "vae", sample_size=16, transformer_layers=(1, 2),
+        norm_groups=8, steps_offset=1)
     out = root / "tiny-sdxl"
     pipe.save_pretrained(out, safe_serialization=True)
     return out

@@ -21,40 +21,14 @@ from studio.engines.base import Events, LoadSpec
 from studio.engines.image_diffusers import DiffusersImageEngine
 from studio.engines.lora import save_kohya
 from tests.engines.test_lora import TE_TARGETS, UNET_TARGETS
-from tests.engines.test_prompt_encoding import tiny_clip, tiny_tokenizer
+from tests.engines.test_prompt_encoding import tiny_xl
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/fixtures.py
 
 
 def build_tiny_xl(folder: Path) -> Path:
-    from diffusers import (
-        AutoencoderKL,
-        EulerDiscreteScheduler,
-        StableDiffusionXLPipeline,
-        UNet2DConditionModel,
-    )
-
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=8, in_channels=4,
-        out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
-        use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
-        transformer_layers_per_block=(1, 1), projection_class_embeddings_input_dim=80,
-        cross_attention_dim=64, norm_num_groups=1)
-    vae = AutoencoderKL(block_out_channels=(8, 8, 8, 8), in_channels=3, out_channels=3,
-                        down_block_types=("DownEncoderBlock2D",) * 4,
-                        up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4,
-                        norm_num_groups=4, sample_size=64)
-    tokenizer, tokenizer_2 = tiny_tokenizer(), tiny_tokenizer(pad="!")
-    pipe = StableDiffusionXLPipeline(
-        vae=vae, unet=unet, text_encoder=tiny_clip(len(tokenizer), seed=1),
-        text_encoder_2=tiny_clip(len(tokenizer_2), projection=True, seed=2),
-        tokenizer=tokenizer, tokenizer_2=tokenizer_2,
-        scheduler=EulerDiscreteScheduler(beta_schedule="scaled_linear", beta_start=0.00085,
-                                         beta_end=0.012, timestep_spacing="leading"))
     out = folder / "tiny-xl"
-    pipe.save_pretrained(out, safe_serialization=True)
+    tiny_xl(sample_size=8, vae=4).save_pretrained(out, safe_serialization=True)
     return out
 
 

@@ -13,6 +13,7 @@ from studio.core import prompts
 from studio.core.errors import RequestError
 from studio.core.prompts import Fragment
 from studio.engines import prompt_encoding as pe
+from tests.tiny import tiny_sdxl_pipe
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -298,35 +299,20 @@ def test_lora_tags_are_not_encoded_and_warnings_come_back(sd_pipe: Any) -> None:
 # ─── SDXL ─────────────────────────────────────────────────────────────────────────────
 
 
+def tiny_xl(**sizes: Any) -> Any:
+    """A tiny SDXL pipeline on two tiny CLIPs (the second with a projection), not saved;
+    `sizes` go to tests.tiny.tiny_sdxl_pipe."""
+    tokenizer, tokenizer_2 = tiny_tokenizer(), tiny_tokenizer(pad="!")
+    return tiny_sdxl_pipe(
+        (tokenizer, tokenizer_2),
+        lambda: (tiny_clip(len(tokenizer), seed=1),
+                 tiny_clip(len(tokenizer_2), projection=True, seed=2)),
+        **sizes)
+
+
 @pytest.fixture(scope="module")
 def xl_pipe() -> Any:
-    from diffusers import (
-        AutoencoderKL,
-        EulerDiscreteScheduler,
-        StableDiffusionXLPipeline,
-        UNet2DConditionModel,
-    )
-
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=16, in_channels=4,
-        out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
-        use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
-        transformer_layers_per_block=(1, 1), projection_class_embeddings_input_dim=80,
-        cross_attention_dim=64, norm_num_groups=1)
-    vae = AutoencoderKL(block_out_channels=(8, 8), in_channels=3, out_channels=3,
-                        down_block_types=("DownEncoderBlock2D",) * 2,
-                        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4,
-                        norm_num_groups=4, sample_size=32)
-    tokenizer, tokenizer_2 = tiny_tokenizer(), tiny_tokenizer(pad="!")
-    pipe = StableDiffusionXLPipeline(
-        vae=vae, unet=unet,
-        text_encoder=tiny_clip(len(tokenizer), seed=1),
-        text_encoder_2=tiny_clip(len(tokenizer_2), projection=True, seed=2),
-        tokenizer=tokenizer, tokenizer_2=tokenizer_2,
-        scheduler=EulerDiscreteScheduler(beta_schedule="scaled_linear", beta_start=0.00085,
-                                         beta_end=0.012, timestep_spacing="leading"))
+    pipe = tiny_xl(sample_size=16, vae=2)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

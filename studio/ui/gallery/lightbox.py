@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QImage,
     QImageReader,
     QKeyEvent,
     QKeySequence,
-    QMouseEvent,
     QPainter,
     QPaintEvent,
-    QPixmap,
-    QWheelEvent,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -34,9 +31,8 @@ from PySide6.QtWidgets import (
 )
 
 from studio.runtime.tasks import run_in_pool
+from studio.ui.image_view import STEP, ImageView
 from studio.ui.widgets import guarded
-
-MIN_ZOOM, MAX_ZOOM, STEP = 0.05, 32.0, 1.25
 
 
 def read_full_image(path: str | Path) -> QImage:
@@ -49,77 +45,19 @@ def read_full_image(path: str | Path) -> QImage:
     return image
 
 
-class ZoomView(QWidget):
-    """A picture at a scale (fit to the view, or a zoom factor) and an offset (the pan)."""
+class ZoomView(ImageView):
+    """The lightbox's view: ImageView's zoom and pan on a dark ground, without its frame,
+    placeholder or caption; every new picture starts fitted."""
 
-    zoom_changed = Signal(float)
+    MARGIN = 24
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._pixmap: QPixmap | None = None
-        self._fit = True
-        self._zoom = 1.0
-        self._offset = QPointF(0, 0)  # of the picture's centre from the view's centre
-        self._drag: QPointF | None = None
+        super().__init__(parent=parent)
         self.setMinimumSize(200, 160)
 
-    def set_image(self, image: QImage | None) -> None:
-        self._pixmap = None if image is None or image.isNull() else QPixmap.fromImage(image)
+    def set_image(self, image: QImage | None, caption: str = "") -> None:
+        super().set_image(image, caption)
         self.fit()
-
-    def has_image(self) -> bool:
-        return self._pixmap is not None
-
-    def image_size(self) -> tuple[int, int]:
-        return (self._pixmap.width(), self._pixmap.height()) if self._pixmap else (0, 0)
-
-    def is_fit(self) -> bool:
-        return self._fit
-
-    def offset(self) -> QPointF:
-        return QPointF(self._offset)
-
-    def scale(self) -> float:
-        """The on-screen scale: the fitted one, or the zoom."""
-        if self._pixmap is None:
-            return 1.0
-        if not self._fit:
-            return self._zoom
-        w, h = self._pixmap.width(), self._pixmap.height()
-        return min(max(1, self.width() - 24) / w, max(1, self.height() - 24) / h)
-
-    def fit(self) -> None:
-        self._fit, self._offset = True, QPointF(0, 0)
-        self._changed()
-
-    def actual_size(self) -> None:
-        """100 %: one image pixel per screen pixel, centred."""
-        self._fit, self._zoom, self._offset = False, 1.0, QPointF(0, 0)
-        self._changed()
-
-    def zoom_by(self, factor: float, at: QPointF | None = None) -> None:
-        """Zoom keeping the picture point under `at` (the view's centre by default) still."""
-        if self._pixmap is None:
-            return
-        old = self.scale()
-        new = max(MIN_ZOOM, min(MAX_ZOOM, old * factor))
-        centre = QPointF(self.width() / 2, self.height() / 2)
-        anchor = centre if at is None else at
-        picture_centre = centre + self._offset
-        self._offset += (anchor - picture_centre) * (1 - new / old)
-        self._fit, self._zoom = False, new
-        self._changed()
-
-    def _changed(self) -> None:
-        self.update()
-        self.zoom_changed.emit(self.scale())
-
-    def target(self) -> QRectF:
-        """Where the picture is drawn, in view coordinates."""
-        w, h = self.image_size()
-        s = self.scale()
-        return QRectF(self.width() / 2 + self._offset.x() - w * s / 2,
-                      self.height() / 2 + self._offset.y() - h * s / 2, w * s, h * s)
 
     def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt API
         p = QPainter(self)
@@ -128,40 +66,6 @@ class ZoomView(QWidget):
             return
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.scale() < 3.0)
         p.drawPixmap(self.target(), self._pixmap, QRectF(self._pixmap.rect()))
-
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
-        super().resizeEvent(event)
-        if self._fit:
-            self.zoom_changed.emit(self.scale())
-
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt API
-        dy = event.angleDelta().y()
-        if dy:  # one step per notch (120), in proportion for fine-grained wheels
-            self.zoom_by(STEP ** (dy / 120), event.position())
-        event.accept()
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
-        if event.button() == Qt.MouseButton.LeftButton and self._pixmap is not None:
-            self._drag = event.position()
-            self.setCursor(Qt.CursorShape.ClosedHandCursor)
-
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
-        if self._drag is not None:
-            if self._fit:  # a drag in fit mode pins the fitted scale, then pans
-                self._fit, self._zoom = False, self.scale()
-            self._offset += event.position() - self._drag
-            self._drag = event.position()
-            self.update()
-
-    def mouseReleaseEvent(self, _event: QMouseEvent) -> None:  # noqa: N802 - Qt API
-        self._drag = None
-        self.unsetCursor()
-
-    def mouseDoubleClickEvent(self, _event: QMouseEvent) -> None:  # noqa: N802 - Qt API
-        if self._fit:
-            self.actual_size()
-        else:
-            self.fit()
 
 
 class Lightbox(QWidget):
