@@ -3,15 +3,18 @@
     studio chat --model builtin:smollm2 --system "You are a helpful editor." --preset haiku
 
 Type a message and press Enter; the reply streams as it is written. Line editing and
-the message history come from `readline` on a terminal. Ctrl+D (or `/quit`) ends the
-chat and saves it, like every output, as Markdown with its recipe (model, settings,
-every turn) in the output folder and the history; the path is the last line printed.
-Ctrl+C while a reply streams stops that reply (the conversation so far stays); at the
-prompt it ends the chat like Ctrl+D. `/regen` writes the last reply again, `/clear`
-starts over, `--resume FILE` goes on with a saved chat in that same file (rewritten
-atomically; a file outside the output folder is left as it is and the chat goes on in a
-new one, as in the Chat view). Bad input (an empty message,
-an unknown preset): one line on stderr, and the chat goes on.
+the message history come from `readline` on a terminal. Every finished reply saves the
+conversation so far, like every output, as Markdown with its recipe (model, settings,
+every turn) in the output folder and the history: one file per conversation, rewritten
+atomically after each reply with its history row updated (studio.core.chat.save), so a
+killed process loses at most the reply that was streaming. Ctrl+D (or `/quit`) ends the
+chat; the files it saved are the last lines printed, the current one last. Ctrl+C while
+a reply streams stops that reply (the conversation so far stays); at the prompt it ends
+the chat like Ctrl+D. `/regen` writes the last reply again (in the same file), `/clear`
+starts over in a new file (the finished one stays saved), `--resume FILE` goes on with a
+saved chat in that same file (a file outside the output folder is left as it is and the
+chat goes on in a new one, as in the Chat view). Bad input (an empty message, an unknown
+preset): one line on stderr, and the chat goes on.
 
 The conversation itself is `studio.core.chat.Conversation` (the Chat view reuses it);
 when it outgrows the model's context the oldest turns are dropped (chat.POLICY).
@@ -34,12 +37,12 @@ from studio.core.requests import TextRequest
 from studio.core.results import Preview, Result
 
 DEFAULTS = TextRequest()
-COMMANDS = {"/quit": "end and save", "/regen": "write the last reply again",
-            "/clear": "forget the conversation so far"}
+COMMANDS = {"/quit": "end", "/regen": "write the last reply again",
+            "/clear": "start over in a new file"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("chat", help="a conversation with a text model (Ctrl+D ends and saves)")
+    p = sub.add_parser("chat", help="a conversation with a text model (saved after every reply)")
     p.add_argument("--model", default="", help="model id: builtin:… or a path "
                                                "(default: the saved chat's, with --resume)")
     p.add_argument("--system", default=None, help="system prompt")
@@ -150,29 +153,48 @@ def run(args: argparse.Namespace) -> int:
     conversation = start(args)
     seed = conversation.settings.seed
     fixed_seed = seed if seed >= 0 else None
-    out = sys.stdout
     interactive = sys.stdin.isatty()
     quiet = args.quiet or not sys.stderr.isatty()
     if interactive:
         import readline  # noqa: F401  (line editing and history for input())
 
-        print(f"Chatting with {conversation.settings.model}. Ctrl+D ends and saves; "
+        print(f"Chatting with {conversation.settings.model}. Every reply is saved; "
+              "Ctrl+D ends; "
               + ", ".join(f"{k} {v}" for k, v in COMMANDS.items()) + ".", file=sys.stderr)
     runner = Runner(settings_for(args))
+    saver = Saver(runner.settings.output_path)
+    try:
+        chat_loop(runner, conversation, saver, fixed_seed, interactive, quiet)
+        return saver.finish(conversation)
+    finally:
+        saver.close()
+
+
+def chat_loop(runner: Any, conversation: chat.Conversation, saver: Saver,
+              fixed_seed: int | None, interactive: bool, quiet: bool) -> None:
+    """Read messages until the end of input, /quit or Ctrl+C; save after every reply."""
+    out = sys.stdout
     while True:
         try:
             line = input("you> " if interactive else "")
         except (EOFError, KeyboardInterrupt):
             if interactive:
                 print(file=sys.stderr)
-            break
+            return
         command = line.strip()
         try:
             if command == "/quit":
-                break
+                return
             if command == "/clear":
+                if saver.unsaved and saver.save(conversation) is None:
+                    print("studio: the conversation is not saved yet, so it is kept; "
+                          "/clear again to try once more.", file=sys.stderr)
+                    continue
+                kept = conversation.file.path if conversation.turns else None
                 conversation.clear()
-                print("(the conversation starts over)", file=sys.stderr)
+                print("(the conversation starts over"
+                      + (f"; {kept.name} keeps the one before" if kept else "") + ")",
+                      file=sys.stderr)
                 continue
             if command == "/regen":
                 request = conversation.regenerate(fixed_seed)
@@ -189,30 +211,78 @@ def run(args: argparse.Namespace) -> int:
         conversation.add(request, result)
         if not quiet:
             print(summary(result), file=sys.stderr, flush=True)
-    return save(runner, conversation)
+        saver.save(conversation)
 
 
-def save(runner: Any, conversation: chat.Conversation) -> int:
-    """Write the transcript with its recipe (output folder + history); print its path.
+class Saver:
+    """Saves a chat after every reply, each conversation as its one file.
 
-    One conversation is one file (studio.core.chat.save): a resumed chat is rewritten in
-    its own file, atomically, and its history row updated, unless that file lies outside
-    the output folder or is gone, when the chat goes on in a new file (said on stderr)."""
-    result = conversation.last_result()
-    if result is None:
-        print("studio: nothing to save: the conversation has no reply.", file=sys.stderr)
+    One conversation is one file (studio.core.chat.save): written under a new name the
+    first time, then rewritten atomically and its history row updated; a resumed file
+    outside the output folder (or gone) is left alone and the chat goes on in a new file
+    (said on stderr). A failed save is one line and the chat goes on; the next reply (or
+    the end) tries again, since every save writes the whole conversation."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.paths: list[Path] = []  # every file this chat saved, in order
+        self.unsaved = False  # the last reply is not on disk yet (its save failed)
+        self._history: Any = None
+        self._opened = False
+
+    def history(self) -> Any:
+        """The history index, opened at the first save (None: files saved, not indexed)."""
+        if not self._opened:
+            from studio.core.history import History
+
+            self._opened = True
+            self._history = History.open_for_saving()
+        return self._history
+
+    def save(self, conversation: chat.Conversation,
+             then: str = "The chat goes on; the next reply saves it again.") -> Path | None:
+        """Write the conversation so far; None (and one line on stderr, ending with
+        `then`) when that failed."""
+        result = conversation.last_result()
+        if result is None:
+            return None
+        before = conversation.file.path
+        try:
+            path = chat.save(result, conversation.file, self.out_dir, self.history())
+        except StudioError as exc:
+            self.unsaved = True
+            print(f"studio: {exc} {then}", file=sys.stderr, flush=True)
+            return None
+        self.unsaved = False
+        if before is not None and path != before:
+            where = "is gone" if not before.is_file() else "is outside the output folder"
+            print(f"studio: {before.name} {where}, so the chat goes on in a new file.",
+                  file=sys.stderr, flush=True)
+        if path not in self.paths:
+            self.paths.append(path)
+        return path
+
+    def finish(self, conversation: chat.Conversation) -> int:
+        """At the end: save what a failed save left and print every file of this chat,
+        one a line, in order (the current conversation's last); EXIT_FAILED when the last
+        reply could not be saved."""
+        from studio.cli import EXIT_FAILED
+
+        failed = self.unsaved and self.save(
+            conversation, "The last reply is not saved.") is None
+        current = conversation.file.path
+        if (conversation.turns and current is not None and current not in self.paths
+                and current.is_file()):  # resumed, and nothing new said: it is the file
+            self.paths.append(current)
+        for path in self.paths:
+            print(path)
+        if failed:
+            return EXIT_FAILED
+        if not self.paths:
+            print("studio: nothing to save: the conversation has no reply.", file=sys.stderr)
         return 0
-    from studio.core.history import History
 
-    resumed = conversation.file.path
-    history = History.open_default()
-    try:
-        path = chat.save(result, conversation.file, runner.settings.output_path, history)
-    finally:
-        history.close()
-    if resumed is not None and path != resumed:
-        where = "is gone" if not resumed.is_file() else "is outside the output folder"
-        print(f"studio: {resumed.name} {where}, so the chat goes on in a new file.",
-              file=sys.stderr)
-    print(path)
-    return 0
+    def close(self) -> None:
+        if self._history is not None:
+            self._history.close()
+            self._history = None

@@ -147,3 +147,115 @@ def test_resume_goes_on_in_the_same_file(gguf_file, tmp_path, monkeypatch, capsy
     assert f"{path.name} is outside the output folder" in err
     assert [t.text for t in chat.Conversation.from_file(new).turns[::2]] == ["Hi", "More",
                                                                            "Last"]
+
+
+def saved_lines(term: Terminal, count: int) -> list[Path]:
+    """The last `count` lines of stdout: the files the chat saved, in order."""
+    return [Path(line) for line in term.value().rstrip("\n").split("\n")[-count:]]
+
+
+def test_clear_keeps_the_finished_conversation_and_starts_a_new_file(gguf_file, tmp_path,
+                                                                     monkeypatch, capsys):
+    """`/clear` leaves the conversation so far saved in its file; the next one is saved in
+    a new file, and both are printed at the end, the current one last."""
+    out = tmp_path / "out"
+    code, term = chat_cli(monkeypatch, "Hi\nAnd more\n/clear\nAgain\n", "--model",
+                          str(gguf_file), "--seed", "5", "--max-tokens", "6", "--out", str(out))
+    err = capsys.readouterr().err
+    assert code == 0, err
+    first, second = saved_lines(term, 2)
+    assert first != second and sorted(out.rglob("*.md")) == sorted([first, second])
+    assert f"{first.name} keeps the one before" in err
+    before = chat.Conversation.from_file(first)
+    assert [t.text for t in before.turns[::2]] == ["Hi", "And more"]
+    assert [t.role for t in before.turns] == ["user", "assistant"] * 2
+    after = chat.Conversation.from_file(second)
+    assert [t.text for t in after.turns[::2]] == ["Again"] and len(after.turns) == 2
+    with History.open_default() as history:
+        assert history.find_path(first) is not None and history.find_path(second) is not None
+        assert len(history) == 2
+
+
+def test_every_reply_is_saved_before_the_next_message(gguf_file, tmp_path, monkeypatch,
+                                                       capsys):
+    """Each finished reply is on disk and in the history before the next line is read,
+    in the one file the conversation keeps (rewritten, never a second file)."""
+    out = tmp_path / "out"
+    seen: list[list[str]] = []
+
+    class Typed(io.StringIO):
+        def readline(self, *args: object) -> str:
+            files = sorted(out.rglob("*.md"))
+            seen.append([t.text for t in chat.Conversation.from_file(files[0]).turns[::2]]
+                        if files else [])
+            with History.open_default() as history:
+                assert all(history.find_path(f) is not None for f in files)
+            assert len(files) <= 1
+            return super().readline(*args)
+
+    term = Terminal()
+    monkeypatch.setattr(sys, "stdin", Typed("Hi\nMore\nLast\n"))
+    monkeypatch.setattr(sys, "stdout", term)
+    code = main(["chat", "--model", str(gguf_file), "--seed", "6", "--max-tokens", "6",
+                 "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert seen == [[], ["Hi"], ["Hi", "More"], ["Hi", "More", "Last"]]
+    assert saved_lines(term, 1) == sorted(out.rglob("*.md"))
+
+
+def test_a_killed_chat_keeps_its_finished_turns(gguf_file, tmp_path):
+    """The process killed (SIGKILL) while its second reply is on the way: the first turn is
+    on disk, whole, and in the history; nothing waited for the end."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "studio", "chat", "--model", str(gguf_file), "--seed", "7",
+           "--max-tokens", "6", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ})
+    assert proc.stdin is not None
+    proc.stdin.write("Hi\n")
+    proc.stdin.flush()
+    indexed: list[Path] = []
+    deadline = time.monotonic() + 240
+    while not indexed and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+        with History.open_default() as history:
+            indexed = [f for f in out.rglob("*.md") if history.find_path(f) is not None]
+    try:
+        assert indexed, proc.stderr.read() if proc.poll() is not None else "no save in 240 s"
+        proc.stdin.write("Tell me more\n")
+        proc.stdin.flush()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    (path,) = sorted(out.rglob("*.md"))
+    assert path == indexed[0]
+    saved = chat.Conversation.from_file(path)
+    assert saved.turns[0].text == "Hi" and saved.turns[1].role == "assistant"
+    assert saved.turns[1].text.strip()
+    with History.open_default() as history:
+        assert history.find_path(path) is not None
+
+
+def test_a_failed_save_is_one_line_and_the_chat_goes_on(gguf_file, tmp_path, monkeypatch,
+                                                        capsys):
+    """An output folder that cannot be written: each reply says so in one line, the chat
+    goes on, `/clear` keeps the unsaved conversation, and the end says it failed."""
+    from studio.cli import EXIT_FAILED
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    code, term = chat_cli(monkeypatch, "Hi\n/clear\nMore\n", "--model", str(gguf_file),
+                          "--seed", "8", "--max-tokens", "4", "--out", str(blocker / "out"))
+    err = capsys.readouterr().err
+    assert code == EXIT_FAILED
+    assert "Traceback" not in err
+    assert err.count("the next reply saves it again") == 3  # 2 replies and /clear
+    assert err.rstrip("\n").split("\n")[-1].endswith("The last reply is not saved.")
+    assert "so it is kept" in err and "starts over" not in err
+    assert term.value().count("\n\n") == 2  # both replies were written
