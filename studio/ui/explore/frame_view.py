@@ -3,54 +3,42 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QPixmap
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPaintEvent, QWheelEvent
+from PySide6.QtWidgets import QWidget
+
+from studio.ui.image_view import ImageView
 
 
-class FrameView(QWidget):
+class FrameView(ImageView):
     """The big preview: the frame scaled to fit (smoothly), with a note about its size.
 
-    A 64² model shown at 512 px is an upscale, and the note says so ("64² model, shown
-    ×8"), so nobody mistakes the GAN's output for a high-resolution picture.
+    ImageView keeps the frame, its caption and the fitted geometry; this view never zooms
+    or pans (the wheel and drags go on to the panel, the pad is where one drags). A 64²
+    model shown at 512 px is an upscale, and the note says so ("64² model, shown ×8"), so
+    nobody mistakes the GAN's output for a high-resolution picture.
     """
 
+    MARGIN = 24
+
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._image = QImage()
-        self._pixmap: QPixmap | None = None
+        super().__init__("Pick anchors and drag on the pad", parent)
         self._native: tuple[int, int] | None = None
-        self._caption = ""
-        self._placeholder = "Pick anchors and drag on the pad"
         self.setMinimumSize(280, 280)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setObjectName("FrameView")
 
     def set_frame(self, image: QImage, native: tuple[int, int] | None = None,
                   caption: str = "") -> None:
-        self._image = image
-        self._pixmap = QPixmap.fromImage(image) if not image.isNull() else None
+        """Show a frame; `native` is the model's own size (for the note), when known."""
         self._native = native
-        self._caption = caption
-        self.update()
-
-    def image(self) -> QImage:
-        return self._image
-
-    def set_caption(self, caption: str) -> None:
-        self._caption = caption
-        self.update()
-
-    def caption(self) -> str:
-        return self._caption
+        self.set_image(image, caption)
 
     def shown_scale(self) -> float:
         """On-screen pixels per model pixel."""
         if self._pixmap is None:
             return 1.0
-        w, h = self._pixmap.width(), self._pixmap.height()
-        fit = min((self.width() - 24) / w, (self.height() - 24) / h)
-        native = self._native or (w, h)
-        return max(fit, 0.01) * w / native[0]
+        w = self._pixmap.width()
+        native = self._native or (w, self._pixmap.height())
+        return max(self.scale(), 0.01) * w / native[0]
 
     def note(self) -> str:
         """"64² model, shown ×6" for small models; "" when the frame is shown at its size."""
@@ -64,11 +52,15 @@ class FrameView(QWidget):
         shown = f"{scale:.0f}" if scale >= 3 else f"{scale:.1f}"
         return f"{side} model, shown ×{shown}"
 
-    def _target(self) -> QRectF:
-        assert self._pixmap is not None
-        w, h = self._pixmap.width(), self._pixmap.height()
-        s = min((self.width() - 24) / w, (self.height() - 24) / h)
-        return QRectF((self.width() - w * s) / 2, (self.height() - h * s) / 2, w * s, h * s)
+    # the explorer's preview stays fitted: wheel and clicks go on to the panel, as before
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt API
+        event.ignore()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        event.ignore()
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        event.ignore()
 
     def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt API
         p = QPainter(self)
@@ -78,7 +70,7 @@ class FrameView(QWidget):
             p.setPen(QColor(120, 122, 135))
             p.drawText(self.rect(), int(Qt.AlignmentFlag.AlignCenter), self._placeholder)
             return
-        target = self._target()
+        target = self.target()
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(0, 0, 0, 90))
         p.drawRoundedRect(target.adjusted(-4, -3, 4, 6), 6, 6)
