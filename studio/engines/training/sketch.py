@@ -6,7 +6,8 @@ Three parts, in diffusers classes so the result is an ordinary pipeline folder:
   (it is fully convolutional; crops cost a quarter of full images);
 - a small `UNet2DConditionModel` that predicts the noise of latents, cross-attending to
 - the frozen all-MiniLM-L6-v2 encoder's token states (`sketch_text.py`; 16 tokens, 384-d),
-  in place of SD's CLIP.
+  in place of SD's CLIP; or (`config.text == "trained"`) those of a 2-layer, 128-wide BERT
+  on MiniLM's tokenizer, trained with the UNet from scratch (`sketch_text.small_bert`).
 
 One run, two phases: the first `vae_steps(config.steps)` steps train the autoencoder
 (reconstruction MSE + a tiny KL), the rest the UNet (noise-prediction MSE under SD's
