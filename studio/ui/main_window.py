@@ -182,10 +182,18 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ pages
     def page(self, key: str) -> QWidget:
-        """The page of a tab, built (and its module imported) on first use."""
-        page = self._build(key)
-        self._watch_drops()
-        return page
+        """The page of a tab, built (and its module imported) on first use.
+
+        The drop filter sits the build out: Qt restyles each new widget every time it is
+        reparented (a panel is assembled bottom-up), and each of those events would be a
+        Python call (the Music or Text page builds in about half the time without it)."""
+        if key not in self.pages:
+            self._unwatch_drops()
+            try:
+                self._build(key)
+            finally:
+                self._watch_drops()
+        return self.pages[key]
 
     def _build(self, key: str) -> QWidget:
         page = self.pages.get(key)
@@ -200,6 +208,11 @@ class MainWindow(QMainWindow):
         if not self._watching_drops and not self._closed:
             self._watching_drops = True
             QApplication.instance().installEventFilter(self)
+
+    def _unwatch_drops(self) -> None:
+        if self._watching_drops:
+            self._watching_drops = False
+            QApplication.instance().removeEventFilter(self)
 
     def is_built(self, key: str) -> bool:
         """Whether a page exists. Art is the eager page: asking about it builds it now (as
@@ -230,9 +243,13 @@ class MainWindow(QMainWindow):
             # back once their events are in (keyboard shortcuts need the active window)
             if self.isActiveWindow():
                 QTimer.singleShot(0, self, self.activateWindow)
-            # restyling sends every widget a few events: the drop filter comes after it
-            with style_sheet_lifted():
-                self._build("art")
+            # restyling sends every widget a few events: the drop filter sits them out
+            self._unwatch_drops()
+            try:
+                with style_sheet_lifted():
+                    self._build("art")
+            finally:
+                self._watch_drops()
         self._watch_drops()
         if self._frames["art"].isVisible():  # once the Art panel is on screen too
             self._awaiting_art_paint = True
@@ -471,8 +488,27 @@ class MainWindow(QMainWindow):
             return []
         return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
 
+    def _takes_own_drops(self, widget: QWidget) -> bool:
+        """Whether a widget (or one it sits in) accepts drops itself and is no text box: the
+        Lab's data-folder field, the Art canvas. Text boxes accept anything as text, so a
+        file dropped on them is the window's; a widget that asked for drops keeps its own,
+        whatever order the application's event filters were installed in."""
+        # here, not at import: PySide makes each class (and its enums) on first use
+        from PySide6.QtWidgets import QAbstractScrollArea, QAbstractSpinBox, QComboBox, QLineEdit
+
+        text_inputs = (QAbstractScrollArea, QLineEdit, QAbstractSpinBox, QComboBox)
+        w: QWidget | None = widget
+        while w is not None and w is not self:
+            parent = w.parentWidget()
+            in_text_box = isinstance(parent, QAbstractScrollArea) and w is parent.viewport()
+            if w.acceptDrops() and not in_text_box and not isinstance(w, text_inputs):
+                return True
+            w = parent
+        return False
+
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
-        """Files dragged over any widget of this window (a prompt box included) are ours.
+        """Files dragged over any widget of this window (a prompt box included) are ours,
+        unless the widget takes drops itself (`_takes_own_drops`).
 
         It also sees the Art panel's first paint, after which the window is ready."""
         kind = event.type()
@@ -485,6 +521,8 @@ class MainWindow(QMainWindow):
         if not isinstance(obj, QWidget) or obj.window() is not self:
             return False
         if not self._dropped_files(event):  # plain text drags go to the text boxes
+            return False
+        if self._takes_own_drops(obj):
             return False
         if event.type() == QEvent.Type.Drop:
             self.dropEvent(event)
@@ -616,9 +654,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         if not self._closed:
+            self._unwatch_drops()
             self._closed = True
-            if self._watching_drops:
-                QApplication.instance().removeEventFilter(self)
             try:
                 self.save_state()
             except Exception:  # a read-only home must not stop Studio from closing

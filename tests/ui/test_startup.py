@@ -186,3 +186,67 @@ def test_a_start_that_fails_turns_the_collector_back_on(tmp_path: Path) -> None:
     report = json.loads(lines[-1])
     assert report["before"] and not report["started"] and report["after"]
     assert len(report["said"]) == 1 and "locked by another Studio" in report["said"][0]
+
+
+def test_a_page_is_built_with_the_drop_filter_out_and_takes_drops_after(qtbot, tmp_path):
+    """Building a page restyles each new widget many times over; the window's drop filter
+    (a Python call per event) sits that out, and is back for the page's text boxes."""
+    from studio.ui.main_window import MainWindow
+    from tests.ui.test_main_window import drop_file, save_a1111_png
+
+    ctx = make_ctx(tmp_path)
+    window = MainWindow(ctx)
+    qtbot.addWidget(window)
+    try:
+        with qtbot.waitSignal(window.ready, timeout=10000):
+            window.show()
+        assert window._watching_drops  # since the Art page was built
+        filtering: list[bool] = []
+        make_music = window._factories["music"]
+
+        def spy():
+            filtering.append(window._watching_drops)
+            return make_music()
+
+        window._factories["music"] = spy
+        window.show_tab("music")  # the tab's first showing builds the page
+        assert filtering == [False] and window._watching_drops and window.is_built("music")
+        png = save_a1111_png(tmp_path / "a1111.png", "a lighthouse at dusk\nSteps: 12, "
+                             "Sampler: Euler a, CFG scale: 6, Seed: 5, Size: 64x64, Model: m")
+        prompt = window.music.prompt
+        prompt.setPlainText("calm piano")
+        with qtbot.waitSignal(window.recipe_loaded, timeout=10000):
+            assert drop_file(prompt.viewport(), png)
+        # the recipe went to Art; the music prompt did not get the file's path pasted in
+        assert prompt.toPlainText() == "calm piano"
+        assert window.art.prompt.toPlainText() == "a lighthouse at dusk"
+        window.close()
+    finally:
+        close_ctx(ctx, qtbot)
+
+
+def test_a_picture_dropped_on_the_art_canvas_is_its_init_image_not_a_recipe(qtbot, tmp_path):
+    """The window takes files dropped on text boxes (they would paste the path); a widget
+    that accepts drops itself keeps them, whatever order the filters were installed in."""
+    from studio.ui.main_window import MainWindow
+    from tests.ui.test_main_window import A1111_TEXT, drop_file, save_a1111_png
+
+    ctx = make_ctx(tmp_path)
+    window = MainWindow(ctx)
+    qtbot.addWidget(window)
+    try:
+        with qtbot.waitSignal(window.ready, timeout=10000):
+            window.show()
+        png = save_a1111_png(tmp_path / "a1111.png", A1111_TEXT)
+        canvas = window.art.mask_canvas
+        assert canvas.image().isNull()
+        with qtbot.assertNotEmitted(window.recipe_loaded, wait=300):
+            assert drop_file(canvas, png)
+        assert canvas.image().size().width() == 64
+        # the prompt box beside it still hands the same file to the window
+        with qtbot.waitSignal(window.recipe_loaded, timeout=10000):
+            assert drop_file(window.art.prompt.viewport(), png)
+        assert window.art.prompt.toPlainText() == "a lighthouse at dusk, oil painting"
+        window.close()
+    finally:
+        close_ctx(ctx, qtbot)
