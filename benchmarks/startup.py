@@ -22,7 +22,10 @@ checkout (an older commit, say) in the same runs, for a before/after under the s
 The sides alternate run by run (A B C, C B A, ...) so a change in machine load hits all of
 them alike; medians, per-pair ratios and the load average are printed.
 
-    python benchmarks/startup.py [--runs 9] [--against /path/to/other/checkout]
+`--tabs` then opens every other tab in turn (Music … Lab), each timed from the click to
+its page's first paint (each page is built on its first showing).
+
+    python benchmarks/startup.py [--runs 9] [--against /path/to/other/checkout] [--tabs]
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, machine_line, median, paired, ratios
 
+#: the tabs --tabs opens after the window is ready, in this order (Art is open already)
+TAB_KEYS = (("music", "Music"), ("text", "Text"), ("explore", "Explore"),
+            ("gallery", "Gallery"), ("models", "Models"), ("lab", "Lab"))
+
 _PAINTS = r"""
 import json, os, sys, time
 from PySide6.QtCore import QEvent, QObject, QTimer
@@ -50,7 +57,7 @@ PHASES = {}
 
 def report():
     PHASES.setdefault("shown", time.time())
-    print(json.dumps({"ready": time.time(), **PHASES}), flush=True)
+    print(json.dumps({"ready": PHASES.pop("ready_at", time.time()), **PHASES}), flush=True)
     os._exit(0)  # the benchmark ends when the window is usable, not at shutdown
 
 
@@ -106,12 +113,32 @@ else:  # a checkout from before start_gui: what its run_gui did
 PHASES["built"] = time.time() - t
 
 
+TABS = [t for t in os.environ.get("STARTUP_TABS", "").split(",") if t]
+
+
+def open_tabs():
+    # --tabs: each other tab opened in turn, timed from the click to its page painted
+    if not TABS or not hasattr(window, "pages"):
+        report()
+        return
+    key = TABS.pop(0)
+    t = time.time()
+    window.show_tab(key)  # builds the page (its first showing)
+
+    def painted():
+        PHASES[f"tab {key}"] = time.time() - t
+        QTimer.singleShot(50, open_tabs)
+
+    FirstFrame(window.pages[key], painted)
+
+
 def shown():
     PHASES["shown"] = time.time()
     pages = getattr(window, "pages", None)
     PHASES["art_in_first_frame"] = pages is None or "art" in pages
     if hasattr(window, "ready"):  # the Art panel is built and painted next
-        window.ready.connect(report)
+        window.ready.connect(lambda: (PHASES.setdefault("ready_at", time.time()),
+                                      open_tabs()))
     else:  # a checkout that builds everything before its first paint
         report()
 
@@ -147,6 +174,10 @@ def summary(name: str, runs: list[dict[str, float]], bare: list[float]) -> str:
         line += (f"\n{'':22s} import {median([r['imported'] for r in runs]):.3f} s, "
                  f"start_gui (logging, theme, history, context, window shown) "
                  f"{median([r['built'] for r in runs]):.3f} s")
+    tabs = [k for k in runs[0] if k.startswith("tab ")]
+    if tabs:
+        line += f"\n{'':22s} opening a tab (click → page painted): " + ", ".join(
+            f"{k[4:]} {median([r[k] for r in runs if k in r]):.3f} s" for k in tabs)
     eager = sum(bool(r.get("art_in_first_frame")) for r in runs)
     if eager:
         line += f"\n{'':22s} the Art panel was in the first frame in {eager}/{len(runs)} runs"
@@ -158,6 +189,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9, help="paired runs (median taken)")
     parser.add_argument("--against", type=Path, default=None,
                         help="another Studio checkout measured in the same runs")
+    parser.add_argument("--tabs", action="store_true",
+                        help="then open every other tab in turn, timed to its page painted")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="studio-startup-") as home:
         # bytecode cached, as in an installed Studio (in a private folder: nothing is
@@ -165,6 +198,8 @@ def main() -> None:
         env = dict(os.environ, STUDIO_HOME=home, PYTHONPYCACHEPREFIX=str(Path(home, "pyc")))
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.setdefault("QT_QPA_PLATFORM", "offscreen")
+        if args.tabs:
+            env["STARTUP_TABS"] = ",".join(key for key, _title in TAB_KEYS)
         sides: dict[str, Callable[[], dict[str, float]]] = {
             "bare PySide6 window": lambda: run_once(BARE, REPO, env),
             "Studio": lambda: run_once(STUDIO, REPO, env),
