@@ -29,6 +29,7 @@ import gc, json, logging, os, sys
 import PySide6.QtWidgets as QtWidgets
 lazy_classes = "QWizard" not in vars(QtWidgets)  # this PySide makes its classes on first use
 from PySide6.QtCore import QEvent, QObject, QTimer
+before_studio = set(sys.modules)  # what the interpreter or its environment loaded already
 import studio.ui.app as studio_app
 
 app, ctx = studio_app.start_gui([])
@@ -39,7 +40,7 @@ report = {"lazy_classes": lazy_classes}
 
 
 def first_frame():
-    report.update(imported=[m for m in LATER if m in sys.modules],
+    report.update(imported=[m for m in LATER if m in sys.modules and m not in before_studio],
                   every_class_made="QWizard" in vars(QtWidgets),
                   art="art" in window.pages, memory=window.status.memory_label.text(),
                   drop_filter=window._watching_drops, collecting=gc.isenabled())
@@ -51,7 +52,7 @@ def ready():
                   memory_when_ready=window.status.memory_label.text(),
                   drop_filter_when_ready=window._watching_drops,
                   collecting_when_ready=gc.isenabled(),
-                  handlers_before_a_record="logging.handlers" in sys.modules)
+                  handlers_before_a_record="logging.handlers" in set(sys.modules) - before_studio)
     logging.getLogger("studio.probe").warning("a record for the log file")
     report["handlers_after_a_record"] = "logging.handlers" in sys.modules
     logging.shutdown()
