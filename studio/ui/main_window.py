@@ -170,8 +170,9 @@ class MainWindow(QMainWindow):
         # text boxes accept dropped files as text; a file dropped anywhere loads its recipe.
         # The filter that sees every widget's drops is installed once a page exists (nothing
         # before can take a drop): an application-wide Python filter makes PySide wrap every
-        # object that gets an event, and the first of a class it does not export (the tab
-        # widget's animation timer) resolves every Qt class at once, ~30 ms before the frame.
+        # object that gets an event, and the first of a class it does not export (this
+        # window's layout, an animation timer) makes it create every Qt class at once,
+        # ~30 ms that would come before the first frame.
         self._drop_types = (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop)
         self._watching_drops = False
 
