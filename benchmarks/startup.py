@@ -11,9 +11,10 @@ Each run is a fresh `python` subprocess; the time is taken from just before it i
 
 The probe watches the window only, never the whole application: an application-wide
 Python event filter makes PySide wrap every object that receives an event, and the first
-object of a class it does not export (Qt's animation timer, which a tab widget starts)
-makes it resolve every class of QtCore, QtGui and QtWidgets at once (~170 enum types,
-30–40 ms here) — a cost the probe would add to Studio's side only.
+object of a class it does not export (a main window's layout, an animation timer: any
+window with content has them) makes it create every class of QtCore, QtGui and QtWidgets
+at once (~170 enum types, 30–40 ms here) — a cost the probe would add to Studio's side
+only (the bare window has no content).
 
 Studio's child does what `studio` with no arguments does (`studio.ui.app.start_gui`, then
 the event loop) in a private Studio home, with its bytecode cached as an install
