@@ -3,9 +3,18 @@
 Each run is a fresh `python` subprocess; the time is taken from just before it is started
 (wall clock, so parent and child share one clock) to two moments the child reports:
 
-- **shown**: the window's first paint (the bare child exits there);
+- **shown**: the window's first frame complete (the event-loop turn after the top-level
+  window's first paint, so its children have been painted too; the bare child exits there);
 - **ready**: the Art panel built and painted too, the window fully usable (Studio builds
-  its first page on the event-loop turn after the first paint).
+  its first page on the event-loop turn after the first paint, then sends
+  `MainWindow.ready`).
+
+The probe watches the window only, never the whole application: an application-wide
+Python event filter makes PySide wrap every object that receives an event, and the first
+object of a class it does not export (a main window's layout, an animation timer: any
+window with content has them) makes it create every class of QtCore, QtGui and QtWidgets
+at once (~170 enum types, 30–40 ms here) — a cost the probe would add to Studio's side
+only (the bare window has no content).
 
 Studio's child does what `studio` with no arguments does (`studio.ui.app.start_gui`, then
 the event loop) in a private Studio home, with its bytecode cached as an install
@@ -14,7 +23,10 @@ checkout (an older commit, say) in the same runs, for a before/after under the s
 The sides alternate run by run (A B C, C B A, ...) so a change in machine load hits all of
 them alike; medians, per-pair ratios and the load average are printed.
 
-    python benchmarks/startup.py [--runs 9] [--against /path/to/other/checkout]
+`--tabs` then opens every other tab in turn (Music … Lab), each timed from the click to
+its page's first paint (each page is built on its first showing).
+
+    python benchmarks/startup.py [--runs 9] [--against /path/to/other/checkout] [--tabs]
 """
 
 from __future__ import annotations
@@ -32,6 +44,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, machine_line, median, paired, ratios
 
+#: the tabs --tabs opens after the window is ready, in this order (Art is open already)
+TAB_KEYS = (("music", "Music"), ("text", "Text"), ("explore", "Explore"),
+            ("gallery", "Gallery"), ("models", "Models"), ("lab", "Lab"))
+
 _PAINTS = r"""
 import json, os, sys, time
 from PySide6.QtCore import QEvent, QObject, QTimer
@@ -42,14 +58,21 @@ PHASES = {}
 
 def report():
     PHASES.setdefault("shown", time.time())
-    print(json.dumps({"ready": time.time(), **PHASES}), flush=True)
+    print(json.dumps({"ready": PHASES.pop("ready_at", time.time()), **PHASES}), flush=True)
     os._exit(0)  # the benchmark ends when the window is usable, not at shutdown
 
 
-class Paints(QObject):
+class FirstFrame(QObject):
+    # on the window only: its first paint starts the frame, the next turn ends it
+    def __init__(self, window, done):
+        super().__init__(window)
+        self.done = done
+        window.installEventFilter(self)
+
     def eventFilter(self, obj, event):
         if event.type() == QEvent.Type.Paint:
-            on_paint(obj)
+            obj.removeEventFilter(self)
+            QTimer.singleShot(0, self.done)
         return False
 
 
@@ -61,13 +84,7 @@ app = QApplication([])
 window = QMainWindow()
 window.setWindowTitle("bare")
 window.resize(1280, 820)
-
-
-def on_paint(obj):
-    report()
-
-
-app.installEventFilter(Paints(app))
+FirstFrame(window, report)
 window.show()
 QTimer.singleShot(5000, report)  # a platform that never paints still ends the run
 app.exec()
@@ -97,16 +114,37 @@ else:  # a checkout from before start_gui: what its run_gui did
 PHASES["built"] = time.time() - t
 
 
-def on_paint(obj):
-    if not isinstance(obj, QWidget) or obj.window() is not window:
+TABS = [t for t in os.environ.get("STARTUP_TABS", "").split(",") if t]
+
+
+def open_tabs():
+    # --tabs: each other tab opened in turn, timed from the click to its page painted
+    if not TABS or not hasattr(window, "pages"):
+        report()
         return
-    PHASES.setdefault("shown", time.time())
-    art = window.pages.get("art")  # not window.art: that would build it
-    if art is not None and (obj is art or art.isAncestorOf(obj)):
+    key = TABS.pop(0)
+    t = time.time()
+    window.show_tab(key)  # builds the page (its first showing)
+
+    def painted():
+        PHASES[f"tab {key}"] = time.time() - t
+        QTimer.singleShot(50, open_tabs)
+
+    FirstFrame(window.pages[key], painted)
+
+
+def shown():
+    PHASES["shown"] = time.time()
+    pages = getattr(window, "pages", None)
+    PHASES["art_in_first_frame"] = pages is None or "art" in pages
+    if hasattr(window, "ready"):  # the Art panel is built and painted next
+        window.ready.connect(lambda: (PHASES.setdefault("ready_at", time.time()),
+                                      open_tabs()))
+    else:  # a checkout that builds everything before its first paint
         report()
 
 
-app.installEventFilter(Paints(app))
+FirstFrame(window, shown)
 QTimer.singleShot(10000, report)
 app.exec()
 """
@@ -137,6 +175,13 @@ def summary(name: str, runs: list[dict[str, float]], bare: list[float]) -> str:
         line += (f"\n{'':22s} import {median([r['imported'] for r in runs]):.3f} s, "
                  f"start_gui (logging, theme, history, context, window shown) "
                  f"{median([r['built'] for r in runs]):.3f} s")
+    tabs = [k for k in runs[0] if k.startswith("tab ")]
+    if tabs:
+        line += f"\n{'':22s} opening a tab (click → page painted): " + ", ".join(
+            f"{k[4:]} {median([r[k] for r in runs if k in r]):.3f} s" for k in tabs)
+    eager = sum(bool(r.get("art_in_first_frame")) for r in runs)
+    if eager:
+        line += f"\n{'':22s} the Art panel was in the first frame in {eager}/{len(runs)} runs"
     return line
 
 
@@ -145,6 +190,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9, help="paired runs (median taken)")
     parser.add_argument("--against", type=Path, default=None,
                         help="another Studio checkout measured in the same runs")
+    parser.add_argument("--tabs", action="store_true",
+                        help="then open every other tab in turn, timed to its page painted")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="studio-startup-") as home:
         # bytecode cached, as in an installed Studio (in a private folder: nothing is
@@ -152,6 +199,8 @@ def main() -> None:
         env = dict(os.environ, STUDIO_HOME=home, PYTHONPYCACHEPREFIX=str(Path(home, "pyc")))
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.setdefault("QT_QPA_PLATFORM", "offscreen")
+        if args.tabs:
+            env["STARTUP_TABS"] = ",".join(key for key, _title in TAB_KEYS)
         sides: dict[str, Callable[[], dict[str, float]]] = {
             "bare PySide6 window": lambda: run_once(BARE, REPO, env),
             "Studio": lambda: run_once(STUDIO, REPO, env),

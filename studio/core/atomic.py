@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -75,6 +74,8 @@ def temp_file(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    import tempfile  # here, not at import: most processes that read settings never write
+
     fd, tmp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{name[:64]}.", suffix=TEMP_SUFFIX,
                                     dir=folder)
     tmp = Path(tmp_name)

@@ -13,7 +13,6 @@ warnings, progress bars when stderr is not a terminal and tracebacks never get t
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import sys
 import warnings
@@ -108,11 +107,49 @@ class _Stderr(logging.StreamHandler):
         pass  # a closed or broken stderr: nowhere left to say anything
 
 
-class _DetailsFile(logging.handlers.RotatingFileHandler):
-    """The GUI's detailed log; a disk that fills up or turns read-only never complains."""
+class _DetailsFile(logging.Handler):
+    """The GUI's detailed log, rotated at `max_bytes` (one old file kept); a disk that
+    fills up or turns read-only never complains.
+
+    The rotating handler itself (and `logging.handlers`, which imports socket, pickle and
+    queue: ~15 ms) is made by the first record, not while the window is starting."""
+
+    def __init__(self, path: Path, max_bytes: int) -> None:
+        super().__init__()
+        self.path = path
+        self.max_bytes = max_bytes
+        self._file: logging.Handler | None = None
+
+    def _target(self) -> logging.Handler:
+        if self._file is None:
+            import logging.handlers
+
+            class Rotating(logging.handlers.RotatingFileHandler):
+                def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802
+                    pass
+
+            self._file = Rotating(self.path, maxBytes=self.max_bytes, backupCount=1,
+                                  encoding="utf-8", delay=True)
+            self._file.setFormatter(self.formatter)
+        return self._file
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._target().handle(record)
+        except Exception:  # logging never raises into the app
+            pass
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging API
         pass
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        super().close()
 
 
 _installed: list[logging.Handler] = []
@@ -159,8 +196,7 @@ def configure_logging(*, verbose: bool = False, log_file: Path | None = None) ->
     if log_file is not None:
         try:
             log_file.parent.mkdir(parents=True, exist_ok=True)
-            details = _DetailsFile(
-                log_file, maxBytes=1_000_000, backupCount=1, encoding="utf-8", delay=True)
+            details = _DetailsFile(log_file, max_bytes=1_000_000)
         except OSError:  # a read-only home: no log file, never a failure
             pass
         else:

@@ -18,7 +18,6 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
 
 from studio import __version__
 from studio.core import families
@@ -590,10 +589,15 @@ _XML_INVALID = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ff
 
 
 def _xml_text(text: str) -> str:
+    # xml.sax.saxutils imported here: it imports urllib.request, http.client and ssl (~20 ms)
+    from xml.sax.saxutils import escape
+
     return escape(_XML_INVALID.sub("", text))
 
 
 def _xml_attr(text: str) -> str:
+    from xml.sax.saxutils import quoteattr
+
     return quoteattr(_XML_INVALID.sub("", text), {"\n": "&#10;", "\r": "&#13;", "\t": "&#9;"})
 
 

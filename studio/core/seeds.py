@@ -12,7 +12,6 @@ the low digits of anything above 2**53.
 from __future__ import annotations
 
 import re
-import secrets
 
 MAX_SEED = 2**64 - 1
 _WHOLE = re.compile(r"[+-]?\d+")
@@ -41,6 +40,8 @@ def parse_seed(value: object) -> int:
 
 def draw_seed() -> int:
     """A fresh random seed in the range every engine accepts."""
+    import secrets  # here, not at import: it pulls in hmac and OpenSSL's hashlib (~7 ms)
+
     return secrets.randbelow(MAX_SEED + 1)
 
 

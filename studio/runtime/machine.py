@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import os
-import platform
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -70,6 +69,9 @@ def expected_device(preference: str = "auto") -> str | None:
         return "cuda"
     if build.get("hip") and has_rocm_gpu():
         return "cuda"  # ROCm builds of torch call the GPU "cuda"
-    if sys.platform == "darwin" and platform.machine() == "arm64":
-        return "mps"
+    if sys.platform == "darwin":
+        import platform  # only here: its import is a cost the window's start does not need
+
+        if platform.machine() == "arm64":
+            return "mps"
     return "cpu"

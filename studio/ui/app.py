@@ -6,6 +6,7 @@ imports them lazily when the first job needs them, so the window opens at once.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QMessageBox, QStyleFactory
+from PySide6.QtWidgets import QApplication
 
 from studio import __version__
 
@@ -174,11 +175,18 @@ def stylesheet() -> str:
     return STYLESHEET % {"accent": ACCENT, "icons": icons}
 
 
-def apply_theme(app: QApplication) -> None:
-    """A calm dark theme on Fusion: the same look on every platform."""
-    fusion = QStyleFactory.create("Fusion")
-    if fusion is not None:
-        app.setStyle(fusion)
+def apply_theme(app: QApplication, *, style: bool = True) -> None:
+    """A calm dark theme on Fusion: the same look on every platform.
+
+    style=False: the application was made with Fusion already (`-style Fusion`, as
+    make_application does), which spares the QStyle object's wrapper (its Python enums
+    are a few milliseconds of the start-up)."""
+    if style:
+        from PySide6.QtWidgets import QStyleFactory
+
+        fusion = QStyleFactory.create("Fusion")
+        if fusion is not None:
+            app.setStyle(fusion)
     pal = QPalette()
     roles = {
         QPalette.ColorRole.Window: "#1d1e23",
@@ -218,10 +226,12 @@ def make_application(argv: Sequence[str] = ()) -> QApplication:
     QApplication.setOrganizationDomain("studio.local")
     QApplication.setApplicationVersion(__version__)
     QApplication.setDesktopFileName("studio")
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "studio",
-                                                   *argv])
+    app = QApplication.instance()
+    made_here = app is None
+    if app is None:  # Fusion from the start (a -style given in argv still wins)
+        app = QApplication([sys.argv[0] if sys.argv else "studio", "-style", "Fusion", *argv])
     app.setWindowIcon(app_icon())
-    apply_theme(app)
+    apply_theme(app, style=not made_here)
     return app
 
 
@@ -229,6 +239,28 @@ def start_gui(argv: Sequence[str] = ()) -> tuple[QApplication, AppContext] | Non
     """Everything `studio` does before its event loop (the start-up benchmark runs this):
     logging, the application, settings, history, context, the window shown. None when
     it cannot start (a box has said why)."""
+    # The cyclic garbage collector stays off until the window is ready: what start-up
+    # makes (modules, classes, enums, widgets) lives as long as the process, and the
+    # collector would walk it some 25 times before the first frame (5–10 ms here).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        started = _start(argv)
+    except BaseException:
+        if collecting:
+            gc.enable()
+        raise
+    if started is None:
+        if collecting:
+            gc.enable()
+        return None
+    app, ctx, window = started
+    if collecting:
+        window.ready.connect(gc.enable)
+    return app, ctx
+
+
+def _start(argv: Sequence[str]) -> tuple[QApplication, AppContext, MainWindow] | None:
     from studio.core import paths
     from studio.core.environment import configure_logging, setup_environment
 
@@ -245,11 +277,14 @@ def start_gui(argv: Sequence[str] = ()) -> tuple[QApplication, AppContext] | Non
     try:
         history = History.open_default()
     except (StudioError, OSError) as exc:
+        from PySide6.QtWidgets import QMessageBox
+
         QMessageBox.critical(None, "Studio", f"Studio could not open its history index: {exc}")
         return None
     ctx = AppContext(settings, history)
-    open_window(ctx, [Path(a) for a in argv if not a.startswith("-") and Path(a).is_file()])
-    return app, ctx
+    window = open_window(ctx, [Path(a) for a in argv
+                               if not a.startswith("-") and Path(a).is_file()])
+    return app, ctx, window
 
 
 def run_gui(argv: Sequence[str] = ()) -> int:
@@ -316,9 +351,11 @@ def start_recovery(ctx, window=None) -> None:
     folders = output_folders(ctx.settings)
 
     def done(found) -> None:
-        gallery = getattr(window, "gallery", None)
-        if found and found.indexed and gallery is not None:
-            gallery.refresh()
+        # only a gallery already built: one built later reads the index then (asking for
+        # window.gallery would build the page now)
+        pages = getattr(window, "pages", {})
+        if found and found.indexed and "gallery" in pages:
+            pages["gallery"].refresh()
 
     run_in_pool(lambda: recover(history, folders), done)
 

@@ -13,23 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import (
-    QAction,
-    QCloseEvent,
-    QDesktopServices,
-    QDragEnterEvent,
-    QDragMoveEvent,
-    QDropEvent,
-    QKeySequence,
-    QPaintEvent,
-    QShowEvent,
-)
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QMainWindow,
-    QMessageBox,
     QScrollArea,
     QTabWidget,
     QVBoxLayout,
@@ -48,7 +36,16 @@ from studio.ui.queue_dock import QueueDock
 from studio.ui.status_bar import StatusBar
 from studio.ui.widgets import guarded
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the event classes too: PySide makes each class (and its enums) on first use
+    from PySide6.QtGui import (
+        QCloseEvent,
+        QDragEnterEvent,
+        QDragMoveEvent,
+        QDropEvent,
+        QPaintEvent,
+        QShowEvent,
+    )
+
     from studio.core.chat import Conversation
     from studio.core.requests import Request
     from studio.ui.art_panel import ArtPanel
@@ -167,11 +164,17 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.queue], [250], Qt.Orientation.Horizontal)
         self.status = StatusBar(ctx, self)
         self.setStatusBar(self.status)
+        self.ready.connect(self.status.update_memory)  # its first reading, after the frame
         self._build_menus()
 
-        # text boxes accept dropped files as text; a file dropped anywhere loads its recipe
+        # text boxes accept dropped files as text; a file dropped anywhere loads its recipe.
+        # The filter that sees every widget's drops is installed once a page exists (nothing
+        # before can take a drop): an application-wide Python filter makes PySide wrap every
+        # object that gets an event, and the first of a class it does not export (this
+        # window's layout, an animation timer) makes it create every Qt class at once,
+        # ~30 ms that would come before the first frame.
         self._drop_types = (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop)
-        QApplication.instance().installEventFilter(self)
+        self._watching_drops = False
 
         ctx.recipe_requested.connect(self.route_request)
         ctx.prompt_for_art.connect(self.send_prompt_to_art)
@@ -180,13 +183,37 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ pages
     def page(self, key: str) -> QWidget:
-        """The page of a tab, built (and its module imported) on first use."""
+        """The page of a tab, built (and its module imported) on first use.
+
+        The drop filter sits the build out: Qt restyles each new widget every time it is
+        reparented (a panel is assembled bottom-up), and each of those events would be a
+        Python call (the Music or Text page builds in about half the time without it)."""
+        if key not in self.pages:
+            self._unwatch_drops()
+            try:
+                self._build(key)
+            finally:
+                self._watch_drops()
+        return self.pages[key]
+
+    def _build(self, key: str) -> QWidget:
         page = self.pages.get(key)
         if page is None:
             page = self._factories[key]()
             self.pages[key] = page
             self._frames[key].setWidget(page)
         return page
+
+    def _watch_drops(self) -> None:
+        """Install the application-wide drop filter (once; never after close)."""
+        if not self._watching_drops and not self._closed:
+            self._watching_drops = True
+            QApplication.instance().installEventFilter(self)
+
+    def _unwatch_drops(self) -> None:
+        if self._watching_drops:
+            self._watching_drops = False
+            QApplication.instance().removeEventFilter(self)
 
     def is_built(self, key: str) -> bool:
         """Whether a page exists. Art is the eager page: asking about it builds it now (as
@@ -218,13 +245,13 @@ class MainWindow(QMainWindow):
             if self.isActiveWindow():
                 QTimer.singleShot(0, self, self.activateWindow)
             # restyling sends every widget a few events: the drop filter sits them out
-            app = QApplication.instance()
-            app.removeEventFilter(self)
+            self._unwatch_drops()
             try:
                 with style_sheet_lifted():
-                    self.page("art")
+                    self._build("art")
             finally:
-                app.installEventFilter(self)
+                self._watch_drops()
+        self._watch_drops()
         if self._frames["art"].isVisible():  # once the Art panel is on screen too
             self._awaiting_art_paint = True
             QTimer.singleShot(FIRST_FRAME_FALLBACK_MS, self, self._emit_ready)
@@ -363,10 +390,15 @@ class MainWindow(QMainWindow):
     def open_output_folder(self) -> None:
         folder = self.ctx.settings.output_path
         folder.mkdir(parents=True, exist_ok=True)
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
     def open_file_dialog(self) -> None:
         """File → Open: any output or another app's picture; its recipe fills a panel."""
+        from PySide6.QtWidgets import QFileDialog
+
         from studio.core.recipes import READERS
 
         suffixes = " ".join(f"*{s}" for s in sorted(READERS))
@@ -385,6 +417,8 @@ class MainWindow(QMainWindow):
         return dialog
 
     def show_about(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
         QMessageBox.about(
             self, "About Studio",
             f"<h3>Studio {_version}</h3>"
@@ -394,6 +428,8 @@ class MainWindow(QMainWindow):
             "(or open it with File → Open) to load its settings again.</p>")
 
     def show_shortcuts(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
         QMessageBox.information(
             self, "Keyboard shortcuts",
             "Ctrl+O\tOpen a file's recipe\nCtrl+Enter\tGenerate\nEsc\tCancel the panel's jobs\n"
@@ -453,8 +489,27 @@ class MainWindow(QMainWindow):
             return []
         return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
 
+    def _takes_own_drops(self, widget: QWidget) -> bool:
+        """Whether a widget (or one it sits in) accepts drops itself and is no text box: the
+        Lab's data-folder field, the Art canvas. Text boxes accept anything as text, so a
+        file dropped on them is the window's; a widget that asked for drops keeps its own,
+        whatever order the application's event filters were installed in."""
+        # here, not at import: PySide makes each class (and its enums) on first use
+        from PySide6.QtWidgets import QAbstractScrollArea, QAbstractSpinBox, QComboBox, QLineEdit
+
+        text_inputs = (QAbstractScrollArea, QLineEdit, QAbstractSpinBox, QComboBox)
+        w: QWidget | None = widget
+        while w is not None and w is not self:
+            parent = w.parentWidget()
+            in_text_box = isinstance(parent, QAbstractScrollArea) and w is parent.viewport()
+            if w.acceptDrops() and not in_text_box and not isinstance(w, text_inputs):
+                return True
+            w = parent
+        return False
+
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
-        """Files dragged over any widget of this window (a prompt box included) are ours.
+        """Files dragged over any widget of this window (a prompt box included) are ours,
+        unless the widget takes drops itself (`_takes_own_drops`).
 
         It also sees the Art panel's first paint, after which the window is ready."""
         kind = event.type()
@@ -467,6 +522,8 @@ class MainWindow(QMainWindow):
         if not isinstance(obj, QWidget) or obj.window() is not self:
             return False
         if not self._dropped_files(event):  # plain text drags go to the text boxes
+            return False
+        if self._takes_own_drops(obj):
             return False
         if event.type() == QEvent.Type.Drop:
             self.dropEvent(event)
@@ -598,8 +655,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         if not self._closed:
+            self._unwatch_drops()
             self._closed = True
-            QApplication.instance().removeEventFilter(self)
             try:
                 self.save_state()
             except Exception:  # a read-only home must not stop Studio from closing

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QTimer
@@ -35,7 +37,7 @@ class StatusBar(QStatusBar):
         for label in (self.models_label, self.device_label, self.memory_label):
             label.setObjectName("statusItem")
             self.addPermanentWidget(label)
-        self._process: Any = None  # psutil.Process, made at the first tick (after the window shows)
+        self._process: Any = None  # psutil.Process, where /proc cannot tell (made when needed)
         self._timer = QTimer(self)
         self._timer.setInterval(MEMORY_INTERVAL_MS)
         self._timer.timeout.connect(self.update_memory)
@@ -45,7 +47,8 @@ class StatusBar(QStatusBar):
         ctx.settings_changed.connect(lambda _s: self.update_device())
         ctx.message.connect(self.notify)
         self.set_models([])
-        QTimer.singleShot(0, self.update_memory)  # psutil's import waits for the first paint
+        # the first reading comes with the first tick, or when the window says it is ready
+        # (MainWindow.ready): never before the first frame, which psutil's import would slow
 
     def notify(self, text: str) -> None:
         """A one-line notice that fades after a few seconds."""
@@ -108,13 +111,30 @@ class StatusBar(QStatusBar):
         self.update_device()
 
     def update_memory(self) -> None:
-        import psutil  # not at start-up: the window shows first
+        rss = resident_bytes()
+        if rss is None:
+            import psutil  # where /proc cannot tell (macOS, Windows)
 
-        try:
-            if self._process is None:
-                self._process = psutil.Process()
-            rss = self._process.memory_info().rss
-        except psutil.Error:
-            return
+            try:
+                if self._process is None:
+                    self._process = psutil.Process()
+                rss = int(self._process.memory_info().rss)
+            except psutil.Error:
+                return
         self.memory_label.setText(f"Memory: {human_bytes(rss)}")
         self.memory_label.setToolTip("Memory used by Studio (resident set size)")
+
+
+_STATM = Path("/proc/self/statm")
+
+
+def resident_bytes() -> int | None:
+    """This process's resident set size from /proc (Linux), None where there is none.
+
+    A file read, where psutil's import costs tens of milliseconds; what psutil reports
+    on Linux too (statm's second field, in pages)."""
+    try:
+        fields = _STATM.read_bytes().split()
+        return int(fields[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None

@@ -19,7 +19,6 @@ read.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -197,6 +196,8 @@ def _compute_hash(path: Path) -> str:
         given = str(meta.get("sshs_model_hash", "")) if isinstance(meta, dict) else ""
         if re.fullmatch(r"[0-9a-fA-F]{64}", given):
             return given.lower()
+    import hashlib  # here, not at import: OpenSSL's hashlib is not needed to start the window
+
     digest = hashlib.sha256()
     with path.open("rb") as f:
         if safetensors:
