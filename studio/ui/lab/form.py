@@ -13,7 +13,6 @@ from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
-    QApplication,
     QComboBox,
     QFileDialog,
     QGridLayout,
@@ -85,8 +84,9 @@ def default_run_name(recipe: str, data: str, taken: set[str] | None = None) -> s
 class FolderField(QWidget):
     """A folder path with a Browse button; a folder (or a file in it) dropped on it is taken.
 
-    The main window loads the recipe of any file dropped on it, so the field catches drops
-    over itself first with an application event filter (filters run newest first)."""
+    The main window loads the recipe of a file dropped on it, but leaves a widget that
+    accepts drops itself (this one) its own; a filter on the field and its two children
+    catches the drops over the line edit, which would otherwise take a path as text."""
 
     changed = Signal(str)
 
@@ -106,7 +106,8 @@ class FolderField(QWidget):
         row.addWidget(self.edit, 1)
         row.addWidget(self.browse)
         self.setAcceptDrops(True)
-        QApplication.instance().installEventFilter(self)
+        for widget in (self, self.edit, self.browse):
+            widget.installEventFilter(self)
 
     def folder(self) -> str:
         return self.edit.text().strip()
