@@ -26,3 +26,15 @@ def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("STUDIO_HOME", str(home))
     return home
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Let pool tasks a test left running (a data check, a token count) end before the
+    interpreter does: finishing under them prints "can't register atexit after shutdown".
+    The app itself leaves with os._exit (ui/app.run_gui) and never meets this."""
+    import sys
+
+    if "PySide6.QtCore" in sys.modules:
+        from PySide6.QtCore import QThreadPool
+
+        QThreadPool.globalInstance().waitForDone(10_000)
