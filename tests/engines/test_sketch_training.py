@@ -98,7 +98,16 @@ def test_training_runs_both_phases_and_exports_a_pipeline_folder(trained):
         assert (model / part).is_file(), part
     assert not any((model / "text_encoder").glob("*.safetensors"))  # MiniLM is referenced
     assert classify_folder(model).descriptor is families.SKETCH
-    assert "UNet parameters" in (model / "card.md").read_text(encoding="utf-8")
+    card = (model / "card.md").read_text(encoding="utf-8")
+    assert "UNet parameters" in card and "autoencoder validation MSE" in card
+    # the autoencoder's reconstruction error is no validation loss of the UNet's: a best
+    # "validation" from that phase would make export-best pick an untrained UNet
+    assert recipe.vae_val_mse is not None and recipe.vae_val_mse > 0
+    step, recipe.step = recipe.step, 0
+    try:
+        assert recipe.phase == "vae" and recipe.validation_loss() is None
+    finally:
+        recipe.step = step
 
 
 def test_the_exported_model_renders_through_the_image_engine(trained):

@@ -105,6 +105,7 @@ class SketchRecipe(Recipe):
         self.unet: Any = None
         self.ema: Any = None
         self.trains_text = False
+        self.vae_val_mse: float | None = None  # the autoencoder's, when its phase ended
         self.step = 0
 
     # ------------------------------------------------------------------ data
@@ -277,6 +278,7 @@ class SketchRecipe(Recipe):
         z = self._latents(np.sort(probe))
         self.scale = float(1.0 / max(float(z.std()), 1e-3))
         self.vae.register_to_config(scaling_factor=self.scale)
+        self.vae_val_mse = self._vae_val_mse()
 
     def _noise_loss(self, idx: np.ndarray, captions: np.ndarray, gen: Any,
                     train: bool) -> Any:
@@ -332,19 +334,29 @@ class SketchRecipe(Recipe):
                     e.lerp_(p, 1.0 - d)
 
     def validation_loss(self) -> float | None:
+        """The UNet's noise-prediction loss on held-out samples; none in the autoencoder
+        phase, whose reconstruction error is another quantity: on one curve the trainer
+        would call it the best validation and export-best would pick an untrained UNet
+        (the autoencoder's figure goes to the card, `vae_val_mse`)."""
         import torch
 
-        if not len(self.val_idx):
+        if not len(self.val_idx) or self.phase == "vae":
             return None
         assert self.data is not None
         idx = self.val_idx[:128]
         with torch.no_grad():
-            if self.phase == "vae":
-                self.vae.eval()
-                x = self._pixels(idx[:64])
-                return float(torch.nn.functional.mse_loss(self.vae(x).sample, x))
             gen = torch.Generator().manual_seed(self.config.seed + 4242)
             return float(self._noise_loss(idx, self.data.entries[idx, 2], gen, train=False))
+
+    def _vae_val_mse(self) -> float | None:
+        import torch
+
+        if not len(self.val_idx):
+            return None
+        with torch.no_grad():
+            self.vae.eval()
+            x = self._pixels(self.val_idx[:64])
+            return float(torch.nn.functional.mse_loss(self.vae(x).sample, x))
 
     # ------------------------------------------------------------------ samples
     def samples(self) -> list[Sample]:
@@ -403,7 +415,9 @@ class SketchRecipe(Recipe):
         return {"vae": self.vae.state_dict(), "unet": self.unet.state_dict(),
                 "ema": self.ema.state_dict(), **text,
                 "vae_opt": self.vae_opt.state_dict(), "unet_opt": self.unet_opt.state_dict(),
-                "step": torch.tensor(self.step), "scale": torch.tensor(self.scale)}
+                "step": torch.tensor(self.step), "scale": torch.tensor(self.scale),
+                "vae_val_mse": torch.tensor(float("nan") if self.vae_val_mse is None
+                                            else self.vae_val_mse)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.vae.load_state_dict(state["vae"])
@@ -416,6 +430,8 @@ class SketchRecipe(Recipe):
         self.unet_opt.load_state_dict(state["unet_opt"])
         self.step = int(state["step"])
         self.scale = float(state["scale"])
+        mse = float(state.get("vae_val_mse", float("nan")))
+        self.vae_val_mse = None if math.isnan(mse) else mse
         self.vae.register_to_config(scaling_factor=self.scale)
         self.lat_done[:] = False  # latents follow the restored autoencoder
 
@@ -452,6 +468,8 @@ class SketchRecipe(Recipe):
             facts["autoencoder steps"] = self.vae_total
             facts["UNet weights"] = f"exponential moving average (decay {EMA_DECAY})"
             facts["latent scaling factor"] = round(self.scale, 5)
+            if self.vae_val_mse is not None:
+                facts["autoencoder validation MSE"] = round(self.vae_val_mse, 5)
         if self.data is not None:
             facts.update({f"data {k}": v for k, v in self.data.summary().items()})
         return facts
