@@ -10,7 +10,7 @@ between the first and the last step callback over steps - 1; decode is the time 
 the last step to the image; whole is the job. OpenVINO's one-off conversion is reported
 on its own line and left out of its rows (it is cached on disk for the next launch).
 
-    .venv/bin/python benchmarks/cpu_fullsize.py            # 512², 3 steps (~10 min, 2 cores)
+    .venv/bin/python benchmarks/cpu_fullsize.py --runs 2   # 512², 3 steps (~15 min, 2 cores)
     .venv/bin/python benchmarks/cpu_fullsize.py --quick    # half-width UNet, 256² (~2 min)
 
 Aims (issue 18): OpenVINO ≥ 1.8× PyTorch fp32 per step; the whole image with OpenVINO and
@@ -126,6 +126,9 @@ def run(args: argparse.Namespace, size: int) -> int:
         rows.append(("Studio PyTorch bf16", lambda: studio(Settings(cpu_bf16=True))))
     rows.append(("Studio PyTorch fp32 + fast decode",
                  lambda: studio(Settings(fast_decode=True))))
+    if bf16_supported():
+        rows.append(("Studio PyTorch bf16 + fast decode",
+                     lambda: studio(Settings(cpu_bf16=True, fast_decode=True))))
     openvino = available() and not args.skip_openvino
     if openvino:
         t = time.perf_counter()
@@ -136,6 +139,11 @@ def run(args: argparse.Namespace, size: int) -> int:
         rows.append(("Studio OpenVINO", lambda: studio(Settings(image_runtime="openvino"))))
         rows.append(("Studio OpenVINO + fast decode",
                      lambda: studio(Settings(image_runtime="openvino", fast_decode=True))))
+        if bf16_supported():  # OpenVINO's bf16 inference hint (AMX / AVX-512 bf16 CPUs)
+            rows.append(("Studio OpenVINO bf16", lambda: studio(
+                Settings(image_runtime="openvino", cpu_bf16=True))))
+            rows.append(("Studio OpenVINO bf16 + fast decode", lambda: studio(
+                Settings(image_runtime="openvino", cpu_bf16=True, fast_decode=True))))
     elif not args.skip_openvino:
         print("OpenVINO: not installed; its rows are skipped")
 

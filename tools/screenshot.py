@@ -3,8 +3,9 @@
     xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python tools/screenshot.py OUT.png
 
 Uses a private, temporary Studio home (your settings and history are untouched),
-generates with the built-in faces GAN when its package is installed (a tiny SD
-pipeline built into a temp folder otherwise), waits for the job, grabs the window
+generates with the built-in sketch model, what a first launch offers (the faces GAN when
+its weights are missing, a tiny SD pipeline built into a temp folder when neither is
+there), waits for the jobs, grabs the window
 with QWidget.grab() and saves the PNG. `--gallery` also saves the Gallery tab beside it.
 """
 
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from studio.ui.app import make_application
 
     app = make_application([])
+    from studio.core.catalog import builtin_path
     from studio.core.history import History
     from studio.core.requests import ImageRequest
     from studio.core.settings import Settings
@@ -60,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     from studio.ui.main_window import MainWindow
 
     model_dirs: list[str] = []
-    use_gan = importlib.util.find_spec("gan_face_generate") is not None
-    if not use_gan:
+    sketch = builtin_path("builtin:sketch")
+    use_sketch = sketch is not None and (sketch / "model_index.json").is_file()
+    use_gan = not use_sketch and importlib.util.find_spec("gan_face_generate") is not None
+    if not use_gan and not use_sketch:
         from tests.tiny import build_tiny_sd
 
         model_dirs.append(str(build_tiny_sd(home / "models").parent))
@@ -84,7 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     failed: list[str] = []
     ctx.jobs.job_finished.connect(lambda i, *_a: finished.append(i) if i in mine else None)
     ctx.jobs.job_failed.connect(lambda i, msg: failed.append(msg) if i in mine else None)
-    if use_gan:
+    if use_sketch:  # a few prompts first (so the gallery has variety), then the one on screen
+        common = {"model": "builtin:sketch", "width": 64, "height": 64, "steps": 20,
+                  "guidance": 5.0, "scheduler": "DDIM"}
+        requests = [ImageRequest(prompt=prompt, seed=seed, batch_size=4, **common)
+                    for prompt, seed in (("a blue car", 3), ("a yellow balloon", 5),
+                                         ("a green apple", 8))]
+        requests.append(ImageRequest(prompt="a red heart", seed=11, batch_size=16, **common))
+    elif use_gan:
         # a small batch first (so the gallery has variety), then the one on screen
         requests = [
             ImageRequest(model="builtin:faces", prompt=PROMPT, seed=7, width=128, height=128,
