@@ -290,3 +290,27 @@ def test_the_live_runs_row_follows_the_steps(qtbot) -> None:
     lst.set_runs(lab_runs())
     lst.show_step("live", 7, 50, 0.25)
     assert lst.row("live")[3:5] == ["7/50", "0.2500"]
+
+
+def test_the_sketch_recipe_offers_its_text_encoder_choice(qtbot, ctx, tmp_path: Path) -> None:
+    form = TrainForm(ctx)
+    qtbot.addWidget(form)
+    form.show()
+    form.set_recipe("lora")
+    assert "text" not in form.shown_fields()
+    form.set_recipe("sketch")
+    assert "text" in form.shown_fields() and form.tips["text"].isVisible()
+    data = tmp_path / "art"
+    data.mkdir()
+    form.data.set_folder(data)
+    assert form.config().text == ""  # the frozen MiniLM, the measured better one
+    form.text.setCurrentIndex(form.text.findData("trained"))
+    config = form.config()
+    assert config.text == "trained"
+    config.validate()
+    other = TrainForm(ctx)
+    qtbot.addWidget(other)
+    other.set_config(config)  # Train again shows the choice
+    assert other.text.currentData() == "trained" and other.config().text == "trained"
+    form.set_recipe("gan")
+    assert form.config().text == ""  # means nothing elsewhere

@@ -47,6 +47,8 @@ def applies(info: RecipeInfo, name: str) -> bool:
         return name in info.defaults
     if name == "trigger":
         return info.id == "lora"
+    if name == "text":
+        return info.id == "sketch"
     return True
 
 
@@ -188,6 +190,13 @@ class TrainForm(QWidget):
         self.trigger.setPlaceholderText("e.g. mystyle (optional)")
         trigger_tip = "A word put before every caption; use it in a prompt to call the LoRA."
         self.trigger.setToolTip(trigger_tip)
+        self.text = QComboBox()
+        self.text.addItem("Frozen MiniLM (packaged)", "")
+        self.text.addItem("Trained with the UNet (a small BERT)", "trained")
+        text_tip = ("What reads the prompt: the packaged MiniLM followed prompts better in "
+                    "the measured comparison (models/sketch/README.md).")
+        self.text.setToolTip(text_tip)
+        extra_tips = {"trigger": trigger_tip, "text": text_tip}
         self.tips: dict[str, QLabel] = {}
         self.rows: dict[str, list[QWidget]] = {}
         grid = QGridLayout()
@@ -195,10 +204,11 @@ class TrainForm(QWidget):
         grid.setVerticalSpacing(2)
         grid.setColumnStretch(1, 1)
         r = 0
-        widgets = {**self.fields.widgets, "trigger": self.trigger}
-        labels = {**self.fields.labels, "trigger": QLabel("Trigger word")}
+        widgets = {**self.fields.widgets, "trigger": self.trigger, "text": self.text}
+        labels = {**self.fields.labels, "trigger": QLabel("Trigger word"),
+                  "text": QLabel("Text encoder")}
         for name, widget in widgets.items():
-            tip_text = trigger_tip if name == "trigger" else self.fields.specs[name].tip
+            tip_text = extra_tips.get(name) or self.fields.specs[name].tip
             tip = QLabel(tip_text)
             tip.setObjectName("muted")
             tip.setWordWrap(True)
@@ -252,7 +262,9 @@ class TrainForm(QWidget):
         return config_for(info.id, data=self.data.folder(), name=self.name.text().strip(),
                           base=self.base_model(),
                           trigger=self.trigger.text().strip() if applies(info, "trigger")
-                          else "", **values)
+                          else "",
+                          text=self.text.currentData() if applies(info, "text") else "",
+                          **values)
 
     def shown_fields(self) -> list[str]:
         return [n for n, row in self.rows.items() if not row[1].isHidden()]
@@ -270,6 +282,8 @@ class TrainForm(QWidget):
         self.data.set_folder(config.data)
         self.fields.set_values(config)  # type: ignore[arg-type]
         self.trigger.setText(config.trigger)
+        self.text.setCurrentIndex(max(0, self.text.findData(
+            "" if config.text == "minilm" else config.text)))
         if config.base:
             index = self.base.findData(config.base)
             if index < 0:
