@@ -147,11 +147,22 @@ def run(args: argparse.Namespace, size: int) -> int:
     elif not args.skip_openvino:
         print("OpenVINO: not installed; its rows are skipped")
 
+    from studio.core.errors import StudioError
+
     results: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in rows}
+    failed: dict[str, str] = {}  # a row whose job fails is reported, not the end of the run
     for i in range(args.runs):  # alternate the order run by run, so load falls on all alike
         for name, fn in (rows if i % 2 == 0 else rows[::-1]):
-            results[name].append(fn())
+            if name in failed:
+                continue
+            try:
+                results[name].append(fn())
+            except StudioError as exc:
+                failed[name] = str(exc)
+                print(f"  {name}: failed: {exc}", flush=True)
+                continue
             print(f"  {name}: {results[name][-1]['whole']:.1f} s", flush=True)
+    rows = [(name, fn) for name, fn in rows if name not in failed]
 
     def med(name: str, key: str) -> float:
         return median([r[key] for r in results[name]])
@@ -183,7 +194,7 @@ def run(args: argparse.Namespace, size: int) -> int:
     out = {"benchmark": "cpu_fullsize", "quick": args.quick, "size": size,
            "steps": args.steps, "guidance": args.guidance, "runs": args.runs,
            "unet_params": params(pipe.unet), "studio_vs_raw": round(studio_vs_raw, 4),
-           "rows": summary, **machine_info()}
+           "rows": summary, "failed": failed, **machine_info()}
     if openvino:
         out["openvino_convert_s"] = round(first["convert"], 1)
     print(json.dumps(out))
