@@ -74,16 +74,21 @@ app.exec()
 """
 
 
+def _probe(code: str, home: Path, timeout: int) -> dict:
+    """Run a probe script in a fresh process with its own Studio home; its last JSON line."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", STUDIO_HOME=str(home),
+               PYTHONPATH=str(REPO_ROOT))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO_ROOT, env=env, timeout=timeout)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    assert lines, f"the probe did not report (exit {out.returncode}): {out.stderr[-2000:]}"
+    return json.loads(lines[-1])
+
+
 def test_the_first_frame_comes_before_what_only_later_work_needs(tmp_path: Path) -> None:
     """A fresh process (this test session has imported everything already) does what
     `studio` does; the probe watches the window only, as benchmarks/startup.py does."""
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", STUDIO_HOME=str(tmp_path),
-               PYTHONPATH=str(REPO_ROOT))
-    out = subprocess.run([sys.executable, "-c", FIRST_FRAME_PROBE], capture_output=True,
-                         text=True, cwd=REPO_ROOT, env=env, timeout=180)
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-    assert lines, f"the probe did not report (exit {out.returncode}): {out.stderr[-2000:]}"
-    report = json.loads(lines[-1])
+    report = _probe(FIRST_FRAME_PROBE, tmp_path, timeout=180)
     assert report["imported"] == []
     if report["lazy_classes"]:
         assert not report["every_class_made"]
@@ -178,13 +183,7 @@ print(json.dumps({"before": before, "started": started is not None,
 
 def test_a_start_that_fails_turns_the_collector_back_on(tmp_path: Path) -> None:
     """No history index, no window: start_gui says so in a box and leaves gc as it was."""
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", STUDIO_HOME=str(tmp_path),
-               PYTHONPATH=str(REPO_ROOT))
-    out = subprocess.run([sys.executable, "-c", FAILED_START_PROBE], capture_output=True,
-                         text=True, cwd=REPO_ROOT, env=env, timeout=120)
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-    assert lines, f"the probe did not report (exit {out.returncode}): {out.stderr[-2000:]}"
-    report = json.loads(lines[-1])
+    report = _probe(FAILED_START_PROBE, tmp_path, timeout=120)
     assert report["before"] and not report["started"] and report["after"]
     assert len(report["said"]) == 1 and "locked by another Studio" in report["said"][0]
 
