@@ -185,9 +185,11 @@ def test_starting_ray_keeps_studios_signal_handlers():
     import subprocess
     import sys
 
+    # SIGINT is set here, not inherited: a child of a background job starts with it ignored
     code = ("import signal, sys\n"
             "def mine(*a): pass\n"
             "signal.signal(signal.SIGTERM, mine)\n"
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
             "from studio.cluster import ray_pool\n"
             "started = ray_pool.connect('local', num_cpus=1)\n"
             "print(started, signal.getsignal(signal.SIGTERM) is mine, "
