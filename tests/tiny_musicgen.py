@@ -81,6 +81,18 @@ def build_tiny_musicgen(folder: Path, *, stereo: bool = False, preset: str = "ti
     with torch.no_grad():  # EnCodec starts with all-zero codebooks: give them some spread
         for layer in model.audio_encoder.quantizer.layers:
             layer.codebook.embed.normal_()
+    sampling_defaults(model, codebook_size)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    features = EncodecFeatureExtractor(feature_size=1, sampling_rate=codec.sampling_rate)
+    MusicgenProcessor(feature_extractor=features, tokenizer=tokenizer).save_pretrained(folder)
+    return folder
+
+
+def sampling_defaults(model, codebook_size: int) -> None:
+    """The generation config MusicGen checkpoints ship (start/pad tokens past the codebook,
+    sampling with CFG 3), for a tiny model built from a config."""
     gen = model.generation_config
     gen.decoder_start_token_id = codebook_size
     gen.pad_token_id = codebook_size
@@ -88,12 +100,6 @@ def build_tiny_musicgen(folder: Path, *, stereo: bool = False, preset: str = "ti
     gen.do_sample = True
     gen.guidance_scale = 3.0
     gen.max_length = 1500
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    features = EncodecFeatureExtractor(feature_size=1, sampling_rate=codec.sampling_rate)
-    MusicgenProcessor(feature_extractor=features, tokenizer=tokenizer).save_pretrained(folder)
-    return folder
 
 
 def cached_tiny_musicgen(tmp_path_factory, *, stereo: bool = False) -> Path:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.tiny_musicgen import PRESETS, WORDS
+from tests.tiny_musicgen import PRESETS, WORDS, sampling_defaults
 
 #: the chroma settings of the tiny model (16 kHz like its codec; small windows)
 CHROMA = {"sampling_rate": 16000, "n_fft": 2048, "hop_length": 512, "num_chroma": 12,
@@ -54,13 +54,7 @@ def build_tiny_musicgen_melody(folder: Path, *, seed: int = 0) -> Path:
         model.audio_enc_to_dec_proj.weight.normal_(0.0, 2.0)
         for head in model.decoder.lm_heads:  # peaked token distributions: sampling follows
             head.weight.mul_(8.0)
-    gen = model.generation_config
-    gen.decoder_start_token_id = codebook_size
-    gen.pad_token_id = codebook_size
-    gen.bos_token_id = codebook_size
-    gen.do_sample = True
-    gen.guidance_scale = 3.0
-    gen.max_length = 1500
+    sampling_defaults(model, codebook_size)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
