@@ -155,9 +155,11 @@ class SketchRecipe(Recipe):
         self.unet = build_unet(context).to(self.device)
         self.ema = _frozen_copy(self.unet)
         self.pairs = [(self.ema, self.unet)]  # (the average, what it averages)
+        self.eval_text = self.text  # what samples and validation read the captions with
         if self.trains_text:
             self.ema_text = _frozen_copy(self.text_model)
             self.pairs.append((self.ema_text, self.text_model))
+            self.eval_text = sketch_text.MiniLM(self.text.tokenizer, self.ema_text)
         self.scheduler = build_scheduler()
         self.vae_opt = torch.optim.AdamW(self.vae.parameters(), lr=cfg.lr, weight_decay=0.0)
         self.trained = [p for _e, m in self.pairs for p in m.parameters()]
@@ -171,8 +173,8 @@ class SketchRecipe(Recipe):
         self.train_idx = np.sort(order[n_val:])
         w = self.data.weights()[self.train_idx]
         self.train_p = w / w.sum()
-        self.emb = np.zeros((len(self.data.captions), sketch_text.TOKENS, context),
-                            np.float16)
+        cached = 0 if self.trains_text else len(self.data.captions)  # its states change
+        self.emb = np.zeros((cached, sketch_text.TOKENS, context), np.float16)
         self.emb_done = np.zeros(len(self.data.captions), bool)
         self.lat = np.zeros((len(entries), 4, LATENT, LATENT), np.float32)
         self.lat_done = np.zeros(len(entries), bool)
@@ -212,7 +214,6 @@ class SketchRecipe(Recipe):
         encoder's (with autograd in training, the average's otherwise), computed anew."""
         import torch
 
-        from studio.engines import sketch_text
 
         if not self.trains_text:
             return self._embeddings(captions)
@@ -223,7 +224,7 @@ class SketchRecipe(Recipe):
             return self.text.states(texts)[0]
         self.ema_text.eval()
         with torch.no_grad():
-            return sketch_text.MiniLM(self.text.tokenizer, self.ema_text).states(texts)[0]
+            return self.eval_text.states(texts)[0]
 
     def _latents(self, idx: np.ndarray) -> Any:
         import torch
@@ -382,7 +383,6 @@ class SketchRecipe(Recipe):
         renders through the image engine instead)."""
         import torch
 
-        from studio.engines import sketch_text
 
         sched = build_scheduler()
         sched.set_timesteps(steps)
@@ -390,12 +390,9 @@ class SketchRecipe(Recipe):
         with torch.no_grad():
             self.ema.eval()
             self.vae.eval()
-            text = self.text
-            if self.trains_text:
-                self.ema_text.eval()
-                text = sketch_text.MiniLM(self.text.tokenizer, self.ema_text)
-            cond = text.encode(prompts)
-            uncond = text.encode([""] * n)
+            self.eval_text.model.eval()
+            cond = self.eval_text.encode(prompts)
+            uncond = self.eval_text.encode([""] * n)
             gen = torch.Generator().manual_seed(seed)
             z = torch.randn((n, 4, LATENT, LATENT), generator=gen).to(self.device)
             for t in sched.timesteps:
