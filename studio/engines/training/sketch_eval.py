@@ -81,6 +81,12 @@ def shape_descriptor(image: np.ndarray) -> np.ndarray:
     return vec / max(float(np.linalg.norm(vec)), 1e-6)
 
 
+def benchmark_emoji() -> sketch_data.SketchData:
+    """The benchmark objects' emoji alone, rendered (a second; no clip art, no cache)."""
+    emoji = [cp for cps in sketch_data.EVAL_OBJECTS.values() for cp in cps]
+    return sketch_data.build(Path("/nonexistent"), emoji, use_cache=False)
+
+
 @dataclass
 class ObjectJudge:
     """Nearest class mean of the benchmark objects' training images (shape only)."""
@@ -103,8 +109,7 @@ class ObjectJudge:
     @classmethod
     def default(cls) -> ObjectJudge:
         """From the benchmark objects' emoji alone (rendered in a second, no clip art)."""
-        emoji = [cp for cps in sketch_data.EVAL_OBJECTS.values() for cp in cps]
-        return cls.from_data(sketch_data.build(Path("/nonexistent"), emoji, use_cache=False))
+        return cls.from_data(benchmark_emoji())
 
     def judge(self, image: np.ndarray) -> str:
         return self.names[int((self.means @ shape_descriptor(image)).argmax())]
@@ -117,8 +122,7 @@ def judge_ceiling(data: sketch_data.SketchData | None = None) -> float:
     against the other objects' means only (so they always miss), as a model's new drawing
     of them would be judged against means that never saw it."""
     if data is None:
-        emoji = [cp for cps in sketch_data.EVAL_OBJECTS.values() for cp in cps]
-        data = sketch_data.build(Path("/nonexistent"), emoji, use_cache=False)
+        data = benchmark_emoji()
     rows: list[tuple[str, np.ndarray]] = []
     for noun, cps in sketch_data.EVAL_OBJECTS.items():
         wanted = {f"emoji:{c}" for c in cps}
