@@ -77,6 +77,28 @@ def test_the_data_recolours_and_never_captions_a_held_out_pair(tmp_path):
         assert name in data.captions[caption]
 
 
+def test_clip_art_takes_the_core_noun_its_title_or_folder_names(tmp_path):
+    root = tmp_path
+    caption = sketch_data.clipart_caption
+    assert caption(root / "transportation" / "red_car_01.png", root) == (
+        "red car, transportation", "car")
+    # no core noun in the title: the folder it sits in says what it is
+    assert caption(root / "animals" / "birds" / "robin_redbreast.png", root)[1] == "bird"
+    assert caption(root / "plants" / "trees" / "oak.png", root)[1] == "tree"
+    # neither: the title's first words
+    assert caption(root / "science" / "chemistry_flask.png", root)[1] == "chemistry flask"
+
+
+def test_many_pointed_star_polygons_are_starbursts_not_stars(tmp_path):
+    root = tmp_path
+    spokes = sketch_data.clipart_caption(root / "shapes" / "stars" / "star_95pt32step.png", root)
+    assert spokes == ("starburst, shapes", "starburst")
+    five = sketch_data.clipart_caption(root / "shapes" / "stars" / "star_05pt2step.png", root)
+    assert five[1] == "star"
+    assert sketch_data.clipart_caption(root / "shapes" / "stars" / "estrella_01.png",
+                                       root)[1] == "star"
+
+
 def test_a_folder_with_nothing_to_draw_is_one_sentence(tmp_path):
     config = config_for("sketch", data=str(tmp_path / "missing"), name="x")
     with pytest.raises(TrainingError, match="does not exist"):

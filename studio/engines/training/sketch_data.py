@@ -39,7 +39,7 @@ FIT = 56  # the object's longest side inside the 64×64 square
 CLIPART = Path("/usr/share/openclipart/png")
 EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 CLDR_EN = Path("/usr/share/unicode/cldr/common/annotations/en.xml")
-VERSION = 3  # bump when rendering or captions change (the cache key includes it)
+VERSION = 4  # bump when rendering or captions change (the cache key includes it)
 
 # Named colours the recolouring paints with (RGB); their hues are far apart so that the
 # benchmark's dominant-hue test can tell them apart.
@@ -245,14 +245,35 @@ def render_emoji(cp: str, font: object) -> tuple[np.ndarray, np.ndarray] | None:
     return _fit(im)
 
 
+#: openclipart's shapes/stars is ~1,400 generated star polygons ("star_95pt32step": 95
+#: points joined every 32nd): beyond a few points they are rings of spokes, and under the
+#: title "star" they taught the model that a star is a ring. Those are starbursts.
+_STAR_POLYGON = re.compile(r"^star_(\d+)pt\d+step")
+STAR_POINTS_MAX = 8
+
+
+def _core_noun(word: str) -> str | None:
+    """The core noun a title word or folder name is (singular or plural), or None."""
+    for form in (word, word.removesuffix("s"), word.removesuffix("es")):
+        if form in CORE_NOUNS:
+            return form
+    return None
+
+
 def clipart_caption(path: Path, root: Path) -> tuple[str, str]:
-    """(caption, noun) from a clip art file's name and folders: 'chemistry flask, science'."""
+    """(caption, noun) from a clip art file's name and folders: 'chemistry flask, science'.
+
+    The noun is a core noun the title names, else the core noun its folder is named after
+    ("animals/birds/robin.png" is a bird), else the title's first words."""
+    polygon = _STAR_POLYGON.match(path.stem.lower())
+    if polygon and int(polygon.group(1)) > STAR_POINTS_MAX:
+        return "starburst, shapes", "starburst"
     stem = re.sub(r"(_+\d+)+$", "", path.stem.lower())
     words = [w for w in re.split(r"[_\-\s.]+", stem) if w and not w.isdigit()]
     title = " ".join(words) or "clip art"
     folders = [p.replace("_", " ") for p in path.relative_to(root).parent.parts]
-    core = next((w.removesuffix("s") if w.removesuffix("s") in CORE_NOUNS else w
-                 for w in words if w in CORE_NOUNS or w.removesuffix("s") in CORE_NOUNS), None)
+    core = next((n for n in map(_core_noun, words) if n), None) or \
+        next((n for n in map(_core_noun, reversed(folders)) if n), None)
     noun = core or " ".join([w for w in words if w not in COLOUR_WORDS][:3]) or "shape"
     cats = ", ".join(reversed(folders))
     return (f"{title}, {cats}" if cats else title), noun
