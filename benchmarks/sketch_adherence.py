@@ -6,11 +6,13 @@
 
 Renders the held-out colour × object prompts (`sketch_data.HELDOUT_PROMPTS`: never seen
 word for word in training) through the app's own image engine, and scores each image
-(`sketch_eval`): its dominant hue against the colour asked (chance 1/6) and its nearest
-benchmark object by shape against the object asked (chance 1/12). Also renders each
+(`sketch_eval`): its dominant hue against the colour asked (chance 1/6) and, by the
+object of its nearest training image (shape only, colour-blind), against the object asked
+(chance 1/12), with a confusion summary (asked → judged → images). Also renders each
 object with no colour word, to show how often its usual colour would have "hit" anyway,
-and the judge's own ceiling (`sketch_eval.judge_ceiling`: real emoji, each left out of its
-class mean), to read the object rate against.
+and the judge's own ceiling (`sketch_eval.ceiling`: the real training images of the
+objects, each judged with its own source left out; averaged over objects, over images, on
+the emoji alone, and per object), to read the object rate against.
 Prints the figures with the machine's load, and a render time per image.
 """
 
@@ -60,6 +62,7 @@ def measure(model: str = "builtin:sketch", seeds: int = 4, steps: int = 20,
     engine = DiffusersImageEngine.load(LoadSpec(model, "cpu", "float32"), Settings(),
                                        Events())
     judge = sketch_eval.ObjectJudge.default()
+    ceiling = sketch_eval.ceiling(judge)
     prompts = [sketch_data.colour_caption(c, o) for c, o in pairs]
     images, per_image = render_all(engine, prompts, seeds, steps, guidance, sampler)
     items = [(c, o, im) for (c, o), ims in zip(pairs, images, strict=True) for im in ims]
@@ -81,7 +84,9 @@ def measure(model: str = "builtin:sketch", seeds: int = 4, steps: int = 20,
             "guidance": guidance, "sampler": sampler, "heldout": held.as_dict(),
             "no_colour_word_baseline": baseline.as_dict(), "colour_rate_by_colour": per_colour,
             "object_rate_by_object": per_object,
-            "object_judge_ceiling": round(sketch_eval.judge_ceiling(), 4),
+            "object_confusion": sketch_eval.confusion(items, judge),
+            "object_judge_ceiling": round(ceiling.balanced, 4),
+            "object_judge_ceiling_detail": ceiling.as_dict(),
             "seconds_per_image": round(per_image, 3), "images": images, "prompt_list": prompts}
 
 
