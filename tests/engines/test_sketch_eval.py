@@ -160,7 +160,7 @@ def test_drawn_heart_and_star_are_judged_as_such_in_any_colour(real_judge, colou
     rgb = sketch_data.COLOURS[colour]
     assert real_judge.judge(heart(rgb)) == "heart"
     assert real_judge.judge(star(rgb)) == "star"
-    assert real_judge.judge(heart(rgb, scale=0.6)) == "heart"  # smaller, off the frame's size
+    assert real_judge.judge(heart(rgb, scale=0.6)) == "heart"  # smaller than the training frame
 
 
 @needs_data
