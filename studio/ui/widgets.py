@@ -434,13 +434,15 @@ class CollapsibleSection(QWidget):
         self.toggle.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
         self.toggle.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.content = content
-        content.setVisible(expanded)
         self.toggle.toggled.connect(self.set_expanded)
         col = QVBoxLayout(self)
         col.setContentsMargins(0, 0, 0, 0)
         col.setSpacing(6)
         col.addWidget(self.toggle)
         col.addWidget(content)
+        # only once it has a parent: shown before, it opens as a window for a moment and
+        # takes the activation from the main window (its keyboard shortcuts go dead)
+        content.setVisible(expanded)
 
     def set_expanded(self, on: bool) -> None:
         self.toggle.setChecked(on)

@@ -27,6 +27,7 @@ def panel(qtbot, tmp_path, gpt2):
     p.resize(1100, 700)
     p.show()
     qtbot.waitExposed(p)
+    qtbot.waitActive(p, timeout=10000)  # Ctrl+Enter and Esc need the active window
     p.model.set_model(str(gpt2))
     p.max_tokens.setValue(8)
     p.top_k.setValue(0)
@@ -35,6 +36,11 @@ def panel(qtbot, tmp_path, gpt2):
     yield p
     p.close()
     close_ctx(ctx, qtbot)
+
+
+#: the saves run on the thread pool after each reply: on a busy machine (a fresh CI runner)
+#: a few of them can take well over ten seconds, so wait for the files, not for a guess
+SAVE_WAIT = 120000
 
 
 def say(qtbot, panel: TextPanel, text: str):
@@ -208,8 +214,8 @@ def test_opening_a_saved_chat_in_the_window_restores_every_turn(qtbot, panel):
 def test_three_replies_make_one_file_and_a_branch_a_second(qtbot, panel):
     out = Path(panel.ctx.settings.output_dir)
     replies = [say(qtbot, panel, m) for m in ("One", "Two", "Three")]
-    qtbot.waitUntil(lambda: len(chat.Conversation.from_file(
-        output_files(out, ".md")[0]).turns) == 6, timeout=10000)
+    qtbot.waitUntil(lambda: output_files(out, ".md") and len(chat.Conversation.from_file(
+        output_files(out, ".md")[0]).turns) == 6, timeout=SAVE_WAIT)
     files = output_files(out, ".md")
     assert len(files) == 1
     saved = chat.Conversation.from_file(files[0])
@@ -220,13 +226,13 @@ def test_three_replies_make_one_file_and_a_branch_a_second(qtbot, panel):
     panel.chat.input.setPlainText("Deux")
     with qtbot.waitSignal(panel.ctx.jobs.job_finished, timeout=120000):
         qtbot.mouseClick(panel.chat.send_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(output_files(out, ".md")) == 2, timeout=10000)
+    qtbot.waitUntil(lambda: len(output_files(out, ".md")) == 2, timeout=SAVE_WAIT)
     branch = next(p for p in output_files(out, ".md") if p != files[0])
-    qtbot.waitUntil(lambda: panel.chat.conversation.file.path == branch, timeout=10000)
+    qtbot.waitUntil(lambda: panel.chat.conversation.file.path == branch, timeout=SAVE_WAIT)
     assert [t.text for t in chat.Conversation.from_file(branch).turns][:3] == [
         "One", replies[0].text, "Deux"]
     assert len(chat.Conversation.from_file(files[0]).turns) == 6  # the original stays
-    qtbot.waitUntil(lambda: len(panel.ctx.history.recent(modality="text")) == 2, timeout=5000)
+    qtbot.waitUntil(lambda: len(panel.ctx.history.recent(modality="text")) == 2, timeout=SAVE_WAIT)
 
 
 def test_use_these_settings_on_a_saved_chat_restores_every_turn(qtbot, panel):

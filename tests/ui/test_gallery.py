@@ -25,6 +25,7 @@ def window(qtbot, tmp_path):
     w.show()
     w.show_tab("gallery")
     qtbot.waitExposed(w)
+    qtbot.waitActive(w, timeout=10000)  # Del, Ctrl+C and Ctrl+Z need the active window
     yield w
     w.close()
     close_ctx(ctx, qtbot)

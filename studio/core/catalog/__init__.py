@@ -12,6 +12,7 @@ thousands of files stays cheap and can run on any thread.
 - `loras`: LoRA and embedding folders (ours, A1111's, ComfyUI's, Fooocus's, InvokeAI's),
   finding one by name;
 - `comfy_paths`: the folders a ComfyUI `extra_model_paths.yaml` names;
+- `fooocus_paths`: the folders a Fooocus `config.txt` names;
 - `entry`: ModelEntry itself.
 """
 
@@ -68,6 +69,7 @@ from studio.core.catalog.loras import (
 from studio.core.catalog.scan import (
     DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_ENTRIES,
+    checkpoint_dirs,
     embedding_dirs,
     find,
     for_modality,
@@ -150,6 +152,7 @@ __all__ = [
     "builtin_entries",
     "builtin_entry",
     "builtin_path",
+    "checkpoint_dirs",
     "checkpoint_layout",
     "classify",
     "classify_embedding",

@@ -311,8 +311,10 @@ def classify_embedding(path: Path, issues: list[str] | None = None) -> ModelEntr
     try:
         size = path.stat().st_size
         if suffix != ".safetensors":
-            return entry_for(fam.EMBEDDING, str(path), path.stem, "pickle", size, pickled=True,
-                             note=PICKLE_NOTE)
+            folder_base = invoke_base(path)
+            return replace(entry_for(fam.EMBEDDING, str(path), path.stem, "pickle", size,
+                                     pickled=True, note=PICKLE_NOTE),
+                           base=folder_base.name if folder_base else "")
         header = read_safetensors_header(path)
     except HEADER_ERRORS as exc:
         if issues is not None:
@@ -322,6 +324,7 @@ def classify_embedding(path: Path, issues: list[str] | None = None) -> ModelEntr
     if found is None:
         return None
     base, layout = found
+    base = base or invoke_base(path)  # the file does not say: an InvokeAI folder may
     note = f"Embedding for {base.name}: {layout}" if base else f"Embedding: {layout}"
     return replace(entry_for(fam.EMBEDDING, str(path), path.stem, "safetensors", size,
                              note=note), base=base.name if base else "")
@@ -384,6 +387,38 @@ def _only_pickles(folder: Path) -> bool:
     return pickled and not safe
 
 
+#: InvokeAI's models folder keeps each kind per base model (`models/sd-1/lora`,
+#: `models/sdxl/embedding`): the family each base folder names ("any" names none)
+INVOKE_BASE_FAMILIES: dict[str, Family] = {
+    "sd-1": fam.SD1, "sd-2": fam.SD2, "sdxl": fam.SDXL, "sdxl-refiner": fam.SDXL_REFINER}
+_INVOKE_KINDS = ("lora", "loras", "lycoris", "embedding", "embeddings")
+
+
+def invoke_base(path: Path) -> Family | None:
+    """The base family an InvokeAI folder names for a LoRA or embedding under it
+    (`models/sdxl/lora/x.safetensors` is for SDXL), for files that do not say it
+    themselves; None anywhere else. The innermost such folder wins."""
+    parts = [p.lower() for p in Path(path).parent.parts]
+    for i in range(len(parts) - 1, 0, -1):
+        if parts[i] in _INVOKE_KINDS and parts[i - 1] in INVOKE_BASE_FAMILIES:
+            return INVOKE_BASE_FAMILIES[parts[i - 1]]
+    return None
+
+
+#: text_encoder/<this> in a sketch model folder: its text encoder is the packaged MiniLM,
+#: by reference (the sketch engine writes it, `engines.sketch_text`)
+SKETCH_TEXT_MARKER = "minilm.json"
+
+
+def is_sketch_folder(folder: Path) -> bool:
+    """The built-in sketch model's layout: MiniLM by reference (the marker), or a small
+    BERT of its own trained with the UNet (the sketch recipe's `--text trained`). One
+    definition for the catalog and the engine that loads the folder."""
+    if (folder / "text_encoder" / SKETCH_TEXT_MARKER).is_file():
+        return True
+    return json_file(folder / "text_encoder" / "config.json").get("model_type") == "bert"
+
+
 #: pipelines Studio lists but does not run, by their class name without "Pipeline"
 _OTHER_PIPELINES = {"StableDiffusion3": "SD3", "Flux": "Flux"}
 
@@ -403,10 +438,9 @@ def pipeline_family(folder: Path, cls: str, hint: str = "") -> Family | str:
         return fam.LCM
     if cls.startswith(("StableDiffusionPipeline", "StableDiffusionImg2Img", "AutoPipeline",
                        "StableDiffusionInpaint")) or cls == "DiffusionPipeline":
+        if is_sketch_folder(folder):
+            return fam.SKETCH
         text = json_file(folder / "text_encoder" / "config.json")
-        if (folder / "text_encoder" / "minilm.json").is_file() or \
-                text.get("model_type") == "bert":
-            return fam.SKETCH  # the sketch model's layout (MiniLM, or a BERT of its own)
         unet = json_file(folder / "unet" / "config.json")
         context = unet.get("cross_attention_dim")
         is_v2 = context == 1024 or text.get("hidden_size") == 1024
@@ -561,7 +595,7 @@ def classify_file(path: Path, issues: list[str] | None = None) -> ModelEntry | N
         return None  # textual-inversion embeddings and other crumbs
     entry = entry_for(found, str(path), path.stem, "safetensors", size)
     if found is fam.LORA:  # what base model it is for, where the file says
-        base = lora_base(header)
+        base = lora_base(header) or invoke_base(path)
         if base is not None:
             entry = replace(entry, base=base.name, note=f"LoRA for {base.name}")
     elif found is fam.EMBEDDING:  # a big one outside an embeddings folder

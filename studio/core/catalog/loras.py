@@ -12,9 +12,10 @@ The base family a LoRA is for comes from what the file says: kohya's
 `ss_base_model_version` / `ss_v2`, the modelspec architecture, or the shapes of its
 layers (a 768-wide text encoder is SD 1.x, 1024 SD 2.x, two encoders SDXL; a UNet that
 reads 384-wide MiniLM states is the built-in sketch model, whose Lab LoRAs say
-`ss_base_model_version` "studio_sketch_v1"). The engine refuses a LoRA of another family
-than the model's (`engines/lora.check_base`). Plain Python: only safetensors headers are
-read.
+`ss_base_model_version` "studio_sketch_v1"). A file that says none of it takes the base
+its InvokeAI folder names (`models/sdxl/lora/…` is for SDXL). The engine refuses a LoRA of
+another family than the model's (`engines/lora.check_base`). Plain Python: only
+safetensors headers are read.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.core.catalog.classify import EMBEDDING_SUFFIXES, lora_base
+from studio.core.catalog.classify import EMBEDDING_SUFFIXES, invoke_base, lora_base
 from studio.core.catalog.headers import HEADER_ERRORS, read_safetensors_header
 from studio.core.catalog.scan import embedding_dirs, lora_dirs
 from studio.core.errors import RequestError
@@ -69,14 +70,14 @@ def lora_file(path: Path, name: str | None = None) -> LoraFile:
     """A LoRA file with its base family; a file that cannot be read is a RequestError."""
     path = Path(path)
     name = name or path.stem
-    if path.suffix.lower() in PICKLED:
-        return LoraFile(name, path, None, pickled=True)
+    if path.suffix.lower() in PICKLED:  # cannot say without unpickling: the folder may
+        return LoraFile(name, path, invoke_base(path), pickled=True)
     try:
         header = read_safetensors_header(path)
     except HEADER_ERRORS as exc:
         raise RequestError(f"The LoRA file {path.name} is damaged or not a safetensors "
                            f"file ({exc}).") from None
-    return LoraFile(name, path, lora_base(header))
+    return LoraFile(name, path, lora_base(header) or invoke_base(path))
 
 
 # ------------------------------------------------------------------ finding by name

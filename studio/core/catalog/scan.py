@@ -21,10 +21,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from studio.core import families, paths
-from studio.core.catalog import comfy_paths
+from studio.core.catalog import comfy_paths, fooocus_paths
 from studio.core.catalog.builtins import builtin_entries
 from studio.core.catalog.classify import (
     FOLDER_MARKERS,
+    INVOKE_BASE_FAMILIES,
     classify_embedding,
     classify_file,
     classify_folder,
@@ -223,9 +224,12 @@ def model_dirs(settings: Settings) -> list[Path]:
 LORA_FOLDERS = ("lora", "loras", "lycoris")
 EMBEDDING_FOLDERS = ("embeddings", "embedding")
 #: InvokeAI's models folder keeps each kind per base model: `models/sd-1/lora`, `sdxl/lora`…
-INVOKE_BASES = ("sd-1", "sd-2", "sdxl", "sdxl-refiner", "any")
+INVOKE_BASES = (*INVOKE_BASE_FAMILIES, "any")
 #: the kinds a ComfyUI extra_model_paths.yaml names the folders of
 _COMFY_KINDS = {LORA_FOLDERS: ("loras",), EMBEDDING_FOLDERS: ("embeddings",)}
+#: the keys of a Fooocus config.txt that name the folders of each kind
+_FOOOCUS_KEYS = {LORA_FOLDERS: (fooocus_paths.LORAS,),
+                 EMBEDDING_FOLDERS: (fooocus_paths.EMBEDDINGS,)}
 
 
 def _children(folder: Path, names: Sequence[str]) -> list[Path]:
@@ -273,19 +277,45 @@ def _folders(settings: Settings, names: Sequence[str],
                                                       issues):
                     if folder.is_dir():
                         add(folder)
+            fooocus = base / fooocus_paths.FILE_NAME
+            if fooocus.is_file():  # a Fooocus root: the folders its config.txt names
+                for folder in fooocus_paths.config_paths(fooocus, _FOOOCUS_KEYS[tuple(names)],
+                                                         issues):
+                    if folder.is_dir():
+                        add(folder)
+    return found
+
+
+def checkpoint_dirs(settings: Settings, issues: list[str] | None = None) -> list[Path]:
+    """The checkpoint folders a Fooocus root's config.txt names (`path_checkpoints`), for
+    the models folders chosen (a Fooocus root, or its models/ or models/checkpoints)."""
+    found: list[Path] = []
+    seen: set[str] = set()
+    for root in model_dirs(settings):
+        for base in _bases(Path(root).expanduser()):
+            fooocus = base / fooocus_paths.FILE_NAME
+            if not fooocus.is_file():
+                continue
+            for folder in fooocus_paths.config_paths(fooocus, (fooocus_paths.CHECKPOINTS,),
+                                                     issues):
+                key = os.path.realpath(folder)
+                if folder.is_dir() and key not in seen:
+                    seen.add(key)
+                    found.append(folder)
     return found
 
 
 def lora_dirs(settings: Settings, issues: list[str] | None = None) -> list[Path]:
     """Every LoRA folder: models/Lora, A1111's models/Lora, ComfyUI's and Fooocus's
     models/loras, InvokeAI's models/<base>/lora, and those ComfyUI's
-    extra_model_paths.yaml names (a bad one is a line in `issues`)."""
+    extra_model_paths.yaml or Fooocus's config.txt names (a bad one is a line in `issues`)."""
     return _folders(settings, LORA_FOLDERS, issues)
 
 
 def embedding_dirs(settings: Settings, issues: list[str] | None = None) -> list[Path]:
     """Every embeddings folder: models/embeddings, A1111's embeddings/, ComfyUI's and
-    Fooocus's, InvokeAI's models/<base>/embedding, and those extra_model_paths.yaml names."""
+    Fooocus's, InvokeAI's models/<base>/embedding, and those extra_model_paths.yaml or
+    Fooocus's config.txt names."""
     return _folders(settings, EMBEDDING_FOLDERS, issues)
 
 
@@ -333,8 +363,10 @@ def iter_scan(
         for d in model_dirs(settings)
     ]
     roots = [os.path.realpath(d) for d in model_dirs(settings)]
+    extra = [*checkpoint_dirs(settings, issues),  # what a Fooocus config.txt names
+             *lora_dirs(settings, issues)]  # a Lora folder beside a checkpoints folder
     sources += [scan_folder(d, source="folder", issues=issues, cancel=cancel)
-                for d in lora_dirs(settings, issues)  # a Lora folder beside a checkpoints folder
+                for d in extra
                 if not any(Path(os.path.realpath(d)).is_relative_to(r) for r in roots)]
     sources.append(scan_embeddings(embedding_dirs(settings, issues), issues=issues,
                                    cancel=cancel))
