@@ -271,3 +271,66 @@ def test_bf16_on_cpus_that_have_it(engine: DiffusersImageEngine) -> None:
     assert bf16.images[0].dtype == np.uint8
     diff = np.abs(bf16.images[0].astype(int) - fp32.images[0].astype(int))
     assert diff.mean() < 8  # the same picture at a coarser precision
+
+
+# ─── OpenVINO's bf16 hint ───────────────────────────────────────────────────────────────
+
+needs_bf16 = pytest.mark.skipif(not openvino_backend.bf16_supported(),
+                                reason="this CPU has no native bfloat16 (AVX512-BF16/AMX)")
+OPENVINO_BF16 = Settings(image_runtime="openvino", cpu_bf16=True)
+
+
+@needs_bf16
+def test_openvino_bf16_gives_finite_pixels_close_to_fp32_and_says_so(
+        engine: DiffusersImageEngine) -> None:
+    request = _request(engine.spec.model, seed=21)
+    bf16 = engine.generate(request, Recorder(OPENVINO_BF16))
+    fp32 = engine.generate(request, Recorder())
+    assert bf16.info["bf16"] is True and bf16.info["runtime"] == "openvino"
+    assert bf16.info["runtime_parts"] == {
+        "unet": "openvino", "vae_decoder": "openvino", "text_encoder": "openvino"}
+    assert bf16.info["runtime_precision"] == {
+        "unet": "bf16", "vae_decoder": "bf16", "text_encoder": "bf16"}
+    assert fp32.info["runtime_precision"] == {
+        "unet": "f32", "vae_decoder": "f32", "text_encoder": "f32"}
+    diff = np.abs(bf16.images[0].astype(int) - fp32.images[0].astype(int))
+    assert diff.mean() < 8, diff.mean()  # the same picture at a coarser precision
+    assert not np.array_equal(bf16.images[0], fp32.images[0])  # bf16 really ran
+
+
+@needs_bf16
+def test_a_part_that_overflows_in_bf16_runs_again_in_f32_and_the_record_says_so(
+        tiny_sd: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decoder that gives NaN in bf16 (as the full-size random-weight pipeline did): that
+    call is rerun in f32, the image is fp32's, and the part stays f32 for later jobs."""
+    monkeypatch.setenv("STUDIO_MODELS", str(tmp_path / "no-models"))
+    loaded = _load(tiny_sd)
+    request = _request(tiny_sd, seed=4)
+    fp32 = loaded.generate(request, Recorder())
+    runtime = loaded._openvino
+    real_infer = runtime._infer
+    calls: list[tuple[str, str]] = []
+
+    def overflowing(label, part, io, inputs, precision):
+        calls.append((label, precision))
+        outputs = real_infer(label, part, io, inputs, precision)
+        if label == "vae_decoder" and precision == "bf16":
+            outputs[0][..., 0, 0] = float("nan")  # what an overflowing bf16 decoder returns
+        return outputs
+
+    monkeypatch.setattr(runtime, "_infer", overflowing)
+    events = Recorder(OPENVINO_BF16)
+    result = loaded.generate(request, events)
+    assert ("vae_decoder", "bf16") in calls and ("vae_decoder", "f32") in calls
+    assert result.info["runtime_precision"] == {
+        "unet": "bf16", "text_encoder": "bf16",
+        "vae_decoder": "f32 (bf16 gave non-finite values)"}
+    assert any("overflowed in bf16" in s for s in events.statuses)
+    assert np.isfinite(result.images[0]).all()
+    # the decoder ran in f32: its pixels are fp32's to within the bf16 UNet's rounding
+    assert np.abs(result.images[0].astype(int) - fp32.images[0].astype(int)).mean() < 8
+    calls.clear()
+    again = loaded.generate(request, Recorder(OPENVINO_BF16))
+    assert ("vae_decoder", "bf16") not in calls  # not tried in bf16 again
+    assert again.info["runtime_precision"]["vae_decoder"].startswith("f32")
+    loaded.unload()
