@@ -314,7 +314,6 @@ class RunOptions:
     bf16: bool = False  # bfloat16 maths on a CPU that has it natively
     fast_decode: bool = False  # the final image from TAESD
     ran: dict[str, str] | None = None  # filled by denoise: which runtime ran each part
-    precisions: dict[str, str] | None = None  # ...and in which precision OpenVINO ran it
 
     def record(self) -> dict[str, Any]:
         """What the job's record says about how it ran."""
@@ -324,8 +323,6 @@ class RunOptions:
                                "final_decoder": "taesd" if self.fast_decode else "vae"}
         if self.runtime == "openvino":
             out["runtime_parts"] = dict(ran)
-            if self.precisions:
-                out["runtime_precision"] = dict(self.precisions)
         if self.runtime == "openvino" or self.runtime_note not in ("", "chosen in settings"):
             out["runtime_note"] = self.runtime_note  # also why OpenVINO, when asked, did not run
         if self.bf16:
@@ -942,7 +939,6 @@ class DiffusersImageEngine(ExplorableEngine):
                 if runtime is not None:
                     options.ran = stack.enter_context(
                         runtime.active(bf16=options.bf16, status=status))
-                    options.precisions = runtime.precisions  # filled as the job ends
             if options.bf16 and options.runtime != "openvino":
                 stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
             if options.fast_decode and self.taesd is not None and output_type != "latent":

@@ -83,9 +83,7 @@ class _Part:
     names: tuple[str, ...] = ()  # the inputs it was converted with, in order
     layout: dict[str, Any] = field(default_factory=dict)  # text encoders: output fields
     failed: str = ""  # why OpenVINO gave up on this module ("" = it has not)
-    bf16_failed: str = ""  # why this module runs in f32 although bf16 is on ("" = it does not)
     ran: set[str] = field(default_factory=set)  # runtimes it ran with in the current job
-    precisions: set[str] = field(default_factory=set)  # OpenVINO precisions, this job
 
 
 class OpenVinoRuntime:
@@ -110,9 +108,6 @@ class OpenVinoRuntime:
                 name = "decode" if attr == "vae" else "forward"
                 self.parts[label] = _Part(module, name, lambda attr=attr: weights_key(attr))
         self.convert_s = 0.0  # time spent converting and compiling (in the last job)
-        #: in which precision OpenVINO ran each part in the last job ("bf16", "f32", or
-        #: "f32 (why)" where bf16 was asked for and that part fell back)
-        self.precisions: dict[str, str] = {}
 
     # the job's view ----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -121,18 +116,16 @@ class OpenVinoRuntime:
         """Route the converted modules through OpenVINO for the duration of one job.
 
         Yields the record of what ran: {component: "openvino" | "pytorch" | "openvino+pytorch"},
-        filled in as the job calls each module; `precisions` then says in which precision
-        OpenVINO ran each of them.
+        filled in as the job calls each module.
         """
         self.bf16 = bf16
         self.convert_s = 0.0
         if status is not None:
             self.status = status
         record: dict[str, str] = {}
-        self.precisions = {}
         swapped: list[_Part] = []
         for label, part in self.parts.items():
-            part.ran, part.precisions = set(), set()
+            part.ran = set()
             original = getattr(part.module, part.attribute)
             runner = {"unet": self._unet, "vae_decoder": self._vae}.get(label, self._text)
             setattr(part.module, part.attribute, _bound(runner, label, part, original))
@@ -146,11 +139,6 @@ class OpenVinoRuntime:
             for label, part in self.parts.items():
                 if part.ran:
                     record[label] = "+".join(sorted(part.ran, reverse=True))
-                if part.precisions:
-                    text = "+".join(sorted(part.precisions))
-                    if bf16 and "f32" in part.precisions and part.bf16_failed:
-                        text += f" ({part.bf16_failed})"
-                    self.precisions[label] = text
 
     def memory_bytes(self) -> int:
         """Roughly what the compiled models hold: a copy of each converted module's weights."""
@@ -237,41 +225,24 @@ class OpenVinoRuntime:
         """Outputs of the compiled module for these inputs, or None: run it in PyTorch."""
         if part.failed:
             return None
-        precision = "bf16" if self.bf16 and not part.bf16_failed else "f32"
+        signature = (tuple((k, tuple(v.shape), str(v.dtype)) for k, v in inputs.items()),
+                     self.bf16)
         try:
-            outputs = self._infer(label, part, io, inputs, precision)
-            if precision == "bf16" and not _finite(outputs):
-                # bf16 keeps fp32's range but not its precision; where a model's numbers
-                # still come out inf/NaN, this part runs in f32 from now on (same step)
-                part.bf16_failed = "bf16 gave non-finite values"
-                log.warning("OpenVINO: the %s gave non-finite values in bf16; running it "
-                            "in f32 from now on", label)
-                self.status(f"The {label.replace('_', ' ')} overflowed in bf16; "
-                            "compiling it in fp32…")
-                precision = "f32"
-                outputs = self._infer(label, part, io, inputs, precision)
+            compiled = part.compiled.get(signature)
+            if compiled is None:
+                compiled = self._compile(label, part, io, inputs, signature)
+            result = compiled([_numpy(v) for v in inputs.values()])
+            outputs = [torch.from_numpy(np.array(result[o])) for o in compiled.outputs]
         except Exception as exc:  # an op it cannot convert or run: PyTorch does this part
             part.failed = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}"
             log.warning("OpenVINO could not run the %s (%s); using PyTorch for it",
                         label, part.failed, exc_info=True)
             return None
         part.ran.add("openvino")
-        part.precisions.add(precision)
         return outputs
 
-    def _infer(self, label: str, part: _Part, io: type[torch.nn.Module],
-               inputs: dict[str, torch.Tensor], precision: str) -> list[torch.Tensor]:
-        """One call of the module compiled for these input shapes and this precision."""
-        signature = (tuple((k, tuple(v.shape), str(v.dtype)) for k, v in inputs.items()),
-                     precision)
-        compiled = part.compiled.get(signature)
-        if compiled is None:
-            compiled = self._compile(label, part, io, inputs, signature, precision)
-        result = compiled([_numpy(v) for v in inputs.values()])
-        return [torch.from_numpy(np.array(result[o])) for o in compiled.outputs]
-
     def _compile(self, label: str, part: _Part, io: type[torch.nn.Module],
-                 inputs: dict[str, torch.Tensor], signature: tuple, precision: str) -> Any:
+                 inputs: dict[str, torch.Tensor], signature: tuple) -> Any:
         t0 = time.perf_counter()
         names = tuple(inputs)
         if part.model is None or part.names != names:
@@ -281,11 +252,11 @@ class OpenVinoRuntime:
         model.reshape({model.inputs[i]: list(v.shape) for i, v in enumerate(inputs.values())})
         threads = max(1, torch.get_num_threads())
         config = {"INFERENCE_NUM_THREADS": threads,
-                  "INFERENCE_PRECISION_HINT": precision}
+                  "INFERENCE_PRECISION_HINT": "bf16" if self.bf16 else "f32"}
         compiled = self.core.compile_model(model, "CPU", config)
         part.compiled[signature] = compiled
         self.convert_s += time.perf_counter() - t0
-        log.info("OpenVINO: %s compiled (%s) for %s in %.1f s", label, precision,
+        log.info("OpenVINO: %s compiled for %s in %.1f s", label,
                  [tuple(v.shape) for v in inputs.values()], time.perf_counter() - t0)
         return compiled
 
@@ -346,11 +317,6 @@ def _bound(runner: Callable, label: str, part: _Part, original: Callable) -> Cal
         return runner(label, part, original, *args, **kwargs)
 
     return call
-
-
-def _finite(outputs: list[torch.Tensor]) -> bool:
-    """True when every floating-point output is free of inf and NaN."""
-    return all(bool(torch.isfinite(o).all()) for o in outputs if o.is_floating_point())
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
