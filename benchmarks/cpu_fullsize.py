@@ -46,6 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=1, help="measured runs per row (medians)")
     p.add_argument("--guidance", type=float, default=7.0, help="> 1: CFG (a batch of 2)")
     p.add_argument("--skip-openvino", action="store_true")
+    p.add_argument("--rows", default="",
+                   help="only the rows whose names contain one of these comma-separated words "
+                        "(case-insensitive; the Studio PyTorch fp32 row, the base, always runs)")
     p.add_argument("--json", default="", help="also write the results to this file")
     return p.parse_args(argv)
 
@@ -99,7 +102,8 @@ def run(args: argparse.Namespace, size: int) -> int:
                 "decode": timings["decode_s"], "whole": timings["total_s"],
                 "convert": timings.get("openvino_convert_s", 0.0), "image": result.images[0],
                 "record": {k: v for k, v in result.info.items()
-                           if k in ("runtime", "runtime_parts", "final_decoder", "bf16")}}
+                           if k in ("runtime", "runtime_parts", "runtime_precision",
+                                    "final_decoder", "bf16")}}
 
     def raw() -> dict[str, Any]:
         marks: list[float] = []
@@ -130,6 +134,14 @@ def run(args: argparse.Namespace, size: int) -> int:
         rows.append(("Studio PyTorch bf16 + fast decode",
                      lambda: studio(Settings(cpu_bf16=True, fast_decode=True))))
     openvino = available() and not args.skip_openvino
+    wanted = [w.strip().lower() for w in args.rows.split(",") if w.strip()]
+
+    def keep(name: str) -> bool:
+        return not wanted or name == "Studio PyTorch fp32" or any(w in name.lower() for w in wanted)
+
+    openvino = openvino and (not wanted or any(keep(n) for n in (
+        "Studio OpenVINO", "Studio OpenVINO + fast decode", "Studio OpenVINO bf16",
+        "Studio OpenVINO bf16 + fast decode")))
     if openvino:
         t = time.perf_counter()
         first = studio(Settings(image_runtime="openvino"))
@@ -144,8 +156,9 @@ def run(args: argparse.Namespace, size: int) -> int:
                 Settings(image_runtime="openvino", cpu_bf16=True))))
             rows.append(("Studio OpenVINO bf16 + fast decode", lambda: studio(
                 Settings(image_runtime="openvino", cpu_bf16=True, fast_decode=True))))
-    elif not args.skip_openvino:
+    elif not args.skip_openvino and not available():
         print("OpenVINO: not installed; its rows are skipped")
+    rows = [(name, fn) for name, fn in rows if keep(name)]
 
     from studio.core.errors import StudioError
 
@@ -168,7 +181,6 @@ def run(args: argparse.Namespace, size: int) -> int:
         return median([r[key] for r in results[name]])
 
     base = "Studio PyTorch fp32"
-    raw_whole = med("raw diffusers, fp32", "whole")
     print(f"\n{'':36}{'per step':>10}{'decode':>9}{'whole':>9}{'step ×':>9}{'whole ×':>9}")
     summary: dict[str, Any] = {}
     for name, _ in rows:
@@ -179,9 +191,10 @@ def run(args: argparse.Namespace, size: int) -> int:
                          "whole_s": round(whole, 3), "step_speedup": round(step_x, 3),
                          "whole_speedup": round(whole_x, 3),
                          "record": results[name][0]["record"]}
-    studio_vs_raw = med(base, "whole") / raw_whole
-    print(f"\n× = speed-up against the plain Studio PyTorch fp32 path; Studio fp32 / raw "
-          f"diffusers whole image: {studio_vs_raw:.3f}")
+    raw_ran = bool(results.get("raw diffusers, fp32"))  # --rows may leave it out
+    studio_vs_raw = med(base, "whole") / med("raw diffusers, fp32", "whole") if raw_ran else 0.0
+    print("\n× = speed-up against the plain Studio PyTorch fp32 path" + (
+        f"; Studio fp32 / raw diffusers whole image: {studio_vs_raw:.3f}" if raw_ran else ""))
     reference = results[base][0]["image"]
     for name, _ in rows:
         diff = np.abs(results[name][0]["image"].astype(int) - reference.astype(int))
