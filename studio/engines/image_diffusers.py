@@ -968,8 +968,12 @@ class DiffusersImageEngine(ExplorableEngine):
         if runtime == "openvino" and (self.loras.active or self._job_embeddings):
             # its compiled UNet has no adapters, its text encoder no embedding hook
             runtime, note = "pytorch", "LoRAs and embeddings run in PyTorch"
-        return RunOptions(runtime=runtime, runtime_note=note,
-                          bf16=settings.cpu_bf16 and on_cpu and ovb.bf16_supported(),
+        bf16 = settings.cpu_bf16 and on_cpu and ovb.bf16_supported()
+        if runtime == "openvino" and bf16:
+            # measured: OpenVINO's bf16 hint gave NaN images at full size and, on the tiny
+            # pipelines, pictures as far from f32 as another seed's; PyTorch's is close
+            runtime, note = "pytorch", "bf16 runs in PyTorch (OpenVINO's bf16 is not exact enough)"
+        return RunOptions(runtime=runtime, runtime_note=note, bf16=bf16,
                           fast_decode=settings.fast_decode and self.taesd is not None)
 
     def openvino(self, options: RunOptions) -> Any:

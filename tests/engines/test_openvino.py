@@ -271,3 +271,19 @@ def test_bf16_on_cpus_that_have_it(engine: DiffusersImageEngine) -> None:
     assert bf16.images[0].dtype == np.uint8
     diff = np.abs(bf16.images[0].astype(int) - fp32.images[0].astype(int))
     assert diff.mean() < 8  # the same picture at a coarser precision
+
+
+@pytest.mark.skipif(not openvino_backend.bf16_supported(),
+                    reason="this CPU has no native bfloat16 (AVX512-BF16/AMX)")
+def test_bf16_with_openvino_chosen_runs_in_pytorch_and_says_why(
+        engine: DiffusersImageEngine) -> None:
+    """OpenVINO's bf16 hint made NaN images at full size and, on these tiny weights,
+    pictures as far from f32 as another seed's (32 against 47 of 255, measured); PyTorch's
+    bf16 stays within 1 of 255. So bf16 runs in PyTorch, and the recipe says why."""
+    request = _request(engine.spec.model, seed=21)
+    both = engine.generate(request, Recorder(Settings(image_runtime="openvino",
+                                                      cpu_bf16=True)))
+    plain = engine.generate(request, Recorder(Settings(cpu_bf16=True)))
+    assert both.info["bf16"] is True and both.info["runtime"] == "pytorch"
+    assert "OpenVINO's bf16" in both.info["runtime_note"]
+    np.testing.assert_array_equal(both.images[0], plain.images[0])
