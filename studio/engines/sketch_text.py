@@ -27,7 +27,7 @@ import torch
 
 from studio.core import prompts
 from studio.core.catalog.classify import SKETCH_TEXT_MARKER
-from studio.core.catalog.classify import is_sketch_folder as is_sketch_folder  # the one test
+from studio.core.catalog.classify import is_sketch_folder as is_sketch_folder  # re-export
 from studio.core.errors import ModelError
 from studio.core.prompts import Fragment, ParsedPrompt
 from studio.engines import prompt_encoding
