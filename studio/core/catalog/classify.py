@@ -391,7 +391,10 @@ def _only_pickles(folder: Path) -> bool:
 #: `models/sdxl/embedding`): the family each base folder names ("any" names none)
 INVOKE_BASE_FAMILIES: dict[str, Family] = {
     "sd-1": fam.SD1, "sd-2": fam.SD2, "sdxl": fam.SDXL, "sdxl-refiner": fam.SDXL_REFINER}
-_INVOKE_KINDS = ("lora", "loras", "lycoris", "embedding", "embeddings")
+#: the folder names LoRAs and embeddings are kept in (the scan looks for these too)
+LORA_FOLDERS = ("lora", "loras", "lycoris")
+EMBEDDING_FOLDERS = ("embeddings", "embedding")
+_INVOKE_KINDS = (*LORA_FOLDERS, *EMBEDDING_FOLDERS)
 
 
 def invoke_base(path: Path) -> Family | None:

@@ -24,8 +24,10 @@ from studio.core import families, paths
 from studio.core.catalog import comfy_paths, fooocus_paths
 from studio.core.catalog.builtins import builtin_entries
 from studio.core.catalog.classify import (
+    EMBEDDING_FOLDERS,
     FOLDER_MARKERS,
     INVOKE_BASE_FAMILIES,
+    LORA_FOLDERS,
     classify_embedding,
     classify_file,
     classify_folder,
@@ -221,15 +223,16 @@ def model_dirs(settings: Settings) -> list[Path]:
 
 #: folder names (case-insensitive) that hold LoRAs: ours, A1111's, ComfyUI's and Fooocus's
 #: (`loras`), InvokeAI's (`<base>/lora`), LyCORIS
-LORA_FOLDERS = ("lora", "loras", "lycoris")
-EMBEDDING_FOLDERS = ("embeddings", "embedding")
 #: InvokeAI's models folder keeps each kind per base model: `models/sd-1/lora`, `sdxl/lora`…
 INVOKE_BASES = (*INVOKE_BASE_FAMILIES, "any")
 #: the kinds a ComfyUI extra_model_paths.yaml names the folders of
 _COMFY_KINDS = {LORA_FOLDERS: ("loras",), EMBEDDING_FOLDERS: ("embeddings",)}
+#: checkpoints have no sub-folder name of their own here: only the folders files name
+CHECKPOINT_FOLDERS: tuple[str, ...] = ()
 #: the keys of a Fooocus config.txt that name the folders of each kind
 _FOOOCUS_KEYS = {LORA_FOLDERS: (fooocus_paths.LORAS,),
-                 EMBEDDING_FOLDERS: (fooocus_paths.EMBEDDINGS,)}
+                 EMBEDDING_FOLDERS: (fooocus_paths.EMBEDDINGS,),
+                 CHECKPOINT_FOLDERS: (fooocus_paths.CHECKPOINTS,)}
 
 
 def _children(folder: Path, names: Sequence[str]) -> list[Path]:
@@ -269,12 +272,12 @@ def _folders(settings: Settings, names: Sequence[str],
 
     for root in model_dirs(settings):
         for base in _bases(Path(root).expanduser()):
-            for child in _children(base, names):
+            for child in _children(base, names) if names else ():
                 add(child)
             comfy = base / comfy_paths.FILE_NAME
-            if comfy.is_file():  # a ComfyUI root: the folders its paths file names too
-                for folder in comfy_paths.extra_paths(comfy, _COMFY_KINDS[tuple(names)],
-                                                      issues):
+            kinds = _COMFY_KINDS.get(tuple(names))
+            if kinds and comfy.is_file():  # a ComfyUI root: the folders its paths file names
+                for folder in comfy_paths.extra_paths(comfy, kinds, issues):
                     if folder.is_dir():
                         add(folder)
             fooocus = base / fooocus_paths.FILE_NAME
@@ -289,20 +292,7 @@ def _folders(settings: Settings, names: Sequence[str],
 def checkpoint_dirs(settings: Settings, issues: list[str] | None = None) -> list[Path]:
     """The checkpoint folders a Fooocus root's config.txt names (`path_checkpoints`), for
     the models folders chosen (a Fooocus root, or its models/ or models/checkpoints)."""
-    found: list[Path] = []
-    seen: set[str] = set()
-    for root in model_dirs(settings):
-        for base in _bases(Path(root).expanduser()):
-            fooocus = base / fooocus_paths.FILE_NAME
-            if not fooocus.is_file():
-                continue
-            for folder in fooocus_paths.config_paths(fooocus, (fooocus_paths.CHECKPOINTS,),
-                                                     issues):
-                key = os.path.realpath(folder)
-                if folder.is_dir() and key not in seen:
-                    seen.add(key)
-                    found.append(folder)
-    return found
+    return _folders(settings, CHECKPOINT_FOLDERS, issues)
 
 
 def lora_dirs(settings: Settings, issues: list[str] | None = None) -> list[Path]:
