@@ -140,8 +140,7 @@ def run(args: argparse.Namespace, size: int) -> int:
         return not wanted or name == "Studio PyTorch fp32" or any(w in name.lower() for w in wanted)
 
     openvino = openvino and (not wanted or any(keep(n) for n in (
-        "Studio OpenVINO", "Studio OpenVINO + fast decode", "Studio OpenVINO bf16",
-        "Studio OpenVINO bf16 + fast decode")))
+        "Studio OpenVINO", "Studio OpenVINO + fast decode")))
     if openvino:
         t = time.perf_counter()
         first = studio(Settings(image_runtime="openvino"))
@@ -151,11 +150,6 @@ def run(args: argparse.Namespace, size: int) -> int:
         rows.append(("Studio OpenVINO", lambda: studio(Settings(image_runtime="openvino"))))
         rows.append(("Studio OpenVINO + fast decode",
                      lambda: studio(Settings(image_runtime="openvino", fast_decode=True))))
-        if bf16_supported():  # OpenVINO's bf16 inference hint (AMX / AVX-512 bf16 CPUs)
-            rows.append(("Studio OpenVINO bf16", lambda: studio(
-                Settings(image_runtime="openvino", cpu_bf16=True))))
-            rows.append(("Studio OpenVINO bf16 + fast decode", lambda: studio(
-                Settings(image_runtime="openvino", cpu_bf16=True, fast_decode=True))))
     elif not args.skip_openvino and not available():
         print("OpenVINO: not installed; its rows are skipped")
     rows = [(name, fn) for name, fn in rows if keep(name)]

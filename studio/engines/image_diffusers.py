@@ -938,8 +938,8 @@ class DiffusersImageEngine(ExplorableEngine):
                 runtime = self.openvino(options)
                 if runtime is not None:
                     options.ran = stack.enter_context(
-                        runtime.active(bf16=options.bf16, status=status))
-            if options.bf16 and options.runtime != "openvino":
+                        runtime.active(status=status))
+            if options.bf16:  # PyTorch's (run_options never pairs it with OpenVINO)
                 stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
             if options.fast_decode and self.taesd is not None and output_type != "latent":
                 stack.enter_context(fast_decode(pipe.vae, self.taesd))

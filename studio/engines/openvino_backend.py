@@ -100,7 +100,6 @@ class OpenVinoRuntime:
         (folder / "compiled").mkdir(exist_ok=True)
         self.core.set_property({"CACHE_DIR": str(folder / "compiled")})
         self.status = status or (lambda _text: None)
-        self.bf16 = False
         self.parts: dict[str, _Part] = {}
         for attr, label in COMPONENTS.items():
             module = getattr(pipe, attr, None)
@@ -111,14 +110,13 @@ class OpenVinoRuntime:
 
     # the job's view ----------------------------------------------------------------------
     @contextlib.contextmanager
-    def active(self, *, bf16: bool = False,
-               status: Callable[[str], None] | None = None) -> Iterator[dict[str, str]]:
+    def active(self, *, status: Callable[[str], None] | None = None
+               ) -> Iterator[dict[str, str]]:
         """Route the converted modules through OpenVINO for the duration of one job.
 
         Yields the record of what ran: {component: "openvino" | "pytorch" | "openvino+pytorch"},
         filled in as the job calls each module.
         """
-        self.bf16 = bf16
         self.convert_s = 0.0
         if status is not None:
             self.status = status
@@ -225,8 +223,7 @@ class OpenVinoRuntime:
         """Outputs of the compiled module for these inputs, or None: run it in PyTorch."""
         if part.failed:
             return None
-        signature = (tuple((k, tuple(v.shape), str(v.dtype)) for k, v in inputs.items()),
-                     self.bf16)
+        signature = tuple((k, tuple(v.shape), str(v.dtype)) for k, v in inputs.items())
         try:
             compiled = part.compiled.get(signature)
             if compiled is None:
@@ -252,7 +249,9 @@ class OpenVinoRuntime:
         model.reshape({model.inputs[i]: list(v.shape) for i, v in enumerate(inputs.values())})
         threads = max(1, torch.get_num_threads())
         config = {"INFERENCE_NUM_THREADS": threads,
-                  "INFERENCE_PRECISION_HINT": "bf16" if self.bf16 else "f32"}
+                  # f32 always: its bf16 hint was measured NaN or far from f32
+                  # (docs/PERFORMANCE.md); bf16 jobs run in PyTorch instead
+                  "INFERENCE_PRECISION_HINT": "f32"}
         compiled = self.core.compile_model(model, "CPU", config)
         part.compiled[signature] = compiled
         self.convert_s += time.perf_counter() - t0
