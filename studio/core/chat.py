@@ -21,8 +21,9 @@ the old one in the same file, as it does on screen.
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,11 +110,20 @@ class SavedFile:
 
     A holder, not a plain path, so that a save still running on a pool thread when the
     conversation branches writes its answer into the old line's holder, never the new
-    one's. `lock` keeps two saves of one file in order.
+    one's. `lock` keeps two saves of one file from interleaving; tickets keep them in
+    order: saves run on a pool, so the save of reply 2 can start after that of reply 3,
+    and it must not put the shorter conversation back.
     """
 
     path: Path | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    written: int = 0  # the ticket of the version on disk (0: none, or untracked saves)
+    _tickets: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
+
+    def ticket(self) -> int:
+        """A number for a save about to be queued, larger than every earlier one (taken on
+        the thread that took the conversation's turns; `next` on a count is atomic)."""
+        return next(self._tickets)
 
 
 @dataclass
@@ -246,26 +256,37 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def save(result: Result, file: SavedFile, out_dir: Path, history: History | None) -> Path:
+def save(result: Result, file: SavedFile, out_dir: Path, history: History | None,
+         ticket: int | None = None) -> Path:
     """Write a conversation (`Conversation.to_result()`) as its one file and index it.
 
     The first save writes a new output (a fresh name, never overwriting); later ones
     rewrite that file in place, atomically (a temporary file renamed over it, so a crash
     mid-write leaves the previous version), and update its history row. A file that is
     gone (trashed) or lies outside the output folder (opened from elsewhere) is never
-    rewritten: the conversation goes on in a new file. Thread-safe per `file`.
+    rewritten: the conversation goes on in a new file. Thread-safe per `file`; with a
+    `ticket` (`SavedFile.ticket`), a save older than the version on disk writes nothing.
     """
     with file.lock:
-        path = file.path
-        if path is None or not path.is_file() or not _inside(path, out_dir):
-            file.path = save_and_index(result, Path(out_dir), history)[0]
-            return file.path
-        try:
-            atomic_write_bytes(path, document(result).encode("utf-8"))
-        except OSError as exc:
-            raise StudioError(f"Could not save the conversation in {path.name}: "
-                              f"{exc.strerror or exc}.") from exc
-        problem = index_outputs([path], result, history)
-        if problem:
-            notices.warning(problem)
+        if ticket is not None and file.path is not None and ticket < file.written:
+            return file.path  # a newer version is already there
+        path = _write(result, file, Path(out_dir), history)
+        if ticket is not None:
+            file.written = ticket
         return path
+
+
+def _write(result: Result, file: SavedFile, out_dir: Path, history: History | None) -> Path:
+    path = file.path
+    if path is None or not path.is_file() or not _inside(path, out_dir):
+        file.path = save_and_index(result, out_dir, history)[0]
+        return file.path
+    try:
+        atomic_write_bytes(path, document(result).encode("utf-8"))
+    except OSError as exc:
+        raise StudioError(f"Could not save the conversation in {path.name}: "
+                          f"{exc.strerror or exc}.") from exc
+    problem = index_outputs([path], result, history)
+    if problem:
+        notices.warning(problem)
+    return path

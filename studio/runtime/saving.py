@@ -42,10 +42,12 @@ def save_conversation(ctx: AppContext, conversation: chat.Conversation,
                       on_failed: Callable[[str], None]) -> None:
     """Save a conversation as its one file (new the first time, then rewritten in place
     and its history row updated; see studio.core.chat.save), as a pool task. The turns
-    are taken now, on the caller's thread; the file is the conversation's line as now."""
+    are taken now, on the caller's thread; the file is the conversation's line as now;
+    a save that runs after a later one's writes nothing."""
     result = conversation.to_result()
     file, out_dir, history = conversation.file, ctx.settings.output_path, ctx.history
-    run_in_pool(lambda: [chat.save(result, file, out_dir, history)], on_done,
+    ticket = file.ticket()  # in the order the turns were taken, whatever order saves run
+    run_in_pool(lambda: [chat.save(result, file, out_dir, history, ticket)], on_done,
                 on_failed=on_failed)
 
 

@@ -148,6 +148,32 @@ def test_a_conversation_is_one_file_rewritten_as_it_grows(tmp_path: Path):
     history.close()
 
 
+def test_a_save_that_runs_after_a_later_one_writes_nothing(tmp_path: Path):
+    """Saves run on a pool: reply 2's save may start after reply 3's. The file keeps the
+    newer conversation, whatever order they run in."""
+    out = tmp_path / "outputs"
+    history = _history(tmp_path)
+    conversation = chat.Conversation(SETTINGS)
+    talk(conversation, ("one", "1"))
+    first = chat.save(conversation.to_result(), conversation.file, out, history,
+                      conversation.file.ticket())
+    talk(conversation, ("two", "2"))
+    older, older_ticket = conversation.to_result(), conversation.file.ticket()
+    talk(conversation, ("three", "3"))
+    newer, newer_ticket = conversation.to_result(), conversation.file.ticket()
+    assert older_ticket < newer_ticket
+    assert chat.save(newer, conversation.file, out, history, newer_ticket) == first
+    assert chat.save(older, conversation.file, out, history, older_ticket) == first
+    assert [t.text for t in chat.Conversation.from_file(first).turns] == [
+        "one", "1", "two", "2", "three", "3"]
+    assert history.recent(modality="text")[0].request["prompt"] == "three"
+    talk(conversation, ("four", "4"))  # and the next save in order writes as usual
+    chat.save(conversation.to_result(), conversation.file, out, history,
+              conversation.file.ticket())
+    assert chat.Conversation.from_file(first).turns[-1].text == "4"
+    history.close()
+
+
 def test_an_edited_message_branches_into_a_new_file(tmp_path: Path):
     out = tmp_path / "outputs"
     history = _history(tmp_path)
