@@ -178,11 +178,16 @@ def recolour(img: np.ndarray, mask: np.ndarray, colour: str) -> np.ndarray:
     HxWx3 in [0, 1]."""
     rgb = np.array(COLOURS[colour], np.float32) / 255.0
     lum = img @ np.array([0.299, 0.587, 0.114], np.float32)
+    painted = rgb * (0.2 + 0.8 * shade(lum, mask, floor=0.2)[..., None])
+    return np.where(mask[..., None], painted, img).astype(np.float32)
+
+
+def shade(lum: np.ndarray, mask: np.ndarray, floor: float) -> np.ndarray:
+    """Luminance over the object's brightest tenth (its 90th percentile, at least `floor`),
+    clipped to [0, 1]: the shading `recolour` keeps, and the object judge reads."""
     inside = lum[mask]
     top = float(np.percentile(inside, 90)) if inside.size else 1.0
-    shade = np.clip(lum / max(top, 0.2), 0.0, 1.0)[..., None]
-    painted = rgb * (0.2 + 0.8 * shade)
-    return np.where(mask[..., None], painted, img).astype(np.float32)
+    return np.clip(lum / max(top, floor), 0.0, 1.0)
 
 
 # --------------------------------------------------------------------------- sources

@@ -96,9 +96,7 @@ def shading(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The object's luminance over its own brightest tenth (0 off the object): the same for
     a drawing in any colour, as `sketch_data.recolour` keeps shading and swaps the hue."""
     lum = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) / 255.0
-    inside = lum[mask]
-    top = float(np.percentile(inside, 90)) if inside.size else 1.0
-    return np.where(mask, np.clip(lum / max(top, 0.05), 0.0, 1.0), 0.0).astype(np.float32)
+    return np.where(mask, sketch_data.shade(lum, mask, floor=0.05), 0.0).astype(np.float32)
 
 
 def _square(a: np.ndarray, box: tuple[int, int, int, int], size: int) -> np.ndarray:
