@@ -239,11 +239,6 @@ class MainWindow(QMainWindow):
             return
         self._first_frame_done = True
         if "art" not in self.pages:
-            # a few of the panel's widgets are shown before they have a parent, so they are
-            # windows for a moment and the platform may hand them the activation: take it
-            # back once their events are in (keyboard shortcuts need the active window)
-            if self.isActiveWindow():
-                QTimer.singleShot(0, self, self.activateWindow)
             # restyling sends every widget a few events: the drop filter sits them out
             self._unwatch_drops()
             try:

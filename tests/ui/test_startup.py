@@ -250,3 +250,41 @@ def test_a_picture_dropped_on_the_art_canvas_is_its_init_image_not_a_recipe(qtbo
         window.close()
     finally:
         close_ctx(ctx, qtbot)
+
+
+def test_building_every_page_shows_no_widget_as_a_window_of_its_own(qtbot, tmp_path):
+    """A widget shown before it has a parent is a window for a moment, and the platform may
+    give it the activation (then the main window's shortcuts are dead until a click). No
+    page does that, so the window keeps the activation without taking it back."""
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from studio.ui.main_window import MainWindow
+
+    class Shown(QObject):
+        def __init__(self) -> None:
+            super().__init__()
+            self.windows: list[str] = []
+
+        def eventFilter(self, obj, event):  # noqa: N802 - Qt API
+            if event.type() == QEvent.Type.Show and isinstance(obj, QWidget) and \
+                    obj.isWindow() and not isinstance(obj, MainWindow):
+                self.windows.append(f"{type(obj).__name__} {obj.objectName()}")
+            return False
+
+    ctx = make_ctx(tmp_path)
+    window = MainWindow(ctx)
+    qtbot.addWidget(window)
+    shown = Shown()
+    QApplication.instance().installEventFilter(shown)
+    try:
+        with qtbot.waitSignal(window.ready, timeout=10000):
+            window.show()
+        for name in window._factories:
+            window.show_tab(name)
+        assert all(window.is_built(name) for name in window._factories)
+        assert shown.windows == []
+        window.close()
+    finally:
+        QApplication.instance().removeEventFilter(shown)
+        close_ctx(ctx, qtbot)
