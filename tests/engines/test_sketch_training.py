@@ -99,53 +99,6 @@ def test_many_pointed_star_polygons_are_starbursts_not_stars(tmp_path):
                                        root)[1] == "star"
 
 
-def test_clip_art_looked_at_and_found_to_show_something_else_keeps_its_title(tmp_path):
-    root = tmp_path
-    icon = root / "computer" / "icons" / "flat-theme" / "applications" / "001_star_butterfly.png"
-    assert sketch_data.clipart_caption(icon, root)[1] == "star butterfly"
-    saw = root / "plants" / "trees" / "bowsaw_benji_park_01.png"
-    assert sketch_data.clipart_caption(saw, root)[1] == "bowsaw benji park"
-
-
-def test_core_nouns_also_come_mirrored_turned_and_smaller(tmp_path):
-    folder = make_data(tmp_path / "d")
-    (folder / "transportation").mkdir()
-    im = Image.new("RGBA", (90, 60), (0, 0, 0, 0))
-    ImageDraw.Draw(im).polygon([(5, 55), (85, 55), (85, 5)], fill=(40, 160, 60, 255),
-                               outline=(0, 0, 0, 255))
-    im.save(folder / "transportation" / "red_car_01.png")
-    data = sketch_data.build(folder, EMOJI if HAVE_EMOJI else None, use_cache=False)
-    plain = sketch_data.build(folder, EMOJI if HAVE_EMOJI else None, use_cache=False,
-                              extras=False)
-    row = data.sources.index("clipart:transportation/red_car_01.png")
-    poses = [data.sources.index(f"clipart:transportation/red_car_01.png#{k}")
-             for k in range(len(sketch_data.VARIANTS))]
-    assert all(data.nouns[i] == "car" for i in poses)
-    mirrored = data.images[poses[0]].astype(int)
-    assert np.abs(mirrored - data.images[row][:, ::-1]).mean() < 2  # the first pose
-    smaller = [data.masks[i].sum() for i in poses]
-    assert smaller[3] < 0.7 * data.masks[row].sum() and abs(smaller[1] - smaller[2]) < 40
-    for i in poses:  # the same captions, the same colours
-        assert sorted(data.entries[data.entries[:, 0] == i][:, 1:].tolist()) == \
-            sorted(data.entries[data.entries[:, 0] == row][:, 1:].tolist())
-    assert not any(s.startswith("clipart:shapes/round_ball_01.png#") for s in data.sources)
-    assert not any("#" in s for s in plain.sources)
-
-
-@pytest.mark.skipif(not sketch_data.SYMBOL_FONT.is_file(), reason="fonts-dejavu-core")
-def test_the_symbol_fonts_stars_are_gold_stars(tmp_path):
-    data = sketch_data.build(make_data(tmp_path / "d"), [], use_cache=False)
-    rows = [i for i, s in enumerate(data.sources)
-            if s.startswith("symbol:") and "#" not in s]
-    assert len(rows) == len(sketch_data.STAR_SYMBOLS)
-    assert {data.nouns[i] for i in rows} == {"star"}
-    black = data.sources.index("symbol:★")
-    texts = {data.captions[c] for c in data.entries[data.entries[:, 0] == black][:, 2]}
-    assert {"a star", "star", "a red star"} <= texts
-    assert sketch_eval.dominant_colour(data.images[black]) == "yellow"
-    assert 0.15 < data.masks[black].mean() < 0.6  # a filled star, not a box or a dot
-
-
 def test_a_folder_with_nothing_to_draw_is_one_sentence(tmp_path):
     config = config_for("sketch", data=str(tmp_path / "missing"), name="x")
     with pytest.raises(TrainingError, match="does not exist"):

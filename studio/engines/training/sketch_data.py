@@ -5,13 +5,6 @@ Sources (all installed as Debian packages, see the model card in `models/sketch/
   file name, the category from the folders ("chemistry flask, science").
 - `fonts-noto-color-emoji`: Noto Color Emoji glyphs rendered with Pillow, captioned with
   their CLDR English names and keywords (`unicode-cldr-core`, `annotations/en.xml`).
-- `fonts-dejavu-core`: DejaVu Sans' five-pointed star symbols (★ ☆ ✩ … ✰), drawn in gold
-  with a darker outline, captioned with their Unicode names: the two star emoji and a
-  dozen clip art stars were all the stars there were.
-
-Every image of a core noun (`CORE_NOUNS`) also comes mirrored, turned both ways and
-smaller (`variants`): most have a few dozen images or fewer, and a model that saw each
-drawing in one pose only learnt those poses.
 
 Colour is what an artist asks for first, and clip art rarely comes in every colour, so
 every item also comes recoloured into named colours with the colour word in the caption
@@ -45,11 +38,8 @@ SIZE = 64
 FIT = 56  # the object's longest side inside the 64×64 square
 CLIPART = Path("/usr/share/openclipart/png")
 EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
-SYMBOL_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
-#: the symbol font's five-pointed stars (its other stars have four, six or more points)
-STAR_SYMBOLS = "★☆✩✪✫✬✭✮✯✰"
 CLDR_EN = Path("/usr/share/unicode/cldr/common/annotations/en.xml")
-VERSION = 5  # bump when rendering or captions change (the cache key includes it)
+VERSION = 4  # bump when rendering or captions change (the cache key includes it)
 
 # Named colours the recolouring paints with (RGB); their hues are far apart so that the
 # benchmark's dominant-hue test can tell them apart.
@@ -260,59 +250,11 @@ def render_emoji(cp: str, font: object) -> tuple[np.ndarray, np.ndarray] | None:
     return _fit(im)
 
 
-def render_symbol(ch: str, font: object) -> tuple[np.ndarray, np.ndarray] | None:
-    """A monochrome font's symbol as clip art: gold with a darker outline (so that
-    `recolour` finds light areas to paint and an edge to keep dark), fitted like the rest."""
-    from PIL import Image, ImageDraw
-
-    im = Image.new("RGBA", (200, 200), (255, 255, 255, 0))
-    ImageDraw.Draw(im).text((20, 10), ch, font=font, fill=(245, 200, 40, 255),  # type: ignore[arg-type]
-                            stroke_width=3, stroke_fill=(150, 95, 10, 255))
-    return _fit(im) if np.asarray(im)[..., 3].max() else None
-
-
-#: the poses every core noun's image also comes in: (mirrored, degrees turned, scale)
-VARIANTS: tuple[tuple[bool, float, float], ...] = ((True, 0.0, 1.0), (False, 12.0, 1.0),
-                                                   (False, -12.0, 1.0), (True, 0.0, 0.72))
-
-
-def variant(img: np.ndarray, mask: np.ndarray, mirror: bool, degrees: float,
-            scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """`img` (64×64 RGB uint8 on white) mirrored, turned about its centre and scaled."""
-    from PIL import Image
-
-    rgba = np.dstack([img, np.where(mask, 255, 0).astype(np.uint8)])
-    im = Image.fromarray(rgba, "RGBA")
-    if mirror:
-        im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    if degrees:
-        im = im.rotate(degrees, resample=Image.BICUBIC, fillcolor=(255, 255, 255, 0))
-    if scale != 1.0:
-        side = round(SIZE * scale)
-        small = im.resize((side, side), Image.LANCZOS)
-        im = Image.new("RGBA", (SIZE, SIZE), (255, 255, 255, 0))
-        im.paste(small, ((SIZE - side) // 2, (SIZE - side) // 2))
-    arr = np.asarray(im).astype(np.float32) / 255.0
-    a = arr[..., 3:4]
-    rgb = arr[..., :3] * a + (1.0 - a)
-    return (rgb * 255.0 + 0.5).astype(np.uint8), arr[..., 3] > 0.5
-
-
 #: openclipart's shapes/stars is ~1,400 generated star polygons ("star_95pt32step": 95
 #: points joined every 32nd): beyond a few points they are rings of spokes, and under the
 #: title "star" they taught the model that a star is a ring. Those are starbursts.
 _STAR_POLYGON = re.compile(r"^star_(\d+)pt\d+step")
 STAR_POINTS_MAX = 8
-
-
-#: clip art whose title or folder names a core noun it does not show, looked at one by
-#: one: an app icon (a square with a butterfly), a logo, a globe, half a star, and the
-#: tools, baubles and leaves in plants/trees. They keep their own titles as nouns.
-NOT_THEIR_CORE_NOUN = frozenset({
-    "001_star_butterfly", "energy_star", "earth_and_north_star_dan_01",
-    "half_star_rating_saurabh_01", "bowsaw_benji_park_01", "bypasspruner_benji_park_01",
-    "christmas_balls_mo_01", "fern_mo_01", "fall_coloured_leaf_geral_01",
-    "fall_coloured_leaf_geral_02", "view_tree"})
 
 
 def _core_noun(word: str) -> str | None:
@@ -335,8 +277,7 @@ def clipart_caption(path: Path, root: Path) -> tuple[str, str]:
     words = [w for w in re.split(r"[_\-\s.]+", stem) if w and not w.isdigit()]
     title = " ".join(words) or "clip art"
     folders = [p.replace("_", " ") for p in path.relative_to(root).parent.parts]
-    core = None if path.stem.lower() in NOT_THEIR_CORE_NOUN else \
-        next((n for n in map(_core_noun, words) if n), None) or \
+    core = next((n for n in map(_core_noun, words) if n), None) or \
         next((n for n in map(_core_noun, reversed(folders)) if n), None)
     noun = core or " ".join([w for w in words if w not in COLOUR_WORDS][:3]) or "shape"
     cats = ", ".join(reversed(folders))
@@ -351,29 +292,25 @@ def _clean_noun(name: str) -> str:
 # --------------------------------------------------------------------------- building
 
 
-def _key(clipart: Path, emoji: list[str] | None, colours_per_clipart: int,
-         extras: bool) -> str:
+def _key(clipart: Path, emoji: list[str] | None, colours_per_clipart: int) -> str:
     files = sorted(str(p.relative_to(clipart)) for p in clipart.rglob("*.png")) \
         if clipart.is_dir() else []
     h = hashlib.sha256(json.dumps([VERSION, str(clipart), files, emoji, colours_per_clipart,
-                                   HELDOUT, extras]).encode()).hexdigest()
+                                   HELDOUT]).encode()).hexdigest()
     return h[:16]
 
 
 def build(clipart: Path = CLIPART, emoji: list[str] | None = None, *,
           colours_per_clipart: int = 2, seed: int = 0,
-          status: Callable[[str], None] | None = None, use_cache: bool = True,
-          extras: bool = True) -> SketchData:
+          status: Callable[[str], None] | None = None, use_cache: bool = True) -> SketchData:
     """Render (or read from the cache) the training set.
 
     `emoji`: which emoji to include (None: every one CLDR names and the font draws).
     Each emoji gets all colours; each clip art `colours_per_clipart` of them, chosen by
-    `seed`. `extras`: the symbol font's stars and the core nouns' `VARIANTS` (the object
-    judge leaves them out: it is fitted on the drawings themselves). Raises TrainingError
-    when neither source has anything.
+    `seed`. Raises TrainingError when neither source has anything.
     """
     store = Store("sketch")
-    key = f"data-{_key(clipart, emoji, colours_per_clipart, extras)}-{seed}.npz"
+    key = f"data-{_key(clipart, emoji, colours_per_clipart)}-{seed}.npz"
     if use_cache:
         cached = store.path(key)
         if cached.is_file():
@@ -381,7 +318,7 @@ def build(clipart: Path = CLIPART, emoji: list[str] | None = None, *,
                 return _read(cached.read_bytes())
             except (OSError, ValueError, KeyError):
                 pass
-    data = _render(clipart, emoji, colours_per_clipart, seed, status, extras)
+    data = _render(clipart, emoji, colours_per_clipart, seed, status)
     if use_cache:
         buf = io.BytesIO()
         np.savez_compressed(
@@ -403,7 +340,7 @@ def _read(blob: bytes) -> SketchData:
 
 
 def _render(clipart: Path, emoji: list[str] | None, colours_per_clipart: int, seed: int,
-            status: Callable[[str], None] | None, extras: bool) -> SketchData:
+            status: Callable[[str], None] | None) -> SketchData:
     from PIL import Image, ImageFont
 
     rng = np.random.default_rng(seed)
@@ -414,7 +351,6 @@ def _render(clipart: Path, emoji: list[str] | None, colours_per_clipart: int, se
     captions: list[str] = [""]
     index: dict[str, int] = {"": 0}
     entries: list[tuple[int, int, int]] = []
-    recipes: list[tuple[list[str], list[int]]] = []  # each row's (captions, colours)
 
     def cap(text: str) -> int:
         if text not in index:
@@ -429,7 +365,6 @@ def _render(clipart: Path, emoji: list[str] | None, colours_per_clipart: int, se
         masks.append(mask)
         nouns.append(noun)
         sources.append(source)
-        recipes.append((own, colours))
         kept = [c for c in own if c and not held_out(c)] or [noun]
         for text in kept:
             entries.append((row, -1, cap(text)))
@@ -479,23 +414,6 @@ def _render(clipart: Path, emoji: list[str] | None, colours_per_clipart: int, se
         add(got[0], got[1], noun, f"clipart:{path.relative_to(clipart)}", [text], picks)
         if status and n % 1000 == 999:
             status(f"Rendered {n + 1} of {len(files)} clip art images.")
-    if extras and SYMBOL_FONT.is_file():
-        symbols = ImageFont.truetype(str(SYMBOL_FONT), 150)
-        for ch in STAR_SYMBOLS:
-            got = render_symbol(ch, symbols)
-            if got is not None:
-                add(got[0], got[1], "star", f"symbol:{ch}",
-                    ["a star", _clean_noun(unicodedata.name(ch))], all_colours)
-    if extras:
-        core = set(CORE_NOUNS)
-        for row in [r for r, noun in enumerate(nouns) if noun in core]:
-            own, colours = recipes[row]
-            for k, pose in enumerate(VARIANTS):
-                img, mask = variant(images[row], masks[row], *pose)
-                if mask.sum() >= 8:
-                    add(img, mask, nouns[row], f"{sources[row]}#{k}", own, colours)
-        if status:
-            status(f"{len(images)} images with the stars and the core nouns' poses.")
     if not images:
         raise TrainingError("No clip art or emoji to train on: install openclipart-png and "
                             "fonts-noto-color-emoji (or point --data at a folder of PNGs).")

@@ -168,7 +168,7 @@ def _references(clipart: str) -> sketch_data.SketchData:
                 link.symlink_to(path)
             except OSError:  # a file system without symbolic links
                 shutil.copyfile(path, link)
-        return sketch_data.build(Path(tmp), emoji, use_cache=False, extras=False)
+        return sketch_data.build(Path(tmp), emoji, use_cache=False)
 
 
 def source_groups(masks: np.ndarray) -> np.ndarray:
