@@ -141,6 +141,30 @@ def test_the_judge_knows_every_benchmark_object_from_the_training_data(real_judg
         assert int((~real_judge.emoji).sum()) > 100  # the clip art of the objects too
 
 
+def test_clip_art_that_shows_something_else_is_no_reference(tmp_path):
+    """An app icon titled "star butterfly" (a square) taught the judge that squares are
+    stars: the files looked at and found to show something else are left out."""
+    icon = Image.new("RGBA", (80, 80), (0, 0, 0, 0))
+    ImageDraw.Draw(icon).rectangle([5, 5, 75, 75], fill=(120, 120, 120, 255),
+                                   outline=(0, 0, 0, 255), width=4)
+    star_image = Image.new("RGBA", (80, 80), (0, 0, 0, 0))
+    ImageDraw.Draw(star_image).polygon([(40, 2), (50, 30), (78, 30), (55, 48), (64, 78),
+                                        (40, 60), (16, 78), (25, 48), (2, 30), (30, 30)],
+                                       fill=(245, 200, 40, 255), outline=(0, 0, 0, 255))
+    folder = tmp_path / "computer" / "icons"
+    folder.mkdir(parents=True)
+    icon.save(folder / "001_star_butterfly.png")
+    star_image.save(folder / "stock_star.png")
+    assert "001_star_butterfly" in sketch_eval.NOT_REFERENCES
+    sketch_eval._references.cache_clear()
+    try:
+        refs = sketch_eval._references(str(tmp_path))
+    finally:
+        sketch_eval._references.cache_clear()
+    clip = [s for s in refs.sources if s.startswith("clipart:")]
+    assert clip == ["clipart:computer/icons/stock_star.png"]
+
+
 @needs_data
 @pytest.mark.timeout(1800)  # ~2,200 images judged: 7 s idle, minutes on a starved machine
 def test_leave_one_source_out_ceiling_is_far_above_chance(real_judge):
