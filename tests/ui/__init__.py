@@ -3,11 +3,14 @@
 - tiny_sd: a session-wide tiny Stable Diffusion folder (tests/tiny.build_tiny_sd)
 - SlowEngine: a real Engine with controllable timing for queue/cancel tests
 - make_ctx / close_ctx: an AppContext over a private history, shut down cleanly
+- shown_window: the main window over such a context, shown, then closed with it
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +78,33 @@ def scan(ctx, qtbot) -> None:
     """Rescan the model folders and wait for the catalog."""
     with qtbot.waitSignal(ctx.catalog_changed, timeout=20000):
         ctx.rescan_models()
+
+
+@contextlib.contextmanager
+def shown_window(qtbot, ctx, *, scanned: bool = False, tab: str | None = None,
+                 active: bool = False, size: tuple[int, int] | None = None) -> Iterator:
+    """The main window over `ctx`, shown (on `tab`, at `size`) and exposed; `active` waits
+    for it to take the keyboard (shortcuts need it), `scanned` for the catalog of its model
+    folders. Closes the window, then `ctx`."""
+    from studio.ui.main_window import MainWindow
+
+    window = MainWindow(ctx)
+    qtbot.addWidget(window)
+    try:
+        if size is not None:
+            window.resize(*size)
+        window.show()
+        if tab is not None:
+            window.show_tab(tab)
+        qtbot.waitExposed(window)
+        if active:
+            qtbot.waitActive(window, timeout=10000)
+        if scanned:
+            scan(ctx, qtbot)
+        yield window
+    finally:
+        window.close()
+        close_ctx(ctx, qtbot)
 
 
 class PanelJobs:

@@ -9,9 +9,8 @@ from PySide6.QtCore import Qt
 
 from studio.core.recipes import read_recipe
 from studio.core.requests import ImageRequest
-from studio.ui.main_window import MainWindow
 from tests.engines.test_upscale import tiny_esrgan
-from tests.ui import PanelJobs, close_ctx, make_ctx, scan
+from tests.ui import PanelJobs, make_ctx, shown_window
 from tests.ui.test_art_panel import fill_form, type_number
 
 
@@ -21,14 +20,8 @@ def window(qtbot, tmp_path, tiny_sd):
     (more / "upscale").mkdir(parents=True)
     tiny_esrgan(more / "upscale" / "tiny-esrgan-x2.safetensors")
     ctx = make_ctx(tmp_path, model_dirs=[str(tiny_sd.parent), str(more)])
-    w = MainWindow(ctx)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    scan(ctx, qtbot)
-    yield w
-    w.close()
-    close_ctx(ctx, qtbot)
+    with shown_window(qtbot, ctx, scanned=True) as w:
+        yield w
 
 
 def run_job(qtbot, art, click) -> tuple:

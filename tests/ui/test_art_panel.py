@@ -11,14 +11,13 @@ from PySide6.QtWidgets import QApplication
 from studio.core.recipes import read_recipe
 from studio.core.requests import ImageRequest
 from studio.ui.art_panel import ArtPanel
-from studio.ui.main_window import MainWindow
 from tests.ui import (
     PanelJobs,
     close_ctx,
     image_jobs_waiting,
     make_ctx,
     output_files,
-    scan,
+    shown_window,
     use_slow_engine,
 )
 
@@ -26,14 +25,8 @@ from tests.ui import (
 @pytest.fixture
 def window(qtbot, tmp_path, tiny_sd):
     ctx = make_ctx(tmp_path, model_dirs=[str(tiny_sd.parent)])
-    w = MainWindow(ctx)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    scan(ctx, qtbot)
-    yield w
-    w.close()
-    close_ctx(ctx, qtbot)
+    with shown_window(qtbot, ctx, scanned=True) as w:
+        yield w
 
 
 def type_number(qtbot, box, value: int) -> None:

@@ -9,22 +9,15 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from studio.core.recipes import read_recipe
-from studio.ui.main_window import MainWindow
-from tests.ui import PanelJobs, close_ctx, make_ctx, scan
+from tests.ui import PanelJobs, make_ctx, shown_window
 from tests.ui.test_art_panel import fill_form
 
 
 @pytest.fixture
 def window(qtbot, tmp_path, tiny_sd):
     ctx = make_ctx(tmp_path, model_dirs=[str(tiny_sd.parent)])
-    w = MainWindow(ctx)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    scan(ctx, qtbot)
-    yield w
-    w.close()
-    close_ctx(ctx, qtbot)
+    with shown_window(qtbot, ctx, scanned=True) as w:
+        yield w
 
 
 def test_a_lora_tag_is_reported_in_the_finish_line_and_the_recipe(window, qtbot, tiny_sd):

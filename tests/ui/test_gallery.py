@@ -13,22 +13,14 @@ from studio.core.outputs import save_result
 from studio.core.requests import ImageRequest, MusicRequest, TextRequest
 from studio.core.results import Result
 from studio.ui.gallery import GalleryModel
-from studio.ui.main_window import MainWindow
-from tests.ui import close_ctx, make_ctx
+from tests.ui import make_ctx, shown_window
 
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    ctx = make_ctx(tmp_path)
-    w = MainWindow(ctx)
-    qtbot.addWidget(w)
-    w.show()
-    w.show_tab("gallery")
-    qtbot.waitExposed(w)
-    qtbot.waitActive(w, timeout=10000)  # Del, Ctrl+C and Ctrl+Z need the active window
-    yield w
-    w.close()
-    close_ctx(ctx, qtbot)
+    # Del, Ctrl+C and Ctrl+Z need the active window
+    with shown_window(qtbot, make_ctx(tmp_path), tab="gallery", active=True) as w:
+        yield w
 
 
 def add_outputs(ctx) -> dict[str, Path]:

@@ -13,8 +13,7 @@ from PySide6.QtWidgets import QFileDialog
 from studio.cli import main
 from studio.core.grid import plot_recipe
 from studio.core.recipes import read_recipe
-from studio.ui.main_window import MainWindow
-from tests.ui import PanelJobs, close_ctx, make_ctx, scan
+from tests.ui import PanelJobs, make_ctx, shown_window
 from tests.ui.test_art_panel import window  # noqa: F401
 from tests.ui.test_grid_section import choose_axis, open_grid, summary
 from tests.ui.test_lora_picker import lora_models  # noqa: F401
@@ -117,14 +116,9 @@ def test_a_plain_picture_leaves_the_grid_section_alone(
 @pytest.fixture
 def lora_window(qtbot, tmp_path, tiny_sd, lora_models):  # noqa: F811
     ctx = make_ctx(tmp_path, model_dirs=[str(tiny_sd.parent), str(lora_models)])
-    w = MainWindow(ctx)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    scan(ctx, qtbot)  # the catalog arrives after the window: the pickers follow it
-    yield w
-    w.close()
-    close_ctx(ctx, qtbot)
+    # the catalog arrives after the window: the pickers follow it
+    with shown_window(qtbot, ctx, scanned=True) as w:
+        yield w
 
 
 def test_the_axis_pickers_list_the_catalogs_loras_and_the_schedule(lora_window, qtbot,

@@ -10,23 +10,14 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from studio.ui.main_window import MainWindow
-from tests.ui import close_ctx, make_ctx
+from tests.ui import make_ctx, shown_window
 from tests.ui.test_gallery import add_outputs, add_pictures, refresh, row_of
 
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    ctx = make_ctx(tmp_path)
-    w = MainWindow(ctx)
-    qtbot.addWidget(w)
-    w.resize(760, 600)
-    w.show()
-    w.show_tab("gallery")
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
-    close_ctx(ctx, qtbot)
+    with shown_window(qtbot, make_ctx(tmp_path), tab="gallery", size=(760, 600)) as w:
+        yield w
 
 
 def double_click_row(gallery, qtbot, row: int) -> None:
