@@ -5,12 +5,15 @@ The pipeline is built from models/configs/sd2 with random weights (865 M-paramet
 the real VAE and OpenCLIP-H text encoder shapes): a step costs what a real model's costs.
 Every Studio row is the image engine's own `generate` (the path the worker and the CLI
 take: CPU noise, the step callback with progress, previews on, cancel checks); the raw
-row is `pipe(...)` on the same pipeline with nothing around it. Per step is the time
+row is `pipe(...)` on the same pipeline with nothing around it. With OpenVINO, the two
+libraries' own speeds on this UNet come last: one CFG call of the bare UNet in PyTorch and
+compiled by `openvino.convert_model` + `compile_model` directly (median of 3 after a warm-up
+call), so OpenVINO's speed-up by itself stands beside Studio's. Per step is the time
 between the first and the last step callback over steps - 1; decode is the time from
 the last step to the image; whole is the job. OpenVINO's one-off conversion is reported
 on its own line and left out of its rows (it is cached on disk for the next launch).
 
-    .venv/bin/python benchmarks/cpu_fullsize.py --runs 2   # 512², 3 steps (~15 min, 2 cores)
+    .venv/bin/python benchmarks/cpu_fullsize.py --runs 2   # 512², 3 steps (~20 min, 2 cores)
     .venv/bin/python benchmarks/cpu_fullsize.py --quick    # half-width UNet, 256² (~2 min)
 
 Aims (issue 18): OpenVINO ≥ 1.8× PyTorch fp32 per step; the whole image with OpenVINO and
@@ -197,6 +200,16 @@ def run(args: argparse.Namespace, size: int) -> int:
     print("pixels against Studio fp32 (max / mean of |Δ| in 0-255): " + "; ".join(
         f"{n}: {s['max_pixel_diff_vs_fp32']} / {s['mean_pixel_diff_vs_fp32']}"
         for n, s in summary.items()))
+    bare = bare_unet_calls(pipe, size, args.guidance) if openvino else {}
+    if bare:
+        own = bare["pytorch_s"] / bare["openvino_s"]
+        studio_x = med(base, "step") / med("Studio OpenVINO", "step") \
+            if results.get("Studio OpenVINO") else 0.0
+        print(f"the bare UNet, one call (batch {bare['batch']}): PyTorch fp32 "
+              f"{bare['pytorch_s']:.2f} s, OpenVINO {bare['openvino_s']:.2f} s (converted in "
+              f"{bare['convert_s']:.0f} s): OpenVINO's own speed-up {own:.2f}×"
+              + (f"; Studio's per step {studio_x:.2f}×" if studio_x else ""), flush=True)
+        bare["openvino_speedup"] = round(own, 3)
     print(machine_line())
     out = {"benchmark": "cpu_fullsize", "quick": args.quick, "size": size,
            "steps": args.steps, "guidance": args.guidance, "runs": args.runs,
@@ -204,10 +217,58 @@ def run(args: argparse.Namespace, size: int) -> int:
            "rows": summary, "failed": failed, **machine_info()}
     if openvino:
         out["openvino_convert_s"] = round(first["convert"], 1)
+        out["bare_unet"] = bare
     print(json.dumps(out))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
     return 0
+
+
+def bare_unet_calls(pipe: Any, size: int, guidance: float) -> dict[str, Any]:
+    """One call of the UNet alone, in PyTorch fp32 and compiled by OpenVINO from the same
+    module with the app's settings (f32, the torch thread count): what each library does by
+    itself, with no pipeline, sampler or Studio around it."""
+    import openvino as ov
+    import torch
+
+    batch = 2 if guidance > 1 else 1
+    latent = size // pipe.vae_scale_factor
+    gen = torch.Generator().manual_seed(0)
+    sample = torch.randn(batch, pipe.unet.config.in_channels, latent, latent, generator=gen)
+    timestep = torch.tensor(500.0)
+    context = torch.randn(batch, pipe.tokenizer.model_max_length,
+                          pipe.unet.config.cross_attention_dim, generator=gen)
+
+    class Bare(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.unet = pipe.unet
+
+        def forward(self, x: Any, t: Any, c: Any) -> Any:
+            return self.unet(x, t, encoder_hidden_states=c, return_dict=False)[0]
+
+    def timed(call: Any) -> float:
+        call()  # the first call builds kernels
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - t0)
+        return median(times)
+
+    with torch.inference_mode():
+        torch_s = timed(lambda: Bare()(sample, timestep, context))
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        model = ov.convert_model(Bare(), example_input=(sample, timestep, context))
+    compiled = ov.Core().compile_model(model, "CPU", {
+        "INFERENCE_NUM_THREADS": max(1, torch.get_num_threads()),
+        "INFERENCE_PRECISION_HINT": "f32"})
+    convert_s = time.perf_counter() - t0
+    feeds = [sample.numpy(), timestep.numpy(), context.numpy()]
+    openvino_s = timed(lambda: compiled(feeds))
+    return {"batch": batch, "pytorch_s": round(torch_s, 3), "openvino_s": round(openvino_s, 3),
+            "convert_s": round(convert_s, 1)}
 
 
 if __name__ == "__main__":
