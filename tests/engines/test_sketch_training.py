@@ -122,6 +122,7 @@ def test_training_runs_both_phases_and_exports_a_pipeline_folder(trained):
     assert classify_folder(model).descriptor is families.SKETCH
     card = (model / "card.md").read_text(encoding="utf-8")
     assert "UNet parameters" in card and "autoencoder validation MSE" in card
+    assert "autoencoder colours kept" in card and 0.0 <= recipe.vae_colour_kept <= 1.0
     # the autoencoder's reconstruction error is no validation loss of the UNet's: a best
     # "validation" from that phase would make export-best pick an untrained UNet
     assert recipe.vae_val_mse is not None and recipe.vae_val_mse > 0

@@ -106,6 +106,7 @@ class SketchRecipe(Recipe):
         self.ema: Any = None
         self.trains_text = False
         self.vae_val_mse: float | None = None  # the autoencoder's, when its phase ended
+        self.vae_colour_kept: float | None = None  # … and the colours it kept
         self.step = 0
 
     # ------------------------------------------------------------------ data
@@ -280,6 +281,7 @@ class SketchRecipe(Recipe):
         self.scale = float(1.0 / max(float(z.std()), 1e-3))
         self.vae.register_to_config(scaling_factor=self.scale)
         self.vae_val_mse = self._vae_val_mse()
+        self.vae_colour_kept = self._vae_colour_kept()
 
     def _noise_loss(self, idx: np.ndarray, captions: np.ndarray, gen: Any,
                     train: bool) -> Any:
@@ -359,6 +361,29 @@ class SketchRecipe(Recipe):
             x = self._pixels(self.val_idx[:64])
             return float(torch.nn.functional.mse_loss(self.vae(x).sample, x))
 
+    def _vae_colour_kept(self, rows: int = 64) -> float | None:
+        """The share of held-out images, each recoloured in every named colour, that the
+        benchmark's colour judge still reads as that colour after the autoencoder: a decoder
+        that drifts a hue (yellow to amber) fails every prompt in it, whatever the UNet."""
+        import torch
+
+        from studio.engines.training import sketch_eval
+
+        assert self.data is not None
+        image_rows = np.unique(self.data.entries[self.val_idx, 0])[:rows]
+        if not len(image_rows):
+            return None
+        n = len(sketch_data.COLOUR_NAMES)
+        src = np.repeat(image_rows, n)
+        colours = np.tile(np.arange(n), len(image_rows))
+        with torch.no_grad():
+            self.vae.eval()
+            x = torch.from_numpy(self.data.sample_pixels(src, colours)).to(self.device)
+            y = self.vae(x).sample
+        asked = [sketch_data.COLOUR_NAMES[c] for c in colours]
+        read = [sketch_eval.dominant_colour(_to_uint8(im)) for im in y]
+        return float(np.mean([a == r for a, r in zip(asked, read, strict=True)]))
+
     # ------------------------------------------------------------------ samples
     def samples(self) -> list[Sample]:
         import torch
@@ -414,7 +439,9 @@ class SketchRecipe(Recipe):
                 "vae_opt": self.vae_opt.state_dict(), "unet_opt": self.unet_opt.state_dict(),
                 "step": torch.tensor(self.step), "scale": torch.tensor(self.scale),
                 "vae_val_mse": torch.tensor(float("nan") if self.vae_val_mse is None
-                                            else self.vae_val_mse)}
+                                            else self.vae_val_mse),
+                "vae_colour_kept": torch.tensor(float("nan") if self.vae_colour_kept is None
+                                                else self.vae_colour_kept)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.vae.load_state_dict(state["vae"])
@@ -429,6 +456,8 @@ class SketchRecipe(Recipe):
         self.scale = float(state["scale"])
         mse = float(state.get("vae_val_mse", float("nan")))
         self.vae_val_mse = None if math.isnan(mse) else mse
+        kept = float(state.get("vae_colour_kept", float("nan")))
+        self.vae_colour_kept = None if math.isnan(kept) else kept
         self.vae.register_to_config(scaling_factor=self.scale)
         self.lat_done[:] = False  # latents follow the restored autoencoder
 
@@ -467,6 +496,8 @@ class SketchRecipe(Recipe):
             facts["latent scaling factor"] = round(self.scale, 5)
             if self.vae_val_mse is not None:
                 facts["autoencoder validation MSE"] = round(self.vae_val_mse, 5)
+            if self.vae_colour_kept is not None:
+                facts["autoencoder colours kept"] = round(self.vae_colour_kept, 3)
         if self.data is not None:
             facts.update({f"data {k}": v for k, v in self.data.summary().items()})
         return facts
