@@ -1,7 +1,9 @@
 """OpenVINO on the CPU for a loaded diffusers pipeline: UNet, VAE decoder, text encoders.
 
 Measured on 2 cores (issue 18): a CFG step of the mid-size test UNet takes 47 ms at 256²
-and 232 ms at 512² compiled by OpenVINO, against 98 and 425 ms in PyTorch fp32.
+and 232 ms at 512² compiled by OpenVINO, against 98 and 425 ms in PyTorch fp32; the
+full-size SD 2.x UNet at 512² only 1.10× (OpenVINO by itself, `cpu_fullsize.py`), where
+PyTorch's bf16 on an AMX CPU is the faster path (docs/PERFORMANCE.md).
 
 How it plugs in: while a job runs (`OpenVinoRuntime.active()`), each converted module's
 `forward` (the VAE's `decode`) is replaced on that one object by a call into its
