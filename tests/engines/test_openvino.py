@@ -244,6 +244,24 @@ def test_fast_decode_uses_the_tiny_autoencoder_and_says_so(
     assert "decode" not in vars(loaded.pipe.vae)  # the VAE is itself again
 
 
+def test_with_fast_decode_the_final_step_is_no_preview(
+        tiny_sd: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With fast decode a preview of the last step is the final image one TAESD decode
+    early (half a second of a one-step 512² job on a CPU): it is left out. With the VAE it
+    stays, since it shows the picture well before the VAE's decode; and a longer job still
+    shows its first step."""
+    loaded = _with_taesd(tiny_sd, tmp_path, monkeypatch)
+    fast, full, longer = (Recorder(Settings(fast_decode=True)), Recorder(Settings()),
+                          Recorder(Settings(fast_decode=True)))
+    one_step = _request(tiny_sd, steps=1)
+    assert loaded.generate(one_step, fast).info["final_decoder"] == "taesd"
+    loaded.generate(one_step, full)
+    loaded.generate(_request(tiny_sd, steps=3), longer)
+    assert fast.steps == [1] and fast.previews == []
+    assert [p.step for p in full.previews] == [1]
+    assert [p.step for p in longer.previews][:1] == [1] and longer.previews[-1].step < 3
+
+
 def test_fast_decode_without_taesd_keeps_the_vae(engine: DiffusersImageEngine) -> None:
     result = engine.generate(_request(engine.spec.model), Recorder(Settings(fast_decode=True)))
     assert result.info["final_decoder"] == "vae"
