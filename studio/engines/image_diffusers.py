@@ -304,7 +304,6 @@ def weights_key(path: Path, component: str) -> str:
     return ",".join(f"{p.name}={file_sha256(p)}" for p in files)
 
 
-
 def _preview(events: Events, previewer: LinearPreview | TaesdPreview | None,
              tap: X0Tap | None, throttle: PreviewThrottle, step: int, total: int,
              info: dict[str, Any], final_from_previewer: bool) -> None:
@@ -322,6 +321,7 @@ def _preview(events: Events, previewer: LinearPreview | TaesdPreview | None,
     if images:
         events.preview(Preview("image", preview_payload(images), step, total, info=info))
     throttle.record(started)
+
 
 @dataclass
 class RunOptions:
@@ -705,6 +705,7 @@ class DiffusersImageEngine(ExplorableEngine):
         passes = self._passes(request)
         total = sum(passes)
         done = [0]
+        preview_info = {"decoder": getattr(previewer, "name", None), "mode": request.mode}
 
         def on_step(step: int, _total: int, tap: X0Tap | None) -> None:
             now = time.perf_counter()
@@ -712,10 +713,8 @@ class DiffusersImageEngine(ExplorableEngine):
             marks["last"] = now
             try:
                 events.progress(done[0] + step, total)
-                if previewer is not None:
-                    _preview(events, previewer, tap, throttle, done[0] + step, total,
-                             {"decoder": previewer.name, "mode": request.mode},
-                             options.fast_decode)
+                _preview(events, previewer, tap, throttle, done[0] + step, total, preview_info,
+                         options.fast_decode)
             finally:
                 marks["callbacks"] = marks.get("callbacks", 0.0) + time.perf_counter() - now
 
