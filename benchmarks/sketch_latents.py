@@ -23,11 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from studio.engines.training import sketch_data
 
 
-def latent_stats(folder: Path, images: np.ndarray, masks: np.ndarray) -> dict[str, object]:
+def latent_stats(folder: Path, pixels: np.ndarray, masks: np.ndarray) -> dict[str, object]:
+    """`pixels` as the recipe feeds its autoencoder (`SketchData.sample_pixels`)."""
     import torch
     from diffusers import AutoencoderKL
 
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    x = torch.from_numpy(pixels)
     white = torch.from_numpy(~masks).float()[:, None]
     white = torch.nn.functional.avg_pool2d(white, 4)[:, 0] > 0.99  # cells wholly on white
     vae = AutoencoderKL.from_pretrained(folder / "vae").eval()
@@ -50,9 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     data = sketch_data.build()
     rows = np.sort(np.random.default_rng(0).choice(len(data.images), args.images,
                                                    replace=False))
+    pixels = data.sample_pixels(rows, np.full(len(rows), -1))  # in their own colours
     for folder in args.models:
-        print(folder, latent_stats(folder.expanduser(), data.images[rows], data.masks[rows]),
-              flush=True)
+        print(folder, latent_stats(folder.expanduser(), pixels, data.masks[rows]), flush=True)
     return 0
 
 
