@@ -7,6 +7,7 @@ saved with diffusers' `save_lora_weights`, and the same weights under kohya's na
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,7 @@ def models(tiny_sd: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
               str(embeddings / "xlthing.safetensors"))
     torch.save({"string_to_param": {"*": torch.randn(1, 32)}, "name": "old"},
                embeddings / "oldstyle.pt")
+    shutil.copyfile(loras / "neon.safetensors", embeddings / "detail.safetensors")  # misfiled
     return root
 
 
@@ -248,6 +250,9 @@ def test_an_embedding_named_in_the_prompt_is_used_and_otherwise_nothing_changes(
     # A1111's pickled .pt needs pickles allowed
     with pytest.raises(RequestError, match=r"oldstyle\.pt is a pickled file"):
         render(engine, "a red fox oldstyle")
+    # a LoRA saved among the embeddings is no embedding: its name is a word again
+    detail = render(engine, "a red fox, fine detail")
+    assert not detail.info.get("embeddings")
 
 
 def test_kohya_names_are_the_ones_a1111_reads() -> None:

@@ -20,13 +20,19 @@ safetensors headers are read.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.core.catalog.classify import EMBEDDING_SUFFIXES, invoke_base, lora_base
+from studio.core.catalog.classify import (
+    EMBEDDING_SUFFIXES,
+    embedding_layout,
+    invoke_base,
+    lora_base,
+)
 from studio.core.catalog.headers import HEADER_ERRORS, read_safetensors_header
 from studio.core.catalog.scan import embedding_dirs, lora_dirs
 from studio.core.errors import RequestError
@@ -149,11 +155,37 @@ def resolve(names: Sequence[str], hashes: Mapping[str, str], settings: Settings
 
 
 def find_embeddings(settings: Settings) -> dict[str, Path]:
-    """Textual-inversion embeddings by name (the file's stem, as A1111 names them)."""
+    """Textual-inversion embeddings by name (the file's stem, as A1111 names them).
+
+    A safetensors file whose header says it is something else (a LoRA saved in the wrong
+    folder) is left out, as the Models tab leaves it out: its name is often a plain word
+    ("detail"), and every prompt with that word would fail on it. A damaged file stays:
+    a prompt that names it gets the sentence that says so."""
     out: dict[str, Path] = {}
     for name, path in _files(embedding_dirs(settings), EMBEDDING_SUFFIXES):
-        out.setdefault(name, path)
+        if name not in out and not _something_else(path):
+            out[name] = path
     return out
+
+
+def _something_else(path: Path) -> bool:
+    """Whether a file in an embeddings folder is readable and not an embedding."""
+    if path.suffix.lower() != ".safetensors":
+        return False  # pickled: it cannot say without unpickling
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    return _header_is_something_else(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _header_is_something_else(path: str, _size: int, _mtime_ns: int) -> bool:
+    """Kept by size and modification time: prompts look embeddings up on every job."""
+    try:
+        return embedding_layout(read_safetensors_header(Path(path))) is None
+    except HEADER_ERRORS:
+        return False
 
 
 # ------------------------------------------------------------------ A1111's LoRA hash
