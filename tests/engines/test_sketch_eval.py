@@ -155,7 +155,7 @@ def test_clip_art_that_shows_something_else_is_no_reference(tmp_path):
     folder.mkdir(parents=True)
     icon.save(folder / "001_star_butterfly.png")
     star_image.save(folder / "stock_star.png")
-    assert "001_star_butterfly" in sketch_eval.NOT_REFERENCES
+    assert "001_star_butterfly" in sketch_data.NOT_THEIR_CORE_NOUN
     sketch_eval._references.cache_clear()
     try:
         refs = sketch_eval._references(str(tmp_path))

@@ -6,6 +6,7 @@ conditioning that is the same in training and in the app."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,27 @@ def test_many_pointed_star_polygons_are_starbursts_not_stars(tmp_path):
                                        root)[1] == "star"
 
 
+def test_clip_art_looked_at_and_found_to_show_something_else_keeps_its_title(tmp_path):
+    root = tmp_path
+    icon = root / "computer" / "icons" / "flat-theme" / "applications" / "001_star_butterfly.png"
+    assert sketch_data.clipart_caption(icon, root)[1] == "star butterfly"
+    saw = root / "plants" / "trees" / "bowsaw_benji_park_01.png"
+    assert sketch_data.clipart_caption(saw, root)[1] == "bowsaw benji park"
+
+
+@pytest.mark.skipif(not sketch_data.SYMBOL_FONT.is_file(), reason="fonts-dejavu-core")
+def test_the_symbol_fonts_stars_are_gold_stars(tmp_path):
+    data = sketch_data.build(make_data(tmp_path / "d"), [], use_cache=False)
+    rows = [i for i, s in enumerate(data.sources) if s.startswith("symbol:")]
+    assert len(rows) == len(sketch_data.STAR_SYMBOLS)
+    assert {data.nouns[i] for i in rows} == {"star"}
+    black = data.sources.index("symbol:★")
+    texts = {data.captions[c] for c in data.entries[data.entries[:, 0] == black][:, 2]}
+    assert {"a star", "star", "a red star"} <= texts
+    assert sketch_eval.dominant_colour(data.images[black]) == "yellow"
+    assert 0.15 < data.masks[black].mean() < 0.6  # a filled star, not a box or a dot
+
+
 def test_a_folder_with_nothing_to_draw_is_one_sentence(tmp_path):
     config = config_for("sketch", data=str(tmp_path / "missing"), name="x")
     with pytest.raises(TrainingError, match="does not exist"):
@@ -131,6 +153,22 @@ def test_training_runs_both_phases_and_exports_a_pipeline_folder(trained):
         assert recipe.phase == "vae" and recipe.validation_loss() is None
     finally:
         recipe.step = step
+
+
+def test_the_autoencoders_learning_rate_falls_on_a_cosine_to_its_floor(trained):
+    from studio.engines.training import sketch
+
+    trainer, _model = trained
+    recipe = trainer.recipe
+    assert isinstance(recipe, SketchRecipe)
+    # the tiny run's single autoencoder step ran at the full rate, set on its optimizer
+    assert [g["lr"] for g in recipe.vae_opt.param_groups] == [recipe.config.lr]
+    plain = SketchRecipe(recipe.config)
+    plain.vae_total = 101
+    f = [plain.vae_lr_factor(s) for s in range(101)]
+    assert f[0] == 1.0 and f[-1] == pytest.approx(sketch.VAE_LR_FLOOR)
+    assert f[50] == pytest.approx((1 + sketch.VAE_LR_FLOOR) / 2)
+    assert all(a > b for a, b in itertools.pairwise(f))
 
 
 def test_the_exported_model_renders_through_the_image_engine(trained):

@@ -51,6 +51,10 @@ SAMPLE_PROMPTS = ("a red heart", "a blue car", "a yellow star", "a green tree",
 TRAIN_TIMESTEPS = 1000
 EMA_DECAY = 0.999
 WARMUP = 100
+#: the autoencoder's learning rate falls on a cosine to this share of it at its last step:
+#: at a constant rate where it stopped was luck, and one run's decoder stopped turning
+#: yellow into amber (every yellow prompt then judged orange)
+VAE_LR_FLOOR = 0.02
 
 
 def vae_steps(steps: int) -> int:
@@ -107,6 +111,7 @@ class SketchRecipe(Recipe):
         self.trains_text = False
         self.vae_val_mse: float | None = None  # the autoencoder's, when its phase ended
         self.vae_colour_kept: float | None = None  # … and the colours it kept
+        self.vae_total = 0
         self.step = 0
 
     # ------------------------------------------------------------------ data
@@ -261,6 +266,8 @@ class SketchRecipe(Recipe):
         x = self._pixels(idx)
         ox, oy = rng.integers(0, sketch_data.SIZE - CROP + 1, size=2)
         x = x[:, :, oy:oy + CROP, ox:ox + CROP]
+        for group in self.vae_opt.param_groups:
+            group["lr"] = self.config.lr * self.vae_lr_factor(self.step)
         self.vae.train()
         post = self.vae.encode(x).latent_dist
         z = post.sample(generator=self._gen(1))
@@ -271,6 +278,12 @@ class SketchRecipe(Recipe):
         loss.backward()
         self.vae_opt.step()
         return float(loss.detach())
+
+    def vae_lr_factor(self, step: int) -> float:
+        """The autoencoder's learning rate over its phase: a cosine from 1 at its first step
+        to `VAE_LR_FLOOR` at its last."""
+        done = min(1.0, step / max(1, self.vae_total - 1))
+        return VAE_LR_FLOOR + (1.0 - VAE_LR_FLOOR) * 0.5 * (1 + math.cos(math.pi * done))
 
     def _fix_scale(self) -> None:
         """SD's scaling factor: latents of the data scaled to unit variance."""

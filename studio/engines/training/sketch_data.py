@@ -5,6 +5,9 @@ Sources (all installed as Debian packages, see the model card in `models/sketch/
   file name, the category from the folders ("chemistry flask, science").
 - `fonts-noto-color-emoji`: Noto Color Emoji glyphs rendered with Pillow, captioned with
   their CLDR English names and keywords (`unicode-cldr-core`, `annotations/en.xml`).
+- `fonts-dejavu-core`: DejaVu Sans' five-pointed star symbols (★ ☆ ✩ … ✰), drawn in gold
+  with a darker outline, captioned with their Unicode names: the two star emoji and a
+  dozen clip art stars were all the stars there were.
 
 Colour is what an artist asks for first, and clip art rarely comes in every colour, so
 every item also comes recoloured into named colours with the colour word in the caption
@@ -38,8 +41,11 @@ SIZE = 64
 FIT = 56  # the object's longest side inside the 64×64 square
 CLIPART = Path("/usr/share/openclipart/png")
 EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
+SYMBOL_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+#: the symbol font's five-pointed stars (its other stars have four, six or more points)
+STAR_SYMBOLS = "★☆✩✪✫✬✭✮✯✰"
 CLDR_EN = Path("/usr/share/unicode/cldr/common/annotations/en.xml")
-VERSION = 4  # bump when rendering or captions change (the cache key includes it)
+VERSION = 6  # bump when rendering or captions change (the cache key includes it)
 
 # Named colours the recolouring paints with (RGB); their hues are far apart so that the
 # benchmark's dominant-hue test can tell them apart.
@@ -250,11 +256,32 @@ def render_emoji(cp: str, font: object) -> tuple[np.ndarray, np.ndarray] | None:
     return _fit(im)
 
 
+def render_symbol(ch: str, font: object) -> tuple[np.ndarray, np.ndarray] | None:
+    """A monochrome font's symbol as clip art: gold with a darker outline (so that
+    `recolour` finds light areas to paint and an edge to keep dark), fitted like the rest."""
+    from PIL import Image, ImageDraw
+
+    im = Image.new("RGBA", (200, 200), (255, 255, 255, 0))
+    ImageDraw.Draw(im).text((20, 10), ch, font=font, fill=(245, 200, 40, 255),  # type: ignore[arg-type]
+                            stroke_width=3, stroke_fill=(150, 95, 10, 255))
+    return _fit(im) if np.asarray(im)[..., 3].max() else None
+
+
 #: openclipart's shapes/stars is ~1,400 generated star polygons ("star_95pt32step": 95
 #: points joined every 32nd): beyond a few points they are rings of spokes, and under the
 #: title "star" they taught the model that a star is a ring. Those are starbursts.
 _STAR_POLYGON = re.compile(r"^star_(\d+)pt\d+step")
 STAR_POINTS_MAX = 8
+
+
+#: clip art whose title or folder names a core noun it does not show, looked at one by
+#: one: an app icon (a square with a butterfly), a logo, a globe, half a star, and the
+#: tools, baubles and leaves in plants/trees. They keep their own titles as nouns.
+NOT_THEIR_CORE_NOUN = frozenset({
+    "001_star_butterfly", "energy_star", "earth_and_north_star_dan_01",
+    "half_star_rating_saurabh_01", "bowsaw_benji_park_01", "bypasspruner_benji_park_01",
+    "christmas_balls_mo_01", "fern_mo_01", "fall_coloured_leaf_geral_01",
+    "fall_coloured_leaf_geral_02", "view_tree"})
 
 
 def _core_noun(word: str) -> str | None:
@@ -277,7 +304,8 @@ def clipart_caption(path: Path, root: Path) -> tuple[str, str]:
     words = [w for w in re.split(r"[_\-\s.]+", stem) if w and not w.isdigit()]
     title = " ".join(words) or "clip art"
     folders = [p.replace("_", " ") for p in path.relative_to(root).parent.parts]
-    core = next((n for n in map(_core_noun, words) if n), None) or \
+    core = None if path.stem.lower() in NOT_THEIR_CORE_NOUN else \
+        next((n for n in map(_core_noun, words) if n), None) or \
         next((n for n in map(_core_noun, reversed(folders)) if n), None)
     noun = core or " ".join([w for w in words if w not in COLOUR_WORDS][:3]) or "shape"
     cats = ", ".join(reversed(folders))
@@ -292,25 +320,29 @@ def _clean_noun(name: str) -> str:
 # --------------------------------------------------------------------------- building
 
 
-def _key(clipart: Path, emoji: list[str] | None, colours_per_clipart: int) -> str:
+def _key(clipart: Path, emoji: list[str] | None, colours_per_clipart: int,
+         extras: bool) -> str:
     files = sorted(str(p.relative_to(clipart)) for p in clipart.rglob("*.png")) \
         if clipart.is_dir() else []
     h = hashlib.sha256(json.dumps([VERSION, str(clipart), files, emoji, colours_per_clipart,
-                                   HELDOUT]).encode()).hexdigest()
+                                   HELDOUT, extras]).encode()).hexdigest()
     return h[:16]
 
 
 def build(clipart: Path = CLIPART, emoji: list[str] | None = None, *,
           colours_per_clipart: int = 2, seed: int = 0,
-          status: Callable[[str], None] | None = None, use_cache: bool = True) -> SketchData:
+          status: Callable[[str], None] | None = None, use_cache: bool = True,
+          extras: bool = True) -> SketchData:
     """Render (or read from the cache) the training set.
 
     `emoji`: which emoji to include (None: every one CLDR names and the font draws).
     Each emoji gets all colours; each clip art `colours_per_clipart` of them, chosen by
-    `seed`. Raises TrainingError when neither source has anything.
+    `seed`. `extras`: the symbol font's stars (the object judge leaves them out: it is
+    fitted on the clip art and emoji alone, as before they came). Raises TrainingError
+    when neither source has anything.
     """
     store = Store("sketch")
-    key = f"data-{_key(clipart, emoji, colours_per_clipart)}-{seed}.npz"
+    key = f"data-{_key(clipart, emoji, colours_per_clipart, extras)}-{seed}.npz"
     if use_cache:
         cached = store.path(key)
         if cached.is_file():
@@ -318,7 +350,7 @@ def build(clipart: Path = CLIPART, emoji: list[str] | None = None, *,
                 return _read(cached.read_bytes())
             except (OSError, ValueError, KeyError):
                 pass
-    data = _render(clipart, emoji, colours_per_clipart, seed, status)
+    data = _render(clipart, emoji, colours_per_clipart, seed, status, extras)
     if use_cache:
         buf = io.BytesIO()
         np.savez_compressed(
@@ -340,7 +372,7 @@ def _read(blob: bytes) -> SketchData:
 
 
 def _render(clipart: Path, emoji: list[str] | None, colours_per_clipart: int, seed: int,
-            status: Callable[[str], None] | None) -> SketchData:
+            status: Callable[[str], None] | None, extras: bool) -> SketchData:
     from PIL import Image, ImageFont
 
     rng = np.random.default_rng(seed)
@@ -414,6 +446,13 @@ def _render(clipart: Path, emoji: list[str] | None, colours_per_clipart: int, se
         add(got[0], got[1], noun, f"clipart:{path.relative_to(clipart)}", [text], picks)
         if status and n % 1000 == 999:
             status(f"Rendered {n + 1} of {len(files)} clip art images.")
+    if extras and SYMBOL_FONT.is_file():
+        symbols = ImageFont.truetype(str(SYMBOL_FONT), 150)
+        for ch in STAR_SYMBOLS:
+            got = render_symbol(ch, symbols)
+            if got is not None:
+                add(got[0], got[1], "star", f"symbol:{ch}",
+                    ["a star", _clean_noun(unicodedata.name(ch))], all_colours)
     if not images:
         raise TrainingError("No clip art or emoji to train on: install openclipart-png and "
                             "fonts-noto-color-emoji (or point --data at a folder of PNGs).")

@@ -147,17 +147,6 @@ def benchmark_references(clipart: Path = sketch_data.CLIPART) -> sketch_data.Ske
     return _references(str(clipart))
 
 
-#: clip art that its title or folder names a benchmark object but that shows something
-#: else, looked at one by one: an app icon (a square with a butterfly), a logo, a globe,
-#: half a star, the saws, baubles, fern, leaves and tree-view icons in plants/trees. As
-#: references they made the judge call squares stars.
-NOT_REFERENCES = frozenset({
-    "001_star_butterfly", "energy_star", "earth_and_north_star_dan_01",
-    "half_star_rating_saurabh_01", "bowsaw_benji_park_01", "bypasspruner_benji_park_01",
-    "christmas_balls_mo_01", "fern_mo_01", "fall_coloured_leaf_geral_01",
-    "fall_coloured_leaf_geral_02", "view_tree"})
-
-
 @functools.lru_cache(maxsize=2)
 def _references(clipart: str) -> sketch_data.SketchData:
     import shutil
@@ -169,8 +158,8 @@ def _references(clipart: str) -> sketch_data.SketchData:
         emoji += [cp for cp, (name, _kw) in sketch_data.cldr_annotations().items()
                   if cp not in emoji and nouns & set(name.lower().split())]
     root = Path(clipart)
-    files = [p for p in sorted(root.rglob("*.png")) if p.stem.lower() not in NOT_REFERENCES
-             and sketch_data.clipart_caption(p, root)[1] in nouns] if root.is_dir() else []
+    files = [p for p in sorted(root.rglob("*.png"))
+             if sketch_data.clipart_caption(p, root)[1] in nouns] if root.is_dir() else []
     with tempfile.TemporaryDirectory() as tmp:
         for path in files:  # the same folders, so the same captions and nouns
             link = Path(tmp) / path.relative_to(root)
@@ -179,7 +168,7 @@ def _references(clipart: str) -> sketch_data.SketchData:
                 link.symlink_to(path)
             except OSError:  # a file system without symbolic links
                 shutil.copyfile(path, link)
-        return sketch_data.build(Path(tmp), emoji, use_cache=False)
+        return sketch_data.build(Path(tmp), emoji, use_cache=False, extras=False)
 
 
 def source_groups(masks: np.ndarray) -> np.ndarray:
