@@ -52,8 +52,8 @@ TRAIN_TIMESTEPS = 1000
 EMA_DECAY = 0.999
 WARMUP = 100
 #: the autoencoder's learning rate falls on a cosine to this share of it at its last step:
-#: at a constant rate where it stopped was luck, and one run's decoder stopped turning
-#: yellow into amber (every yellow prompt then judged orange)
+#: at a constant rate where it stopped was luck, and one run's autoencoder stopped where
+#: it turned yellow into amber (every yellow prompt then judged orange)
 VAE_LR_FLOOR = 0.02
 
 

@@ -6,8 +6,8 @@ Sources (all installed as Debian packages, see the model card in `models/sketch/
 - `fonts-noto-color-emoji`: Noto Color Emoji glyphs rendered with Pillow, captioned with
   their CLDR English names and keywords (`unicode-cldr-core`, `annotations/en.xml`).
 - `fonts-dejavu-core`: DejaVu Sans' five-pointed star symbols (★ ☆ ✩ … ✰), drawn in gold
-  with a darker outline, captioned with their Unicode names: the two star emoji and a
-  dozen clip art stars were all the stars there were.
+  with a darker outline, captioned with their Unicode names: the two star emoji and
+  fourteen clip art stars were all the stars there were.
 
 Colour is what an artist asks for first, and clip art rarely comes in every colour, so
 every item also comes recoloured into named colours with the colour word in the caption
