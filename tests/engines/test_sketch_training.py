@@ -121,6 +121,17 @@ def test_the_symbol_fonts_stars_are_gold_stars(tmp_path):
     assert 0.15 < data.masks[black].mean() < 0.6  # a filled star, not a box or a dot
 
 
+@pytest.mark.skipif(not sketch_data.SYMBOL_FONT.is_file(), reason="fonts-dejavu-core")
+def test_the_data_check_counts_the_font_stars(tmp_path):
+    folder = make_data(tmp_path / "d")
+    (folder / "emoji.txt").write_text("🚗\n", encoding="utf-8")
+    report = SketchRecipe(config_for("sketch", data=str(folder), name="x")).check_data()
+    pngs = len(list(folder.rglob("*.png")))
+    n_emoji = 1 if sketch_data.EMOJI_FONT.is_file() and sketch_data.CLDR_EN.is_file() else 0
+    assert report.found == pngs + n_emoji + len(sketch_data.STAR_SYMBOLS)
+    assert any("10 star symbols from DejaVu Sans" in n for n in report.notes)
+
+
 def test_a_folder_with_nothing_to_draw_is_one_sentence(tmp_path):
     config = config_for("sketch", data=str(tmp_path / "missing"), name="x")
     with pytest.raises(TrainingError, match="does not exist"):
