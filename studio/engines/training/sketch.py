@@ -55,6 +55,18 @@ WARMUP = 100
 #: at a constant rate where it stopped was luck, and one run's autoencoder stopped where
 #: it turned yellow into amber (every yellow prompt then judged orange)
 VAE_LR_FLOOR = 0.02
+#: … and the UNet's, after its warm-up
+UNET_LR_FLOOR = 0.1
+
+
+def cosine(done: float, floor: float) -> float:
+    """A learning-rate factor falling on a half cosine from 1 (done 0) to `floor` (done 1)."""
+    return floor + (1.0 - floor) * 0.5 * (1 + math.cos(math.pi * done))
+
+
+def set_lr(optimizer: Any, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
 def vae_steps(steps: int) -> int:
@@ -269,8 +281,7 @@ class SketchRecipe(Recipe):
         x = self._pixels(idx)
         ox, oy = rng.integers(0, sketch_data.SIZE - CROP + 1, size=2)
         x = x[:, :, oy:oy + CROP, ox:ox + CROP]
-        for group in self.vae_opt.param_groups:
-            group["lr"] = self.config.lr * self.vae_lr_factor(self.step)
+        set_lr(self.vae_opt, self.config.lr * self.vae_lr_factor(self.step))
         self.vae.train()
         post = self.vae.encode(x).latent_dist
         z = post.sample(generator=self._gen(1))
@@ -285,8 +296,7 @@ class SketchRecipe(Recipe):
     def vae_lr_factor(self, step: int) -> float:
         """The autoencoder's learning rate over its phase: a cosine from 1 at its first step
         to `VAE_LR_FLOOR` at its last."""
-        done = min(1.0, step / max(1, self.vae_total - 1))
-        return VAE_LR_FLOOR + (1.0 - VAE_LR_FLOOR) * 0.5 * (1 + math.cos(math.pi * done))
+        return cosine(min(1.0, step / max(1, self.vae_total - 1)), VAE_LR_FLOOR)
 
     def _fix_scale(self) -> None:
         """SD's scaling factor: latents of the data scaled to unit variance."""
@@ -321,8 +331,7 @@ class SketchRecipe(Recipe):
         idx = rng.choice(self.train_idx, size=self.config.batch, p=self.train_p)
         captions = self.data.entries[idx, 2].copy()
         captions[rng.random(len(idx)) < CFG_DROPOUT] = 0  # "" : the unconditional caption
-        for group in self.unet_opt.param_groups:
-            group["lr"] = self.config.lr * self.lr_factor(self.step)
+        set_lr(self.unet_opt, self.config.lr * self.lr_factor(self.step))
         loss = self._noise_loss(idx, captions, self._gen(2), train=True)
         self.unet_opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -339,7 +348,7 @@ class SketchRecipe(Recipe):
         if n < WARMUP:
             return (n + 1) / WARMUP
         done = min(1.0, (n - WARMUP) / span)
-        return 0.1 + 0.45 * (1 + math.cos(math.pi * done))
+        return cosine(done, UNET_LR_FLOOR)
 
     def _update_ema(self, n: int) -> None:
         """ema ← d·ema + (1−d)·unet, d ramping up to EMA_DECAY (early averages would
