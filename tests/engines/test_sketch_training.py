@@ -106,14 +106,26 @@ def test_clip_art_looked_at_and_found_to_show_something_else_keeps_its_title(tmp
     assert sketch_data.clipart_caption(icon, root)[1] == "star butterfly"
     saw = root / "plants" / "trees" / "bowsaw_benji_park_01.png"
     assert sketch_data.clipart_caption(saw, root)[1] == "bowsaw benji park"
+    fish = root / "animals" / "fish"
+    assert sketch_data.clipart_caption(fish / "dolphin_01.png", root)[1] == "dolphin"
+    assert sketch_data.clipart_caption(fish / "crawfish1_ganson.png", root)[1] == \
+        "crawfish1 ganson"
+    assert sketch_data.clipart_caption(fish / "brown_fish_01.png", root)[1] == "fish"
+    assert sketch_data.clipart_caption(fish / "yellow_gourami_01.png", root)[1] == "fish"
+    birds = root / "animals" / "birds"
+    assert sketch_data.clipart_caption(birds / "baby_tux_01.png", root)[1] == "baby tux"
+    assert sketch_data.clipart_caption(birds / "crow_01.png", root)[1] == "bird"
 
 
-@pytest.mark.skipif(not sketch_data.SYMBOL_FONT.is_file(), reason="fonts-dejavu-core")
+DEJAVU_STARS, SYMBOLA_BIRDS, SYMBOLA_FISH = sketch_data.FONT_DRAWINGS
+
+
+@pytest.mark.skipif(not sketch_data.DEJAVU.is_file(), reason="fonts-dejavu-core")
 def test_the_symbol_fonts_stars_are_gold_stars(tmp_path):
     data = sketch_data.build(make_data(tmp_path / "d"), [], use_cache=False)
-    rows = [i for i, s in enumerate(data.sources) if s.startswith("symbol:")]
-    assert len(rows) == len(sketch_data.STAR_SYMBOLS)
-    assert {data.nouns[i] for i in rows} == {"star"}
+    rows = [i for i, s in enumerate(data.sources) if s.startswith("symbol:")
+            and data.nouns[i] == "star"]
+    assert len(rows) == DEJAVU_STARS.count == len(DEJAVU_STARS.chars) == 10
     black = data.sources.index("symbol:★")
     texts = {data.captions[c] for c in data.entries[data.entries[:, 0] == black][:, 2]}
     assert {"a star", "star", "a red star"} <= texts
@@ -121,15 +133,64 @@ def test_the_symbol_fonts_stars_are_gold_stars(tmp_path):
     assert 0.15 < data.masks[black].mean() < 0.6  # a filled star, not a box or a dot
 
 
-@pytest.mark.skipif(not sketch_data.SYMBOL_FONT.is_file(), reason="fonts-dejavu-core")
-def test_the_data_check_counts_the_font_stars(tmp_path):
+@pytest.mark.skipif(not sketch_data.SYMBOLA.is_file(), reason="fonts-symbola")
+def test_symbolas_line_drawn_birds_and_fish_come_filled_and_facing_both_ways(tmp_path):
+    from PIL import ImageFont
+
+    data = sketch_data.build(make_data(tmp_path / "d"), [], use_cache=False)
+    for drawings in (SYMBOLA_BIRDS, SYMBOLA_FISH):
+        rows = [i for i, s in enumerate(data.sources) if s.startswith("symbol:")
+                and data.nouns[i] == drawings.noun]
+        assert len(rows) == drawings.count == 2 * len(drawings.chars)
+    font = ImageFont.truetype(str(sketch_data.SYMBOLA), 150)
+    missing = sketch_data.render_symbol("\U0010fffd", font, filled=True)  # the font's box
+    bird = data.sources.index("symbol:🐦")
+    mirrored = data.sources.index("symbol:🐦:mirrored")
+    assert np.array_equal(data.images[mirrored], data.images[bird][:, ::-1])
+    texts = {data.captions[c] for c in data.entries[data.entries[:, 0] == bird][:, 2]}
+    assert {"a bird", "bird", "a green bird"} <= texts
+    outline = sketch_data.render_symbol("🐦", font)
+    assert outline is not None
+    for ch in SYMBOLA_BIRDS.chars + SYMBOLA_FISH.chars:
+        image, mask = data.images[data.sources.index(f"symbol:{ch}")], \
+            data.masks[data.sources.index(f"symbol:{ch}")]
+        assert missing is None or not np.array_equal(image, missing[0]), ch  # the font has it
+        assert sketch_eval.dominant_colour(image) == "yellow", ch
+        gold = (np.abs(image.astype(int) - sketch_data.GOLD).max(axis=-1) < 30) & mask
+        assert gold.sum() > 0.3 * mask.sum(), ch  # painted inside, not only its lines
+    # the same glyph as line art encloses white: filled, (almost) nothing inside is white
+    def enclosed(mask: np.ndarray) -> int:
+        from scipy import ndimage
+
+        parts, _ = ndimage.label(~mask)
+        edge = np.unique(np.concatenate([parts[0], parts[-1], parts[:, 0], parts[:, -1]]))
+        return int((~np.isin(parts, edge) & ~mask).sum())
+
+    assert enclosed(outline[1]) > 100
+    assert enclosed(data.masks[bird]) < 0.1 * enclosed(outline[1])
+
+
+@pytest.mark.skipif(not (sketch_data.DEJAVU.is_file() and sketch_data.SYMBOLA.is_file()),
+                    reason="fonts-dejavu-core, fonts-symbola")
+def test_the_data_check_counts_the_font_drawings(tmp_path):
     folder = make_data(tmp_path / "d")
     (folder / "emoji.txt").write_text("🚗\n", encoding="utf-8")
     report = SketchRecipe(config_for("sketch", data=str(folder), name="x")).check_data()
     pngs = len(list(folder.rglob("*.png")))
     n_emoji = 1 if sketch_data.EMOJI_FONT.is_file() and sketch_data.CLDR_EN.is_file() else 0
-    assert report.found == pngs + n_emoji + len(sketch_data.STAR_SYMBOLS)
-    assert any("10 star symbols from DejaVu Sans" in n for n in report.notes)
+    assert report.found == pngs + n_emoji + 10 + 8 + 6
+    assert "10 star drawings from fonts-dejavu-core join them." in report.notes
+    assert "8 bird drawings from fonts-symbola join them." in report.notes
+    data = sketch_data.build(folder, ["🚗"], use_cache=False)
+    assert len(data.sources) == report.found  # each one counted is drawn
+
+
+def test_a_missing_drawing_font_is_named_in_the_data_check(tmp_path, monkeypatch):
+    gone = sketch_data.FontDrawings(tmp_path / "none.ttf", "fonts-nothing", "kite", "x")
+    monkeypatch.setattr(sketch_data, "FONT_DRAWINGS", (gone,))
+    report = SketchRecipe(config_for("sketch", data=str(make_data(tmp_path / "d")),
+                                     name="x")).check_data()
+    assert "fonts-nothing is not installed: no kite drawings from it." in report.notes
 
 
 def test_a_folder_with_nothing_to_draw_is_one_sentence(tmp_path):

@@ -143,14 +143,14 @@ class SketchRecipe(Recipe):
         if not pngs and not n_emoji:
             raise TrainingError(f"{folder} has no PNG clip art and the emoji font is not "
                                 "installed: nothing to train the sketch model on.")
-        n_stars = len(sketch_data.STAR_SYMBOLS) if sketch_data.SYMBOL_FONT.is_file() else 0
         notes = [f"{n_emoji} Noto emoji (CLDR names) join the clip art." if n_emoji else
-                 "The Noto emoji font is not installed: clip art only.",
-                 f"{n_stars} star symbols from DejaVu Sans join them." if n_stars else
-                 "DejaVu Sans is not installed: no font stars (fonts-dejavu-core).",
-                 f"Every image is also recoloured; {len(sketch_data.HELDOUT)} colour × object "
-                 "pairs are held out for the benchmark."]
-        found = len(pngs) + n_emoji + n_stars
+                 "The Noto emoji font is not installed: clip art only."]
+        for d in sketch_data.FONT_DRAWINGS:
+            notes.append(f"{d.count} {d.noun} drawings from {d.package} join them." if d.count
+                         else f"{d.package} is not installed: no {d.noun} drawings from it.")
+        notes.append(f"Every image is also recoloured; {len(sketch_data.HELDOUT)} colour × "
+                     "object pairs are held out for the benchmark.")
+        found = len(pngs) + n_emoji + sum(d.count for d in sketch_data.FONT_DRAWINGS)
         return DataReport(folder=str(folder), found=found, usable=found, notes=tuple(notes),
                           captions=found, sizes="fitted to 64×64")
 

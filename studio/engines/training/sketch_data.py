@@ -8,6 +8,10 @@ Sources (all installed as Debian packages, see the model card in `models/sketch/
 - `fonts-dejavu-core`: DejaVu Sans' five-pointed star symbols (★ ☆ ✩ … ✰), drawn in gold
   with a darker outline, captioned with their Unicode names: the two star emoji and
   fourteen clip art stars were all the stars there were.
+- `fonts-symbola`: Symbola's line drawings of birds and fish (🐦 🐤 🕊 🦅, 🐟 🐠 🐡), their
+  insides painted gold, each also mirrored: the one bird emoji, two fish emoji and the clip
+  art (swans at night, eagle heads, flying gulls a few pixels thick) drew birds and fish
+  the model could not learn.
 
 Colour is what an artist asks for first, and clip art rarely comes in every colour, so
 every item also comes recoloured into named colours with the colour word in the caption
@@ -41,11 +45,10 @@ SIZE = 64
 FIT = 56  # the object's longest side inside the 64×64 square
 CLIPART = Path("/usr/share/openclipart/png")
 EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
-SYMBOL_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
-#: the symbol font's five-pointed stars (its other stars have four, six or more points)
-STAR_SYMBOLS = "★☆✩✪✫✬✭✮✯✰"
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+SYMBOLA = Path("/usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf")
 CLDR_EN = Path("/usr/share/unicode/cldr/common/annotations/en.xml")
-VERSION = 6  # bump when rendering or captions change (the cache key includes it)
+VERSION = 7  # bump when rendering or captions change (the cache key includes it)
 
 # Named colours the recolouring paints with (RGB); their hues are far apart so that the
 # benchmark's dominant-hue test can tell them apart.
@@ -97,6 +100,37 @@ CORE_CAP = 24
 #: emoji (one clean glyph, a curated name) are drawn twice as often as clip art, whose
 #: captions are file names
 EMOJI_WEIGHT = 2.0
+
+
+
+
+@dataclass(frozen=True)
+class FontDrawings:
+    """Clean drawings of one core noun from a monochrome font: for the objects whose emoji
+    are one or two and whose clip art is mixed (`build(extras=True)` adds them)."""
+
+    font: Path
+    package: str  # the Debian package the font comes in
+    noun: str
+    chars: str
+    #: line art whose inside is painted too (Symbola's animals are outlines)
+    filled: bool = False
+    #: also drawn facing the other way (animals face both ways; stars are symmetric)
+    mirrored: bool = False
+
+    @property
+    def count(self) -> int:
+        """How many images it adds when its font is installed."""
+        return len(self.chars) * (2 if self.mirrored else 1) if self.font.is_file() else 0
+
+
+FONT_DRAWINGS: tuple[FontDrawings, ...] = (
+    # the five-pointed stars (DejaVu's other stars have four, six or more points)
+    FontDrawings(DEJAVU, "fonts-dejavu-core", "star", "★☆✩✪✫✬✭✮✯✰"),
+    # looked at one by one: Symbola's other birds are owls, ducks, penguins and poultry
+    FontDrawings(SYMBOLA, "fonts-symbola", "bird", "🐦🐤🕊🦅", filled=True, mirrored=True),
+    FontDrawings(SYMBOLA, "fonts-symbola", "fish", "🐟🐠🐡", filled=True, mirrored=True),
+)
 
 
 def _heldout() -> tuple[tuple[str, str], ...]:
@@ -256,15 +290,41 @@ def render_emoji(cp: str, font: object) -> tuple[np.ndarray, np.ndarray] | None:
     return _fit(im)
 
 
-def render_symbol(ch: str, font: object) -> tuple[np.ndarray, np.ndarray] | None:
-    """A monochrome font's symbol as clip art: gold with a darker outline (so that
-    `recolour` finds light areas to paint and an edge to keep dark), fitted like the rest."""
-    from PIL import Image, ImageDraw
+GOLD = (245, 200, 40)
+BROWN = (150, 95, 10)
 
-    im = Image.new("RGBA", (200, 200), (255, 255, 255, 0))
-    ImageDraw.Draw(im).text((20, 10), ch, font=font, fill=(245, 200, 40, 255),  # type: ignore[arg-type]
-                            stroke_width=3, stroke_fill=(150, 95, 10, 255))
-    return _fit(im) if np.asarray(im)[..., 3].max() else None
+
+def render_symbol(ch: str, font: object, *, filled: bool = False,
+                  mirrored: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+    """A monochrome font's symbol as clip art: gold with a darker outline (so that
+    `recolour` finds light areas to paint and an edge to keep dark), fitted like the rest.
+
+    `filled`: the glyph is line art; its lines are drawn brown and what they enclose gold
+    (every pixel the background cannot reach from the border, once gaps of a pixel or
+    two are closed). `mirrored`: flipped left to right."""
+    from PIL import Image, ImageDraw, ImageOps
+
+    im = Image.new("RGBA", (260, 220), (255, 255, 255, 0))  # Symbola's eagle is wide
+    draw = ImageDraw.Draw(im)
+    if filled:
+        from scipy import ndimage
+
+        draw.text((20, 10), ch, font=font, fill=(*BROWN, 255))  # type: ignore[arg-type]
+        alpha = np.asarray(im)[..., 3]
+        ink = alpha > 0
+        sealed = ndimage.binary_closing(ink, iterations=2)
+        parts, _ = ndimage.label(~sealed)
+        edge = np.unique(np.concatenate([parts[0], parts[-1], parts[:, 0], parts[:, -1]]))
+        inside = ~np.isin(parts, edge) & ~ink
+        rgba = np.asarray(im).copy()
+        rgba[inside] = (*GOLD, 255)
+        im = Image.fromarray(rgba)
+    else:
+        draw.text((20, 10), ch, font=font, fill=(*GOLD, 255),  # type: ignore[arg-type]
+                  stroke_width=3, stroke_fill=(*BROWN, 255))
+    if not np.asarray(im)[..., 3].max():
+        return None
+    return _fit(ImageOps.mirror(im) if mirrored else im)
 
 
 #: openclipart's shapes/stars is ~1,400 generated star polygons ("star_95pt32step": 95
@@ -276,12 +336,27 @@ STAR_POINTS_MAX = 8
 
 #: clip art whose title or folder names a core noun it does not show, looked at one by
 #: one: an app icon (a square with a butterfly), a logo, a globe, half a star, and the
-#: tools, baubles and leaves in plants/trees. They keep their own titles as nouns.
+#: tools, baubles and leaves in plants/trees; in animals/birds the Tux penguins, a bat, a
+#: wing, a flock, flowers, a roast turkey, a thin stick of an eagle and swans in scenes;
+#: in animals/fish the crawfish, dolphins, whales, a seahorse, amoebas, a grenade and a
+#: seascape. They keep their own titles as nouns.
 NOT_THEIR_CORE_NOUN = frozenset({
     "001_star_butterfly", "energy_star", "earth_and_north_star_dan_01",
     "half_star_rating_saurabh_01", "bowsaw_benji_park_01", "bypasspruner_benji_park_01",
     "christmas_balls_mo_01", "fern_mo_01", "fall_coloured_leaf_geral_01",
-    "fall_coloured_leaf_geral_02", "view_tree"})
+    "fall_coloured_leaf_geral_02", "view_tree",
+    # animals/birds
+    "baby-tux_alex_kuehne_01", "baby_tux_01", "baby_tux_rory_mccann_01",
+    "ninja_tux_rory_mccann_01", "manager_mimooh_01", "contour_bat",
+    "wing_mitchell_johnson_si_", "stormo_di_uccelli_archit_01", "mirjam_meijer_mirjam_mei_01",
+    "turkey_on_platter_01", "aquila_frontale_architet_01", "cigno_di_notte_nella_pa_01",
+    "cigni_bianchi_e_neri_arc_01",
+    # animals/fish
+    "crawfish1_bw_ganson", "crawfish1_ganson", "crawfish2_bw_ganson", "crawfish2_ganson",
+    "dolphin", "dolphin_01", "dolphin_enrique_meza_c_01", "dolphin_enrique_meza_c_02",
+    "bluewhale-md", "orca_matthew_gates_r", "seahorse", "amibe_renardjb_on_free.f_01",
+    "amibe_renardjb_on_free.f_02", "kallisti-grenade_1_nurbl_01",
+    "paesaggio_marino_archite_01"})
 
 
 def _core_noun(word: str) -> str | None:
@@ -337,7 +412,7 @@ def build(clipart: Path = CLIPART, emoji: list[str] | None = None, *,
 
     `emoji`: which emoji to include (None: every one CLDR names and the font draws).
     Each emoji gets all colours; each clip art `colours_per_clipart` of them, chosen by
-    `seed`. `extras`: the symbol font's stars (the object judge leaves them out: it is
+    `seed`. `extras`: the `FONT_DRAWINGS` (the object judge leaves them out: it is
     fitted on the clip art and emoji alone, as before they came). Raises TrainingError
     when neither source has anything.
     """
@@ -446,13 +521,18 @@ def _render(clipart: Path, emoji: list[str] | None, colours_per_clipart: int, se
         add(got[0], got[1], noun, f"clipart:{path.relative_to(clipart)}", [text], picks)
         if status and n % 1000 == 999:
             status(f"Rendered {n + 1} of {len(files)} clip art images.")
-    if extras and SYMBOL_FONT.is_file():
-        symbols = ImageFont.truetype(str(SYMBOL_FONT), 150)
-        for ch in STAR_SYMBOLS:
-            got = render_symbol(ch, symbols)
-            if got is not None:
-                add(got[0], got[1], "star", f"symbol:{ch}",
-                    ["a star", _clean_noun(unicodedata.name(ch))], all_colours)
+    for drawings in FONT_DRAWINGS if extras else ():
+        if not drawings.font.is_file():
+            continue
+        symbols = ImageFont.truetype(str(drawings.font), 150)
+        for ch in drawings.chars:
+            for mirrored in (False, True) if drawings.mirrored else (False,):
+                got = render_symbol(ch, symbols, filled=drawings.filled, mirrored=mirrored)
+                if got is not None:
+                    add(got[0], got[1], drawings.noun,
+                        f"symbol:{ch}{':mirrored' if mirrored else ''}",
+                        [f"a {drawings.noun}", _clean_noun(unicodedata.name(ch))],
+                        all_colours)
     if not images:
         raise TrainingError("No clip art or emoji to train on: install openclipart-png and "
                             "fonts-noto-color-emoji (or point --data at a folder of PNGs).")
