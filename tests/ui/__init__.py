@@ -4,6 +4,7 @@
 - SlowEngine: a real Engine with controllable timing for queue/cancel tests
 - make_ctx / close_ctx: an AppContext over a private history, shut down cleanly
 - shown_window: the main window over such a context, shown, then closed with it
+- click_check: a click on a check box's indicator, where it always lands
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QStyle, QStyleOptionButton
 
 from studio.core.requests import ImageRequest
 from studio.core.results import Preview, Result
@@ -125,3 +128,13 @@ def image_jobs_waiting(ctx) -> list:
 
 def output_files(folder: Path, suffix: str = ".png") -> list[Path]:
     return sorted(folder.rglob(f"*{suffix}")) if folder.exists() else []
+
+
+def click_check(qtbot, box: QCheckBox) -> None:
+    """Click a check box on its indicator. A form layout stretches a check box wider than
+    its label and only the indicator and the label take clicks, so a click at its centre
+    can miss: on CI's fonts one did, by a few pixels."""
+    option = QStyleOptionButton()
+    box.initStyleOption(option)
+    indicator = box.style().subElementRect(QStyle.SubElement.SE_CheckBoxIndicator, option, box)
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=indicator.center())

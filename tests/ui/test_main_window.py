@@ -21,7 +21,7 @@ from studio.core.requests import ImageRequest
 from studio.core.settings import Settings
 from studio.ui.main_window import MainWindow
 from studio.ui.settings_dialog import SettingsDialog
-from tests.ui import PanelJobs, close_ctx, make_ctx, use_slow_engine
+from tests.ui import PanelJobs, click_check, close_ctx, make_ctx, use_slow_engine
 
 A1111_TEXT = (
     "a lighthouse at dusk, oil painting\n"
@@ -326,9 +326,9 @@ def test_settings_dialog_saves_and_applies(window, ctx, qtbot, tmp_path):
     models.mkdir()
     dialog.add_model_dir(str(models))
     dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
-    qtbot.mouseClick(dialog.previews, Qt.MouseButton.LeftButton)
+    click_check(qtbot, dialog.previews)
     assert not dialog.pickle_warning.property("active")
-    qtbot.mouseClick(dialog.allow_pickle, Qt.MouseButton.LeftButton)
+    click_check(qtbot, dialog.allow_pickle)
     assert dialog.pickle_warning.property("active")
     dialog.memory.setValue(2048)
     with qtbot.waitSignal(ctx.catalog_changed, timeout=10000):

@@ -12,7 +12,7 @@ from studio.core.midi import read_midi
 from studio.core.requests import MusicRequest
 from studio.ui.music_controls import PICKS, RANDOM_NOTE, CompositionControls, understood_line
 from studio.ui.music_panel import MusicPanel
-from tests.ui import close_ctx, make_ctx, scan
+from tests.ui import click_check, close_ctx, make_ctx, scan
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/fixtures.py
 
@@ -49,7 +49,7 @@ def test_the_controls_reach_the_request_and_come_back(panel, qtbot):
     c.form.setCurrentText("AABB")
     c.style.setCurrentText("fiddle")
     qtbot.keyClicks(c.instruments, "violin, guitar")
-    qtbot.mouseClick(c.stems, Qt.MouseButton.LeftButton, pos=QPoint(6, c.stems.height() // 2))
+    click_check(qtbot, c.stems)
     request = panel.request()
     assert (request.key, request.meter, request.bpm, request.form, request.style,
             request.instruments, request.stems) == (

@@ -10,6 +10,7 @@ from studio.core.history import History
 from studio.core.settings import Settings
 from studio.runtime.context import AppContext
 from studio.ui.settings_dialog import SettingsDialog
+from tests.ui import click_check
 
 
 @pytest.fixture
@@ -30,8 +31,8 @@ def test_runtime_fast_decode_and_bf16_are_saved_and_reach_the_worker(ctx, qtbot)
     assert [dialog.runtime.itemData(i) for i in range(dialog.runtime.count())] == [
         "auto", "pytorch", "openvino"]
     dialog.runtime.setCurrentIndex(dialog.runtime.findData("openvino"))
-    qtbot.mouseClick(dialog.fast_decode, Qt.MouseButton.LeftButton)
-    qtbot.mouseClick(dialog.cpu_bf16, Qt.MouseButton.LeftButton)
+    click_check(qtbot, dialog.fast_decode)
+    click_check(qtbot, dialog.cpu_bf16)
     with qtbot.waitSignal(ctx.settings_changed, timeout=10000):
         qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok),
                          Qt.MouseButton.LeftButton)
