@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 
 from studio.core.grid import plot_recipe
 from studio.core.recipes import read_recipe
-from tests.ui import PanelJobs, output_files, use_slow_engine
+from tests.ui import PanelJobs, click_check, output_files, use_slow_engine
 from tests.ui.test_art_panel import fill_form, window  # noqa: F401
 from tests.ui.test_gallery import refresh, row_of
 
@@ -128,7 +128,7 @@ def test_the_prompt_matrix_and_cancel(window, qtbot, monkeypatch):  # noqa: F811
     for box, value in ((art.width_box, 64), (art.height_box, 64), (art.steps, 5)):
         box.setValue(value)
     open_grid(qtbot, art)
-    qtbot.mouseClick(art.grid.matrix, Qt.MouseButton.LeftButton)
+    click_check(qtbot, art.grid.matrix)
     assert not art.grid.rows[0].field.isEnabled()
     assert summary(qtbot, art, "Prompt matrix") == (
         "Prompt matrix: X prompt parts (2) × Y prompt parts (2) = 4 pictures, "
