@@ -1,7 +1,7 @@
 """Train the built-in sketch model with the Lab's trainer and copy it into models/sketch/.
 
     python models/sketch/train.py [--steps N] [--name NAME] [--data DIR] [--text trained]
-        [--no-install]
+        [--width wide] [--no-install]
 
 The same recipe the Lab runs (`studio train sketch`): the run folder is under the Studio
 home's lab/, the exported pipeline under its models/trained/; with --install (the default)
@@ -77,12 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text", choices=("minilm", "trained"), default=None,
                         help="the text condition: the frozen MiniLM (default) or a small BERT "
                              "trained with the UNet")
+    parser.add_argument("--width", choices=("standard", "wide"), default=None,
+                        help="the UNet: standard (6 M parameters, default) or wide (9.5 M)")
     parser.add_argument("--no-install", action="store_true")
     parser.add_argument("--stop-file", type=Path, default=None,
                         help="stop (and export) when this file appears")
     args = parser.parse_args(argv)
     config = config_for("sketch", data=args.data, name=args.name, steps=args.steps,
-                        batch=args.batch, text=args.text)
+                        batch=args.batch, text=args.text, width=args.width)
     trainer = Trainer(config, Printer(every=20, stop_file=args.stop_file), threads=args.threads)
     model = trainer.run(resume=args.resume)
     print(f"exported {model}", flush=True)

@@ -51,6 +51,9 @@ class RecipeInfo:
 
 #: the sketch recipe's text conditions (TrainConfig.text; "" is the first)
 TEXT_CONDITIONS = ("", "minilm", "trained")
+#: … and its UNet's widths (TrainConfig.width; "" is the first): the standard 64/96/128
+#: channels (6 M parameters) or 80/128/160 (9.5 M, about 1.6× the time per step)
+SKETCH_WIDTHS = ("", "standard", "wide")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 RECIPES: dict[str, RecipeInfo] = {}
@@ -148,6 +151,7 @@ class TrainConfig:
                             tip="Steps between validation losses.")
     trigger: str = ""  # a LoRA's trigger word, prepended to every caption
     text: str = ""  # the sketch recipe's text condition: "" / "minilm" (frozen) or "trained"
+    width: str = ""  # the sketch recipe's UNet: "" / "standard" or "wide"
 
     def validate(self) -> None:
         if self.recipe not in RECIPES:
@@ -164,6 +168,9 @@ class TrainConfig:
         if self.text not in TEXT_CONDITIONS:
             raise RequestError(f"Unknown text condition {self.text!r}; pick one of "
                                f"{', '.join(TEXT_CONDITIONS)}.")
+        if self.width not in SKETCH_WIDTHS:
+            raise RequestError(f"Unknown UNet width {self.width!r}; pick one of "
+                               f"{', '.join(SKETCH_WIDTHS[1:])}.")
         for name in specs(TrainConfig):
             if name == "seed":
                 check_seed("seed", self.seed)
@@ -209,6 +216,8 @@ def train_args(config: TrainConfig) -> list[str]:
         args += ["--trigger", config.trigger]
     if config.text:
         args += ["--text", config.text]
+    if config.width:
+        args += ["--width", config.width]
     return [*args, "--name", config.name]
 
 

@@ -45,6 +45,8 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
      "builtin:faces is a GAN model; the Text LoRA fine-tunes causal LM models."),
     (["train", "--resume", "nothing-here"], "There is no run named 'nothing-here'"),
     (["train", "frobnicate"], "invalid choice"),
+    (["train", "sketch", "--data", "{toy}", "--name", "x", "--width", "huge"],
+     "invalid choice: 'huge'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str, toy: Path,
                                           tmp_path: Path, capsys) -> None:

@@ -323,3 +323,34 @@ def test_a_text_encoder_trained_with_the_unet_exports_and_conditions_the_app(tmp
     assert np.array_equal(first, engine.generate(request, Events()).images[0])
     with pytest.raises(Exception, match="text condition"):
         config_for("sketch", data=str(data), name="bad", text="clip").validate()
+
+
+def test_a_wide_unet_trains_resumes_and_exports_its_channels(tmp_path):
+    """`--width wide`: the UNet of 80/128/160 channels; a resumed run rebuilds it from the
+    run's config (a standard UNet could not take its checkpoint), and the export's config
+    says the channels the loader builds."""
+    import json
+
+    from studio.core.training import train_args
+
+    data = make_data(tmp_path / "data")
+
+    def wide(steps: int) -> Trainer:
+        config = config_for("sketch", data=str(data), name="wide", steps=steps, batch=4,
+                            width="wide", eval_every=2, save_every=2, sample_every=100,
+                            val_split=0.2, seed=1)
+        return Trainer(config, device="cpu", root=tmp_path / "lab",
+                       models_dir=tmp_path / "models", threads=1)
+
+    wide(2).run()
+    again = wide(4)
+    model = again.run(resume=True)
+    recipe = again.recipe
+    assert isinstance(recipe, SketchRecipe) and recipe.step == 4
+    unet = json.loads((model / "unet" / "config.json").read_text(encoding="utf-8"))
+    assert unet["block_out_channels"] == [80, 128, 160]
+    assert recipe.card_facts()["UNet channels"] == "80/128/160"
+    assert classify_folder(model).descriptor is families.SKETCH
+    assert train_args(again.config)[-4:] == ["--width", "wide", "--name", "wide"]
+    with pytest.raises(Exception, match="UNet width"):
+        config_for("sketch", data=str(data), name="bad", width="huge").validate()

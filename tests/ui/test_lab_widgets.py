@@ -292,25 +292,29 @@ def test_the_live_runs_row_follows_the_steps(qtbot) -> None:
     assert lst.row("live")[3:5] == ["7/50", "0.2500"]
 
 
-def test_the_sketch_recipe_offers_its_text_encoder_choice(qtbot, ctx, tmp_path: Path) -> None:
+def test_the_sketch_recipe_offers_its_text_encoder_and_width(qtbot, ctx, tmp_path: Path) -> None:
     form = TrainForm(ctx)
     qtbot.addWidget(form)
     form.show()
     form.set_recipe("lora")
-    assert "text" not in form.shown_fields()
+    assert "text" not in form.shown_fields() and "width" not in form.shown_fields()
     form.set_recipe("sketch")
     assert "text" in form.shown_fields() and form.tips["text"].isVisible()
+    assert "width" in form.shown_fields() and form.tips["width"].isVisible()
     data = tmp_path / "art"
     data.mkdir()
     form.data.set_folder(data)
     assert form.config().text == ""  # the frozen MiniLM, the measured better one
+    assert form.config().width == ""  # the standard UNet, the shipped one's
     form.text.setCurrentIndex(form.text.findData("trained"))
+    form.width.setCurrentIndex(form.width.findData("wide"))
     config = form.config()
-    assert config.text == "trained"
+    assert config.text == "trained" and config.width == "wide"
     config.validate()
     other = TrainForm(ctx)
     qtbot.addWidget(other)
-    other.set_config(config)  # Train again shows the choice
+    other.set_config(config)  # Train again shows the choices
     assert other.text.currentData() == "trained" and other.config().text == "trained"
+    assert other.width.currentData() == "wide" and other.config().width == "wide"
     form.set_recipe("gan")
-    assert form.config().text == ""  # means nothing elsewhere
+    assert form.config().text == "" and form.config().width == ""  # nothing elsewhere

@@ -84,8 +84,13 @@ def build_vae() -> Any:
         norm_num_groups=16, sample_size=64)
 
 
-def build_unet(context: int | None = None) -> Any:
-    """The denoiser: 16×16 → 8×8 → 4×4 (64, 96, 128 channels), cross-attention to the
+#: the UNet's channels per level by `TrainConfig.width` ("" is the standard): the wide one
+#: puts its extra parameters at the two levels that cross-attend to the text
+UNET_CHANNELS = {"": (64, 96, 128), "standard": (64, 96, 128), "wide": (80, 128, 160)}
+
+
+def build_unet(context: int | None = None, width: str = "") -> Any:
+    """The denoiser: 16×16 → 8×8 → 4×4 (`UNET_CHANNELS[width]`), cross-attention to the
     text's token states (`context` wide: MiniLM's 384 by default) at the two lower levels
     and the middle."""
     from diffusers import UNet2DConditionModel
@@ -94,7 +99,7 @@ def build_unet(context: int | None = None) -> Any:
 
     return UNet2DConditionModel(
         sample_size=LATENT, in_channels=4, out_channels=4, layers_per_block=1,
-        block_out_channels=(64, 96, 128),
+        block_out_channels=UNET_CHANNELS[width],
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
         cross_attention_dim=context or HIDDEN, attention_head_dim=4, norm_num_groups=16)
@@ -173,7 +178,7 @@ class SketchRecipe(Recipe):
         else:  # the packaged MiniLM, frozen
             self.text = sketch_text.MiniLM.load(self.device)
             context = sketch_text.HIDDEN
-        self.unet = build_unet(context).to(self.device)
+        self.unet = build_unet(context, cfg.width).to(self.device)
         self.ema = _frozen_copy(self.unet)
         self.pairs = [(self.ema, self.unet)]  # (the average, what it averages)
         self.eval_text = self.text  # what samples and validation read the captions with
@@ -515,6 +520,7 @@ class SketchRecipe(Recipe):
                                  f"UNet2DConditionModel, {text} text)"}
         if self.unet is not None:
             facts["UNet parameters"] = sum(p.numel() for p in self.unet.parameters())
+            facts["UNet channels"] = "/".join(map(str, self.unet.config.block_out_channels))
             facts["VAE parameters"] = sum(p.numel() for p in self.vae.parameters())
             facts["autoencoder steps"] = self.vae_total
             facts["UNet weights"] = f"exponential moving average (decay {EMA_DECAY})"

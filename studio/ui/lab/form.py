@@ -47,7 +47,7 @@ def applies(info: RecipeInfo, name: str) -> bool:
         return name in info.defaults
     if name == "trigger":
         return info.id == "lora"
-    if name == "text":
+    if name in ("text", "width"):
         return info.id == "sketch"
     return True
 
@@ -196,7 +196,12 @@ class TrainForm(QWidget):
         text_tip = ("What reads the prompt: the packaged MiniLM followed prompts better in "
                     "the measured comparison (models/sketch/README.md).")
         self.text.setToolTip(text_tip)
-        extra_tips = {"trigger": trigger_tip, "text": text_tip}
+        self.width = QComboBox()
+        self.width.addItem("Standard (6 M parameters)", "")
+        self.width.addItem("Wide (9.5 M parameters, about 1.6× the time per step)", "wide")
+        width_tip = "The denoiser's size: a wider one can learn more shapes, more slowly."
+        self.width.setToolTip(width_tip)
+        extra_tips = {"trigger": trigger_tip, "text": text_tip, "width": width_tip}
         self.tips: dict[str, QLabel] = {}
         self.rows: dict[str, list[QWidget]] = {}
         grid = QGridLayout()
@@ -204,9 +209,10 @@ class TrainForm(QWidget):
         grid.setVerticalSpacing(2)
         grid.setColumnStretch(1, 1)
         r = 0
-        widgets = {**self.fields.widgets, "trigger": self.trigger, "text": self.text}
+        widgets = {**self.fields.widgets, "trigger": self.trigger, "text": self.text,
+                   "width": self.width}
         labels = {**self.fields.labels, "trigger": QLabel("Trigger word"),
-                  "text": QLabel("Text encoder")}
+                  "text": QLabel("Text encoder"), "width": QLabel("UNet width")}
         for name, widget in widgets.items():
             tip_text = extra_tips.get(name) or self.fields.specs[name].tip
             tip = QLabel(tip_text)
@@ -264,6 +270,7 @@ class TrainForm(QWidget):
                           trigger=self.trigger.text().strip() if applies(info, "trigger")
                           else "",
                           text=self.text.currentData() if applies(info, "text") else "",
+                          width=self.width.currentData() if applies(info, "width") else "",
                           **values)
 
     def shown_fields(self) -> list[str]:
@@ -284,6 +291,8 @@ class TrainForm(QWidget):
         self.trigger.setText(config.trigger)
         self.text.setCurrentIndex(max(0, self.text.findData(
             "" if config.text == "minilm" else config.text)))
+        self.width.setCurrentIndex(max(0, self.width.findData(
+            "" if config.width == "standard" else config.width)))
         if config.base:
             index = self.base.findData(config.base)
             if index < 0:
