@@ -75,7 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "a small BERT trained with the UNet")
     p.add_argument("--width", default=None, choices=SKETCH_WIDTHS[1:],
                    help="sketch: the UNet's width, standard (6 M parameters, default) or "
-                        "wide (9.5 M, about 1.6× the time per step)")
+                        "wide (9.5 M, about 1.4× the time per step)")
     p.add_argument("--resume", metavar="RUN", default=None,
                    help="go on with the run RUN from its last checkpoint")
     p.add_argument("--check", action="store_true", help="check the data only, train nothing")

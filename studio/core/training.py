@@ -52,7 +52,7 @@ class RecipeInfo:
 #: the sketch recipe's text conditions (TrainConfig.text; "" is the first)
 TEXT_CONDITIONS = ("", "minilm", "trained")
 #: … and its UNet's widths (TrainConfig.width; "" is the first): the standard 64/96/128
-#: channels (6 M parameters) or 80/128/160 (9.5 M, about 1.6× the time per step)
+#: channels (6 M parameters) or 80/128/160 (9.5 M, about 1.4× the time per step)
 SKETCH_WIDTHS = ("", "standard", "wide")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 

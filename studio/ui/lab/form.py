@@ -198,7 +198,7 @@ class TrainForm(QWidget):
         self.text.setToolTip(text_tip)
         self.width = QComboBox()
         self.width.addItem("Standard (6 M parameters)", "")
-        self.width.addItem("Wide (9.5 M parameters, about 1.6× the time per step)", "wide")
+        self.width.addItem("Wide (9.5 M parameters, about 1.4× the time per step)", "wide")
         width_tip = "The denoiser's size: a wider one can learn more shapes, more slowly."
         self.width.setToolTip(width_tip)
         extra_tips = {"trigger": trigger_tip, "text": text_tip, "width": width_tip}
