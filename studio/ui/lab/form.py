@@ -199,7 +199,8 @@ class TrainForm(QWidget):
         self.width = QComboBox()
         self.width.addItem("Standard (6 M parameters)", "")
         self.width.addItem("Wide (9.5 M parameters, about 1.4× the time per step)", "wide")
-        width_tip = "The denoiser's size: a wider one can learn more shapes, more slowly."
+        width_tip = ("The denoiser's size: a wide one learnt faster at first, but no better "
+                     "after 10,000 steps (models/sketch/README.md).")
         self.width.setToolTip(width_tip)
         extra_tips = {"trigger": trigger_tip, "text": text_tip, "width": width_tip}
         self.tips: dict[str, QLabel] = {}
