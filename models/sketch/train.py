@@ -20,7 +20,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from studio.core.training import RunPaths, StepRecord, config_for  # noqa: E402
+from studio.core.training import (  # noqa: E402
+    SKETCH_WIDTHS,
+    TEXT_CONDITIONS,
+    RunPaths,
+    StepRecord,
+    config_for,
+)
 from studio.engines.training.base import TrainEvents  # noqa: E402
 from studio.engines.training.sketch_data import CLIPART  # noqa: E402
 from studio.engines.training.trainer import Trainer  # noqa: E402
@@ -74,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=str(CLIPART))
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--text", choices=("minilm", "trained"), default=None,
+    parser.add_argument("--text", choices=TEXT_CONDITIONS[1:], default=None,
                         help="the text condition: the frozen MiniLM (default) or a small BERT "
                              "trained with the UNet")
-    parser.add_argument("--width", choices=("standard", "wide"), default=None,
+    parser.add_argument("--width", choices=SKETCH_WIDTHS[1:], default=None,
                         help="the UNet: standard (6 M parameters, default) or wide (9.5 M)")
     parser.add_argument("--no-install", action="store_true")
     parser.add_argument("--stop-file", type=Path, default=None,

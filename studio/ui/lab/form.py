@@ -155,6 +155,15 @@ class FolderField(QWidget):
         return True
 
 
+def choice_box(items: dict[str, str], tip: str) -> QComboBox:
+    """A combo box of `{value: label}` items whose data is the value a TrainConfig holds."""
+    box = QComboBox()
+    for value, label in items.items():
+        box.addItem(label, value)
+    box.setToolTip(tip)
+    return box
+
+
 class TrainForm(QWidget):
     """Recipe, data folder, base model, run name and the hyperparameters that apply."""
 
@@ -190,18 +199,15 @@ class TrainForm(QWidget):
         self.trigger.setPlaceholderText("e.g. mystyle (optional)")
         trigger_tip = "A word put before every caption; use it in a prompt to call the LoRA."
         self.trigger.setToolTip(trigger_tip)
-        self.text = QComboBox()
-        self.text.addItem("Frozen MiniLM (packaged)", "")
-        self.text.addItem("Trained with the UNet (a small BERT)", "trained")
         text_tip = ("What reads the prompt: the packaged MiniLM followed prompts better in "
                     "the measured comparison (models/sketch/README.md).")
-        self.text.setToolTip(text_tip)
-        self.width = QComboBox()
-        self.width.addItem("Standard (6 M parameters)", "")
-        self.width.addItem("Wide (9.5 M parameters, about 1.4× the time per step)", "wide")
+        self.text = choice_box({"": "Frozen MiniLM (packaged)",
+                                "trained": "Trained with the UNet (a small BERT)"}, text_tip)
         width_tip = ("The denoiser's size: a wide one learnt faster at first, but no better "
                      "after 10,000 steps (models/sketch/README.md).")
-        self.width.setToolTip(width_tip)
+        self.width = choice_box(
+            {"": "Standard (6 M parameters)",
+             "wide": "Wide (9.5 M parameters, about 1.4× the time per step)"}, width_tip)
         extra_tips = {"trigger": trigger_tip, "text": text_tip, "width": width_tip}
         self.tips: dict[str, QLabel] = {}
         self.rows: dict[str, list[QWidget]] = {}
