@@ -9,7 +9,8 @@ APT_PACKAGES := libgl1 libxkbcommon0 libegl1 libglib2.0-0 libfontconfig1 libdbus
 	libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 \
 	libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 libportaudio2 libsndfile1 xvfb xauth \
 	fluid-soundfont-gm g++ cmake \
-	openclipart-png fonts-noto-color-emoji fonts-dejavu-core fonts-symbola unicode-cldr-core
+	openclipart-png fonts-noto-color-emoji fonts-dejavu-core fonts-symbola unicode-cldr-core \
+	ruby-gemojione
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export HF_HUB_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY := 1

@@ -177,12 +177,52 @@ def test_the_data_check_counts_the_font_drawings(tmp_path):
     (folder / "emoji.txt").write_text("🚗\n", encoding="utf-8")
     report = SketchRecipe(config_for("sketch", data=str(folder), name="x")).check_data()
     pngs = len(list(folder.rglob("*.png")))
-    n_emoji = 1 if sketch_data.EMOJI_FONT.is_file() and sketch_data.CLDR_EN.is_file() else 0
+    n_emoji = (int(sketch_data.EMOJI_FONT.is_file()) + int(sketch_data.EMOJIONE.is_dir())
+               if sketch_data.CLDR_EN.is_file() else 0)
     assert report.found == pngs + n_emoji + 10 + 8 + 6
     assert "10 star drawings from fonts-dejavu-core join them." in report.notes
     assert "8 bird drawings from fonts-symbola join them." in report.notes
     data = sketch_data.build(folder, ["🚗"], use_cache=False)
     assert len(data.sources) == report.found  # each one counted is drawn
+
+
+@pytest.mark.skipif(not (HAVE_EMOJI and sketch_data.EMOJIONE.is_dir()),
+                    reason="fonts-noto-color-emoji, unicode-cldr-core, ruby-gemojione")
+def test_emojione_draws_each_emoji_a_second_time_with_the_same_captions(tmp_path):
+    assert sketch_data.emojione_file("❤️").name == "2764.png"  # no variation selector
+    assert sketch_data.emojione_file("🐟").name == "1F41F.png"
+    data = sketch_data.build(make_data(tmp_path / "d"), ["🐟", "🐦", "🕊", "🐡"],
+                             use_cache=False)
+
+    def texts(row: int) -> set[str]:
+        return {data.captions[c] for c in data.entries[data.entries[:, 0] == row][:, 2]}
+
+    for cp, noun, colour in (("🐟", "fish", "blue"), ("🐦", "bird", "blue")):
+        noto, one = data.sources.index(f"emoji:{cp}"), data.sources.index(f"emoji:{cp}:emojione")
+        assert data.nouns[one] == data.nouns[noto] == noun
+        assert not np.array_equal(data.images[one], data.images[noto])  # another drawing
+        assert sketch_eval.dominant_colour(data.images[one]) == colour
+        assert (data.images[one][0] == 255).all() and data.masks[one].mean() > 0.15
+        assert texts(one) == texts(noto) and f"a {noun}" in texts(one)
+    for cp, noun, name in (("🕊", "bird", "dove"), ("🐡", "fish", "blowfish")):
+        row = data.sources.index(f"emoji:{cp}:emojione")  # a bird or fish in both sets
+        assert data.nouns[row] == noun and {name, f"a {noun}", f"a red {noun}"} <= texts(row)
+    assert sketch_data.read_emojione("🧡") is None  # EmojiOne 3.3 predates the orange heart
+    weights = data.weights()
+    rows = data.entries[:, 0]
+    emoji_rows = [i for i, s in enumerate(data.sources) if s.startswith("emoji:")]
+    assert len(emoji_rows) == 8
+    per_row = {r: weights[rows == r].sum() / (rows == r).sum() for r in emoji_rows}
+    assert len({round(float(w), 9) for w in per_row.values()}) == 1  # weighted alike
+
+
+def test_without_emojione_the_data_check_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(sketch_data, "EMOJIONE", tmp_path / "none")
+    folder = make_data(tmp_path / "d")
+    report = SketchRecipe(config_for("sketch", data=str(folder), name="x")).check_data()
+    assert "ruby-gemojione is not installed: no EmojiOne emoji." in report.notes
+    data = sketch_data.build(folder, sketch_data.read_emoji_list(folder), use_cache=False)
+    assert not any(s.endswith(":emojione") for s in data.sources)
 
 
 def test_a_missing_drawing_font_is_named_in_the_data_check(tmp_path, monkeypatch):

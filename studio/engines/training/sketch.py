@@ -141,21 +141,24 @@ class SketchRecipe(Recipe):
     def check_data(self) -> DataReport:
         folder, emoji = self._sources()
         pngs = sorted(folder.rglob("*.png"))
-        have_emoji = sketch_data.EMOJI_FONT.is_file() and sketch_data.CLDR_EN.is_file()
-        n_emoji = (len(emoji) if emoji is not None else
-                   sum(1 for cp in sketch_data.cldr_annotations() if sketch_data._is_emoji(cp))
-                   ) if have_emoji else 0
-        if not pngs and not n_emoji:
-            raise TrainingError(f"{folder} has no PNG clip art and the emoji font is not "
-                                "installed: nothing to train the sketch model on.")
+        named = (emoji if emoji is not None else
+                 [cp for cp in sketch_data.cldr_annotations() if sketch_data._is_emoji(cp)]
+                 ) if sketch_data.CLDR_EN.is_file() else []
+        n_emoji = len(named) if sketch_data.EMOJI_FONT.is_file() else 0
+        n_emojione = sum(1 for cp in named if sketch_data.emojione_file(cp).is_file())
+        if not pngs and not n_emoji + n_emojione:
+            raise TrainingError(f"{folder} has no PNG clip art and no emoji are installed: "
+                                "nothing to train the sketch model on.")
         notes = [f"{n_emoji} Noto emoji (CLDR names) join the clip art." if n_emoji else
-                 "The Noto emoji font is not installed: clip art only."]
+                 "The Noto emoji font is not installed: no Noto emoji.",
+                 f"{n_emojione} EmojiOne emoji (ruby-gemojione) join them." if n_emojione else
+                 "ruby-gemojione is not installed: no EmojiOne emoji."]
         for d in sketch_data.FONT_DRAWINGS:
             notes.append(f"{d.count} {d.noun} drawings from {d.package} join them." if d.count
                          else f"{d.package} is not installed: no {d.noun} drawings from it.")
         notes.append(f"Every image is also recoloured; {len(sketch_data.HELDOUT)} colour × "
                      "object pairs are held out for the benchmark.")
-        found = len(pngs) + n_emoji + sum(d.count for d in sketch_data.FONT_DRAWINGS)
+        found = len(pngs) + n_emoji + n_emojione + sum(d.count for d in sketch_data.FONT_DRAWINGS)
         return DataReport(folder=str(folder), found=found, usable=found, notes=tuple(notes),
                           captions=found, sizes="fitted to 64×64")
 

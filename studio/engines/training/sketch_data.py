@@ -5,6 +5,9 @@ Sources (all installed as Debian packages, see the model card in `models/sketch/
   file name, the category from the folders ("chemistry flask, science").
 - `fonts-noto-color-emoji`: Noto Color Emoji glyphs rendered with Pillow, captioned with
   their CLDR English names and keywords (`unicode-cldr-core`, `annotations/en.xml`).
+- `ruby-gemojione`: EmojiOne's 64 px PNGs of the same emoji (flat art, CC-BY-SA 4.0), with
+  the same captions: a second drawing of every emoji EmojiOne has, birds and fish too,
+  which clip art draws badly and Noto draws once or twice.
 - `fonts-dejavu-core`: DejaVu Sans' five-pointed star symbols (★ ☆ ✩ … ✰), drawn in gold
   with a darker outline, captioned with their Unicode names: the two star emoji and
   fourteen clip art stars were all the stars there were.
@@ -48,7 +51,11 @@ EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 SYMBOLA = Path("/usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf")
 CLDR_EN = Path("/usr/share/unicode/cldr/common/annotations/en.xml")
-VERSION = 7  # bump when rendering or captions change (the cache key includes it)
+_GEMS = Path("/usr/share/rubygems-integration/all/gems")
+#: EmojiOne's PNGs as `ruby-gemojione` installs them (its version is in the folder's name)
+EMOJIONE = next(iter(sorted(_GEMS.glob("gemojione-*/assets/png"))),
+                _GEMS / "gemojione-3.3.0/assets/png")
+VERSION = 8  # bump when rendering or captions change (the cache key includes it)
 
 # Named colours the recolouring paints with (RGB); their hues are far apart so that the
 # benchmark's dominant-hue test can tell them apart.
@@ -71,13 +78,13 @@ EVAL_OBJECTS: dict[str, tuple[str, ...]] = {
     "car": ("🚗", "🚙", "🚘"),
     "star": ("⭐", "🌟"),
     "apple": ("🍎", "🍏"),
-    "fish": ("🐟", "🐠"),
+    "fish": ("🐟", "🐠", "🐡"),
     "tree": ("🌳", "🌲"),
     "house": ("🏠", "🏡"),
     "umbrella": ("☂", "☔", "🌂"),
     "balloon": ("🎈",),
     "flower": ("🌼", "🌸", "🌷"),
-    "bird": ("🐦",),
+    "bird": ("🐦", "🕊", "🦅"),  # not 🐤: a chick is a round blob, which is no bird to learn
     "cat": ("🐈",),
 }
 
@@ -171,7 +178,7 @@ class SketchData:
     images: np.ndarray  # (N, 64, 64, 3) uint8, on white
     masks: np.ndarray  # (N, 64, 64) bool: the object's pixels
     nouns: list[str]  # the short name recolour captions use
-    sources: list[str]  # "emoji:🚗" / "clipart:transportation/car.png"
+    sources: list[str]  # "emoji:🚗" (Noto) / "emoji:🚗:emojione" / "clipart:…/car.png"
     captions: list[str]  # every distinct caption (index 0 is "", the unconditional one)
     entries: np.ndarray  # (M, 3) int32
 
@@ -273,6 +280,26 @@ def _fit(rgba: object) -> tuple[np.ndarray, np.ndarray] | None:
     if mask.sum() < 8:
         return None
     return (rgb * 255.0 + 0.5).astype(np.uint8), mask
+
+
+def emojione_file(cp: str, folder: Path | None = None) -> Path:
+    """EmojiOne's file for an emoji (in `EMOJIONE`): its code points in upper-case hex
+    joined by "-", variation selectors left out ("2764.png" for ❤️)."""
+    return (folder or EMOJIONE) / ("-".join(f"{ord(c):04X}" for c in cp if c != "\ufe0f") + ".png")
+
+
+def read_emojione(cp: str, folder: Path | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """EmojiOne's drawing of an emoji, fitted like the clip art (None when it has none)."""
+    from PIL import Image
+
+    path = emojione_file(cp, folder)
+    if not path.is_file():
+        return None
+    try:
+        with Image.open(path) as im:
+            return _fit(im.convert("RGBA"))
+    except (OSError, ValueError):
+        return None
 
 
 def render_emoji(cp: str, font: object) -> tuple[np.ndarray, np.ndarray] | None:
@@ -401,7 +428,8 @@ def _key(clipart: Path, emoji: list[str] | None, colours_per_clipart: int,
     files = sorted(str(p.relative_to(clipart)) for p in clipart.rglob("*.png")) \
         if clipart.is_dir() else []
     h = hashlib.sha256(json.dumps([VERSION, str(clipart), files, emoji, colours_per_clipart,
-                                   HELDOUT, extras]).encode()).hexdigest()
+                                   HELDOUT, extras, EMOJIONE.is_dir(), EVAL_OBJECTS,
+                                   CORE_NOUNS]).encode()).hexdigest()
     return h[:16]
 
 
@@ -483,20 +511,21 @@ def _render(clipart: Path, emoji: list[str] | None, colours_per_clipart: int, se
 
     canonical = {cp: noun for noun, cps in EVAL_OBJECTS.items() for cp in cps}
     all_colours = list(range(len(COLOUR_NAMES)))
-    if EMOJI_FONT.is_file() and CLDR_EN.is_file():
-        font = ImageFont.truetype(str(EMOJI_FONT), 109)
+    if CLDR_EN.is_file() and (EMOJI_FONT.is_file() or EMOJIONE.is_dir()):
+        font = ImageFont.truetype(str(EMOJI_FONT), 109) if EMOJI_FONT.is_file() else None
         notes = cldr_annotations()
         wanted = emoji if emoji is not None else [cp for cp in notes if _is_emoji(cp)]
         for cp in wanted:
             name, kws = notes.get(cp, ("", []))
             if not name:
                 continue
-            got = render_emoji(cp, font)
-            if got is None:
-                continue
             noun = canonical.get(cp) or _clean_noun(name)
             own = [name, f"a {noun}" if cp in canonical else ", ".join([name, *kws[:3]])]
-            add(got[0], got[1], noun, f"emoji:{cp}", own, all_colours)
+            versions = ((render_emoji(cp, font) if font is not None else None, f"emoji:{cp}"),
+                        (read_emojione(cp), f"emoji:{cp}:emojione"))
+            for got, source in versions:
+                if got is not None:
+                    add(got[0], got[1], noun, source, own, all_colours)
         if status:
             status(f"Rendered {len(images)} emoji.")
     files = sorted(clipart.rglob("*.png")) if clipart.is_dir() else []
