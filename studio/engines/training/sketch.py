@@ -141,11 +141,9 @@ class SketchRecipe(Recipe):
     def check_data(self) -> DataReport:
         folder, emoji = self._sources()
         pngs = sorted(folder.rglob("*.png"))
-        named = (emoji if emoji is not None else
-                 [cp for cp in sketch_data.cldr_annotations() if sketch_data._is_emoji(cp)]
-                 ) if sketch_data.CLDR_EN.is_file() else []
+        named = sketch_data.named_emoji(emoji)
         n_emoji = len(named) if sketch_data.EMOJI_FONT.is_file() else 0
-        n_emojione = sum(1 for cp in named if sketch_data.emojione_file(cp).is_file())
+        n_emojione = sum(1 for e in named if e.core and sketch_data.emojione_file(e.cp).is_file())
         if not pngs and not n_emoji + n_emojione:
             raise TrainingError(f"{folder} has no PNG clip art and no emoji are installed: "
                                 "nothing to train the sketch model on.")

@@ -6,8 +6,8 @@ Sources (all installed as Debian packages, see the model card in `models/sketch/
 - `fonts-noto-color-emoji`: Noto Color Emoji glyphs rendered with Pillow, captioned with
   their CLDR English names and keywords (`unicode-cldr-core`, `annotations/en.xml`).
 - `ruby-gemojione`: EmojiOne's 64 px PNGs of the same emoji (flat art, CC-BY-SA 4.0), with
-  the same captions: a second drawing of every emoji EmojiOne has, birds and fish too,
-  which clip art draws badly and Noto draws once or twice.
+  the same captions: a second drawing of the core nouns' emoji (`NamedEmoji.core`), birds
+  and fish too, which clip art draws badly and Noto draws once or twice.
 - `fonts-dejavu-core`: DejaVu Sans' five-pointed star symbols (★ ☆ ✩ … ✰), drawn in gold
   with a darker outline, captioned with their Unicode names: the two star emoji and
   fourteen clip art stars were all the stars there were.
@@ -38,6 +38,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -55,7 +56,7 @@ _GEMS = Path("/usr/share/rubygems-integration/all/gems")
 #: EmojiOne's PNGs as `ruby-gemojione` installs them (its version is in the folder's name)
 EMOJIONE = next(iter(sorted(_GEMS.glob("gemojione-*/assets/png"))),
                 _GEMS / "gemojione-3.3.0/assets/png")
-VERSION = 8  # bump when rendering or captions change (the cache key includes it)
+VERSION = 9  # bump when rendering or captions change (the cache key includes it)
 
 # Named colours the recolouring paints with (RGB); their hues are far apart so that the
 # benchmark's dominant-hue test can tell them apart.
@@ -243,6 +244,36 @@ def cldr_annotations(path: Path = CLDR_EN) -> dict[str, tuple[str, list[str]]]:
         else:
             keywords[cp] = [k.strip() for k in text.split("|") if k.strip()]
     return {cp: (name, keywords.get(cp, [])) for cp, name in names.items()}
+
+
+class NamedEmoji(NamedTuple):
+    """An emoji the data draws, with the noun and the captions its images take."""
+
+    cp: str
+    noun: str  # the benchmark's noun for its objects ("car" for 🚗), else its name's words
+    captions: tuple[str, str]  # its name; "a car" for the benchmark's, else name + keywords
+
+    @property
+    def core(self) -> bool:
+        """EmojiOne draws only the core nouns a second time: a second drawing of a shape
+        the model must learn helps it; one of the thousand others dilutes the draws."""
+        return self.noun in CORE_NOUNS
+
+
+def named_emoji(emoji: list[str] | None = None) -> list[NamedEmoji]:
+    """The emoji the data draws: those in `emoji` (None: every emoji) that CLDR names."""
+    if not CLDR_EN.is_file():
+        return []
+    notes = cldr_annotations()
+    canonical = {cp: noun for noun, cps in EVAL_OBJECTS.items() for cp in cps}
+    out = []
+    for cp in emoji if emoji is not None else [cp for cp in notes if _is_emoji(cp)]:
+        name, kws = notes.get(cp, ("", []))
+        if name:
+            noun = canonical.get(cp) or _clean_noun(name)
+            out.append(NamedEmoji(cp, noun, (name, f"a {noun}" if cp in canonical else
+                                             ", ".join([name, *kws[:3]]))))
+    return out
 
 
 def _is_emoji(cp: str) -> bool:
@@ -509,23 +540,16 @@ def _render(clipart: Path, emoji: list[str] | None, colours_per_clipart: int, se
             if not held_out(text):
                 entries.append((row, c, cap(text)))
 
-    canonical = {cp: noun for noun, cps in EVAL_OBJECTS.items() for cp in cps}
     all_colours = list(range(len(COLOUR_NAMES)))
-    if CLDR_EN.is_file() and (EMOJI_FONT.is_file() or EMOJIONE.is_dir()):
+    if EMOJI_FONT.is_file() or EMOJIONE.is_dir():
         font = ImageFont.truetype(str(EMOJI_FONT), 109) if EMOJI_FONT.is_file() else None
-        notes = cldr_annotations()
-        wanted = emoji if emoji is not None else [cp for cp in notes if _is_emoji(cp)]
-        for cp in wanted:
-            name, kws = notes.get(cp, ("", []))
-            if not name:
-                continue
-            noun = canonical.get(cp) or _clean_noun(name)
-            own = [name, f"a {noun}" if cp in canonical else ", ".join([name, *kws[:3]])]
-            versions = ((render_emoji(cp, font) if font is not None else None, f"emoji:{cp}"),
-                        (read_emojione(cp), f"emoji:{cp}:emojione"))
+        for e in named_emoji(emoji):
+            versions = ((render_emoji(e.cp, font) if font is not None else None,
+                         f"emoji:{e.cp}"),
+                        (read_emojione(e.cp) if e.core else None, f"emoji:{e.cp}:emojione"))
             for got, source in versions:
                 if got is not None:
-                    add(got[0], got[1], noun, source, own, all_colours)
+                    add(got[0], got[1], e.noun, source, list(e.captions), all_colours)
         if status:
             status(f"Rendered {len(images)} emoji.")
     files = sorted(clipart.rglob("*.png")) if clipart.is_dir() else []
