@@ -62,7 +62,7 @@ bench: setup
 
 # The built-in sketch model (models/sketch/): the full recipe from scratch on the packaged
 # clip art and emoji, then its colour/object benchmark; the weights land in models/sketch/.
-SKETCH_STEPS ?= 14000
+SKETCH_STEPS ?= 20000
 train-sketch: setup system
 	$(PY) models/sketch/train.py --steps $(SKETCH_STEPS) --name sketch-$$(date +%Y%m%d-%H%M%S)
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/sketch_adherence.py \

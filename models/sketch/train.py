@@ -5,8 +5,8 @@
 
 The same recipe the Lab runs (`studio train sketch`): the run folder is under the Studio
 home's lab/, the exported pipeline under its models/trained/; with --install (the default)
-the weights, configs and the run's metrics are then copied here, where the app's built-in
-`builtin:sketch` reads them. `make train-sketch` runs the full recipe.
+the weights, configs, the run's metrics and its card are then copied here, where the app's
+built-in `builtin:sketch` reads them. `make train-sketch` runs the full recipe.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from studio.engines.training.base import TrainEvents  # noqa: E402
 from studio.engines.training.sketch_data import CLIPART  # noqa: E402
 from studio.engines.training.trainer import Trainer  # noqa: E402
 
-PARTS = ("model_index.json", "unet", "vae", "scheduler", "tokenizer", "text_encoder")
+PARTS = ("model_index.json", "unet", "vae", "scheduler", "tokenizer", "text_encoder", "card.md")
 
 
 class Printer(TrainEvents):

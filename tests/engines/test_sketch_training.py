@@ -270,6 +270,29 @@ def test_training_runs_both_phases_and_exports_a_pipeline_folder(trained):
         recipe.step = step
 
 
+def test_train_script_installs_the_weights_card_and_metrics_as_a_sketch_folder(trained, tmp_path):
+    """`models/sketch/train.py` copies the export into the folder `builtin:sketch` reads."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[2] / "models" / "sketch" / "train.py"
+    spec = importlib.util.spec_from_file_location("sketch_train_script", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    trainer, model = trained
+    target = tmp_path / "installed"
+    target.mkdir()
+    (target / "unet").mkdir()
+    (target / "unet" / "stale.bin").write_bytes(b"old")  # a previous install's part goes
+    module.install(model, RunPaths("tiny", trainer.root), target)
+    assert not (target / "unet" / "stale.bin").exists()
+    assert (target / "card.md").read_text(encoding="utf-8") == (model / "card.md").read_text(
+        encoding="utf-8")
+    assert len((target / "metrics.jsonl").read_text(encoding="utf-8").splitlines()) == 6
+    assert (target / "train_config.json").is_file()
+    assert classify_folder(target).descriptor is families.SKETCH
+
+
 def test_the_autoencoders_learning_rate_falls_on_a_cosine_to_its_floor(trained):
     from studio.engines.training import sketch
 
