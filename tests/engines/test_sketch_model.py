@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(FOLDER is None or not (FOLDER / "model_index.jso
 #: no colour word), the object asked recognised in 0.875 (chance 1/12; the judge's own
 #: ceiling on the training images, their source left out, is 0.57)
 COLOUR_BOUND = 0.9
-OBJECT_BOUND = 0.5
+OBJECT_BOUND = 0.75  # its 48 images score 0.90 (the benchmark's 96: 0.875, sketch-v8's 0.75)
 
 
 @pytest.fixture(scope="module")
