@@ -53,7 +53,9 @@ class StepEngine(Engine):
             time.sleep(self.step_seconds)
             image[:] = rng.integers(0, 255, 3, dtype=np.uint8)
             events.progress(step, request.steps)
-            if events.wants_previews():
+            if "words" in request.prompt:  # a text engine's stream, one word a step
+                events.preview(Preview("text", f"w{step} ", step, request.steps))
+            elif events.wants_previews():
                 events.preview(Preview("image", image.copy(), step, request.steps))
         return Result(request, "image", images=[image], info={"seeds": [request.seed]})
 

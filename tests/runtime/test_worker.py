@@ -69,6 +69,24 @@ def test_image_previews_are_throttled(qtbot, jobs):
     assert 1 <= len(previews) <= 6
 
 
+def test_text_previews_are_coalesced_and_none_is_lost(qtbot, jobs):
+    chunks: list[str] = []
+    jobs.job_preview.connect(lambda i, p: chunks.append(p.data))
+    try:
+        step_engine.StepEngine.step_seconds = 0.001  # 60 words in a few 50 ms windows
+        with qtbot.waitSignal(jobs.job_finished, timeout=10000):
+            jobs.submit(req(prompt="words", steps=60), save=False)
+        assert "".join(chunks) == "".join(f"w{i} " for i in range(1, 61))
+        assert 1 <= len(chunks) < 30
+        chunks.clear()
+        step_engine.StepEngine.step_seconds = 0.07  # slower than a window: a chunk a word
+        with qtbot.waitSignal(jobs.job_finished, timeout=10000):
+            jobs.submit(req(prompt="words", steps=5), save=False)
+        assert chunks == [f"w{i} " for i in range(1, 6)]
+    finally:
+        step_engine.StepEngine.step_seconds = 0.01
+
+
 def test_invalid_request_is_refused_at_submit(jobs):
     with pytest.raises(RequestError, match="multiple of 8"):
         jobs.submit(req(width=100))
