@@ -35,8 +35,8 @@ from studio.engines.composer.tokens import (
     decode_events,
     encode_piece,
 )
+from tests import REPO_MODELS, load_model_script
 
-REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
 SR = render.SAMPLE_RATE
 
 
@@ -400,13 +400,7 @@ def test_trained_model_styles_differ_in_texture() -> None:
 
 # ---------------------------------------------------------------- corpus preparation
 def load_prepare():
-    import importlib.util
-
-    path = REPO_MODELS / "composer" / "prepare.py"
-    spec = importlib.util.spec_from_file_location("composer_prepare", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_model_script("composer", "prepare.py")
 
 
 def test_prepare_normalises_key_and_notation() -> None:

